@@ -1,0 +1,14 @@
+"""smtpdiag's checks: one module per check, listed in ``REGISTRY``.
+
+``SMTPDIAG_PACKAGE`` marks this package as smtpdiag's own, so that the CLI can tell it from an
+unrelated top-level package named ``checks`` earlier on ``sys.path``.
+"""
+
+from __future__ import annotations
+
+from smtpdiag.spec import CheckSpec
+
+SMTPDIAG_PACKAGE = "smtpdiag.checks"
+
+REGISTRY: tuple[CheckSpec, ...] = ()
+"""Every check, in the order reports list them."""

@@ -1,0 +1,5 @@
+"""Entry point for ``python -m smtpdiag``."""
+
+from smtpdiag.cli import main
+
+main()

@@ -1,0 +1,325 @@
+"""Configuration: TOML file with named targets, ``SMTPDIAG_*`` variables and CLI values.
+
+Precedence, highest first: command line, environment, the chosen target's table, the file's
+``[defaults]`` table, built-in defaults. Every key has the same name in all four places: the
+TOML key ``ca_file`` is ``SMTPDIAG_CA_FILE`` in the environment and ``--ca-file`` on the
+command line.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from smtpdiag.context import Settings, Target, TlsMode
+from smtpdiag.errors import ConfigError, UsageError
+from smtpdiag.secrets import (
+    Secret,
+    secret_from_command,
+    secret_from_credentials,
+    secret_from_env,
+    secret_from_file,
+)
+
+ENV_PREFIX = "SMTPDIAG_"
+ACCESS_TOKEN_CREDENTIAL = "access_token"
+"""File name of the access token under ``$CREDENTIALS_DIRECTORY`` (systemd credentials)."""
+
+
+def _parse_port(value: object) -> int:
+    port = int(str(value)) if isinstance(value, str | int) and not isinstance(value, bool) else -1
+    if not 1 <= port <= 65535:
+        raise ValueError("a port is a whole number from 1 to 65535")
+    return port
+
+
+def _parse_seconds(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError("expected a number of seconds")
+    seconds = float(value)
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError("expected a positive number of seconds")
+    return seconds
+
+
+def _parse_bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError("expected true or false")
+
+
+def _parse_tls_mode(value: object) -> str:
+    text = str(value).strip().lower()
+    if text not in {"starttls", "implicit", "auto"}:
+        raise ValueError("expected starttls, implicit or auto")
+    return text
+
+
+def _parse_text(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("expected a non-empty string")
+    return value.strip()
+
+
+def _parse_nameservers(value: object) -> tuple[str, ...]:
+    items = value if isinstance(value, list) else str(value).split(",")
+    servers = tuple(str(item).strip() for item in items if str(item).strip())
+    if not servers:
+        raise ValueError("expected one or more resolver IP addresses")
+    return servers
+
+
+@dataclass(frozen=True)
+class _Key:
+    parse: Callable[[object], Any]
+    help: str
+
+
+KEYS: Mapping[str, _Key] = {
+    "host": _Key(_parse_text, "submission server host name or IP address"),
+    "port": _Key(_parse_port, "submission port (default 465 for implicit TLS, else 587)"),
+    "tls_mode": _Key(_parse_tls_mode, "starttls, implicit or auto (465 implicit, else starttls)"),
+    "domain": _Key(_parse_text, "mail domain whose SRV records name the submission host"),
+    "ca_file": _Key(_parse_text, "PEM file of trusted CA certificates"),
+    "insecure": _Key(_parse_bool, "report certificate problems without failing on them"),
+    "ehlo_name": _Key(_parse_text, "name sent in EHLO"),
+    "user": _Key(_parse_text, "mailbox user for AUTH"),
+    "access_token_file": _Key(_parse_text, "file that holds the OAuth2 access token"),
+    "access_token_command": _Key(_parse_text, "shell command that prints the access token"),
+    "timeout": _Key(_parse_seconds, "seconds for each network operation"),
+    "check_deadline": _Key(_parse_seconds, "seconds after which one check is abandoned"),
+    "run_deadline": _Key(_parse_seconds, "seconds after which the whole run ends"),
+    "dns_nameservers": _Key(_parse_nameservers, "resolver addresses, comma-separated"),
+    "dns_port": _Key(_parse_port, "resolver port"),
+}
+
+SECRET_ENV = f"{ENV_PREFIX}ACCESS_TOKEN"
+"""Environment variable that holds the access token itself."""
+
+_IGNORED_ENV = {f"{ENV_PREFIX}CONFIG", f"{ENV_PREFIX}TARGET", SECRET_ENV}
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """Result of loading configuration: the target and the run settings."""
+
+    target: Target
+    settings: Settings
+
+
+def split_host_port(text: str) -> tuple[str, int | None]:
+    """Split ``HOST``, ``HOST:PORT``, ``[IPV6]`` or ``[IPV6]:PORT``; a bare IPv6 is a host."""
+    bracketed = re.fullmatch(r"\[([^\]]+)\](?::(.*))?", text)
+    if bracketed:
+        host, port = bracketed.group(1), bracketed.group(2)
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    else:
+        host, port = text, None
+    if not host:
+        raise UsageError(
+            f"The target {text!r} has no host.", "Write HOST or HOST:PORT, e.g. smtp.example.com:587.",
+            value=text,
+        )
+    if port is None:
+        return host, None
+    try:
+        return host, _parse_port(port)
+    except ValueError:
+        raise UsageError(
+            f"The port in {text!r} is not a number from 1 to 65535.",
+            "Write HOST:PORT, e.g. smtp.example.com:587.",
+            value=text,
+        ) from None
+
+
+def read_config_file(path: str) -> dict[str, Any]:
+    """Read and parse a TOML configuration file."""
+    try:
+        with open(path, "rb") as stream:
+            return tomllib.load(stream)
+    except FileNotFoundError:
+        raise ConfigError(path, "the file does not exist.", "Check the --config path.") from None
+    except OSError as error:
+        raise ConfigError(path, f"cannot be read ({error.strerror}).", "Check its permissions.") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(path, f"is not valid TOML: {error}.", "Fix the syntax at that line.") from None
+
+
+def _file_layers(path: str, document: Mapping[str, Any], target_name: str | None) -> list[dict[str, Any]]:
+    """Return the ``[defaults]`` table and the chosen target table, validated."""
+    unknown = set(document) - {"defaults", "targets"}
+    if unknown:
+        raise ConfigError(
+            path,
+            f"unknown top-level table {sorted(unknown)[0]!r}.",
+            "Use [defaults] and [targets.NAME] tables only.",
+        )
+    defaults = document.get("defaults", {})
+    targets = document.get("targets", {})
+    if not isinstance(defaults, dict) or not isinstance(targets, dict):
+        raise ConfigError(path, "defaults and targets must be tables.", "Write [defaults] and [targets.NAME].")
+    layers = [_check_table(path, "defaults", defaults)]
+    if target_name is None:
+        return layers
+    if target_name not in targets:
+        names = ", ".join(sorted(targets)) or "none"
+        raise ConfigError(
+            path,
+            f"has no target named {target_name!r} (targets: {names}).",
+            "Pass one of those names to --target or add a [targets.NAME] table.",
+        )
+    table = targets[target_name]
+    if not isinstance(table, dict):
+        raise ConfigError(path, f"targets.{target_name} must be a table.", f"Write [targets.{target_name}].")
+    layers.append(_check_table(path, f"targets.{target_name}", table))
+    return layers
+
+
+def _check_table(path: str, where: str, table: Mapping[str, Any]) -> dict[str, Any]:
+    for key in table:
+        if key not in KEYS:
+            raise ConfigError(
+                path,
+                f"unknown key {key!r} in [{where}].",
+                f"Valid keys: {', '.join(KEYS)}.",
+            )
+    return dict(table)
+
+
+def _env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
+    layer: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or name in _IGNORED_ENV:
+            continue
+        key = name[len(ENV_PREFIX) :].lower()
+        if key not in KEYS:
+            raise UsageError(
+                f"Unknown environment variable {name}.",
+                f"Unset it or use one of: {', '.join(ENV_PREFIX + k.upper() for k in KEYS)}.",
+                value=name,
+            )
+        layer[key] = value
+    return layer
+
+
+def _merge(layers: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    """Merge layers (lowest precedence first) and parse every value, naming its origin on error."""
+    merged: dict[str, Any] = {}
+    for origin, layer in layers:
+        for key, raw in layer.items():
+            if raw is None:
+                continue
+            try:
+                merged[key] = KEYS[key].parse(raw)
+            except ValueError as error:
+                raise UsageError(
+                    f"Invalid {key} {raw!r} from {origin}: {error}.",
+                    f"Set {key} to {KEYS[key].help}.",
+                    value=str(raw),
+                ) from None
+    return merged
+
+
+def load(
+    cli: Mapping[str, Any],
+    *,
+    host_port: str | None = None,
+    config_path: str | None = None,
+    target_name: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Loaded:
+    """Build the target and settings from all configuration sources."""
+    environ = os.environ if environ is None else environ
+    config_path = config_path or environ.get(f"{ENV_PREFIX}CONFIG")
+    target_name = target_name or environ.get(f"{ENV_PREFIX}TARGET")
+    if target_name and not config_path:
+        raise UsageError(
+            f"--target {target_name} needs a configuration file.",
+            "Pass --config FILE or set SMTPDIAG_CONFIG.",
+            value=target_name,
+        )
+
+    layers: list[tuple[str, dict[str, Any]]] = []
+    if config_path:
+        document = read_config_file(config_path)
+        for index, layer in enumerate(_file_layers(config_path, document, target_name)):
+            where = "[defaults]" if index == 0 else f"[targets.{target_name}]"
+            layers.append((f"{config_path} {where}", layer))
+    layers.append(("the environment", _env_layer(environ)))
+    cli_layer = dict(cli)
+    if host_port:
+        cli_layer["host"], cli_layer["port"] = split_host_port(host_port)
+    layers.append(("the command line", cli_layer))
+    values = _merge(layers)
+
+    return Loaded(_build_target(values, target_name, environ), _build_settings(values))
+
+
+def _build_target(values: Mapping[str, Any], name: str | None, environ: Mapping[str, str]) -> Target:
+    if "host" not in values and "domain" not in values:
+        raise UsageError(
+            "No target given.",
+            "Pass HOST[:PORT], --domain DOMAIN, or --config FILE --target NAME.",
+        )
+    mode = values.get("tls_mode", "auto")
+    port = values.get("port")
+    if port is None:
+        port = 465 if mode == "implicit" else 587
+    tls_mode = TlsMode.for_port(port) if mode == "auto" else TlsMode(mode)
+    return Target(
+        host=values.get("host", ""),
+        port=port,
+        tls_mode=tls_mode,
+        name=name,
+        domain=values.get("domain"),
+        ca_file=_existing_file(values.get("ca_file"), "ca_file"),
+        insecure=values.get("insecure", False),
+        ehlo_name=values.get("ehlo_name", "localhost"),
+        user=values.get("user"),
+        access_token=_load_access_token(values, environ, values.get("timeout", 10.0)),
+    )
+
+
+def _existing_file(path: str | None, key: str) -> str | None:
+    if path is not None and not Path(path).is_file():
+        raise UsageError(
+            f"The {key} {path} does not exist or is not a file.", f"Check the {key} path.", value=path
+        )
+    return path
+
+
+def _load_access_token(
+    values: Mapping[str, Any], environ: Mapping[str, str], timeout: float
+) -> Secret | None:
+    """Find the access token: file, command, environment, then systemd credential."""
+    if "access_token_file" in values:
+        return secret_from_file(values["access_token_file"])
+    if "access_token_command" in values:
+        return secret_from_command(values["access_token_command"], timeout)
+    if SECRET_ENV in environ:
+        return secret_from_env(SECRET_ENV)
+    return secret_from_credentials(ACCESS_TOKEN_CREDENTIAL)
+
+
+def _build_settings(values: Mapping[str, Any]) -> Settings:
+    timeout = values.get("timeout", 10.0)
+    check_deadline = values.get("check_deadline", max(30.0, 3 * timeout))
+    return Settings(
+        timeout=timeout,
+        check_deadline=check_deadline,
+        run_deadline=values.get("run_deadline", max(60.0, check_deadline * 2)),
+        dns_nameservers=values.get("dns_nameservers", ()),
+        dns_port=values.get("dns_port", 53),
+    )

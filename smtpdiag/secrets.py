@@ -1,0 +1,111 @@
+"""Secret values (tokens, passwords) and the places they are read from.
+
+A ``Secret`` never shows its value in ``repr`` or ``str``; code that needs the value calls
+``reveal()`` at the point of use. Every secret registers itself with the central redactor.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from smtpdiag.errors import SecretError
+from smtpdiag.redact import REDACTOR
+
+
+class Secret:
+    """A secret string with a masked representation."""
+
+    __slots__ = ("_value", "source")
+
+    def __init__(self, value: str, source: str) -> None:
+        self._value = value
+        self.source = source
+        """Where the value came from, e.g. ``file /run/token``; never the value itself."""
+        REDACTOR.register(value)
+
+    def reveal(self) -> str:
+        """Return the secret value; use only where the value goes on the wire."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret(source={self.source!r}, length={len(self._value)})"
+
+    def __str__(self) -> str:
+        return "[secret]"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __len__(self) -> int:
+        return len(self._value)
+
+
+def _strip_one_line(text: str, origin: str) -> str:
+    """Return ``text`` without its trailing newline; reject empty values."""
+    value = text.rstrip("\r\n")
+    if not value.strip():
+        raise SecretError(f"The secret from {origin} is empty.", "Write the value into it.")
+    return value
+
+
+def secret_from_file(path: str | os.PathLike[str]) -> Secret:
+    """Read a secret from a file; one trailing newline is dropped."""
+    origin = f"file {path}"
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SecretError(
+            f"The secret file {path} does not exist.", "Check the path.", value=str(path)
+        ) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise SecretError(
+            f"The secret file {path} cannot be read: {error.__class__.__name__}.",
+            "Check its permissions and that it holds UTF-8 text.",
+            value=str(path),
+        ) from None
+    return Secret(_strip_one_line(text, origin), origin)
+
+
+def secret_from_env(name: str) -> Secret | None:
+    """Return the secret in environment variable ``name``, or None when it is unset."""
+    value = os.environ.get(name)
+    if value is None:
+        return None
+    return Secret(_strip_one_line(value, f"environment variable {name}"), f"env {name}")
+
+
+def secret_from_credentials(name: str) -> Secret | None:
+    """Return systemd credential ``name`` from ``$CREDENTIALS_DIRECTORY``, or None."""
+    directory = os.environ.get("CREDENTIALS_DIRECTORY")
+    if not directory:
+        return None
+    path = Path(directory) / name
+    if not path.is_file():
+        return None
+    return secret_from_file(path)
+
+
+def secret_from_command(command: str, timeout: float) -> Secret:
+    """Run ``command`` through the shell, as msmtp's ``passwordeval`` does, and read stdout."""
+    try:
+        completed = subprocess.run(  # noqa: S602 (the shell is the documented interface)
+            command, shell=True, capture_output=True, timeout=timeout, text=True, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise SecretError(
+            f"The token command timed out after {timeout:g} s: {command}",
+            "Make the command finish faster or raise --timeout.",
+            value=command,
+        ) from None
+    if completed.returncode != 0:
+        raise SecretError(
+            f"The token command exited with status {completed.returncode}: {command}",
+            "Run the command by hand and fix the error it prints.",
+            value=command,
+        )
+    return Secret(_strip_one_line(completed.stdout, f"command {command}"), f"command {command}")
