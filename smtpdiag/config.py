@@ -129,7 +129,8 @@ def split_host_port(text: str) -> tuple[str, int | None]:
         host, port = text, None
     if not host:
         raise UsageError(
-            f"The target {text!r} has no host.", "Write HOST or HOST:PORT, e.g. smtp.example.com:587.",
+            f"The target {text!r} has no host.",
+            "Write HOST or HOST:PORT, e.g. smtp.example.com:587.",
             value=text,
         )
     if port is None:
@@ -152,12 +153,18 @@ def read_config_file(path: str) -> dict[str, Any]:
     except FileNotFoundError:
         raise ConfigError(path, "the file does not exist.", "Check the --config path.") from None
     except OSError as error:
-        raise ConfigError(path, f"cannot be read ({error.strerror}).", "Check its permissions.") from None
+        raise ConfigError(
+            path, f"cannot be read ({error.strerror}).", "Check its permissions."
+        ) from None
     except tomllib.TOMLDecodeError as error:
-        raise ConfigError(path, f"is not valid TOML: {error}.", "Fix the syntax at that line.") from None
+        raise ConfigError(
+            path, f"is not valid TOML: {error}.", "Fix the syntax at that line."
+        ) from None
 
 
-def _file_layers(path: str, document: Mapping[str, Any], target_name: str | None) -> list[dict[str, Any]]:
+def _file_layers(
+    path: str, document: Mapping[str, Any], target_name: str | None
+) -> list[dict[str, Any]]:
     """Return the ``[defaults]`` table and the chosen target table, validated."""
     unknown = set(document) - {"defaults", "targets"}
     if unknown:
@@ -169,7 +176,9 @@ def _file_layers(path: str, document: Mapping[str, Any], target_name: str | None
     defaults = document.get("defaults", {})
     targets = document.get("targets", {})
     if not isinstance(defaults, dict) or not isinstance(targets, dict):
-        raise ConfigError(path, "defaults and targets must be tables.", "Write [defaults] and [targets.NAME].")
+        raise ConfigError(
+            path, "defaults and targets must be tables.", "Write [defaults] and [targets.NAME]."
+        )
     layers = [_check_table(path, "defaults", defaults)]
     if target_name is None:
         return layers
@@ -182,7 +191,9 @@ def _file_layers(path: str, document: Mapping[str, Any], target_name: str | None
         )
     table = targets[target_name]
     if not isinstance(table, dict):
-        raise ConfigError(path, f"targets.{target_name} must be a table.", f"Write [targets.{target_name}].")
+        raise ConfigError(
+            path, f"targets.{target_name} must be a table.", f"Write [targets.{target_name}]."
+        )
     layers.append(_check_table(path, f"targets.{target_name}", table))
     return layers
 
@@ -260,14 +271,19 @@ def load(
     layers.append(("the environment", _env_layer(environ)))
     cli_layer = dict(cli)
     if host_port:
-        cli_layer["host"], cli_layer["port"] = split_host_port(host_port)
+        host, port = split_host_port(host_port)
+        cli_layer["host"] = host
+        if port is not None:
+            cli_layer["port"] = port
     layers.append(("the command line", cli_layer))
     values = _merge(layers)
 
     return Loaded(_build_target(values, target_name, environ), _build_settings(values))
 
 
-def _build_target(values: Mapping[str, Any], name: str | None, environ: Mapping[str, str]) -> Target:
+def _build_target(
+    values: Mapping[str, Any], name: str | None, environ: Mapping[str, str]
+) -> Target:
     if "host" not in values and "domain" not in values:
         raise UsageError(
             "No target given.",
@@ -295,7 +311,9 @@ def _build_target(values: Mapping[str, Any], name: str | None, environ: Mapping[
 def _existing_file(path: str | None, key: str) -> str | None:
     if path is not None and not Path(path).is_file():
         raise UsageError(
-            f"The {key} {path} does not exist or is not a file.", f"Check the {key} path.", value=path
+            f"The {key} {path} does not exist or is not a file.",
+            f"Check the {key} path.",
+            value=path,
         )
     return path
 
@@ -309,7 +327,7 @@ def _load_access_token(
     if "access_token_command" in values:
         return secret_from_command(values["access_token_command"], timeout)
     if SECRET_ENV in environ:
-        return secret_from_env(SECRET_ENV)
+        return secret_from_env(SECRET_ENV, environ)
     return secret_from_credentials(ACCESS_TOKEN_CREDENTIAL)
 
 

@@ -103,7 +103,7 @@ class _Scheduler:
         if check_id in self.results:
             return  # already reported as past its deadline
         duration = time.monotonic() - self.started[check_id]
-        self.results[check_id] = replace(result, duration_seconds=duration)
+        self.results[check_id] = replace(result, id=check_id, duration_seconds=duration)
         logger.debug("check %s finished: %s in %.3f s", check_id, result.status, duration)
 
     def _expire(self, run_deadline: float) -> None:
@@ -128,7 +128,9 @@ class _Scheduler:
         for check_id, spec in self.specs.items():
             if check_id in self.started or check_id in self.results:
                 continue
-            pending = [dep for dep in spec.requires if dep in self.specs and dep not in self.results]
+            pending = [
+                dep for dep in spec.requires if dep in self.specs and dep not in self.results
+            ]
             if pending:
                 continue
             blocked = self._blocking_dependency(spec)

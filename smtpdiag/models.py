@@ -143,7 +143,9 @@ class CheckResult:
         return cls(check_id, Status.SKIPPED, reason)
 
     @classmethod
-    def unknown(cls, check_id: str, reason: str, facts: Mapping[str, Any] | None = None) -> CheckResult:
+    def unknown(
+        cls, check_id: str, reason: str, facts: Mapping[str, Any] | None = None
+    ) -> CheckResult:
         """Build the result of a check that could not reach a verdict."""
         return cls(check_id, Status.UNKNOWN, reason, (), dict(facts or {}))
 

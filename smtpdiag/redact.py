@@ -11,7 +11,12 @@ from __future__ import annotations
 import base64
 import logging
 import threading
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote, quote_plus
+
+if TYPE_CHECKING:
+    from smtpdiag.models import Report
 
 MASK = "[REDACTED]"
 
@@ -89,3 +94,41 @@ class RedactingFilter(logging.Filter):
             record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None
         return True
+
+
+def redact_data(value: object) -> object:
+    """Return ``value`` with secrets masked in every string inside dicts, lists and tuples."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {redact(str(key)): redact_data(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_data(item) for item in value]
+    return value
+
+
+def redact_report(report: Report) -> Report:
+    """Return a copy of ``report`` with secrets masked in every text, fact and evidence line."""
+    from dataclasses import replace
+
+    checks = []
+    for check in report.checks:
+        findings = tuple(
+            replace(
+                finding,
+                title=redact(finding.title),
+                cause=redact(finding.cause),
+                fix=redact(finding.fix),
+                facts=_redact_mapping(finding.facts),
+                evidence=tuple(redact(line) for line in finding.evidence),
+            )
+            for finding in check.findings
+        )
+        checks.append(
+            replace(check, summary=redact(check.summary), findings=findings, facts=_redact_mapping(check.facts))
+        )
+    return replace(report, target=_redact_mapping(report.target), checks=tuple(checks))
+
+
+def _redact_mapping(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    return cast(dict[str, Any], redact_data(dict(mapping)))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 from smtpdiag.errors import SecretError
@@ -71,9 +72,9 @@ def secret_from_file(path: str | os.PathLike[str]) -> Secret:
     return Secret(_strip_one_line(text, origin), origin)
 
 
-def secret_from_env(name: str) -> Secret | None:
+def secret_from_env(name: str, environ: Mapping[str, str] | None = None) -> Secret | None:
     """Return the secret in environment variable ``name``, or None when it is unset."""
-    value = os.environ.get(name)
+    value = (os.environ if environ is None else environ).get(name)
     if value is None:
         return None
     return Secret(_strip_one_line(value, f"environment variable {name}"), f"env {name}")

@@ -1,0 +1,167 @@
+"""SMTP reply parsing (RFC 5321 §4.2), one line at a time, trusting nothing the peer sends.
+
+Grammar: ``*( code "-" [text] CRLF ) code [ SP text ] CRLF``; the first digit is 2-5, the second
+0-5, the third 0-9. Tolerated oddities (bare LF, lines over the 512-octet limit, non-UTF-8
+bytes, a bare code without text, differing codes across lines) are recorded on the reply;
+anything that cannot be an SMTP reply raises ``SmtpReplyError`` with the offending bytes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from smtpdiag.errors import SmtpClosedError, SmtpReplyError
+
+REPLY_LINE_LIMIT = 512
+"""Maximum reply line length in octets including CRLF (RFC 5321 §4.5.3.1.5)."""
+
+HARD_LINE_LIMIT = 4096
+"""Longest line read before the peer is declared not to speak SMTP."""
+
+MAX_REPLY_LINES = 256
+"""Most lines accepted in one multi-line reply; real EHLO replies have fewer than 30."""
+
+_LINE = re.compile(rb"([2-5][0-5][0-9])(?:([ -])(.*))?")
+_ENHANCED = re.compile(r"([245])\.(\d{1,3})\.(\d{1,3})(?=\s|$)")
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One complete SMTP reply."""
+
+    code: int
+    lines: tuple[str, ...]
+    """Text of each line after the code and separator, decoded; may be empty strings."""
+    raw: bytes
+    """The reply exactly as received, for evidence."""
+    oddities: tuple[str, ...] = ()
+    """Deviations from RFC 5321 that were tolerated."""
+
+    @property
+    def text(self) -> str:
+        """All lines' text joined by a space."""
+        return " ".join(line for line in self.lines if line)
+
+    @property
+    def enhanced_code(self) -> str | None:
+        """Enhanced status code (RFC 3463) at the start of the first line, or None."""
+        if not self.lines:
+            return None
+        match = _ENHANCED.match(self.lines[0])
+        if match is None or match.group(1) != str(self.code)[0]:
+            return None
+        return match.group(0)
+
+    @property
+    def is_positive(self) -> bool:
+        """Whether the code is 2xx or 3xx."""
+        return self.code < 400
+
+    def transcript(self, prefix: str = "S: ") -> list[str]:
+        """Return the reply as display lines, one per wire line."""
+        return [
+            f"{prefix}{self.code}{'-' if index < len(self.lines) - 1 else ' '}{line}".rstrip()
+            for index, line in enumerate(self.lines)
+        ]
+
+    def facts(self) -> dict[str, object]:
+        """Return the documented fact names for this reply."""
+        return {
+            "reply_code": self.code,
+            "enhanced_code": self.enhanced_code,
+            "reply_text": self.text,
+        }
+
+
+def parse_reply_line(line: bytes) -> tuple[int, bool, str, list[str]]:
+    """Parse one reply line without its end-of-line.
+
+    Returns the code, whether more lines follow, the decoded text and the oddities seen.
+    """
+    oddities: list[str] = []
+    match = _LINE.fullmatch(line)
+    if match is None:
+        raise SmtpReplyError("not an SMTP reply line", line)
+    separator = match.group(2)
+    body = match.group(3) or b""
+    if separator is None:
+        oddities.append("reply line without text")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        text = body.decode("utf-8", errors="backslashreplace")
+        oddities.append("non-UTF-8 bytes in reply text")
+    return int(match.group(1)), separator == b"-", text, oddities
+
+
+class ReplyReader:
+    """Read replies from a byte stream, buffering across reads."""
+
+    def __init__(self, receive: Callable[[int], bytes]) -> None:
+        """``receive(n)`` returns up to n bytes, ``b""`` at end of stream, or raises on timeout."""
+        self._receive = receive
+        self._buffer = bytearray()
+        self.received_bytes = 0
+        """Total bytes received; the buffer never holds more than one over-long line."""
+
+    def read_line(self) -> tuple[bytes, list[str]]:
+        """Return the next line without its end-of-line, and the oddities of its framing."""
+        while True:
+            end = self._buffer.find(b"\n")
+            if end >= 0:
+                return self._take_line(end)
+            if len(self._buffer) > HARD_LINE_LIMIT:
+                raise SmtpReplyError(
+                    f"no end of line within {HARD_LINE_LIMIT} octets", bytes(self._buffer[:200])
+                )
+            chunk = self._receive(4096)
+            if not chunk:
+                raise SmtpClosedError(bytes(self._buffer))
+            self.received_bytes += len(chunk)
+            self._buffer += chunk
+
+    def _take_line(self, end: int) -> tuple[bytes, list[str]]:
+        oddities: list[str] = []
+        line = bytes(self._buffer[:end])
+        del self._buffer[: end + 1]
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        else:
+            oddities.append("line ends with a bare LF instead of CRLF")
+        if len(line) + 2 > REPLY_LINE_LIMIT:
+            oddities.append(
+                f"line of {len(line) + 2} octets exceeds the {REPLY_LINE_LIMIT}-octet limit"
+            )
+        if len(line) > HARD_LINE_LIMIT:
+            raise SmtpReplyError(f"line longer than {HARD_LINE_LIMIT} octets", line[:200])
+        return line, oddities
+
+    def read_reply(self) -> Reply:
+        """Read one complete, possibly multi-line, reply."""
+        raw = bytearray()
+        lines: list[str] = []
+        oddities: list[str] = []
+        code: int | None = None
+        while True:
+            line, framing = self.read_line()
+            raw += line + b"\r\n"
+            line_code, more, text, found = parse_reply_line(line)
+            oddities += framing + found
+            if code is None:
+                code = line_code
+            elif line_code != code:
+                oddities.append(f"line code {line_code} differs from first code {code}")
+            lines.append(text)
+            if not more:
+                return Reply(code, tuple(lines), bytes(raw), tuple(dict.fromkeys(oddities)))
+            if len(lines) >= MAX_REPLY_LINES:
+                raise SmtpReplyError(
+                    f"reply longer than {MAX_REPLY_LINES} lines", bytes(raw[-200:])
+                )
+
+    @property
+    def pending(self) -> bytes:
+        """Bytes received but not yet consumed."""
+        return bytes(self._buffer)

@@ -1,0 +1,54 @@
+"""Command/reply exchange over a ``Channel`` with a redacted transcript."""
+
+from __future__ import annotations
+
+import logging
+
+from smtpdiag.redact import redact
+from smtpdiag.smtp.reply import Reply, ReplyReader
+from smtpdiag.smtp.transport import Channel
+
+logger = logging.getLogger(__name__)
+
+
+class SmtpSession:
+    """Send commands and read replies; every line goes into ``transcript`` after redaction."""
+
+    def __init__(self, channel: Channel, timeout: float) -> None:
+        self.channel = channel
+        self.timeout = timeout
+        """Seconds to wait for each reply."""
+        self.transcript: list[str] = []
+        self._reader = ReplyReader(channel.receive)
+
+    def read_reply(self) -> Reply:
+        """Read the next reply; raises ``SmtpReplyError``, ``SmtpClosedError`` or ``TimeoutError``."""
+        self.channel.set_timeout(self.timeout)
+        reply = self._reader.read_reply()
+        for line in reply.transcript():
+            self._log(redact(line))
+        return reply
+
+    def command(self, line: str, *, shown: str | None = None) -> Reply:
+        """Send one command line and read its reply; ``shown`` replaces the line in the transcript."""
+        self._log(redact(f"C: {shown if shown is not None else line}"))
+        self.channel.set_timeout(self.timeout)
+        self.channel.send(line.encode("utf-8") + b"\r\n")
+        return self.read_reply()
+
+    def note(self, text: str) -> None:
+        """Add a non-wire event, such as a completed TLS handshake, to the transcript."""
+        self._log(redact(f"-- {text}"))
+
+    def _log(self, line: str) -> None:
+        self.transcript.append(line)
+        logger.debug("%s", line)
+
+    @property
+    def pending(self) -> bytes:
+        """Bytes received after the last complete reply."""
+        return self._reader.pending
+
+    def reset_reader(self) -> None:
+        """Drop buffered plaintext before TLS starts (RFC 3207 §4.2: pre-TLS data must be discarded)."""
+        self._reader = ReplyReader(self.channel.receive)

@@ -1,0 +1,174 @@
+"""Configuration: TOML targets, SMTPDIAG_* variables, CLI values and their precedence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from smtpdiag.config import load, split_host_port
+from smtpdiag.context import TlsMode
+from smtpdiag.errors import ConfigError, UsageError
+
+CONFIG = """
+[defaults]
+timeout = 4
+
+[targets.prod]
+host = "smtp.example.com"
+port = 465
+tls_mode = "auto"
+user = "alerts@example.com"
+
+[targets.relay]
+host = "127.0.0.1"
+port = 2525
+tls_mode = "starttls"
+timeout = 2
+"""
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> str:
+    path = tmp_path / "smtpdiag.toml"
+    path.write_text(CONFIG)
+    return str(path)
+
+
+def test_file_target_host(config_file: str) -> None:
+    loaded = load({}, config_path=config_file, target_name="prod", environ={})
+    assert (loaded.target.host, loaded.target.port) == ("smtp.example.com", 465)
+
+
+def test_auto_mode_on_465_is_implicit(config_file: str) -> None:
+    loaded = load({}, config_path=config_file, target_name="prod", environ={})
+    assert loaded.target.tls_mode is TlsMode.IMPLICIT
+
+
+def test_defaults_table_applies(config_file: str) -> None:
+    loaded = load({}, config_path=config_file, target_name="prod", environ={})
+    assert loaded.settings.timeout == 4
+
+
+def test_target_table_overrides_defaults(config_file: str) -> None:
+    loaded = load({}, config_path=config_file, target_name="relay", environ={})
+    assert loaded.settings.timeout == 2
+
+
+def test_environment_overrides_file(config_file: str) -> None:
+    loaded = load({}, config_path=config_file, target_name="relay", environ={"SMTPDIAG_TIMEOUT": "7"})
+    assert loaded.settings.timeout == 7
+
+
+def test_cli_overrides_environment(config_file: str) -> None:
+    loaded = load(
+        {"timeout": 9}, config_path=config_file, target_name="relay", environ={"SMTPDIAG_TIMEOUT": "7"}
+    )
+    assert loaded.settings.timeout == 9
+
+
+def test_cli_host_port_overrides_file(config_file: str) -> None:
+    loaded = load({}, host_port="127.0.0.1:2600", config_path=config_file, target_name="relay", environ={})
+    assert loaded.target.port == 2600
+
+
+def test_config_path_from_environment(config_file: str) -> None:
+    loaded = load({}, environ={"SMTPDIAG_CONFIG": config_file, "SMTPDIAG_TARGET": "relay"})
+    assert loaded.target.port == 2525
+
+
+@pytest.mark.parametrize(
+    ("mode", "port", "expected"),
+    [
+        pytest.param(None, None, (587, TlsMode.STARTTLS), id="default-587-starttls"),
+        pytest.param("implicit", None, (465, TlsMode.IMPLICIT), id="implicit-defaults-465"),
+        pytest.param("auto", 465, (465, TlsMode.IMPLICIT), id="auto-465"),
+        pytest.param("auto", 2525, (2525, TlsMode.STARTTLS), id="auto-other-port"),
+        pytest.param("starttls", 465, (465, TlsMode.STARTTLS), id="explicit-wins"),
+    ],
+)
+def test_port_and_mode(mode: str | None, port: int | None, expected: tuple[int, TlsMode]) -> None:
+    loaded = load({"tls_mode": mode, "port": port}, host_port="mail.example.com", environ={})
+    assert (loaded.target.port, loaded.target.tls_mode) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("smtp.example.com", ("smtp.example.com", None), id="host"),
+        pytest.param("smtp.example.com:465", ("smtp.example.com", 465), id="host-port"),
+        pytest.param("[::1]:2525", ("::1", 2525), id="bracketed-ipv6-port"),
+        pytest.param("[::1]", ("::1", None), id="bracketed-ipv6"),
+        pytest.param("2001:db8::1", ("2001:db8::1", None), id="bare-ipv6"),
+    ],
+)
+def test_split_host_port(text: str, expected: tuple[str, int | None]) -> None:
+    assert split_host_port(text) == expected
+
+
+USAGE_ERRORS = [
+    pytest.param({"timeout": -1}, "smtp.example.com", {}, "Invalid timeout -1", id="negative-timeout"),
+    pytest.param({"timeout": "soon"}, "smtp.example.com", {}, "Invalid timeout 'soon'", id="text-timeout"),
+    pytest.param({}, "smtp.example.com:99999", {}, "'smtp.example.com:99999'", id="port-out-of-range"),
+    pytest.param({}, "smtp.example.com:abc", {}, "'smtp.example.com:abc'", id="port-not-number"),
+    pytest.param({}, None, {}, "No target given", id="no-target"),
+    pytest.param({}, "x", {"SMTPDIAG_TIMOUT": "3"}, "SMTPDIAG_TIMOUT", id="misspelt-variable"),
+    pytest.param({}, "x", {"SMTPDIAG_TLS_MODE": "ssl"}, "Invalid tls_mode 'ssl'", id="bad-env-mode"),
+    pytest.param({"ca_file": "/nonexistent/ca.pem"}, "x", {}, "/nonexistent/ca.pem", id="missing-ca-file"),
+    pytest.param({}, None, {"SMTPDIAG_TARGET": "prod"}, "needs a configuration file", id="target-without-file"),
+]
+
+
+@pytest.mark.parametrize(("cli", "host_port", "environ", "message"), USAGE_ERRORS)
+def test_usage_error_names_value(cli: dict[str, object], host_port: str | None, environ: dict[str, str], message: str) -> None:
+    with pytest.raises(UsageError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        load(cli, host_port=host_port, environ=environ)
+
+
+CONFIG_ERRORS = [
+    pytest.param("[targets.a\nhost='x'", "not valid TOML", id="syntax"),
+    pytest.param("[targets.a]\nhots = 'x'\n", "unknown key 'hots'", id="unknown-key"),
+    pytest.param("[target.a]\nhost = 'x'\n", "unknown top-level table 'target'", id="unknown-table"),
+    pytest.param("[targets.a]\nhost = 'x'\nport = 'many'\n", "Invalid port 'many'", id="bad-port"),
+    pytest.param("[targets.b]\nhost = 'x'\n", "no target named 'a'", id="missing-target"),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), CONFIG_ERRORS)
+def test_config_error_names_problem(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(UsageError, match=message):
+        load({}, config_path=str(path), target_name="a", environ={})
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load({}, config_path=str(tmp_path / "none.toml"), target_name="a", environ={})
+
+
+def test_access_token_from_file(tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("ya29.file-token-value\n")
+    loaded = load({"access_token_file": str(token_file)}, host_port="x", environ={})
+    assert loaded.target.access_token is not None
+    assert loaded.target.access_token.reveal() == "ya29.file-token-value"
+
+
+def test_access_token_from_environment() -> None:
+    loaded = load({}, host_port="x", environ={"SMTPDIAG_ACCESS_TOKEN": "ya29.env-token-value"})
+    assert loaded.target.access_token is not None
+    assert loaded.target.access_token.reveal() == "ya29.env-token-value"
+
+
+def test_access_token_from_credentials_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "access_token").write_text("ya29.credential-value")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
+    loaded = load({}, host_port="x", environ={})
+    assert loaded.target.access_token is not None
+    assert loaded.target.access_token.source == f"file {tmp_path / 'access_token'}"
+
+
+def test_target_description_hides_token() -> None:
+    loaded = load({}, host_port="x", environ={"SMTPDIAG_ACCESS_TOKEN": "ya29.hidden-token-value"})
+    assert "ya29.hidden-token-value" not in repr(loaded.target.describe())
