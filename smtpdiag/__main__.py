@@ -1,5 +1,5 @@
 """Entry point for ``python -m smtpdiag``."""
 
-from smtpdiag.cli import main
+from smtpdiag.cli import run
 
-main()
+run()

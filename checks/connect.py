@@ -1,0 +1,403 @@
+"""The ``connect`` check: TCP, greeting, EHLO, STARTTLS or implicit TLS, EHLO again.
+
+It records capabilities before and after TLS, stops at the first refusal, and recognises a
+port that speaks the other TLS mode. Certificate details belong to the ``tls`` check; this
+check only reports that the handshake failed and why.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from smtpdiag.context import CheckContext, Target, TlsMode
+from smtpdiag.errors import escape_bytes
+from smtpdiag.models import CheckResult, Finding, Severity
+from smtpdiag.smtp.probe import Failure, ProbeOutcome, ProbeRequest, Stage, probe
+from smtpdiag.smtp.transport import client_context
+from smtpdiag.spec import CheckSpec, FindingKind
+
+_FIX_PORTS = "Submission uses port 587 with STARTTLS or port 465 with implicit TLS."
+
+REFUSED = FindingKind(
+    "connect.refused",
+    Severity.CRITICAL,
+    "Connection to {endpoint} refused",
+    "Nothing listens on port {port} at {address}, or a firewall rejects the connection.",
+    f"Check the host and port and that the server runs. {_FIX_PORTS}",
+)
+TIMEOUT = FindingKind(
+    "connect.timeout",
+    Severity.CRITICAL,
+    "No answer from {endpoint} at the {stage} stage within {timeout} s",
+    "A firewall drops the traffic, the host is down, or the server accepted the connection "
+    "and never spoke. Many networks and cloud providers block outbound SMTP ports.",
+    "Check firewall rules and security groups for outbound TCP {port}, try from another "
+    "network, and raise --timeout only if the link is known to be slow.",
+)
+UNREACHABLE = FindingKind(
+    "connect.unreachable",
+    Severity.CRITICAL,
+    "Cannot reach {endpoint}: {error}",
+    "The operating system could not open a connection: no route, no network, or an address "
+    "family this host does not have (IPv6 without an IPv6 route).",
+    "Check this host's network and routes; for an IPv6-only result, check IPv6 connectivity.",
+)
+CLOSED = FindingKind(
+    "connect.closed",
+    Severity.CRITICAL,
+    "{endpoint} closed the connection at the {stage} stage",
+    "The server or a middlebox ended the session without a reply: {error}.",
+    "Check the server's logs for this client's address; a connection limit, a block list "
+    "or a TLS-terminating proxy in front of the server can cause this.",
+)
+GREETING_REJECTED = FindingKind(
+    "connect.greeting_rejected",
+    Severity.CRITICAL,
+    "Server refused the session: {reply}",
+    "The server greeted with {reply_code} instead of 220: it is overloaded or in maintenance, "
+    "or it rejects this client's address (connection limit, block list).",
+    "Retry later; if it persists, check the provider's status page or the server's logs for "
+    "this client's IP address.",
+)
+NOT_SMTP = FindingKind(
+    "connect.not_smtp",
+    Severity.CRITICAL,
+    "{endpoint} does not speak SMTP",
+    "The peer sent bytes that are not an SMTP reply ({error}). Another service listens on "
+    "this port, or a proxy interferes.",
+    f"Check the host and port. {_FIX_PORTS}",
+)
+EHLO_REJECTED = FindingKind(
+    "connect.ehlo_rejected",
+    Severity.CRITICAL,
+    "Server rejected EHLO: {reply}",
+    "The server refused the EHLO command, often because of the EHLO name or this client's "
+    "address.",
+    "Send a fully qualified EHLO name with --ehlo-name (or the client's helo/domain setting) "
+    "and check the server's policy for this client.",
+)
+STARTTLS_REJECTED = FindingKind(
+    "connect.starttls_rejected",
+    Severity.CRITICAL,
+    "Server rejected STARTTLS: {reply}",
+    "The server advertised STARTTLS but refused the command; 454 means TLS is temporarily "
+    "unavailable on the server (RFC 3207), often a certificate or key it cannot load.",
+    "Retry later and tell the server's operator; meanwhile implicit TLS on port 465 may work.",
+)
+STARTTLS_NOT_OFFERED = FindingKind(
+    "connect.starttls_not_offered",
+    Severity.CRITICAL,
+    "STARTTLS not offered by {endpoint}",
+    "The EHLO reply lists no STARTTLS, so the session cannot be encrypted and providers "
+    "refuse AUTH without TLS. Either the server expects implicit TLS, or a firewall or "
+    "antivirus proxy strips STARTTLS from the EHLO reply.",
+    "Try --tls-mode implicit on port 465; otherwise look for a middlebox that rewrites SMTP "
+    "between this host and the server.",
+)
+TLS_HANDSHAKE_FAILED = FindingKind(
+    "connect.tls_handshake_failed",
+    Severity.CRITICAL,
+    "TLS handshake with {endpoint} failed: {error}",
+    "The TLS session could not be established, so nothing after it (AUTH, mail) can work.",
+    "Trust a private CA with --ca-file, check the name with --only tls, or pass --insecure "
+    "to see the rest of the session without certificate verification.",
+)
+PORT_EXPECTS_IMPLICIT_TLS = FindingKind(
+    "connect.port_expects_implicit_tls",
+    Severity.CRITICAL,
+    "Port {port} expects implicit TLS, not STARTTLS",
+    "The server sent no SMTP greeting but answered a TLS ClientHello: this port speaks TLS "
+    "from the first byte (RFC 8314), so a client set up for STARTTLS waits for a greeting "
+    "that never comes.",
+    "Use --tls-mode implicit for port {port} (msmtp: tls_starttls off), or port 587 with "
+    "STARTTLS.",
+)
+PORT_EXPECTS_STARTTLS = FindingKind(
+    "connect.port_expects_starttls",
+    Severity.CRITICAL,
+    "Port {port} expects STARTTLS, not implicit TLS",
+    "The server answered the TLS ClientHello with a plaintext SMTP greeting: this port starts "
+    "in plaintext and upgrades with STARTTLS (RFC 3207).",
+    "Use --tls-mode starttls for port {port} (msmtp: tls_starttls on), or port 465 with "
+    "implicit TLS.",
+)
+GREETING_LATE = FindingKind(
+    "connect.greeting_late",
+    Severity.WARNING,
+    "Greeting from {endpoint} came later than {seconds} s",
+    "SMTP servers greet at once; this one stayed silent, which looks like a tarpit, a "
+    "greeting delay against spam bots, or an overloaded server.",
+    "Check the server's greeting delay settings and load; raise --timeout to measure the delay.",
+)
+AUTH_NOT_OFFERED = FindingKind(
+    "connect.auth_not_offered",
+    Severity.CRITICAL,
+    "No AUTH offered by {endpoint} after TLS",
+    "The EHLO reply has no AUTH keyword, so the server accepts no authenticated submission "
+    "on this port. MX servers on port 25 never offer it.",
+    "Use the provider's submission host on port 587 or 465; for Microsoft 365 check that "
+    "SMTP AUTH is enabled for the mailbox.",
+)
+OAUTH_NOT_OFFERED = FindingKind(
+    "connect.oauth_not_offered",
+    Severity.CRITICAL,
+    "Neither XOAUTH2 nor OAUTHBEARER offered (AUTH {mechanisms})",
+    "OAuth2 submission needs one of these SASL mechanisms, and this server advertises only "
+    "{mechanisms}. It is not the provider's OAuth2 submission host, or OAuth2 is disabled "
+    "for this tenant or account.",
+    "Use the provider's submission host (for example smtp.gmail.com or smtp.office365.com); "
+    "for Microsoft 365 enable SMTP AUTH for the mailbox.",
+)
+AUTH_BEFORE_TLS = FindingKind(
+    "connect.auth_before_tls",
+    Severity.WARNING,
+    "AUTH offered before TLS (AUTH {mechanisms})",
+    "The server accepts AUTH on the plaintext session, so a client with TLS switched off "
+    "sends its token or password in clear text.",
+    "Offer AUTH only after STARTTLS (Postfix: smtpd_tls_auth_only = yes) and keep clients on "
+    "STARTTLS or implicit TLS.",
+)
+PROTOCOL_ODDITIES = FindingKind(
+    "connect.protocol_oddities",
+    Severity.INFO,
+    "Server replies deviate from RFC 5321",
+    "smtpdiag tolerated these deviations, but strict clients may not: {oddities}.",
+    "Nothing to do on the client; report them to the server's operator if clients misbehave.",
+)
+
+FINDINGS = (
+    REFUSED,
+    TIMEOUT,
+    UNREACHABLE,
+    CLOSED,
+    GREETING_REJECTED,
+    NOT_SMTP,
+    EHLO_REJECTED,
+    STARTTLS_REJECTED,
+    STARTTLS_NOT_OFFERED,
+    TLS_HANDSHAKE_FAILED,
+    PORT_EXPECTS_IMPLICIT_TLS,
+    PORT_EXPECTS_STARTTLS,
+    GREETING_LATE,
+    AUTH_NOT_OFFERED,
+    OAUTH_NOT_OFFERED,
+    AUTH_BEFORE_TLS,
+    PROTOCOL_ODDITIES,
+)
+
+_FAILURE_KINDS = {
+    Failure.REFUSED: REFUSED,
+    Failure.TIMEOUT: TIMEOUT,
+    Failure.UNREACHABLE: UNREACHABLE,
+    Failure.CLOSED: CLOSED,
+    Failure.NOT_SMTP: NOT_SMTP,
+    Failure.STARTTLS_NOT_OFFERED: STARTTLS_NOT_OFFERED,
+    Failure.TLS_FAILED: TLS_HANDSHAKE_FAILED,
+    Failure.EXPECTS_IMPLICIT_TLS: PORT_EXPECTS_IMPLICIT_TLS,
+    Failure.EXPECTS_STARTTLS: PORT_EXPECTS_STARTTLS,
+    Failure.GREETING_LATE: GREETING_LATE,
+}
+
+_REJECTED_KINDS = {
+    Stage.GREETING: GREETING_REJECTED,
+    Stage.EHLO: EHLO_REJECTED,
+    Stage.EHLO_AFTER_TLS: EHLO_REJECTED,
+    Stage.STARTTLS: STARTTLS_REJECTED,
+}
+
+
+def run(target: Target, ctx: CheckContext) -> CheckResult:
+    """Probe every address of the target concurrently and evaluate the outcomes."""
+    host, port, tls_mode, addresses = _endpoint(target, ctx)
+    if not addresses:
+        return CheckResult.unknown("connect", f"no address to connect to for {host or target.domain}")
+    timeout = ctx.io_timeout()
+    requests = [
+        ProbeRequest(
+            address=address,
+            port=port,
+            implicit_tls=tls_mode is TlsMode.IMPLICIT,
+            server_hostname=host or None,
+            ehlo_name=target.ehlo_name,
+            tls_context=client_context(target.ca_file, target.insecure),
+            timeout=timeout,
+        )
+        for address in addresses
+    ]
+    with ThreadPoolExecutor(max_workers=len(requests), thread_name_prefix="connect") as pool:
+        outcomes = list(pool.map(_probe_and_quit, requests))
+    return evaluate(outcomes, timeout)
+
+
+def _endpoint(target: Target, ctx: CheckContext) -> tuple[str, int, TlsMode, list[str]]:
+    """Return host, port, TLS mode and addresses, preferring what the dns check discovered."""
+    dns = ctx.upstream.get("dns")
+    facts = dns.facts if dns is not None else {}
+    host = str(facts.get("host") or target.host)
+    port = int(facts.get("port") or target.port)
+    tls_mode = TlsMode(facts["tls_mode"]) if facts.get("tls_mode") else target.tls_mode
+    addresses = [str(address) for address in facts.get("addresses", ())]
+    if not addresses and host:
+        addresses = _resolve(host, port)
+    return host, port, tls_mode, addresses
+
+
+def _resolve(host: str, port: int) -> list[str]:
+    """Resolve ``host`` with the system resolver when the dns check did not run."""
+    try:
+        return [str(ipaddress.ip_address(host))]
+    except ValueError:
+        pass
+    # NOTE: getaddrinfo has no timeout of its own; the engine's check deadline bounds it.
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        return []
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def _probe_and_quit(request: ProbeRequest) -> ProbeOutcome:
+    outcome = probe(request)
+    if outcome.session is not None:
+        try:
+            outcome.session.command("QUIT")
+        except (OSError, ValueError):
+            pass  # the session is over either way; QUIT is a courtesy
+        finally:
+            outcome.session.channel.close()
+            outcome.session = None
+    return outcome
+
+
+def evaluate(outcomes: Sequence[ProbeOutcome], timeout: float) -> CheckResult:
+    """Turn probe outcomes into the check result; pure, so tests can feed outcomes directly."""
+    findings: dict[str, Finding] = {}
+    for outcome in outcomes:
+        for finding in _findings_for(outcome, timeout):
+            if finding.code in findings:
+                _add_address(findings, finding.code, outcome.address)
+            else:
+                findings[finding.code] = finding
+    facts = {
+        "addresses": [outcome.to_facts() for outcome in outcomes],
+        "port": outcomes[0].port,
+        "tls_mode": "implicit" if outcomes[0].implicit_tls else "starttls",
+    }
+    best = next((outcome for outcome in outcomes if outcome.failure is None), None)
+    if best is not None and best.capabilities is not None:
+        facts["auth_mechanisms"] = list(best.capabilities.auth_mechanisms)
+        if best.tls is not None:
+            facts["tls_version"] = best.tls.version
+    ordered = sorted(findings.values(), key=lambda f: f.severity is not Severity.CRITICAL)
+    return CheckResult.from_findings("connect", _summary(outcomes, ordered), ordered, facts)
+
+
+def _add_address(findings: dict[str, Finding], code: str, address: str) -> None:
+    finding = findings[code]
+    addresses = [*finding.facts.get("addresses", [finding.facts.get("address")]), address]
+    findings[code] = Finding(
+        finding.code,
+        finding.severity,
+        finding.title,
+        finding.cause,
+        finding.fix,
+        {**finding.facts, "addresses": addresses},
+        finding.evidence,
+        finding.docs,
+    )
+
+
+def _summary(outcomes: Sequence[ProbeOutcome], findings: Sequence[Finding]) -> str:
+    serious = [f for f in findings if f.severity is not Severity.INFO]
+    if serious:
+        return serious[0].title
+    outcome = outcomes[0]
+    mode = "implicit TLS" if outcome.implicit_tls else "STARTTLS"
+    tls = f", {outcome.tls.version}" if outcome.tls else ""
+    mechanisms = " ".join(outcome.capabilities.auth_mechanisms) if outcome.capabilities else ""
+    count = f" ({len(outcomes)} addresses)" if len(outcomes) > 1 else ""
+    return f"{_endpoint_text(outcome)} {mode}{tls}, AUTH {mechanisms}{count}"
+
+
+def _endpoint_text(outcome: ProbeOutcome) -> str:
+    if ":" in outcome.address:
+        return f"[{outcome.address}]:{outcome.port}"
+    return f"{outcome.address}:{outcome.port}"
+
+
+def _details(outcome: ProbeOutcome, timeout: float) -> dict[str, Any]:
+    reply = outcome.reply
+    return {
+        "endpoint": _endpoint_text(outcome),
+        "address": outcome.address,
+        "port": outcome.port,
+        "stage": outcome.stage.value.replace("_", " "),
+        "timeout": f"{timeout:g}",
+        "seconds": f"{timeout / 2:g}",
+        "error": outcome.error or "",
+        "reply": " ".join(reply.transcript(prefix="")) if reply else "",
+        "reply_code": reply.code if reply else "",
+    }
+
+
+def _findings_for(outcome: ProbeOutcome, timeout: float) -> list[Finding]:
+    details = _details(outcome, timeout)
+    facts = outcome.to_facts()
+    evidence = outcome.transcript[-20:]
+    findings: list[Finding] = []
+    if outcome.failure is Failure.REJECTED:
+        kind = _REJECTED_KINDS.get(outcome.stage, EHLO_REJECTED)
+        findings.append(kind.make(facts=facts, evidence=evidence, details=details))
+    elif outcome.failure is not None:
+        if outcome.raw:
+            details["error"] = f"{details['error']}: {escape_bytes(outcome.raw, 80)}"
+        kind = _FAILURE_KINDS[outcome.failure]
+        findings.append(kind.make(facts=facts, evidence=evidence, details=details))
+    else:
+        findings += _capability_findings(outcome, facts, evidence, details)
+    if outcome.oddities:
+        oddities = "; ".join(dict.fromkeys(outcome.oddities))
+        findings.append(
+            PROTOCOL_ODDITIES.make(
+                facts={**facts, "oddities": list(dict.fromkeys(outcome.oddities))},
+                evidence=evidence,
+                details={**details, "oddities": oddities},
+            )
+        )
+    return findings
+
+
+def _capability_findings(
+    outcome: ProbeOutcome, facts: dict[str, Any], evidence: list[str], details: dict[str, Any]
+) -> list[Finding]:
+    findings: list[Finding] = []
+    before = outcome.capabilities_before_tls
+    if before is not None and before.auth_mechanisms:
+        mechanisms = " ".join(before.auth_mechanisms)
+        findings.append(
+            AUTH_BEFORE_TLS.make(facts=facts, evidence=evidence, details={**details, "mechanisms": mechanisms})
+        )
+    after = outcome.capabilities_after_tls
+    if after is None:
+        return findings
+    if not after.auth_mechanisms:
+        findings.append(AUTH_NOT_OFFERED.make(facts=facts, evidence=evidence, details=details))
+    elif not after.oauth_mechanisms:
+        mechanisms = " ".join(after.auth_mechanisms)
+        findings.append(
+            OAUTH_NOT_OFFERED.make(facts=facts, evidence=evidence, details={**details, "mechanisms": mechanisms})
+        )
+    return findings
+
+
+SPEC = CheckSpec(
+    id="connect",
+    title="Connect, greeting, EHLO and TLS start",
+    run=run,
+    findings=FINDINGS,
+    requires=("dns",),
+)

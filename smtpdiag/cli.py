@@ -1,0 +1,283 @@
+"""Command-line interface: parse, load configuration, run, render, exit.
+
+This is the one core module that imports the ``checks`` package (and, later, ``exporters``);
+it does so inside the commands, so ``--help`` and ``--version`` load no check and none of the
+network libraries. Exit codes follow the Nagios plugin convention: 0 ok, 1 warning,
+2 critical, 3 unknown, usage error or bad configuration.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from smtpdiag import __version__
+from smtpdiag.errors import SmtpDiagError, UsageError
+from smtpdiag.redact import RedactingFilter, redact
+
+if TYPE_CHECKING:
+    from smtpdiag.models import Report
+    from smtpdiag.spec import CheckSpec
+
+EXIT_UNKNOWN = 3
+
+logger = logging.getLogger(__name__)
+
+app = typer.Typer(
+    name="smtpdiag",
+    help="Diagnose SMTP submission with OAuth2 (XOAUTH2, OAUTHBEARER): "
+    "DNS, connect, TLS, tokens and AUTH, with a cause and a fix for every finding.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+class OutputFormat(StrEnum):
+    """Output format of ``smtpdiag check``."""
+
+    TABLE = "table"
+    JSON = "json"
+    NAGIOS = "nagios"
+    JUNIT = "junit"
+
+
+class TlsModeOption(StrEnum):
+    """Values of ``--tls-mode``."""
+
+    STARTTLS = "starttls"
+    IMPLICIT = "implicit"
+    AUTO = "auto"
+
+
+class LogLevel(StrEnum):
+    """Values of ``--log-level``."""
+
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"smtpdiag {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version_callback, is_eager=True, help="Print the version and exit."),
+    ] = False,
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="More log output on stderr: -v info, -vv debug.")
+    ] = 0,
+    log_level: Annotated[
+        LogLevel | None, typer.Option("--log-level", help="Log level on stderr; overrides -v.")
+    ] = None,
+) -> None:
+    """Diagnose SMTP submission with OAuth2."""
+    _configure_logging(verbose, log_level)
+
+
+def _configure_logging(verbose: int, log_level: LogLevel | None) -> None:
+    if log_level is not None:
+        level = getattr(logging, log_level.value.upper())
+    else:
+        level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root_logger = logging.getLogger()
+    root_logger.handlers[:] = [handler]
+    root_logger.setLevel(level)
+
+
+def _registry() -> tuple[CheckSpec, ...]:
+    """Import the check registry and make sure it is smtpdiag's own ``checks`` package."""
+    import checks
+
+    if getattr(checks, "SMTPDIAG_PACKAGE", None) != "smtpdiag.checks":
+        raise UsageError(
+            f"The package 'checks' at {getattr(checks, '__file__', '?')} is not smtpdiag's.",
+            "Install smtpdiag in its own virtual environment or with pipx.",
+        )
+    return checks.REGISTRY
+
+
+def select_checks(
+    registry: tuple[CheckSpec, ...], only: list[str] | None, skip: list[str] | None
+) -> tuple[CheckSpec, ...]:
+    """Return the checks to run after ``--only`` and ``--skip``, in registry order."""
+    known = [spec.id for spec in registry]
+    wanted = _split_ids(only) or known
+    skipped = _split_ids(skip)
+    for check_id in [*wanted, *skipped]:
+        if check_id not in known:
+            raise UsageError(
+                f"Unknown check {check_id!r}.", f"Valid checks: {', '.join(known)}.", value=check_id
+            )
+    selected = tuple(spec for spec in registry if spec.id in wanted and spec.id not in skipped)
+    if not selected:
+        raise UsageError("No check left to run.", "Remove some --skip values or widen --only.")
+    return selected
+
+
+def _split_ids(values: list[str] | None) -> list[str]:
+    return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
+
+
+@app.command()
+def check(
+    target: Annotated[
+        str | None, typer.Argument(metavar="[HOST[:PORT]]", help="Submission server; port 587 by default, 465 with --tls-mode implicit.")
+    ] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML configuration file.")] = None,
+    target_name: Annotated[str | None, typer.Option("--target", "-t", help="Target name in the configuration file.")] = None,
+    only: Annotated[list[str] | None, typer.Option("--only", help="Run only these checks (repeat or comma-separate).")] = None,
+    skip: Annotated[list[str] | None, typer.Option("--skip", help="Do not run these checks (repeat or comma-separate).")] = None,
+    tls_mode: Annotated[
+        TlsModeOption | None, typer.Option("--tls-mode", help="starttls, implicit, or auto (implicit on 465, else starttls).")
+    ] = None,
+    domain: Annotated[str | None, typer.Option("--domain", help="Mail domain: find the submission host from its SRV records.")] = None,
+    ca_file: Annotated[str | None, typer.Option("--ca-file", help="PEM file of CA certificates to trust instead of the system store.")] = None,
+    insecure: Annotated[
+        bool | None, typer.Option("--insecure/--verify", help="Report certificate problems without failing the handshake.")
+    ] = None,
+    timeout: Annotated[float | None, typer.Option("--timeout", help="Seconds for each network operation (default 10).")] = None,
+    ehlo_name: Annotated[str | None, typer.Option("--ehlo-name", help="Name sent in EHLO (default localhost).")] = None,
+    user: Annotated[str | None, typer.Option("--user", help="Mailbox user for AUTH.")] = None,
+    access_token_file: Annotated[str | None, typer.Option("--access-token-file", help="File that holds the OAuth2 access token.")] = None,
+    dns_server: Annotated[str | None, typer.Option("--dns-server", help="Resolver IP addresses, comma-separated (default: system).")] = None,
+    dns_port: Annotated[int | None, typer.Option("--dns-port", help="Resolver port (default 53).")] = None,
+    output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.TABLE,
+) -> None:
+    """Run the checks against one submission server and print the diagnosis."""
+    from smtpdiag import config as configuration
+    from smtpdiag.engine import run_checks
+
+    values: dict[str, Any] = {
+        "tls_mode": tls_mode.value if tls_mode else None,
+        "domain": domain,
+        "ca_file": ca_file,
+        "insecure": insecure,
+        "timeout": timeout,
+        "ehlo_name": ehlo_name,
+        "user": user,
+        "access_token_file": access_token_file,
+        "dns_nameservers": dns_server,
+        "dns_port": dns_port,
+    }
+    specs = select_checks(_registry(), only, skip)
+    loaded = configuration.load(
+        values, host_port=target, config_path=str(config) if config else None, target_name=target_name
+    )
+    report = run_checks(specs, loaded.target, loaded.settings)
+    _emit(report, output_format)
+    raise typer.Exit(report.status.exit_code)
+
+
+def _emit(report: Report, output_format: OutputFormat) -> None:
+    """Redact the report and write it to stdout in ``output_format``."""
+    from smtpdiag.redact import redact_report
+
+    report = redact_report(report)
+    if output_format is OutputFormat.TABLE:
+        from smtpdiag.render.table import make_console, render_table
+
+        render_table(report, make_console(sys.stdout))
+        return
+    if output_format is OutputFormat.JSON:
+        from smtpdiag.render.json_report import render_json
+
+        text = render_json(report)
+    elif output_format is OutputFormat.NAGIOS:
+        from smtpdiag.render.nagios import render_nagios
+
+        text = render_nagios(report)
+    else:
+        from smtpdiag.render.junit import render_junit
+
+        text = render_junit(report)
+    sys.stdout.write(redact(text))
+    sys.stdout.flush()
+
+
+@app.command()
+def lab(
+    scenario: Annotated[str, typer.Option("--scenario", "-s", help="Scenario to serve.")] = "healthy",
+    list_scenarios: Annotated[bool, typer.Option("--list-scenarios", help="List the scenarios and exit.")] = False,
+) -> None:
+    """Serve a lab scenario on 127.0.0.1 until interrupted; print one JSON line describing it."""
+    from smtpdiag.lab import runner
+
+    if list_scenarios:
+        for name, description in runner.list_scenarios():
+            typer.echo(f"{name:20} {description}")
+        raise typer.Exit(0)
+    raise typer.Exit(runner.serve(scenario, sys.stdout))
+
+
+@app.command()
+def demo() -> None:
+    """Start the lab, diagnose every scenario, and report whether each diagnosis is right."""
+    from smtpdiag import config as configuration
+    from smtpdiag.engine import run_checks
+    from smtpdiag.lab.demo import run_demo
+    from smtpdiag.redact import redact_report
+    from smtpdiag.render.table import make_console, render_table
+
+    specs = _registry()
+    console = make_console(sys.stdout)
+
+    def run_suite(config_file: Path) -> Report:
+        loaded = configuration.load({}, config_path=str(config_file), target_name="lab", environ={})
+        return run_checks(specs, loaded.target, loaded.settings)
+
+    def show(scenario: str, report: Report) -> None:
+        console.rule(f"scenario {scenario}")
+        render_table(redact_report(report), console)
+
+    raise typer.Exit(run_demo(run_suite, show, sys.stdout))
+
+
+@app.command()
+def findings(
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print the catalog as the Markdown of docs/findings.md.")] = False,
+) -> None:
+    """List every finding code smtpdiag can report, with its cause and fix."""
+    from smtpdiag.catalog import render_catalog_markdown, render_catalog_text
+
+    specs = _registry()
+    text = render_catalog_markdown(specs) if markdown else render_catalog_text(specs)
+    sys.stdout.write(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code; usage and configuration errors give 3."""
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=argv, prog_name="smtpdiag", standalone_mode=False)
+    except typer._click.exceptions.ClickException as error:  # typer vendors click
+        error.show()
+        return EXIT_UNKNOWN
+    except typer.Abort:
+        sys.stderr.write("Aborted.\n")
+        return EXIT_UNKNOWN
+    except SmtpDiagError as error:
+        sys.stderr.write(f"smtpdiag: {redact(str(error))}\n")
+        return EXIT_UNKNOWN
+    return result if isinstance(result, int) else 0
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

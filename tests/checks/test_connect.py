@@ -1,0 +1,186 @@
+"""connect check against scripted peers on loopback, and its pure evaluation."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from scripted_peer import Step, scripted_peer, unused_port
+
+from checks import connect
+from smtpdiag.context import CheckContext, Settings, Target, TlsMode
+from smtpdiag.models import CheckResult, Status
+from smtpdiag.smtp.capabilities import Capabilities
+from smtpdiag.smtp.probe import ProbeOutcome, Stage
+from smtpdiag.smtp.reply import Reply
+
+GREETING = b"220 mx.example.test ESMTP ready\r\n"
+
+
+def run_connect(port: int, mode: TlsMode = TlsMode.STARTTLS, timeout: float = 2.0) -> CheckResult:
+    target = Target(host="127.0.0.1", port=port, tls_mode=mode)
+    return connect.run(target, CheckContext(settings=Settings(timeout=timeout)))
+
+
+def codes(result: CheckResult) -> list[str]:
+    return [finding.code for finding in result.findings]
+
+
+SCRIPTS: list[object] = [
+    pytest.param(
+        [("send", b"554 5.7.1 Your IP is on a block list\r\n"), ("close", None)],
+        "connect.greeting_rejected",
+        id="greeting-554",
+    ),
+    pytest.param(
+        [("send", b"421-4.3.2 Service not available\r\n421 4.3.2 closing\r\n"), ("close", None)],
+        "connect.greeting_rejected",
+        id="greeting-421-multi-line",
+    ),
+    pytest.param(
+        [("send", GREETING), ("read_line", None), ("send", b"501 5.5.4 Invalid EHLO domain\r\n")],
+        "connect.ehlo_rejected",
+        id="ehlo-501",
+    ),
+    pytest.param(
+        [
+            ("send", GREETING),
+            ("read_line", None),
+            ("send", b"250-mx.example.test\r\n250-STARTTLS\r\n250 SIZE 1000\r\n"),
+            ("read_line", None),
+            ("send", b"454 4.7.0 TLS not available due to local problem\r\n"),
+        ],
+        "connect.starttls_rejected",
+        id="starttls-454",
+    ),
+    pytest.param(
+        [
+            ("send", GREETING),
+            ("read_line", None),
+            ("send", b"250-mx.example.test\r\n250 AUTH PLAIN LOGIN\r\n"),
+        ],
+        "connect.starttls_not_offered",
+        id="starttls-missing",
+    ),
+    pytest.param([("send", GREETING), ("read_line", None), ("close", None)], "connect.closed", id="closed-after-ehlo"),
+    pytest.param([("send", b"HTTP/1.1 400 Bad Request\r\n\r\n")], "connect.not_smtp", id="http-server"),
+    pytest.param([("send", b"SSH-2.0-OpenSSH_9.2p1\r\n")], "connect.not_smtp", id="ssh-server"),
+    pytest.param([("send", b"\x00\xff" * 5_000_000)], "connect.not_smtp", id="ten-megabytes-garbage"),
+]
+
+
+@pytest.mark.parametrize(("script", "expected"), SCRIPTS)
+def test_scripted_peer_finding(script: list[Step], expected: str) -> None:
+    with scripted_peer(script) as port:
+        result = run_connect(port)
+    assert codes(result)[0] == expected
+
+
+@pytest.mark.parametrize(("script", "expected"), SCRIPTS)
+def test_scripted_peer_is_critical(script: list[Step], expected: str) -> None:
+    with scripted_peer(script) as port:
+        result = run_connect(port)
+    assert result.status is Status.CRITICAL
+
+
+def test_refused_port() -> None:
+    result = run_connect(unused_port())
+    assert codes(result) == ["connect.refused"]
+
+
+def test_rejected_greeting_facts() -> None:
+    with scripted_peer([("send", b"554 5.7.1 Your IP is on a block list\r\n")]) as port:
+        result = run_connect(port)
+    facts = result.findings[0].facts
+    assert (facts["reply_code"], facts["enhanced_code"]) == (554, "5.7.1")
+
+
+def test_black_hole_ends_within_timeout() -> None:
+    with scripted_peer([("hang", 30)]) as port:
+        started = time.monotonic()
+        result = run_connect(port, timeout=1.0)
+        elapsed = time.monotonic() - started
+    assert codes(result) == ["connect.timeout"]
+    assert elapsed < 2.0
+
+
+def test_black_hole_implicit_mode_times_out() -> None:
+    with scripted_peer([("hang", 30)]) as port:
+        result = run_connect(port, TlsMode.IMPLICIT, timeout=1.0)
+    assert codes(result) == ["connect.timeout"]
+
+
+def test_implicit_mode_on_starttls_port() -> None:
+    with scripted_peer([("send", GREETING), ("read_line", None)]) as port:
+        result = run_connect(port, TlsMode.IMPLICIT)
+    assert codes(result) == ["connect.port_expects_starttls"]
+
+
+def test_implicit_mode_fix_names_starttls() -> None:
+    with scripted_peer([("send", GREETING), ("read_line", None)]) as port:
+        result = run_connect(port, TlsMode.IMPLICIT)
+    assert "--tls-mode starttls" in result.findings[0].fix
+
+
+def test_garbage_evidence_is_escaped() -> None:
+    with scripted_peer([("send", b"\x00\x01\x02binary\r\n")]) as port:
+        result = run_connect(port)
+    assert any("\\x00\\x01\\x02binary" in line for line in result.findings[0].evidence)
+
+
+def ehlo(*lines: str) -> Capabilities:
+    raw = [f"250-{line}" for line in ("mx.example.test", *lines[:-1])] + [f"250 {lines[-1]}"]
+    return Capabilities.from_reply(Reply(250, ("mx.example.test", *lines), "\r\n".join(raw).encode()))
+
+
+def outcome(before: Capabilities | None, after: Capabilities | None, oddities: tuple[str, ...] = ()) -> ProbeOutcome:
+    return ProbeOutcome(
+        address="192.0.2.25",
+        port=587,
+        implicit_tls=False,
+        stage=Stage.DONE,
+        capabilities_before_tls=before,
+        capabilities_after_tls=after,
+        oddities=list(oddities),
+    )
+
+
+EVALUATE = [
+    pytest.param(outcome(ehlo("STARTTLS"), ehlo("AUTH LOGIN XOAUTH2")), [], id="microsoft-style-ok"),
+    pytest.param(
+        outcome(ehlo("STARTTLS"), ehlo("AUTH LOGIN PLAIN XOAUTH2 PLAIN-CLIENTTOKEN OAUTHBEARER XOAUTH")),
+        [],
+        id="gmail-style-ok",
+    ),
+    pytest.param(outcome(ehlo("STARTTLS"), ehlo("AUTH PLAIN LOGIN")), ["connect.oauth_not_offered"], id="no-oauth"),
+    pytest.param(outcome(ehlo("STARTTLS"), ehlo("SIZE 1000")), ["connect.auth_not_offered"], id="no-auth"),
+    pytest.param(outcome(ehlo("STARTTLS"), ehlo("AUTH=LOGIN XOAUTH2")), [], id="legacy-auth-equals"),
+    pytest.param(
+        outcome(ehlo("STARTTLS", "AUTH PLAIN"), ehlo("AUTH PLAIN XOAUTH2")),
+        ["connect.auth_before_tls"],
+        id="auth-before-tls",
+    ),
+    pytest.param(
+        outcome(ehlo("STARTTLS"), ehlo("AUTH XOAUTH2"), ("line ends with a bare LF instead of CRLF",)),
+        ["connect.protocol_oddities"],
+        id="oddities",
+    ),
+]
+
+
+@pytest.mark.parametrize(("probe_outcome", "expected"), EVALUATE)
+def test_evaluate_capabilities(probe_outcome: ProbeOutcome, expected: list[str]) -> None:
+    assert codes(connect.evaluate([probe_outcome], 10.0)) == expected
+
+
+def test_evaluate_merges_addresses() -> None:
+    first = outcome(ehlo("STARTTLS"), ehlo("AUTH PLAIN"))
+    second = outcome(ehlo("STARTTLS"), ehlo("AUTH PLAIN"))
+    second.address = "2001:db8::25"
+    result = connect.evaluate([first, second], 10.0)
+    assert result.findings[0].facts["addresses"] == ["192.0.2.25", "2001:db8::25"]
+
+
+def test_oauth_finding_lists_mechanisms() -> None:
+    result = connect.evaluate([outcome(ehlo("STARTTLS"), ehlo("AUTH PLAIN LOGIN"))], 10.0)
+    assert "PLAIN LOGIN" in result.findings[0].title
