@@ -1,0 +1,168 @@
+"""Table renderer for people at a terminal: a status table, then cause and fix per finding.
+
+All report text goes into ``rich.text.Text`` objects, never into markup strings, because
+server replies contain brackets such as ``[BN0PR04CA0123.namprd04.prod.outlook.com]``. Text
+also passes through ``escape_control`` so that a reply cannot send terminal escape sequences.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import TextIO
+
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.padding import Padding
+from rich.styled import Styled
+from rich.table import Table
+from rich.text import Text
+
+from smtpdiag.models import CheckResult, Finding, Report, Severity, Status
+from smtpdiag.render.text import describe_target, escape_control, evidence_lines, format_facts
+
+PLAIN_WIDTH = 100
+"""Columns used when the output is not a terminal and ``COLUMNS`` is not set."""
+
+MAX_EVIDENCE_LINES = 10
+"""Evidence lines shown per finding. One closing line counts the rest."""
+
+_STATUS_STYLES = {
+    Status.OK: "green",
+    Status.WARNING: "yellow",
+    Status.CRITICAL: "bold red",
+    Status.UNKNOWN: "magenta",
+    Status.SKIPPED: "dim",
+}
+
+_SEVERITY_STYLES = {
+    Severity.INFO: "dim",
+    Severity.WARNING: "yellow",
+    Severity.CRITICAL: "bold red",
+}
+
+_INDENT = 2
+"""Columns by which the lines under a finding title are indented."""
+
+
+def make_console(stream: TextIO, *, color: bool | None = None) -> Console:
+    """Create a console that writes to ``stream``.
+
+    ``color`` True forces color and False disables every style. With None, a non-empty
+    ``NO_COLOR`` disables every style, and otherwise rich uses color on a terminal, or where
+    ``FORCE_COLOR`` or ``TTY_COMPATIBLE=1`` says the stream is one. Output that is not a
+    terminal is plain text without escape sequences, ``PLAIN_WIDTH`` columns wide unless
+    ``COLUMNS`` sets the width.
+    """
+    if color is None and os.environ.get("NO_COLOR", ""):
+        color = False
+
+    console = Console(
+        file=stream,
+        force_terminal=True if color else None,
+        color_system=None if color is False else "auto",
+        no_color=False if color else None,
+        highlight=False,
+        emoji=False,
+    )
+    if not console.is_terminal and not os.environ.get("COLUMNS", "").isdigit():
+        console.width = PLAIN_WIDTH
+    return console
+
+
+def _status_text(status: Status) -> Text:
+    """Return the status word in its color."""
+    return Text(status.value, style=_STATUS_STYLES[status])
+
+
+def _header(report: Report) -> Text:
+    """Return the line that names the target and the overall status."""
+    return Text.assemble(
+        "target: ",
+        (escape_control(describe_target(report.target)), "bold"),
+        "   status: ",
+        _status_text(report.status),
+    )
+
+
+def _duration(check: CheckResult) -> str:
+    """Return the check's duration for the table, or a dash for a check that did not run."""
+    if check.status is Status.SKIPPED:
+        return "-"
+    return f"{check.duration_seconds:.3f} s"
+
+
+def _checks_table(report: Report, plain: bool) -> Table:
+    """Build the table with one row per check."""
+    table = Table(box=box.ASCII if plain else box.SIMPLE_HEAD, show_edge=plain)
+    table.add_column("check", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("summary", overflow="fold")
+    table.add_column("duration", justify="right", no_wrap=True)
+    for check in report.checks:
+        table.add_row(
+            Text(escape_control(check.id)),
+            _status_text(check.status),
+            Text(escape_control(check.summary)),
+            _duration(check),
+        )
+    return table
+
+
+def _evidence_lines(finding: Finding) -> list[str]:
+    """Return at most ``MAX_EVIDENCE_LINES`` evidence lines and a count of the rest."""
+    lines = evidence_lines(finding.evidence)
+    if len(lines) <= MAX_EVIDENCE_LINES:
+        return lines
+    hidden = len(lines) - MAX_EVIDENCE_LINES
+    noun = "line" if hidden == 1 else "lines"
+    return [*lines[:MAX_EVIDENCE_LINES], f"… {hidden} more {noun}"]
+
+
+def _labelled(label: str, value: str) -> Padding:
+    """Return an indented ``label: value`` line whose wrapped parts keep the indent."""
+    return Padding(
+        Text.assemble((f"{label}: ", "bold"), escape_control(value)),
+        (0, 0, 0, _INDENT),
+        expand=False,
+    )
+
+
+def _finding_parts(finding: Finding) -> Iterator[RenderableType]:
+    """Yield the lines of one finding block: title, cause, fix, facts, evidence and docs."""
+    severity = finding.severity
+    yield Text.assemble(
+        (f"[{severity.value.upper()}]", _SEVERITY_STYLES[severity]),
+        " ",
+        (escape_control(finding.code), "bold"),
+        " — ",
+        escape_control(finding.title),
+    )
+    yield _labelled("cause", finding.cause)
+    yield _labelled("fix", finding.fix)
+    if finding.facts:
+        yield _labelled("facts", format_facts(finding.facts))
+    if finding.evidence:
+        yield Padding(Text("evidence:", style="bold"), (0, 0, 0, _INDENT), expand=False)
+        for line in _evidence_lines(finding):
+            yield Padding(Text(escape_control(line)), (0, 0, 0, 2 * _INDENT), expand=False)
+    if finding.docs:
+        yield _labelled("docs", finding.docs)
+
+
+def _finding_block(finding: Finding) -> RenderableType:
+    """Return one finding block, dimmed for an info finding."""
+    block = Group(*_finding_parts(finding))
+    if finding.severity is Severity.INFO:
+        return Styled(block, "dim")
+    return block
+
+
+def render_table(report: Report, console: Console) -> None:
+    """Print ``report`` to ``console``: header line, check table, then one block per finding."""
+    plain = console.color_system is None
+    console.print(_header(report))
+    console.print(_checks_table(report, plain))
+    for finding in report.findings:
+        console.print()
+        console.print(_finding_block(finding))
