@@ -11,6 +11,7 @@ import ipaddress
 import socket
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 from smtpdiag.context import CheckContext, Target, TlsMode
@@ -276,8 +277,13 @@ def _probe_and_quit(request: ProbeRequest) -> ProbeOutcome:
 def evaluate(outcomes: Sequence[ProbeOutcome], timeout: float) -> CheckResult:
     """Turn probe outcomes into the check result; pure, so tests can feed outcomes directly."""
     findings: dict[str, Finding] = {}
+    any_completed = any(outcome.failure is None for outcome in outcomes)
     for outcome in outcomes:
         for finding in _findings_for(outcome, timeout):
+            if any_completed and outcome.failure is not None:
+                # Clients fall back to the next address, so one bad address delays mail
+                # instead of stopping it.
+                finding = replace(finding, severity=Severity.WARNING)
             if finding.code in findings:
                 _add_address(findings, finding.code, outcome.address)
             else:

@@ -9,9 +9,9 @@ from scripted_peer import Step, scripted_peer, unused_port
 
 from checks import connect
 from smtpdiag.context import CheckContext, Settings, Target, TlsMode
-from smtpdiag.models import CheckResult, Status
+from smtpdiag.models import CheckResult, Severity, Status
 from smtpdiag.smtp.capabilities import Capabilities
-from smtpdiag.smtp.probe import ProbeOutcome, Stage
+from smtpdiag.smtp.probe import Failure, ProbeOutcome, Stage
 from smtpdiag.smtp.reply import Reply
 
 GREETING = b"220 mx.example.test ESMTP ready\r\n"
@@ -184,3 +184,17 @@ def test_evaluate_merges_addresses() -> None:
 def test_oauth_finding_lists_mechanisms() -> None:
     result = connect.evaluate([outcome(ehlo("STARTTLS"), ehlo("AUTH PLAIN LOGIN"))], 10.0)
     assert "PLAIN LOGIN" in result.findings[0].title
+
+
+def test_one_failing_address_is_warning() -> None:
+    good = outcome(ehlo("STARTTLS"), ehlo("AUTH XOAUTH2"))
+    bad = ProbeOutcome(address="::1", port=587, implicit_tls=False, failure=Failure.REFUSED, error="refused")
+    result = connect.evaluate([good, bad], 10.0)
+    assert [(f.code, f.severity) for f in result.findings] == [("connect.refused", Severity.WARNING)]
+
+
+def test_all_addresses_failing_is_critical() -> None:
+    first = ProbeOutcome(address="127.0.0.1", port=587, implicit_tls=False, failure=Failure.REFUSED, error="refused")
+    second = ProbeOutcome(address="::1", port=587, implicit_tls=False, failure=Failure.REFUSED, error="refused")
+    result = connect.evaluate([first, second], 10.0)
+    assert result.status is Status.CRITICAL
