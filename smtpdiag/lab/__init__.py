@@ -1,0 +1,1 @@
+"""Local servers on loopback for tests, the demo and the lab."""

@@ -1,0 +1,83 @@
+"""The demo: run the check suite against every lab scenario and compare with what it must find.
+
+The core may not import the checks, so the caller passes in the function that runs them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from smtpdiag.lab.runner import start_lab
+from smtpdiag.lab.scenarios import SCENARIOS, Scenario
+from smtpdiag.models import Report, Status
+
+logger = logging.getLogger(__name__)
+
+RunSuite = Callable[[Path], Report]
+"""Run every check against target ``lab`` of the given configuration file."""
+
+ShowReport = Callable[[str, Report], None]
+"""Present the report of one scenario, given the scenario name."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether one scenario's report contains what the scenario expects."""
+
+    scenario: str
+    diagnosed: bool
+    expected: str
+    """Expected outcome in words: the finding codes, or ``status ok``."""
+    got: str
+    """Actual outcome in the same words."""
+
+    def line(self) -> str:
+        """Return the demo's output line for this scenario."""
+        if self.diagnosed:
+            return f"{self.scenario}: diagnosed as expected"
+        return f"{self.scenario}: NOT diagnosed: expected {self.expected}, got {self.got}"
+
+
+def judge(scenario: Scenario, report: Report) -> Verdict:
+    """Compare ``report`` with the scenario's expected finding codes (or status ok)."""
+    codes = [finding.code for finding in report.findings]
+    found = ", ".join(codes) if codes else "no findings"
+    if not scenario.expected_codes:
+        return Verdict(
+            scenario=scenario.name,
+            diagnosed=report.status is Status.OK,
+            expected=f"status {Status.OK.value}",
+            got=f"status {report.status.value} ({found})",
+        )
+    return Verdict(
+        scenario=scenario.name,
+        diagnosed=all(code in codes for code in scenario.expected_codes),
+        expected=", ".join(scenario.expected_codes),
+        got=found,
+    )
+
+
+def run_demo(run_suite: RunSuite, show: ShowReport, out: TextIO) -> int:
+    """Diagnose every scenario in turn and write one verdict line each, then a summary.
+
+    Returns 0 when every scenario was diagnosed as expected, 1 otherwise.
+    """
+    verdicts = []
+    for scenario in SCENARIOS.values():
+        with start_lab(scenario) as lab:
+            report = run_suite(lab.config_file)
+        show(scenario.name, report)
+
+        verdict = judge(scenario, report)
+        verdicts.append(verdict)
+        out.write(verdict.line() + "\n")
+        out.flush()
+
+    diagnosed = sum(verdict.diagnosed for verdict in verdicts)
+    out.write(f"{len(verdicts)} scenarios, {diagnosed} diagnosed as expected\n")
+    out.flush()
+    return 0 if diagnosed == len(verdicts) else 1

@@ -1,0 +1,398 @@
+"""Submission server of the lab: aiosmtpd on 127.0.0.1 with STARTTLS or implicit TLS.
+
+The server accepts the lab user with the lab access token through XOAUTH2, OAUTHBEARER and
+PLAIN (the token as password). It rejects a wrong token as the providers do: a ``334``
+challenge that carries a base64 JSON error, then ``535`` after the client's next line.
+Accepted messages are counted and discarded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import binascii
+import hmac
+import logging
+import ssl
+from base64 import b64decode
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import (
+    MISSING,
+    SMTP,
+    AuthResult,
+    Envelope,
+    LoginPassword,
+    Session,
+)
+
+from smtpdiag.lab.bearer_auth import (
+    BearerResponse,
+    MalformedResponseError,
+    oauthbearer_error_challenge,
+    parse_oauthbearer,
+    parse_xoauth2,
+    xoauth2_error_challenge,
+)
+from smtpdiag.lab.certs import CertificateFiles
+from smtpdiag.lab.options import SUPPORTED_MECHANISMS, ServerOptions
+from smtpdiag.secrets import Secret
+
+logger = logging.getLogger(__name__)
+
+LOOPBACK = "127.0.0.1"
+SERVER_NAME = "localhost"
+IDENT = "smtpdiag lab ESMTP"
+
+AUTH_ACCEPTED = "235 2.7.0 Accepted"
+# Google's reply after a rejected XOAUTH2 token, as seen in Gmail transcripts.
+XOAUTH2_REJECTED = "535 5.7.8 Username and Password not accepted"
+# RFC 7628 section 4.4 fails OAUTHBEARER with 535 5.7.1 after the error challenge.
+OAUTHBEARER_REJECTED = "535 5.7.1 Bearer token not accepted"
+PLAIN_REJECTED = "535 5.7.8 Authentication credentials invalid"
+AUTH_REQUIRED = "530 5.7.0 Authentication required"
+STARTTLS_UNSUPPORTED = "502 5.5.1 STARTTLS not supported"
+
+# Extensions that aiosmtpd handles but does not advertise.
+_EXTRA_EXTENSIONS = ("PIPELINING", "ENHANCEDSTATUSCODES")
+
+
+class _DropLoginDataWarning(logging.Filter):
+    """Drop the deprecation warning that aiosmtpd 1.4.6 logs on every successful AUTH.
+
+    aiosmtpd's own AUTH code sets the deprecated ``Session.login_data``, so the warning is not
+    about the lab, and it would print a line per login on stderr.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Session.login_data is deprecated")
+
+
+_AIOSMTPD_LOGGER = logging.getLogger("mail.log")
+_LOGIN_DATA_FILTER = _DropLoginDataWarning()
+
+
+@dataclass(frozen=True)
+class LabAccount:
+    """The one mailbox that lab servers accept."""
+
+    user: str
+    access_token: Secret
+
+    def accepts(self, user: str | None, token: str) -> bool:
+        """Return whether ``token`` is this account's and ``user`` names it.
+
+        ``user`` is None when the client named no user (OAUTHBEARER without an authzid); the
+        token alone then identifies the account.
+        """
+        same_token = hmac.compare_digest(token.encode(), self.access_token.reveal().encode())
+        return same_token and user in (None, self.user)
+
+
+def build_ehlo_lines(lines: list[str], mechanisms: tuple[str, ...]) -> list[str]:
+    """Rewrite aiosmtpd's EHLO reply: add PIPELINING and ENHANCEDSTATUSCODES, order AUTH.
+
+    ``lines`` are the reply lines that aiosmtpd built (``250-domain`` ... ``250 HELP``);
+    an AUTH line is kept only where aiosmtpd wrote one, which it does once TLS is up.
+    """
+    keywords = [line[4:] for line in lines[1:]]
+    rewritten: list[str] = []
+    for keyword in keywords:
+        if keyword.startswith("AUTH"):
+            if mechanisms:
+                rewritten.append("AUTH " + " ".join(mechanisms))
+            continue
+        rewritten.append(keyword)
+        if keyword.startswith("SIZE"):
+            rewritten.extend(_EXTRA_EXTENSIONS)
+    replies = [lines[0][4:], *rewritten]
+    return [f"250-{text}" for text in replies[:-1]] + [f"250 {replies[-1]}"]
+
+
+class SinkHandler:
+    """aiosmtpd handler: shapes EHLO, requires AUTH before MAIL and counts accepted messages."""
+
+    def __init__(self, options: ServerOptions) -> None:
+        self.options = options
+        self.messages_received = 0
+        """Messages accepted since the server started; written by the server thread only."""
+
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        """Record the client's name and return the lab's EHLO reply."""
+        # aiosmtpd leaves this assignment to the hook when a hook exists.
+        session.host_name = hostname
+        return build_ehlo_lines(responses, self.options.auth_mechanisms)
+
+    async def handle_MAIL(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        mail_options: list[str],
+    ) -> str:
+        """Reject MAIL before a successful AUTH, as a submission server does."""
+        if not session.authenticated:
+            return AUTH_REQUIRED
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        """Count and discard the message."""
+        self.messages_received += 1
+        return "250 2.0.0 OK: discarded by the lab"
+
+
+class LabSMTP(SMTP):
+    """aiosmtpd's SMTP with the lab's greeting, STARTTLS and bearer-token mechanisms."""
+
+    def __init__(
+        self, handler: SinkHandler, *, options: ServerOptions, account: LabAccount, **kwargs: Any
+    ) -> None:
+        super().__init__(handler, **kwargs)
+        self.options = options
+        self.account = account
+
+    async def _handle_client(self) -> None:
+        # aiosmtpd 1.4.6 writes the 220 banner in this private method and offers no hook
+        # for another greeting, so the method is overridden.
+        if self.options.greeting_reply is None:
+            await super()._handle_client()
+            return
+        # A server that refuses service greets with 421 and closes (RFC 5321 section 3.1).
+        await self.push(self.options.greeting_reply)
+        if self.transport is not None:
+            self.transport.close()
+
+    async def smtp_STARTTLS(self, arg: str) -> None:
+        """Start TLS, or reply 502 on a server that does not offer STARTTLS."""
+        if self.tls_context is None:
+            await self.push(STARTTLS_UNSUPPORTED)
+            return
+        await super().smtp_STARTTLS(arg)
+
+    async def auth_XOAUTH2(self, _: object, args: list[str]) -> AuthResult:
+        """Authenticate with a Google or Microsoft XOAUTH2 response."""
+        return await self._authenticate_bearer(
+            "XOAUTH2", args, parse_xoauth2, xoauth2_error_challenge, XOAUTH2_REJECTED
+        )
+
+    async def auth_OAUTHBEARER(self, _: object, args: list[str]) -> AuthResult:
+        """Authenticate with an RFC 7628 OAUTHBEARER response."""
+        return await self._authenticate_bearer(
+            "OAUTHBEARER",
+            args,
+            parse_oauthbearer,
+            oauthbearer_error_challenge,
+            OAUTHBEARER_REJECTED,
+        )
+
+    async def _authenticate_bearer(
+        self,
+        mechanism: str,
+        args: list[str],
+        parse: Callable[[bytes], BearerResponse],
+        error_challenge: Callable[[str], bytes],
+        rejection: str,
+    ) -> AuthResult:
+        payload = await self._read_client_response(args)
+        if payload is None:
+            return AuthResult(success=False, handled=True)
+        try:
+            response = parse(payload)
+        except MalformedResponseError as error:
+            logger.info("%s: invalid %s response: %s", self._peer(), mechanism, error)
+            await self.push(f"501 5.5.2 {error}")
+            return AuthResult(success=False, handled=True)
+        if self.account.accepts(response.user, response.token):
+            return AuthResult(success=True, message=AUTH_ACCEPTED, auth_data=response.user)
+        logger.info("%s: %s token rejected for user %s", self._peer(), mechanism, response.user)
+
+        # RFC 7628 section 3.2.3 sends the error in a challenge. The client's next line ends
+        # the exchange: 0x01 for OAUTHBEARER, an empty line from Gmail's XOAUTH2 clients.
+        answer = await self.challenge_auth(error_challenge(self.options.oauth_scope))
+        if answer is MISSING:
+            return AuthResult(success=False, handled=True)
+        return AuthResult(success=False, handled=False, message=rejection)
+
+    async def _read_client_response(self, args: list[str]) -> bytes | None:
+        """Return the decoded initial response, or ask for it with an empty ``334``.
+
+        Returns None, after sending the error reply, when the client aborted or sent invalid
+        base64.
+        """
+        if len(args) == 1:
+            answer = await self.challenge_auth("")
+            return None if answer is MISSING else bytes(answer)
+        # RFC 4954 section 4: "=" is a zero-length initial response.
+        if args[1] == "=":
+            return b""
+        try:
+            return b64decode(args[1], validate=True)
+        except binascii.Error:
+            logger.info("%s: AUTH initial response is not valid base64", self._peer())
+            await self.push("501 5.5.2 Cannot decode base64")
+            return None
+
+    def _peer(self) -> str:
+        """Return the client's address for log lines."""
+        peer = self.session.peer if self.session is not None else None
+        return f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+
+
+class LabServer:
+    """One lab submission server on 127.0.0.1 and a free port, run in a background thread.
+
+    Use as a context manager, or call ``start`` and ``stop``.
+    """
+
+    def __init__(
+        self,
+        options: ServerOptions,
+        account: LabAccount,
+        certificates: CertificateFiles,
+        *,
+        implicit_tls: bool,
+    ) -> None:
+        self.options = options
+        self.implicit_tls = implicit_tls
+        self.handler = SinkHandler(options)
+        self._controller = _LabController(
+            self.handler, options, account, _server_tls_context(certificates), implicit_tls
+        )
+
+    @property
+    def host(self) -> str:
+        """Address the server listens on."""
+        return LOOPBACK
+
+    @property
+    def port(self) -> int:
+        """Port the server listens on; 0 before ``start``."""
+        return self._controller.bound_port
+
+    @property
+    def address(self) -> str:
+        """``HOST:PORT`` of the server."""
+        return f"{self.host}:{self.port}"
+
+    @property
+    def messages_received(self) -> int:
+        """Messages accepted since the server started."""
+        return self.handler.messages_received
+
+    def start(self) -> None:
+        """Bind a free port and start serving."""
+        # addFilter ignores a filter that is already installed.
+        _AIOSMTPD_LOGGER.addFilter(_LOGIN_DATA_FILTER)
+        self._controller.start()
+        logger.info(
+            "lab server started on %s (%s)",
+            self.address,
+            "implicit TLS" if self.implicit_tls else "STARTTLS",
+        )
+
+    def stop(self) -> None:
+        """Stop serving and close the listening socket."""
+        address = self.address
+        self._controller.stop()
+        logger.info("lab server on %s stopped", address)
+
+    def __enter__(self) -> LabServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class _LabController(Controller):
+    """Controller that binds port 0 on 127.0.0.1 and builds ``LabSMTP`` servers."""
+
+    def __init__(
+        self,
+        handler: SinkHandler,
+        options: ServerOptions,
+        account: LabAccount,
+        tls_context: ssl.SSLContext,
+        implicit_tls: bool,
+    ) -> None:
+        # Every mechanism that is not advertised is also refused (504).
+        excluded = [name for name in SUPPORTED_MECHANISMS if name not in options.auth_mechanisms]
+        offers_starttls = options.offer_starttls and not implicit_tls
+        super().__init__(
+            handler,
+            hostname=LOOPBACK,
+            port=0,
+            ssl_context=tls_context if implicit_tls else None,
+            server_hostname=SERVER_NAME,
+            ident=IDENT,
+            tls_context=tls_context if offers_starttls else None,
+            # On the implicit TLS port every connection is encrypted, but aiosmtpd only
+            # detects TLS started with STARTTLS, so its own TLS requirement is lifted.
+            auth_require_tls=not implicit_tls,
+            auth_exclude_mechanism=excluded,
+            authenticator=_PasswordAuthenticator(account),
+        )
+        self._options = options
+        self._account = account
+        self.bound_port = 0
+
+    def factory(self) -> LabSMTP:
+        """Build the protocol object of one connection."""
+        return LabSMTP(
+            self.handler, options=self._options, account=self._account, **self.SMTP_kwargs
+        )
+
+    def _trigger_server(self) -> None:
+        # aiosmtpd connects to ``self.port`` to check readiness; with port 0 that is the
+        # bound port, which is known only now.
+        if not isinstance(self.server, asyncio.Server):
+            raise RuntimeError("aiosmtpd controller checked readiness before it bound a port")
+        self.bound_port = self.server.sockets[0].getsockname()[1]
+        self.port = self.bound_port
+        super()._trigger_server()  # type: ignore[no-untyped-call]
+
+
+@dataclass(frozen=True)
+class _PasswordAuthenticator:
+    """aiosmtpd authenticator for PLAIN and LOGIN: the lab token is the password."""
+
+    account: LabAccount
+
+    def __call__(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        if not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False, handled=False, message=PLAIN_REJECTED)
+        try:
+            user = auth_data.login.decode("utf-8")
+            password = auth_data.password.decode("utf-8")
+        except UnicodeDecodeError:
+            return AuthResult(success=False, handled=False, message=PLAIN_REJECTED)
+        if self.account.accepts(user, password):
+            return AuthResult(success=True, message=AUTH_ACCEPTED, auth_data=user)
+        return AuthResult(success=False, handled=False, message=PLAIN_REJECTED)
+
+
+def _server_tls_context(certificates: CertificateFiles) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(certificates.chain_file, certificates.key_file)
+    return context
