@@ -76,8 +76,7 @@ EHLO_REJECTED = FindingKind(
     "connect.ehlo_rejected",
     Severity.CRITICAL,
     "Server rejected EHLO: {reply}",
-    "The server refused the EHLO command, often because of the EHLO name or this client's "
-    "address.",
+    "The server refused the EHLO command, often because of the EHLO name or this client's address.",
     "Send a fully qualified EHLO name with --ehlo-name (or the client's helo/domain setting) "
     "and check the server's policy for this client.",
 )
@@ -114,8 +113,7 @@ PORT_EXPECTS_IMPLICIT_TLS = FindingKind(
     "The server sent no SMTP greeting but answered a TLS ClientHello: this port speaks TLS "
     "from the first byte (RFC 8314), so a client set up for STARTTLS waits for a greeting "
     "that never comes.",
-    "Use --tls-mode implicit for port {port} (msmtp: tls_starttls off), or port 587 with "
-    "STARTTLS.",
+    "Use --tls-mode implicit for port {port} (msmtp: tls_starttls off), or port 587 with STARTTLS.",
 )
 PORT_EXPECTS_STARTTLS = FindingKind(
     "connect.port_expects_starttls",
@@ -215,7 +213,9 @@ def run(target: Target, ctx: CheckContext) -> CheckResult:
     """Probe every address of the target concurrently and evaluate the outcomes."""
     host, port, tls_mode, addresses = _endpoint(target, ctx)
     if not addresses:
-        return CheckResult.unknown("connect", f"no address to connect to for {host or target.domain}")
+        return CheckResult.unknown(
+            "connect", f"no address to connect to for {host or target.domain}"
+        )
     timeout = ctx.io_timeout()
     requests = [
         ProbeRequest(
@@ -279,11 +279,11 @@ def evaluate(outcomes: Sequence[ProbeOutcome], timeout: float) -> CheckResult:
     findings: dict[str, Finding] = {}
     any_completed = any(outcome.failure is None for outcome in outcomes)
     for outcome in outcomes:
-        for finding in _findings_for(outcome, timeout):
-            if any_completed and outcome.failure is not None:
-                # Clients fall back to the next address, so one bad address delays mail
-                # instead of stopping it.
-                finding = replace(finding, severity=Severity.WARNING)
+        for found in _findings_for(outcome, timeout):
+            # Clients fall back to the next address, so one bad address delays mail
+            # instead of stopping it.
+            demote = any_completed and outcome.failure is not None
+            finding = replace(found, severity=Severity.WARNING) if demote else found
             if finding.code in findings:
                 _add_address(findings, finding.code, outcome.address)
             else:
@@ -385,7 +385,9 @@ def _capability_findings(
     if before is not None and before.auth_mechanisms:
         mechanisms = " ".join(before.auth_mechanisms)
         findings.append(
-            AUTH_BEFORE_TLS.make(facts=facts, evidence=evidence, details={**details, "mechanisms": mechanisms})
+            AUTH_BEFORE_TLS.make(
+                facts=facts, evidence=evidence, details={**details, "mechanisms": mechanisms}
+            )
         )
     after = outcome.capabilities_after_tls
     if after is None:
@@ -395,7 +397,9 @@ def _capability_findings(
     elif not after.oauth_mechanisms:
         mechanisms = " ".join(after.auth_mechanisms)
         findings.append(
-            OAUTH_NOT_OFFERED.make(facts=facts, evidence=evidence, details={**details, "mechanisms": mechanisms})
+            OAUTH_NOT_OFFERED.make(
+                facts=facts, evidence=evidence, details={**details, "mechanisms": mechanisms}
+            )
         )
     return findings
 

@@ -297,7 +297,7 @@ def run(target: Target, ctx: CheckContext) -> CheckResult:
         return CheckResult.from_findings(CHECK_ID, hosts_summary, (), hosts_facts)
 
     # Imported here so that loading the check registry does not load dnspython.
-    import dns.resolver  # noqa: PLC0415
+    import dns.resolver
 
     try:
         resolver = _make_resolver(ctx.settings)
@@ -365,7 +365,7 @@ def _nameserver_fact(settings: Settings) -> list[str]:
 
 def _make_resolver(settings: Settings) -> dns.resolver.Resolver:
     """Build a resolver from the settings. Raises ValueError for an invalid nameserver."""
-    import dns.resolver  # noqa: PLC0415
+    import dns.resolver
 
     resolver = dns.resolver.Resolver(configure=not settings.dns_nameservers)
     # The port must be set before the nameservers, which take it as their default.
@@ -413,9 +413,9 @@ def measure(target: Target, ctx: CheckContext, resolver: dns.resolver.Resolver) 
 
 def query(resolver: dns.resolver.Resolver, name: str, rdtype: str, lifetime: float) -> Lookup:
     """Send one query and translate every dnspython outcome into a ``Lookup``."""
-    import dns.exception  # noqa: PLC0415
-    import dns.name  # noqa: PLC0415
-    import dns.resolver  # noqa: PLC0415
+    import dns.exception
+    import dns.name
+    import dns.resolver
 
     name = name.rstrip(".")
     logger.debug("DNS query %s %s (lifetime %.2f s)", name, rdtype, lifetime)

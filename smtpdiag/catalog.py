@@ -29,7 +29,9 @@ def render_catalog_markdown(specs: Sequence[CheckSpec]) -> str:
     """Return the Markdown catalog of every finding code."""
     parts = [CATALOG_HEADER]
     for spec in specs:
-        parts.append(f"\n## {spec.id}: {spec.title}\n\nDetails: [checks/{spec.id}.md](checks/{spec.id}.md)\n")
+        parts.append(
+            f"\n## {spec.id}: {spec.title}\n\nDetails: [checks/{spec.id}.md](checks/{spec.id}.md)\n"
+        )
         for kind in spec.findings:
             parts.append(
                 f"\n### `{kind.code}`\n\n"
@@ -45,5 +47,8 @@ def render_catalog_text(specs: Sequence[CheckSpec]) -> str:
     """Return the catalog as plain text for the terminal."""
     lines = []
     for kind in finding_kinds(specs):
-        lines.append(f"{kind.code} [{kind.severity.value}]\n  {kind.title}\n  cause: {kind.cause}\n  fix: {kind.fix}\n")
+        lines.append(
+            f"{kind.code} [{kind.severity.value}]\n  {kind.title}\n"
+            f"  cause: {kind.cause}\n  fix: {kind.fix}\n"
+        )
     return "\n".join(lines)

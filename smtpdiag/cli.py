@@ -75,10 +75,18 @@ def _version_callback(value: bool) -> None:
 def root(
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_version_callback, is_eager=True, help="Print the version and exit."),
+        typer.Option(
+            "--version",
+            callback=_version_callback,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
     ] = False,
     verbose: Annotated[
-        int, typer.Option("--verbose", "-v", count=True, help="More log output on stderr: -v info, -vv debug.")
+        int,
+        typer.Option(
+            "--verbose", "-v", count=True, help="More log output on stderr: -v info, -vv debug."
+        ),
     ] = 0,
     log_level: Annotated[
         LogLevel | None, typer.Option("--log-level", help="Log level on stderr; overrides -v.")
@@ -138,27 +146,74 @@ def _split_ids(values: list[str] | None) -> list[str]:
 @app.command()
 def check(
     target: Annotated[
-        str | None, typer.Argument(metavar="[HOST[:PORT]]", help="Submission server; port 587 by default, 465 with --tls-mode implicit.")
+        str | None,
+        typer.Argument(
+            metavar="[HOST[:PORT]]",
+            help="Submission server; port 587 by default, 465 with --tls-mode implicit.",
+        ),
     ] = None,
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML configuration file.")] = None,
-    target_name: Annotated[str | None, typer.Option("--target", "-t", help="Target name in the configuration file.")] = None,
-    only: Annotated[list[str] | None, typer.Option("--only", help="Run only these checks (repeat or comma-separate).")] = None,
-    skip: Annotated[list[str] | None, typer.Option("--skip", help="Do not run these checks (repeat or comma-separate).")] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="TOML configuration file.")
+    ] = None,
+    target_name: Annotated[
+        str | None, typer.Option("--target", "-t", help="Target name in the configuration file.")
+    ] = None,
+    only: Annotated[
+        list[str] | None,
+        typer.Option("--only", help="Run only these checks (repeat or comma-separate)."),
+    ] = None,
+    skip: Annotated[
+        list[str] | None,
+        typer.Option("--skip", help="Do not run these checks (repeat or comma-separate)."),
+    ] = None,
     tls_mode: Annotated[
-        TlsModeOption | None, typer.Option("--tls-mode", help="starttls, implicit, or auto (implicit on 465, else starttls).")
+        TlsModeOption | None,
+        typer.Option(
+            "--tls-mode", help="starttls, implicit, or auto (implicit on 465, else starttls)."
+        ),
     ] = None,
-    domain: Annotated[str | None, typer.Option("--domain", help="Mail domain: find the submission host from its SRV records.")] = None,
-    ca_file: Annotated[str | None, typer.Option("--ca-file", help="PEM file of CA certificates to trust instead of the system store.")] = None,
+    domain: Annotated[
+        str | None,
+        typer.Option(
+            "--domain", help="Mail domain: find the submission host from its SRV records."
+        ),
+    ] = None,
+    ca_file: Annotated[
+        str | None,
+        typer.Option(
+            "--ca-file", help="PEM file of CA certificates to trust instead of the system store."
+        ),
+    ] = None,
     insecure: Annotated[
-        bool | None, typer.Option("--insecure/--verify", help="Report certificate problems without failing the handshake.")
+        bool | None,
+        typer.Option(
+            "--insecure/--verify", help="Report certificate problems without failing the handshake."
+        ),
     ] = None,
-    timeout: Annotated[float | None, typer.Option("--timeout", help="Seconds for each network operation (default 10).")] = None,
-    ehlo_name: Annotated[str | None, typer.Option("--ehlo-name", help="Name sent in EHLO (default localhost).")] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option("--timeout", help="Seconds for each network operation (default 10)."),
+    ] = None,
+    ehlo_name: Annotated[
+        str | None, typer.Option("--ehlo-name", help="Name sent in EHLO (default localhost).")
+    ] = None,
     user: Annotated[str | None, typer.Option("--user", help="Mailbox user for AUTH.")] = None,
-    access_token_file: Annotated[str | None, typer.Option("--access-token-file", help="File that holds the OAuth2 access token.")] = None,
-    dns_server: Annotated[str | None, typer.Option("--dns-server", help="Resolver IP addresses, comma-separated (default: system).")] = None,
-    dns_port: Annotated[int | None, typer.Option("--dns-port", help="Resolver port (default 53).")] = None,
-    output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.TABLE,
+    access_token_file: Annotated[
+        str | None,
+        typer.Option("--access-token-file", help="File that holds the OAuth2 access token."),
+    ] = None,
+    dns_server: Annotated[
+        str | None,
+        typer.Option(
+            "--dns-server", help="Resolver IP addresses, comma-separated (default: system)."
+        ),
+    ] = None,
+    dns_port: Annotated[
+        int | None, typer.Option("--dns-port", help="Resolver port (default 53).")
+    ] = None,
+    output_format: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="Output format.")
+    ] = OutputFormat.TABLE,
 ) -> None:
     """Run the checks against one submission server and print the diagnosis."""
     from smtpdiag import config as configuration
@@ -178,7 +233,10 @@ def check(
     }
     specs = select_checks(_registry(), only, skip)
     loaded = configuration.load(
-        values, host_port=target, config_path=str(config) if config else None, target_name=target_name
+        values,
+        host_port=target,
+        config_path=str(config) if config else None,
+        target_name=target_name,
     )
     report = run_checks(specs, loaded.target, loaded.settings)
     _emit(report, output_format)
@@ -213,8 +271,12 @@ def _emit(report: Report, output_format: OutputFormat) -> None:
 
 @app.command()
 def lab(
-    scenario: Annotated[str, typer.Option("--scenario", "-s", help="Scenario to serve.")] = "healthy",
-    list_scenarios: Annotated[bool, typer.Option("--list-scenarios", help="List the scenarios and exit.")] = False,
+    scenario: Annotated[
+        str, typer.Option("--scenario", "-s", help="Scenario to serve.")
+    ] = "healthy",
+    list_scenarios: Annotated[
+        bool, typer.Option("--list-scenarios", help="List the scenarios and exit.")
+    ] = False,
 ) -> None:
     """Serve a lab scenario on 127.0.0.1 until interrupted; print one JSON line describing it."""
     from smtpdiag.lab import runner
@@ -251,7 +313,10 @@ def demo() -> None:
 
 @app.command()
 def findings(
-    markdown: Annotated[bool, typer.Option("--markdown", help="Print the catalog as the Markdown of docs/findings.md.")] = False,
+    markdown: Annotated[
+        bool,
+        typer.Option("--markdown", help="Print the catalog as the Markdown of docs/findings.md."),
+    ] = False,
 ) -> None:
     """List every finding code smtpdiag can report, with its cause and fix."""
     from smtpdiag.catalog import render_catalog_markdown, render_catalog_text

@@ -28,7 +28,7 @@ from smtpdiag.secrets import (
 )
 
 ENV_PREFIX = "SMTPDIAG_"
-ACCESS_TOKEN_CREDENTIAL = "access_token"
+ACCESS_TOKEN_CREDENTIAL = "access_token"  # noqa: S105 (a file name, not a secret)
 """File name of the access token under ``$CREDENTIALS_DIRECTORY`` (systemd credentials)."""
 
 

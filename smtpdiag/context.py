@@ -106,5 +106,5 @@ class CheckContext:
         return max(0.0, self.deadline - time.monotonic())
 
     def io_timeout(self) -> float:
-        """Return the timeout for the next network operation: the setting, capped by the deadline."""
+        """Return the next network operation's timeout: the setting, capped by the deadline."""
         return max(0.05, min(self.settings.timeout, self.remaining()))

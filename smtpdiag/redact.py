@@ -125,7 +125,12 @@ def redact_report(report: Report) -> Report:
             for finding in check.findings
         )
         checks.append(
-            replace(check, summary=redact(check.summary), findings=findings, facts=_redact_mapping(check.facts))
+            replace(
+                check,
+                summary=redact(check.summary),
+                findings=findings,
+                facts=_redact_mapping(check.facts),
+            )
         )
     return replace(report, target=_redact_mapping(report.target), checks=tuple(checks))
 

@@ -31,24 +31,34 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 
 USAGE = [
     pytest.param(["check", "127.0.0.1", "--only", "nosuch"], "nosuch", id="unknown-check"),
-    pytest.param(["check", "127.0.0.1", "--timeout", "-2"], "Invalid timeout -2.0", id="negative-timeout"),
+    pytest.param(
+        ["check", "127.0.0.1", "--timeout", "-2"], "Invalid timeout -2.0", id="negative-timeout"
+    ),
     pytest.param(["check", "127.0.0.1", "--tls-mode", "ssl"], "ssl", id="bad-tls-mode"),
     pytest.param(["check"], "No target given", id="no-target"),
     pytest.param(["check", "127.0.0.1:70000"], "70000", id="bad-port"),
-    pytest.param(["check", "--config", "/nonexistent.toml", "--target", "x"], "/nonexistent.toml", id="missing-config"),
+    pytest.param(
+        ["check", "--config", "/nonexistent.toml", "--target", "x"],
+        "/nonexistent.toml",
+        id="missing-config",
+    ),
     pytest.param(["check", "127.0.0.1", "--format", "xml"], "xml", id="bad-format"),
     pytest.param(["nosuchcommand"], "nosuchcommand", id="unknown-command"),
 ]
 
 
 @pytest.mark.parametrize(("args", "message"), USAGE)
-def test_usage_error_exits_3(capsys: pytest.CaptureFixture[str], args: list[str], message: str) -> None:
+def test_usage_error_exits_3(
+    capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
     code, _, _ = run_main(capsys, *args)
     assert code == 3
 
 
 @pytest.mark.parametrize(("args", "message"), USAGE)
-def test_usage_error_names_value(capsys: pytest.CaptureFixture[str], args: list[str], message: str) -> None:
+def test_usage_error_names_value(
+    capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
     _, _, err = run_main(capsys, *args)
     assert message in err
 
@@ -59,17 +69,23 @@ def test_refused_port_exits_critical(capsys: pytest.CaptureFixture[str]) -> None
 
 
 def test_json_output_status(capsys: pytest.CaptureFixture[str]) -> None:
-    _, out, _ = run_main(capsys, "check", f"127.0.0.1:{unused_port()}", "--only", "connect", "--format", "json")
+    _, out, _ = run_main(
+        capsys, "check", f"127.0.0.1:{unused_port()}", "--only", "connect", "--format", "json"
+    )
     assert json.loads(out)["status"] == "critical"
 
 
 def test_nagios_output_first_word(capsys: pytest.CaptureFixture[str]) -> None:
-    _, out, _ = run_main(capsys, "check", f"127.0.0.1:{unused_port()}", "--only", "connect", "-f", "nagios")
+    _, out, _ = run_main(
+        capsys, "check", f"127.0.0.1:{unused_port()}", "--only", "connect", "-f", "nagios"
+    )
     assert out.startswith("SMTPDIAG CRITICAL")
 
 
 def test_junit_output_is_xml(capsys: pytest.CaptureFixture[str]) -> None:
-    _, out, _ = run_main(capsys, "check", f"127.0.0.1:{unused_port()}", "--only", "connect", "-f", "junit")
+    _, out, _ = run_main(
+        capsys, "check", f"127.0.0.1:{unused_port()}", "--only", "connect", "-f", "junit"
+    )
     assert out.lstrip().startswith("<?xml")
 
 
@@ -81,7 +97,9 @@ def test_table_output_names_fix(capsys: pytest.CaptureFixture[str]) -> None:
 def test_skip_everything_is_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     from checks import REGISTRY
 
-    code, _, _ = run_main(capsys, "check", "127.0.0.1", "--skip", ",".join(spec.id for spec in REGISTRY))
+    code, _, _ = run_main(
+        capsys, "check", "127.0.0.1", "--skip", ",".join(spec.id for spec in REGISTRY)
+    )
     assert code == 3
 
 
@@ -93,7 +111,9 @@ def test_startup_imports_no_heavy_library(args: list[str]) -> None:
         f"main({args!r})\n"
         f"print(sorted(m for m in {HEAVY_MODULES!r} if m in sys.modules))\n"
     )
-    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    completed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert completed.stdout.strip().splitlines()[-1] == "[]"
 
 
@@ -105,7 +125,9 @@ def test_python_dash_m_entry_point() -> None:
 
 
 def test_console_script_exit_code() -> None:
-    script = shutil.which("smtpdiag", path=str(Path(sys.executable).parent)) or shutil.which("smtpdiag")
+    script = shutil.which("smtpdiag", path=str(Path(sys.executable).parent)) or shutil.which(
+        "smtpdiag"
+    )
     assert script is not None, "the smtpdiag console script is not installed: pip install -e ."
     completed = subprocess.run(
         [script, "check", f"127.0.0.1:{unused_port()}", "--only", "connect", "-f", "json"],
@@ -118,7 +140,26 @@ def test_console_script_exit_code() -> None:
 
 
 def test_console_script_usage_error_exit_code() -> None:
-    script = shutil.which("smtpdiag", path=str(Path(sys.executable).parent)) or shutil.which("smtpdiag")
+    script = shutil.which("smtpdiag", path=str(Path(sys.executable).parent)) or shutil.which(
+        "smtpdiag"
+    )
     assert script is not None
-    completed = subprocess.run([script, "check", "--timeout", "zero", "x"], capture_output=True, text=True, check=False)
+    completed = subprocess.run(
+        [script, "check", "--timeout", "zero", "x"], capture_output=True, text=True, check=False
+    )
     assert completed.returncode == 3
+
+
+def test_json_output_matches_schema(capsys: pytest.CaptureFixture[str]) -> None:
+    import jsonschema
+
+    schema_path = (
+        Path(__file__).resolve().parent.parent
+        / "docs"
+        / "schemas"
+        / "smtpdiag.report-1.schema.json"
+    )
+    schema = json.loads(schema_path.read_text())
+    _, out, _ = run_main(capsys, "check", f"127.0.0.1:{unused_port()}", "--format", "json")
+    jsonschema.validate(json.loads(out), schema)
+    assert json.loads(out)["schema"] == "smtpdiag.report/1"

@@ -56,19 +56,26 @@ def test_target_table_overrides_defaults(config_file: str) -> None:
 
 
 def test_environment_overrides_file(config_file: str) -> None:
-    loaded = load({}, config_path=config_file, target_name="relay", environ={"SMTPDIAG_TIMEOUT": "7"})
+    loaded = load(
+        {}, config_path=config_file, target_name="relay", environ={"SMTPDIAG_TIMEOUT": "7"}
+    )
     assert loaded.settings.timeout == 7
 
 
 def test_cli_overrides_environment(config_file: str) -> None:
     loaded = load(
-        {"timeout": 9}, config_path=config_file, target_name="relay", environ={"SMTPDIAG_TIMEOUT": "7"}
+        {"timeout": 9},
+        config_path=config_file,
+        target_name="relay",
+        environ={"SMTPDIAG_TIMEOUT": "7"},
     )
     assert loaded.settings.timeout == 9
 
 
 def test_cli_host_port_overrides_file(config_file: str) -> None:
-    loaded = load({}, host_port="127.0.0.1:2600", config_path=config_file, target_name="relay", environ={})
+    loaded = load(
+        {}, host_port="127.0.0.1:2600", config_path=config_file, target_name="relay", environ={}
+    )
     assert loaded.target.port == 2600
 
 
@@ -107,20 +114,38 @@ def test_split_host_port(text: str, expected: tuple[str, int | None]) -> None:
 
 
 USAGE_ERRORS = [
-    pytest.param({"timeout": -1}, "smtp.example.com", {}, "Invalid timeout -1", id="negative-timeout"),
-    pytest.param({"timeout": "soon"}, "smtp.example.com", {}, "Invalid timeout 'soon'", id="text-timeout"),
-    pytest.param({}, "smtp.example.com:99999", {}, "'smtp.example.com:99999'", id="port-out-of-range"),
+    pytest.param(
+        {"timeout": -1}, "smtp.example.com", {}, "Invalid timeout -1", id="negative-timeout"
+    ),
+    pytest.param(
+        {"timeout": "soon"}, "smtp.example.com", {}, "Invalid timeout 'soon'", id="text-timeout"
+    ),
+    pytest.param(
+        {}, "smtp.example.com:99999", {}, "'smtp.example.com:99999'", id="port-out-of-range"
+    ),
     pytest.param({}, "smtp.example.com:abc", {}, "'smtp.example.com:abc'", id="port-not-number"),
     pytest.param({}, None, {}, "No target given", id="no-target"),
     pytest.param({}, "x", {"SMTPDIAG_TIMOUT": "3"}, "SMTPDIAG_TIMOUT", id="misspelt-variable"),
-    pytest.param({}, "x", {"SMTPDIAG_TLS_MODE": "ssl"}, "Invalid tls_mode 'ssl'", id="bad-env-mode"),
-    pytest.param({"ca_file": "/nonexistent/ca.pem"}, "x", {}, "/nonexistent/ca.pem", id="missing-ca-file"),
-    pytest.param({}, None, {"SMTPDIAG_TARGET": "prod"}, "needs a configuration file", id="target-without-file"),
+    pytest.param(
+        {}, "x", {"SMTPDIAG_TLS_MODE": "ssl"}, "Invalid tls_mode 'ssl'", id="bad-env-mode"
+    ),
+    pytest.param(
+        {"ca_file": "/nonexistent/ca.pem"}, "x", {}, "/nonexistent/ca.pem", id="missing-ca-file"
+    ),
+    pytest.param(
+        {},
+        None,
+        {"SMTPDIAG_TARGET": "prod"},
+        "needs a configuration file",
+        id="target-without-file",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("cli", "host_port", "environ", "message"), USAGE_ERRORS)
-def test_usage_error_names_value(cli: dict[str, object], host_port: str | None, environ: dict[str, str], message: str) -> None:
+def test_usage_error_names_value(
+    cli: dict[str, object], host_port: str | None, environ: dict[str, str], message: str
+) -> None:
     with pytest.raises(UsageError, match=message.replace("(", r"\(").replace("[", r"\[")):
         load(cli, host_port=host_port, environ=environ)
 
@@ -128,7 +153,9 @@ def test_usage_error_names_value(cli: dict[str, object], host_port: str | None, 
 CONFIG_ERRORS = [
     pytest.param("[targets.a\nhost='x'", "not valid TOML", id="syntax"),
     pytest.param("[targets.a]\nhots = 'x'\n", "unknown key 'hots'", id="unknown-key"),
-    pytest.param("[target.a]\nhost = 'x'\n", "unknown top-level table 'target'", id="unknown-table"),
+    pytest.param(
+        "[target.a]\nhost = 'x'\n", "unknown top-level table 'target'", id="unknown-table"
+    ),
     pytest.param("[targets.a]\nhost = 'x'\nport = 'many'\n", "Invalid port 'many'", id="bad-port"),
     pytest.param("[targets.b]\nhost = 'x'\n", "no target named 'a'", id="missing-target"),
 ]
@@ -161,7 +188,9 @@ def test_access_token_from_environment() -> None:
     assert loaded.target.access_token.reveal() == "ya29.env-token-value"
 
 
-def test_access_token_from_credentials_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_access_token_from_credentials_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "access_token").write_text("ya29.credential-value")
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
     loaded = load({}, host_port="x", environ={})

@@ -45,7 +45,9 @@ def test_results_keep_registry_order() -> None:
         time.sleep(0.2)
         return CheckResult(id="x", status=Status.OK, summary="ok")
 
-    report = run_checks([spec("slow", slow), spec("fast", returning(Status.OK))], TARGET, Settings())
+    report = run_checks(
+        [spec("slow", slow), spec("fast", returning(Status.OK))], TARGET, Settings()
+    )
     assert [check.id for check in report.checks] == ["slow", "fast"]
 
 
@@ -58,7 +60,9 @@ def test_crash_becomes_unknown() -> None:
     def crash(_target: Target, _ctx: CheckContext) -> CheckResult:
         raise ValueError("boom")
 
-    report = run_checks([spec("crash", crash), spec("fine", returning(Status.OK))], TARGET, Settings())
+    report = run_checks(
+        [spec("crash", crash), spec("fine", returning(Status.OK))], TARGET, Settings()
+    )
     assert report.checks[0].status is Status.UNKNOWN
 
 
@@ -74,7 +78,9 @@ def test_crash_does_not_stop_other_checks() -> None:
     def crash(_target: Target, _ctx: CheckContext) -> CheckResult:
         raise RuntimeError("boom")
 
-    report = run_checks([spec("crash", crash), spec("fine", returning(Status.OK))], TARGET, Settings())
+    report = run_checks(
+        [spec("crash", crash), spec("fine", returning(Status.OK))], TARGET, Settings()
+    )
     assert report.checks[1].status is Status.OK
 
 
@@ -124,7 +130,11 @@ def test_dependency_result_passed_upstream() -> None:
         seen.update({key: result.status for key, result in ctx.upstream.items()})
         return CheckResult(id="x", status=Status.OK, summary="ok")
 
-    run_checks([spec("base", returning(Status.WARNING)), spec("top", dependent, ("base",))], TARGET, Settings())
+    run_checks(
+        [spec("base", returning(Status.WARNING)), spec("top", dependent, ("base",))],
+        TARGET,
+        Settings(),
+    )
     assert seen == {"base": Status.WARNING}
 
 
@@ -147,7 +157,9 @@ def test_dependency_runs_first() -> None:
 @pytest.mark.parametrize("status", [Status.CRITICAL, Status.UNKNOWN], ids=["critical", "unknown"])
 def test_failed_dependency_skips_dependent(status: Status) -> None:
     report = run_checks(
-        [spec("base", returning(status)), spec("top", returning(Status.OK), ("base",))], TARGET, Settings()
+        [spec("base", returning(status)), spec("top", returning(Status.OK), ("base",))],
+        TARGET,
+        Settings(),
     )
     assert report.checks[1].status is Status.SKIPPED
     assert f"base check is {status.value}" in report.checks[1].summary
@@ -160,7 +172,11 @@ def test_unselected_dependency_does_not_block() -> None:
 
 def test_report_status_is_worst() -> None:
     report = run_checks(
-        [spec("a", returning(Status.OK)), spec("b", returning(Status.WARNING)), spec("c", returning(Status.SKIPPED))],
+        [
+            spec("a", returning(Status.OK)),
+            spec("b", returning(Status.WARNING)),
+            spec("c", returning(Status.SKIPPED)),
+        ],
         TARGET,
         Settings(),
     )

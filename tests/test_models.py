@@ -14,7 +14,9 @@ from smtpdiag.models import CheckResult, Finding, Severity, Status, worst_status
         pytest.param([Status.SKIPPED, Status.OK], Status.OK, id="ok-over-skipped"),
         pytest.param([Status.OK, Status.WARNING], Status.WARNING, id="warning-over-ok"),
         pytest.param([Status.WARNING, Status.UNKNOWN], Status.UNKNOWN, id="unknown-over-warning"),
-        pytest.param([Status.UNKNOWN, Status.CRITICAL], Status.CRITICAL, id="critical-over-unknown"),
+        pytest.param(
+            [Status.UNKNOWN, Status.CRITICAL], Status.CRITICAL, id="critical-over-unknown"
+        ),
     ],
 )
 def test_worst_status(statuses: list[Status], expected: Status) -> None:
@@ -23,8 +25,14 @@ def test_worst_status(statuses: list[Status], expected: Status) -> None:
 
 @pytest.mark.parametrize(
     ("status", "code"),
-    [(Status.OK, 0), (Status.SKIPPED, 0), (Status.WARNING, 1), (Status.CRITICAL, 2), (Status.UNKNOWN, 3)],
-    ids=lambda value: str(value),
+    [
+        (Status.OK, 0),
+        (Status.SKIPPED, 0),
+        (Status.WARNING, 1),
+        (Status.CRITICAL, 2),
+        (Status.UNKNOWN, 3),
+    ],
+    ids=str,
 )
 def test_exit_code(status: Status, code: int) -> None:
     assert status.exit_code == code

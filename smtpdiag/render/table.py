@@ -110,13 +110,16 @@ def _checks_table(report: Report, plain: bool) -> Table:
 
 
 def _evidence_lines(finding: Finding) -> list[str]:
-    """Return at most ``MAX_EVIDENCE_LINES`` evidence lines and a count of the rest."""
+    """Return the last ``MAX_EVIDENCE_LINES`` evidence lines after a count of the rest.
+
+    A transcript ends where the session failed, so the last lines are the ones to show.
+    """
     lines = evidence_lines(finding.evidence)
     if len(lines) <= MAX_EVIDENCE_LINES:
         return lines
     hidden = len(lines) - MAX_EVIDENCE_LINES
     noun = "line" if hidden == 1 else "lines"
-    return [*lines[:MAX_EVIDENCE_LINES], f"… {hidden} more {noun}"]
+    return [f"… {hidden} earlier {noun}", *lines[-MAX_EVIDENCE_LINES:]]
 
 
 def _labelled(label: str, value: str) -> Padding:

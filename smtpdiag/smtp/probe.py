@@ -258,7 +258,7 @@ def _classify_probe_bytes(outcome: ProbeOutcome, received: bytes, reason: str) -
 
 
 def _probe_context() -> ssl.SSLContext:
-    """TLS context for the silence probe: only the server's first bytes matter, not its certificate."""
+    """Build the silence probe's TLS context; only the first bytes matter, not the certificate."""
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE

@@ -22,7 +22,7 @@ class SmtpSession:
         self._reader = ReplyReader(channel.receive)
 
     def read_reply(self) -> Reply:
-        """Read the next reply; raises ``SmtpReplyError``, ``SmtpClosedError`` or ``TimeoutError``."""
+        """Read the next reply; raises ``SmtpReplyError``, ``SmtpClosedError``, ``TimeoutError``."""
         self.channel.set_timeout(self.timeout)
         reply = self._reader.read_reply()
         for line in reply.transcript():
@@ -30,7 +30,7 @@ class SmtpSession:
         return reply
 
     def command(self, line: str, *, shown: str | None = None) -> Reply:
-        """Send one command line and read its reply; ``shown`` replaces the line in the transcript."""
+        """Send one command and read its reply; ``shown`` replaces the line in the transcript."""
         self._log(redact(f"C: {shown if shown is not None else line}"))
         self.channel.set_timeout(self.timeout)
         self.channel.send(line.encode("utf-8") + b"\r\n")
@@ -50,5 +50,5 @@ class SmtpSession:
         return self._reader.pending
 
     def reset_reader(self) -> None:
-        """Drop buffered plaintext before TLS starts (RFC 3207 §4.2: pre-TLS data must be discarded)."""
+        """Drop buffered plaintext before TLS starts; RFC 3207 §4.2 forbids using pre-TLS data."""
         self._reader = ReplyReader(self.channel.receive)

@@ -56,7 +56,7 @@ class Channel:
 
     @classmethod
     def connect(cls, address: str, port: int, timeout: float) -> Channel:
-        """Open a TCP connection; raises ``OSError`` (``TimeoutError``, ``ConnectionRefusedError``)."""
+        """Open a TCP connection; raises ``OSError``, e.g. ``TimeoutError`` or a refusal."""
         sock = socket.create_connection((address, port), timeout=timeout)
         return cls(sock)
 

@@ -62,10 +62,18 @@ SCRIPTS: list[object] = [
         "connect.starttls_not_offered",
         id="starttls-missing",
     ),
-    pytest.param([("send", GREETING), ("read_line", None), ("close", None)], "connect.closed", id="closed-after-ehlo"),
-    pytest.param([("send", b"HTTP/1.1 400 Bad Request\r\n\r\n")], "connect.not_smtp", id="http-server"),
+    pytest.param(
+        [("send", GREETING), ("read_line", None), ("close", None)],
+        "connect.closed",
+        id="closed-after-ehlo",
+    ),
+    pytest.param(
+        [("send", b"HTTP/1.1 400 Bad Request\r\n\r\n")], "connect.not_smtp", id="http-server"
+    ),
     pytest.param([("send", b"SSH-2.0-OpenSSH_9.2p1\r\n")], "connect.not_smtp", id="ssh-server"),
-    pytest.param([("send", b"\x00\xff" * 5_000_000)], "connect.not_smtp", id="ten-megabytes-garbage"),
+    pytest.param(
+        [("send", b"\x00\xff" * 5_000_000)], "connect.not_smtp", id="ten-megabytes-garbage"
+    ),
 ]
 
 
@@ -130,10 +138,14 @@ def test_garbage_evidence_is_escaped() -> None:
 
 def ehlo(*lines: str) -> Capabilities:
     raw = [f"250-{line}" for line in ("mx.example.test", *lines[:-1])] + [f"250 {lines[-1]}"]
-    return Capabilities.from_reply(Reply(250, ("mx.example.test", *lines), "\r\n".join(raw).encode()))
+    return Capabilities.from_reply(
+        Reply(250, ("mx.example.test", *lines), "\r\n".join(raw).encode())
+    )
 
 
-def outcome(before: Capabilities | None, after: Capabilities | None, oddities: tuple[str, ...] = ()) -> ProbeOutcome:
+def outcome(
+    before: Capabilities | None, after: Capabilities | None, oddities: tuple[str, ...] = ()
+) -> ProbeOutcome:
     return ProbeOutcome(
         address="192.0.2.25",
         port=587,
@@ -146,22 +158,36 @@ def outcome(before: Capabilities | None, after: Capabilities | None, oddities: t
 
 
 EVALUATE = [
-    pytest.param(outcome(ehlo("STARTTLS"), ehlo("AUTH LOGIN XOAUTH2")), [], id="microsoft-style-ok"),
     pytest.param(
-        outcome(ehlo("STARTTLS"), ehlo("AUTH LOGIN PLAIN XOAUTH2 PLAIN-CLIENTTOKEN OAUTHBEARER XOAUTH")),
+        outcome(ehlo("STARTTLS"), ehlo("AUTH LOGIN XOAUTH2")), [], id="microsoft-style-ok"
+    ),
+    pytest.param(
+        outcome(
+            ehlo("STARTTLS"), ehlo("AUTH LOGIN PLAIN XOAUTH2 PLAIN-CLIENTTOKEN OAUTHBEARER XOAUTH")
+        ),
         [],
         id="gmail-style-ok",
     ),
-    pytest.param(outcome(ehlo("STARTTLS"), ehlo("AUTH PLAIN LOGIN")), ["connect.oauth_not_offered"], id="no-oauth"),
-    pytest.param(outcome(ehlo("STARTTLS"), ehlo("SIZE 1000")), ["connect.auth_not_offered"], id="no-auth"),
-    pytest.param(outcome(ehlo("STARTTLS"), ehlo("AUTH=LOGIN XOAUTH2")), [], id="legacy-auth-equals"),
+    pytest.param(
+        outcome(ehlo("STARTTLS"), ehlo("AUTH PLAIN LOGIN")),
+        ["connect.oauth_not_offered"],
+        id="no-oauth",
+    ),
+    pytest.param(
+        outcome(ehlo("STARTTLS"), ehlo("SIZE 1000")), ["connect.auth_not_offered"], id="no-auth"
+    ),
+    pytest.param(
+        outcome(ehlo("STARTTLS"), ehlo("AUTH=LOGIN XOAUTH2")), [], id="legacy-auth-equals"
+    ),
     pytest.param(
         outcome(ehlo("STARTTLS", "AUTH PLAIN"), ehlo("AUTH PLAIN XOAUTH2")),
         ["connect.auth_before_tls"],
         id="auth-before-tls",
     ),
     pytest.param(
-        outcome(ehlo("STARTTLS"), ehlo("AUTH XOAUTH2"), ("line ends with a bare LF instead of CRLF",)),
+        outcome(
+            ehlo("STARTTLS"), ehlo("AUTH XOAUTH2"), ("line ends with a bare LF instead of CRLF",)
+        ),
         ["connect.protocol_oddities"],
         id="oddities",
     ),
@@ -188,13 +214,21 @@ def test_oauth_finding_lists_mechanisms() -> None:
 
 def test_one_failing_address_is_warning() -> None:
     good = outcome(ehlo("STARTTLS"), ehlo("AUTH XOAUTH2"))
-    bad = ProbeOutcome(address="::1", port=587, implicit_tls=False, failure=Failure.REFUSED, error="refused")
+    bad = ProbeOutcome(
+        address="::1", port=587, implicit_tls=False, failure=Failure.REFUSED, error="refused"
+    )
     result = connect.evaluate([good, bad], 10.0)
-    assert [(f.code, f.severity) for f in result.findings] == [("connect.refused", Severity.WARNING)]
+    assert [(f.code, f.severity) for f in result.findings] == [
+        ("connect.refused", Severity.WARNING)
+    ]
 
 
 def test_all_addresses_failing_is_critical() -> None:
-    first = ProbeOutcome(address="127.0.0.1", port=587, implicit_tls=False, failure=Failure.REFUSED, error="refused")
-    second = ProbeOutcome(address="::1", port=587, implicit_tls=False, failure=Failure.REFUSED, error="refused")
+    first = ProbeOutcome(
+        address="127.0.0.1", port=587, implicit_tls=False, failure=Failure.REFUSED, error="refused"
+    )
+    second = ProbeOutcome(
+        address="::1", port=587, implicit_tls=False, failure=Failure.REFUSED, error="refused"
+    )
     result = connect.evaluate([first, second], 10.0)
     assert result.status is Status.CRITICAL

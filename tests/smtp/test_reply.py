@@ -21,17 +21,36 @@ def reader_for(*chunks: bytes) -> ReplyReader:
 
 
 VALID = [
-    pytest.param([b"220 mx.example.com ESMTP ready\r\n"], 220, ("mx.example.com ESMTP ready",), id="single-line"),
     pytest.param(
-        [b"250-smtp.example.com at your service\r\n250-SIZE 35882577\r\n250 AUTH LOGIN XOAUTH2\r\n"],
+        [b"220 mx.example.com ESMTP ready\r\n"],
+        220,
+        ("mx.example.com ESMTP ready",),
+        id="single-line",
+    ),
+    pytest.param(
+        [
+            b"250-smtp.example.com at your service\r\n"
+            b"250-SIZE 35882577\r\n"
+            b"250 AUTH LOGIN XOAUTH2\r\n"
+        ],
         250,
         ("smtp.example.com at your service", "SIZE 35882577", "AUTH LOGIN XOAUTH2"),
         id="multi-line",
     ),
     pytest.param([b"250\r\n"], 250, ("",), id="code-without-text"),
     pytest.param([b"250-\r\n250 OK\r\n"], 250, ("", "OK"), id="empty-continuation"),
-    pytest.param([b"22", b"0 split ", b"greeting\r", b"\n"], 220, ("split greeting",), id="split-across-reads"),
-    pytest.param([b"220-first\r\n", b"220 second\r\n"], 220, ("first", "second"), id="lines-in-separate-reads"),
+    pytest.param(
+        [b"22", b"0 split ", b"greeting\r", b"\n"],
+        220,
+        ("split greeting",),
+        id="split-across-reads",
+    ),
+    pytest.param(
+        [b"220-first\r\n", b"220 second\r\n"],
+        220,
+        ("first", "second"),
+        id="lines-in-separate-reads",
+    ),
 ]
 
 
@@ -47,7 +66,9 @@ def test_valid_reply_lines(chunks: list[bytes], code: int, lines: tuple[str, ...
 
 ODDITIES = [
     pytest.param(b"220 bare line feed\n", "bare LF", id="bare-lf"),
-    pytest.param(b"220 " + b"x" * 600 + b"\r\n", "exceeds the 512-octet limit", id="over-512-octets"),
+    pytest.param(
+        b"220 " + b"x" * 600 + b"\r\n", "exceeds the 512-octet limit", id="over-512-octets"
+    ),
     pytest.param(b"220 caf\xe9 latin-1\r\n", "non-UTF-8", id="non-utf8"),
     pytest.param(b"250\r\n", "without text", id="no-text"),
     pytest.param(b"250-a\r\n251 b\r\n", "differs from first code", id="mixed-codes"),
@@ -112,7 +133,9 @@ def test_reader_stops_reading_garbage_early() -> None:
 
 ENHANCED = [
     pytest.param(b"535 5.7.8 Username and Password not accepted\r\n", "5.7.8", id="google-535"),
-    pytest.param(b"535 5.7.3 Authentication unsuccessful [BN0PR04CA0123]\r\n", "5.7.3", id="microsoft-535"),
+    pytest.param(
+        b"535 5.7.3 Authentication unsuccessful [BN0PR04CA0123]\r\n", "5.7.3", id="microsoft-535"
+    ),
     pytest.param(b"250-2.0.0 first\r\n250 2.0.0 last\r\n", "2.0.0", id="multi-line"),
     pytest.param(b"535 Incorrect authentication data\r\n", None, id="no-enhanced-code"),
     pytest.param(b"535 4.7.0 class does not match\r\n", None, id="class-mismatch"),
