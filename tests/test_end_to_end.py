@@ -1,0 +1,204 @@
+"""The main job end to end: the CLI against every lab scenario, msmtp against the lab."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import jsonschema
+import pytest
+from scripted_peer import scripted_peer
+from system_programs import require_program
+
+from smtpdiag.cli import main
+from smtpdiag.lab.runner import LabInfo, start_lab
+from smtpdiag.lab.scenarios import SCENARIOS, get_scenario
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMA = json.loads((ROOT / "docs" / "schemas" / "smtpdiag.report-1.schema.json").read_text())
+SCENARIO_NAMES = list(SCENARIOS)
+
+
+@pytest.fixture(scope="module", params=SCENARIO_NAMES)
+def lab(request: pytest.FixtureRequest) -> Iterator[LabInfo]:
+    with start_lab(get_scenario(request.param)) as info:
+        yield info
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, object]]:
+    code = main([*args, "--format", "json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def finding_codes(report: dict[str, object]) -> set[str]:
+    checks = report["checks"]
+    assert isinstance(checks, list)
+    return {finding["code"] for check in checks for finding in check["findings"]}
+
+
+def test_config_target_exit_code(lab: LabInfo, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _ = run_json(capsys, "check", "--config", str(lab.config_file), "--target", "lab")
+    assert code == (0 if lab.scenario == "healthy" else 2)
+
+
+def test_config_target_expected_codes(lab: LabInfo, capsys: pytest.CaptureFixture[str]) -> None:
+    _, report = run_json(capsys, "check", "--config", str(lab.config_file), "--target", "lab")
+    expected = set(get_scenario(lab.scenario).expected_codes)
+    assert expected <= finding_codes(report)
+
+
+def test_config_target_report_matches_schema(lab: LabInfo, capsys: pytest.CaptureFixture[str]) -> None:
+    _, report = run_json(capsys, "check", "--config", str(lab.config_file), "--target", "lab")
+    jsonschema.validate(report, SCHEMA)
+
+
+def command_line_form(lab: LabInfo) -> list[str]:
+    """Return the flags-only form of checking the lab: host:port, STARTTLS and the lab CA."""
+    scenario = get_scenario(lab.scenario)
+    endpoint = lab.smtps if scenario.target_listener == "implicit" else lab.smtp_starttls
+    return ["check", endpoint, "--tls-mode", "starttls", "--ca-file", str(lab.ca_file), "--timeout", "5"]
+
+
+def test_command_line_form_exit_code(lab: LabInfo, capsys: pytest.CaptureFixture[str]) -> None:
+    code, report = run_json(capsys, *command_line_form(lab))
+    jsonschema.validate(report, SCHEMA)
+    assert code == (0 if lab.scenario == "healthy" else 2)
+
+
+def test_command_line_form_expected_codes(lab: LabInfo, capsys: pytest.CaptureFixture[str]) -> None:
+    _, report = run_json(capsys, *command_line_form(lab))
+    assert set(get_scenario(lab.scenario).expected_codes) <= finding_codes(report)
+
+
+def test_untrusted_certificate_fails_handshake(capsys: pytest.CaptureFixture[str]) -> None:
+    with start_lab(get_scenario("healthy")) as info:
+        code, report = run_json(capsys, "check", info.smtp_starttls, "--tls-mode", "starttls")
+    assert code == 2
+    assert "connect.tls_handshake_failed" in finding_codes(report)
+
+
+def test_insecure_passes_untrusted_certificate(capsys: pytest.CaptureFixture[str]) -> None:
+    with start_lab(get_scenario("healthy")) as info:
+        code, _ = run_json(capsys, "check", info.smtp_starttls, "--tls-mode", "starttls", "--insecure")
+    assert code == 0
+
+
+def test_implicit_tls_port_passes_in_implicit_mode(capsys: pytest.CaptureFixture[str]) -> None:
+    with start_lab(get_scenario("healthy")) as info:
+        code, report = run_json(capsys, "check", info.smtps, "--tls-mode", "implicit", "--ca-file", str(info.ca_file))
+    assert code == 0
+    assert report["checks"][1]["facts"]["auth_mechanisms"] == ["PLAIN", "XOAUTH2", "OAUTHBEARER"]
+
+
+CANARY = "ya29.canary-Token_0123456789-abcdef"
+
+
+def canary_forms() -> list[str]:
+    encoded = base64.b64encode(CANARY.encode()).decode()
+    xoauth2 = base64.b64encode(f"user=a@example.com\x01auth=Bearer {CANARY}\x01\x01".encode()).decode()
+    return [CANARY, encoded[4:24], quote(CANARY, safe=""), xoauth2[24:48]]
+
+
+@pytest.mark.parametrize("output_format", ["table", "json", "nagios", "junit"])
+def test_canary_token_never_printed(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], output_format: str
+) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text(CANARY + "\n")
+    xoauth2 = base64.b64encode(f"user=a@example.com\x01auth=Bearer {CANARY}\x01\x01".encode())
+    # A peer that echoes the token in every form in its refusal, as a broken proxy might.
+    reply = f"554-5.7.1 token {CANARY} url {quote(CANARY, safe='')}\r\n554 5.7.1 ".encode() + xoauth2 + b"\r\n"
+    with scripted_peer([("send", reply)]) as port:
+        main(["-vv", "check", f"127.0.0.1:{port}", "--access-token-file", str(token_file), "-f", output_format])
+    captured = capfd.readouterr()
+    leaked = [form for form in canary_forms() if form in captured.out + captured.err]
+    assert leaked == []
+
+
+def test_lab_command_prints_json_line_and_cleans_up() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "smtpdiag", "lab", "--scenario", "healthy"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        info = json.loads(process.stdout.readline())
+        config_exists = Path(info["config_file"]).is_file()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        exit_code = process.wait(10)
+        if process.stdout is not None:
+            process.stdout.close()
+    assert config_exists
+    assert exit_code == 0
+    assert not Path(info["config_file"]).exists()
+
+
+def test_demo_diagnoses_every_scenario() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "smtpdiag", "demo"], capture_output=True, text=True, timeout=120, check=False
+    )
+    last_line = completed.stdout.strip().splitlines()[-1]
+    assert (completed.returncode, last_line) == (
+        0,
+        f"{len(SCENARIOS)} scenarios, {len(SCENARIOS)} diagnosed as expected",
+    )
+
+
+def write_msmtprc(tmp_path: Path, info: LabInfo, token_file: Path) -> Path:
+    host, port = info.smtp_starttls.rsplit(":", 1)
+    config = tmp_path / "msmtprc"
+    config.write_text(
+        "defaults\n"
+        "tls on\n"
+        "tls_starttls on\n"
+        f"tls_trust_file {info.ca_file}\n"
+        f"logfile {tmp_path / 'msmtp.log'}\n"
+        "account lab\n"
+        f"host {host}\n"
+        f"port {port}\n"
+        "auth xoauth2\n"
+        f"user {info.user}\n"
+        f"from {info.user}\n"
+        f"passwordeval cat {token_file}\n"
+        "account default : lab\n"
+    )
+    config.chmod(0o600)  # msmtp rejects a configuration file that others can read
+    return config
+
+
+def send_with_msmtp(config: Path) -> subprocess.CompletedProcess[str]:
+    message = "Subject: lab\r\n\r\nbody\r\n"
+    return subprocess.run(
+        [require_program("msmtp"), "-C", str(config), "rcpt@example.com"],
+        input=message,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        env={**os.environ, "HOME": str(config.parent)},
+    )
+
+
+def test_msmtp_sends_through_lab_with_xoauth2(tmp_path: Path) -> None:
+    with start_lab(get_scenario("healthy")) as info:
+        completed = send_with_msmtp(write_msmtprc(tmp_path, info, info.access_token_file))
+    assert completed.returncode == 0, completed.stderr
+
+
+def test_msmtp_wrong_token_exits_noperm(tmp_path: Path) -> None:
+    wrong = tmp_path / "wrong-token"
+    wrong.write_text("ya29.not-the-lab-token\n")
+    with start_lab(get_scenario("healthy")) as info:
+        completed = send_with_msmtp(write_msmtprc(tmp_path, info, wrong))
+    log = (tmp_path / "msmtp.log").read_text()
+    assert completed.returncode == 77  # EX_NOPERM: msmtp's exit code for an AUTH failure
+    assert "exitcode=EX_NOPERM" in log
