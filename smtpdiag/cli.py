@@ -200,7 +200,7 @@ def check(
     user: Annotated[str | None, typer.Option("--user", help="Mailbox user for AUTH.")] = None,
     access_token_file: Annotated[
         str | None,
-        typer.Option("--access-token-file", help="File that holds the OAuth2 access token."),
+        typer.Option("--access-token-file", help="File that contains the OAuth2 access token."),
     ] = None,
     dns_server: Annotated[
         str | None,
@@ -339,6 +339,17 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_UNKNOWN
     except SmtpDiagError as error:
         sys.stderr.write(f"smtpdiag: {redact(str(error))}\n")
+        return EXIT_UNKNOWN
+    except BrokenPipeError:
+        # The reader of stdout closed the pipe (``| head``), so no message can reach it.
+        sys.stderr.close()
+        return EXIT_UNKNOWN
+    except Exception as error:  # a bug outside the engine: report it without a traceback
+        logger.debug("unexpected error", exc_info=True)
+        sys.stderr.write(
+            f"smtpdiag: internal error: {error.__class__.__name__}: {redact(str(error))}. "
+            "Run again with --log-level debug for the traceback and report it.\n"
+        )
         return EXIT_UNKNOWN
     return result if isinstance(result, int) else 0
 

@@ -105,7 +105,7 @@ KEYS: Mapping[str, _Key] = {
 }
 
 SECRET_ENV = f"{ENV_PREFIX}ACCESS_TOKEN"
-"""Environment variable that holds the access token itself."""
+"""Environment variable that contains the access token itself."""
 
 _IGNORED_ENV = {f"{ENV_PREFIX}CONFIG", f"{ENV_PREFIX}TARGET", SECRET_ENV}
 

@@ -24,7 +24,7 @@ STARTTLS_PORT = 587
 
 
 class TlsMode(StrEnum):
-    """How the client reaches TLS on the submission port."""
+    """Method by which the client starts TLS on the submission port."""
 
     STARTTLS = "starttls"
     IMPLICIT = "implicit"

@@ -83,9 +83,9 @@ class Finding:
     title: str
     """One line that names the problem."""
     cause: str
-    """Why it happens, in plain words."""
+    """Reason for the problem, in plain words."""
     fix: str
-    """What to do next."""
+    """Next step that resolves the problem."""
     facts: Mapping[str, Any] = field(default_factory=dict)
     """Machine-readable values behind the finding, under the documented fact names."""
     evidence: tuple[str, ...] = ()

@@ -1,7 +1,7 @@
 """Central redaction of secrets from every string that leaves the process.
 
 Each ``Secret`` registers its value here when created; renderers, the log filter and error
-messages pass their text through ``redact``. Besides the raw value, the registry holds the
+messages pass their text through ``redact``. Besides the raw value, the registry contains the
 forms in which a token travels: its base64 at each of the three byte alignments (so a token is
 found inside any base64 blob, such as an XOAUTH2 initial response) and its URL-encoded forms.
 """

@@ -163,3 +163,18 @@ def test_json_output_matches_schema(capsys: pytest.CaptureFixture[str]) -> None:
     _, out, _ = run_main(capsys, "check", f"127.0.0.1:{unused_port()}", "--format", "json")
     jsonschema.validate(json.loads(out), schema)
     assert json.loads(out)["schema"] == "smtpdiag.report/1"
+
+
+def test_internal_error_exits_3_without_traceback(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import smtpdiag.engine
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("renderer bug")
+
+    monkeypatch.setattr(smtpdiag.engine, "run_checks", broken)
+    code, _, err = run_main(capsys, "check", "127.0.0.1:1")
+    assert code == 3
+    assert "internal error: RuntimeError: renderer bug" in err
+    assert "Traceback" not in err

@@ -54,7 +54,9 @@ def test_config_target_expected_codes(lab: LabInfo, capsys: pytest.CaptureFixtur
     assert expected <= finding_codes(report)
 
 
-def test_config_target_report_matches_schema(lab: LabInfo, capsys: pytest.CaptureFixture[str]) -> None:
+def test_config_target_report_matches_schema(
+    lab: LabInfo, capsys: pytest.CaptureFixture[str]
+) -> None:
     _, report = run_json(capsys, "check", "--config", str(lab.config_file), "--target", "lab")
     jsonschema.validate(report, SCHEMA)
 
@@ -63,7 +65,16 @@ def command_line_form(lab: LabInfo) -> list[str]:
     """Return the flags-only form of checking the lab: host:port, STARTTLS and the lab CA."""
     scenario = get_scenario(lab.scenario)
     endpoint = lab.smtps if scenario.target_listener == "implicit" else lab.smtp_starttls
-    return ["check", endpoint, "--tls-mode", "starttls", "--ca-file", str(lab.ca_file), "--timeout", "5"]
+    return [
+        "check",
+        endpoint,
+        "--tls-mode",
+        "starttls",
+        "--ca-file",
+        str(lab.ca_file),
+        "--timeout",
+        "5",
+    ]
 
 
 def test_command_line_form_exit_code(lab: LabInfo, capsys: pytest.CaptureFixture[str]) -> None:
@@ -86,13 +97,17 @@ def test_untrusted_certificate_fails_handshake(capsys: pytest.CaptureFixture[str
 
 def test_insecure_passes_untrusted_certificate(capsys: pytest.CaptureFixture[str]) -> None:
     with start_lab(get_scenario("healthy")) as info:
-        code, _ = run_json(capsys, "check", info.smtp_starttls, "--tls-mode", "starttls", "--insecure")
+        code, _ = run_json(
+            capsys, "check", info.smtp_starttls, "--tls-mode", "starttls", "--insecure"
+        )
     assert code == 0
 
 
 def test_implicit_tls_port_passes_in_implicit_mode(capsys: pytest.CaptureFixture[str]) -> None:
     with start_lab(get_scenario("healthy")) as info:
-        code, report = run_json(capsys, "check", info.smtps, "--tls-mode", "implicit", "--ca-file", str(info.ca_file))
+        code, report = run_json(
+            capsys, "check", info.smtps, "--tls-mode", "implicit", "--ca-file", str(info.ca_file)
+        )
     assert code == 0
     assert report["checks"][1]["facts"]["auth_mechanisms"] == ["PLAIN", "XOAUTH2", "OAUTHBEARER"]
 
@@ -102,7 +117,9 @@ CANARY = "ya29.canary-Token_0123456789-abcdef"
 
 def canary_forms() -> list[str]:
     encoded = base64.b64encode(CANARY.encode()).decode()
-    xoauth2 = base64.b64encode(f"user=a@example.com\x01auth=Bearer {CANARY}\x01\x01".encode()).decode()
+    xoauth2 = base64.b64encode(
+        f"user=a@example.com\x01auth=Bearer {CANARY}\x01\x01".encode()
+    ).decode()
     return [CANARY, encoded[4:24], quote(CANARY, safe=""), xoauth2[24:48]]
 
 
@@ -114,9 +131,23 @@ def test_canary_token_never_printed(
     token_file.write_text(CANARY + "\n")
     xoauth2 = base64.b64encode(f"user=a@example.com\x01auth=Bearer {CANARY}\x01\x01".encode())
     # A peer that echoes the token in every form in its refusal, as a broken proxy might.
-    reply = f"554-5.7.1 token {CANARY} url {quote(CANARY, safe='')}\r\n554 5.7.1 ".encode() + xoauth2 + b"\r\n"
+    reply = (
+        f"554-5.7.1 token {CANARY} url {quote(CANARY, safe='')}\r\n554 5.7.1 ".encode()
+        + xoauth2
+        + b"\r\n"
+    )
     with scripted_peer([("send", reply)]) as port:
-        main(["-vv", "check", f"127.0.0.1:{port}", "--access-token-file", str(token_file), "-f", output_format])
+        main(
+            [
+                "-vv",
+                "check",
+                f"127.0.0.1:{port}",
+                "--access-token-file",
+                str(token_file),
+                "-f",
+                output_format,
+            ]
+        )
     captured = capfd.readouterr()
     leaked = [form for form in canary_forms() if form in captured.out + captured.err]
     assert leaked == []
@@ -144,7 +175,11 @@ def test_lab_command_prints_json_line_and_cleans_up() -> None:
 
 def test_demo_diagnoses_every_scenario() -> None:
     completed = subprocess.run(
-        [sys.executable, "-m", "smtpdiag", "demo"], capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-m", "smtpdiag", "demo"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     last_line = completed.stdout.strip().splitlines()[-1]
     assert (completed.returncode, last_line) == (

@@ -117,7 +117,7 @@ class ProbeOutcome:
 
 @dataclass(frozen=True)
 class ProbeRequest:
-    """Where and how to open the session."""
+    """Address, TLS mode and limits of one probe."""
 
     address: str
     port: int

@@ -18,7 +18,7 @@ REPLY_LINE_LIMIT = 512
 """Maximum reply line length in octets including CRLF (RFC 5321 §4.5.3.1.5)."""
 
 HARD_LINE_LIMIT = 4096
-"""Longest line read before the peer is declared not to speak SMTP."""
+"""Maximum line length, in octets, before the peer is declared not to speak SMTP."""
 
 MAX_REPLY_LINES = 256
 """Most lines accepted in one multi-line reply; real EHLO replies have fewer than 30."""
@@ -104,7 +104,7 @@ class ReplyReader:
         self._receive = receive
         self._buffer = bytearray()
         self.received_bytes = 0
-        """Total bytes received; the buffer never holds more than one over-long line."""
+        """Total bytes received; the buffer keeps at most one over-long line."""
 
     def read_line(self) -> tuple[bytes, list[str]]:
         """Return the next line without its end-of-line, and the oddities of its framing."""

@@ -1,7 +1,7 @@
 """A TCP connection that can switch to TLS while keeping the peer's raw bytes visible.
 
 TLS runs over ``ssl.MemoryBIO`` instead of ``SSLContext.wrap_socket`` so that, when a handshake
-fails, the bytes the peer sent are still known: an SMTP greeting in answer to a ClientHello
+fails, the bytes the peer sent are still known: an SMTP greeting in reply to a ClientHello
 means the port expects STARTTLS, a TLS record means the peer speaks TLS.
 """
 
@@ -26,7 +26,7 @@ def looks_like_tls(data: bytes) -> bool:
 
 
 class TlsHandshakeError(SmtpDiagError):
-    """The TLS handshake failed; ``received`` holds the first bytes the peer sent."""
+    """The TLS handshake failed; ``received`` contains the first bytes the peer sent."""
 
     def __init__(self, reason: str, received: bytes, *, verify_error: str | None = None) -> None:
         self.reason = reason
