@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
@@ -33,9 +33,10 @@ REFUSED = FindingKind(
 TIMEOUT = FindingKind(
     "connect.timeout",
     Severity.CRITICAL,
-    "No answer from {endpoint} at the {stage} stage within {timeout} s",
+    "No complete reply from {endpoint} at the {stage} stage within {timeout} s",
     "A firewall drops the traffic, the host is down, or the server accepted the connection "
-    "and never spoke. Many networks and cloud providers block outbound SMTP ports.",
+    "and then sent no complete reply in time (the evidence shows any partial bytes). Many "
+    "networks and cloud providers block outbound SMTP ports.",
     "Check firewall rules and security groups for outbound TCP {port}, try from another "
     "network, and raise --timeout only if the link is known to be slow.",
 )
@@ -229,9 +230,30 @@ def run(target: Target, ctx: CheckContext) -> CheckResult:
         )
         for address in addresses
     ]
-    with ThreadPoolExecutor(max_workers=len(requests), thread_name_prefix="connect") as pool:
-        outcomes = list(pool.map(_probe_and_quit, requests))
+    outcomes = _probe_concurrently(requests)
     return evaluate(outcomes, timeout)
+
+
+def _probe_concurrently(requests: Sequence[ProbeRequest]) -> list[ProbeOutcome]:
+    """Probe every address at once, in daemon threads.
+
+    Daemon threads, unlike a thread pool's workers, never keep the process alive at exit, so
+    Ctrl-C and the engine's deadlines end the run even while a probe still waits on a socket.
+    """
+    outcomes: list[ProbeOutcome | None] = [None] * len(requests)
+
+    def work(index: int) -> None:
+        outcomes[index] = _probe_and_quit(requests[index])
+
+    workers = [
+        threading.Thread(target=work, args=(index,), name=f"connect-{index}", daemon=True)
+        for index in range(len(requests))
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return [outcome for outcome in outcomes if outcome is not None]
 
 
 def _endpoint(target: Target, ctx: CheckContext) -> tuple[str, int, TlsMode, list[str]]:

@@ -1,6 +1,7 @@
 """A loopback TCP peer that plays a fixed script, for SMTP client tests.
 
-Each script step is ``("send", bytes)``, ``("read_line", None)`` (wait for one client line),
+Each script step is ``("send", bytes)``, ``("drip", bytes)`` (one byte every 0.2 s),
+``("read_line", None)`` (wait for one client line),
 ``("hang", seconds)`` or ``("close", None)``. The peer serves every connection with the same
 script until stopped.
 """
@@ -25,6 +26,12 @@ def _play(conn: socket.socket, script: Sequence[Step], stop: threading.Event) ->
             elif action == "read_line":
                 if not reader.readline():
                     return
+            elif action == "drip":
+                assert isinstance(argument, bytes)
+                for value in argument:
+                    conn.sendall(bytes([value]))
+                    if stop.wait(0.2):
+                        return
             elif action == "hang":
                 assert isinstance(argument, int | float)
                 stop.wait(argument)

@@ -200,16 +200,15 @@ def _greeting(
     allow_tls_probe: bool,
 ) -> bool:
     """Read the 220 greeting; on a silent plaintext port, test whether it speaks implicit TLS."""
-    if allow_tls_probe:
-        session.timeout = request.timeout * SILENT_GREETING_SHARE
-    try:
-        reply = session.read_reply()
-    except TimeoutError:
-        if not allow_tls_probe:
-            raise
+    silence = request.timeout * SILENT_GREETING_SHARE
+    if allow_tls_probe and not session.channel.wait_readable(silence):
         remaining = request.timeout - (time.monotonic() - started)
         _probe_silent_port(request, outcome, session, remaining)
         return False
+    # The greeting has begun (or TLS is up): the rest of it gets the whole remaining timeout.
+    session.timeout = max(0.05, request.timeout - (time.monotonic() - started))
+    try:
+        reply = session.read_reply()
     finally:
         session.timeout = request.timeout
     outcome.greeting = reply

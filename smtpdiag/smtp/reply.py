@@ -103,6 +103,7 @@ class ReplyReader:
         """``receive(n)`` returns up to n bytes, ``b""`` at end of stream, or raises on timeout."""
         self._receive = receive
         self._buffer = bytearray()
+        self._current = bytearray()
         self.received_bytes = 0
         """Total bytes received; the buffer keeps at most one over-long line."""
 
@@ -140,7 +141,7 @@ class ReplyReader:
 
     def read_reply(self) -> Reply:
         """Read one complete, possibly multi-line, reply."""
-        raw = bytearray()
+        raw = self._current = bytearray()
         lines: list[str] = []
         oddities: list[str] = []
         code: int | None = None
@@ -155,6 +156,7 @@ class ReplyReader:
                 oddities.append(f"line code {line_code} differs from first code {code}")
             lines.append(text)
             if not more:
+                self._current = bytearray()
                 return Reply(code, tuple(lines), bytes(raw), tuple(dict.fromkeys(oddities)))
             if len(lines) >= MAX_REPLY_LINES:
                 raise SmtpReplyError(
@@ -165,3 +167,8 @@ class ReplyReader:
     def pending(self) -> bytes:
         """Bytes received but not yet consumed."""
         return bytes(self._buffer)
+
+    @property
+    def partial(self) -> bytes:
+        """Bytes of the reply being read: its complete lines, then the unfinished one."""
+        return bytes(self._current) + bytes(self._buffer)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from smtpdiag.errors import escape_bytes
 from smtpdiag.redact import redact
 from smtpdiag.smtp.reply import Reply, ReplyReader
 from smtpdiag.smtp.transport import Channel
@@ -24,7 +25,12 @@ class SmtpSession:
     def read_reply(self) -> Reply:
         """Read the next reply; raises ``SmtpReplyError``, ``SmtpClosedError``, ``TimeoutError``."""
         self.channel.set_timeout(self.timeout)
-        reply = self._reader.read_reply()
+        try:
+            reply = self._reader.read_reply()
+        except TimeoutError:
+            if self._reader.partial:
+                self._log(redact(f"S (incomplete): {escape_bytes(self._reader.partial)}"))
+            raise
         for line in reply.transcript():
             self._log(redact(line))
         return reply
@@ -43,6 +49,11 @@ class SmtpSession:
     def _log(self, line: str) -> None:
         self.transcript.append(line)
         logger.debug("%s", line)
+
+    @property
+    def partial(self) -> bytes:
+        """Bytes of a reply that is still incomplete, as received."""
+        return self._reader.partial
 
     @property
     def pending(self) -> bytes:

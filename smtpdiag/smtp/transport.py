@@ -7,6 +7,7 @@ means the port expects STARTTLS, a TLS record means the peer speaks TLS.
 
 from __future__ import annotations
 
+import select
 import socket
 import ssl
 import time
@@ -52,6 +53,7 @@ class Channel:
         self._tls: ssl.SSLObject | None = None
         self._incoming = ssl.MemoryBIO()
         self._outgoing = ssl.MemoryBIO()
+        self._deadline = float("inf")
         self.tls_info: TlsInfo | None = None
 
     @classmethod
@@ -61,20 +63,43 @@ class Channel:
         return cls(sock)
 
     def set_timeout(self, seconds: float) -> None:
-        """Set the timeout of each following read and write, in seconds."""
-        self._sock.settimeout(max(0.01, seconds))
+        """Start a deadline ``seconds`` from now for the following reads and writes together.
+
+        A deadline instead of a per-read timeout stops a peer that sends one byte at a time
+        from stretching an operation without bound.
+        """
+        self._deadline = time.monotonic() + seconds
+        self._arm()
+
+    def _arm(self) -> None:
+        """Set the socket timeout to the time left before the deadline."""
+        if self._deadline == float("inf"):
+            return
+        remaining = self._deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("the operation's deadline has passed")
+        self._sock.settimeout(remaining)
 
     def send(self, data: bytes) -> None:
         """Send all of ``data``, encrypted when TLS is active."""
         if self._tls is None:
+            self._arm()
             self._sock.sendall(data)
             return
         self._tls.write(data)
         self._flush()
 
+    def wait_readable(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` for the peer to send something; never consumes bytes."""
+        if self._tls is not None and self._tls.pending():
+            return True
+        readable, _, _ = select.select([self._sock], [], [], max(0.0, seconds))
+        return bool(readable)
+
     def receive(self, size: int) -> bytes:
         """Return up to ``size`` bytes, or ``b""`` when the peer closed the connection."""
         if self._tls is None:
+            self._arm()
             return self._sock.recv(size)
         while True:
             try:
@@ -91,14 +116,14 @@ class Channel:
         """Run the TLS handshake within ``timeout`` seconds and switch the channel to TLS."""
         tls = context.wrap_bio(self._incoming, self._outgoing, server_hostname=server_hostname)
         received = bytearray()
-        deadline = time.monotonic() + timeout
+        self.set_timeout(timeout)
         while True:
             try:
                 tls.do_handshake()
                 break
             except ssl.SSLWantReadError:
                 self._flush()
-                self.set_timeout(deadline - time.monotonic())
+                self._arm()
                 chunk = self._sock.recv(16384)
                 if not chunk:
                     raise TlsHandshakeError(
@@ -126,9 +151,11 @@ class Channel:
     def _flush(self) -> None:
         pending = self._outgoing.read()
         if pending:
+            self._arm()
             self._sock.sendall(pending)
 
     def _pull(self) -> bool:
+        self._arm()
         chunk = self._sock.recv(16384)
         if not chunk:
             self._incoming.write_eof()

@@ -232,3 +232,18 @@ def test_all_addresses_failing_is_critical() -> None:
     )
     result = connect.evaluate([first, second], 10.0)
     assert result.status is Status.CRITICAL
+
+
+def test_drip_fed_greeting_ends_at_timeout() -> None:
+    with scripted_peer([("drip", b"220-a greeting sent one byte at a time\r\n" * 20)]) as port:
+        started = time.monotonic()
+        result = run_connect(port, timeout=1.0)
+        elapsed = time.monotonic() - started
+    assert codes(result) == ["connect.timeout"]
+    assert elapsed < 2.0
+
+
+def test_drip_fed_greeting_evidence_shows_bytes() -> None:
+    with scripted_peer([("drip", b"220-slow greeting\r\n" * 20)]) as port:
+        result = run_connect(port, timeout=1.0)
+    assert any(line.startswith("S (incomplete): 220-") for line in result.findings[0].evidence)
