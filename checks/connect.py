@@ -11,7 +11,6 @@ import ipaddress
 import socket
 import threading
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 from smtpdiag.context import CheckContext, Target, TlsMode
@@ -103,9 +102,11 @@ TLS_HANDSHAKE_FAILED = FindingKind(
     "connect.tls_handshake_failed",
     Severity.CRITICAL,
     "TLS handshake with {endpoint} failed: {error}",
-    "The TLS session could not be established, so nothing after it (AUTH, mail) can work.",
-    "Trust a private CA with --ca-file, check the name with --only tls, or pass --insecure "
-    "to see the rest of the session without certificate verification.",
+    "The TLS session could not be established, so nothing after it (AUTH, mail) can work. "
+    "The usual causes are a certificate from a private CA, a certificate for another name, "
+    "or a middlebox that breaks TLS.",
+    "Trust a private CA with --ca-file, connect with the name the certificate is issued for, "
+    "or pass --insecure to see the rest of the session without certificate verification.",
 )
 PORT_EXPECTS_IMPLICIT_TLS = FindingKind(
     "connect.port_expects_implicit_tls",
@@ -161,6 +162,23 @@ AUTH_BEFORE_TLS = FindingKind(
     "Offer AUTH only after STARTTLS (Postfix: smtpd_tls_auth_only = yes) and keep clients on "
     "STARTTLS or implicit TLS.",
 )
+ADDRESS_FAILED = FindingKind(
+    "connect.address_failed",
+    Severity.WARNING,
+    "{endpoint} fails ({failure}) while other addresses of the host work",
+    "Clients try the host's addresses in turn, so those that pick this one first see a delay "
+    "or an error before they fall back to a working address.",
+    "Fix the service on this address, or remove the address from DNS; for a local relay, "
+    "make it listen on both 127.0.0.1 and ::1 or connect to the address it listens on.",
+)
+VERIFICATION_DISABLED = FindingKind(
+    "connect.verification_disabled",
+    Severity.WARNING,
+    "Certificate verification is off (--insecure)",
+    "The TLS session was not checked against a trusted CA or the host name, so this run "
+    "cannot tell the real server from an impostor, and clients that verify may still fail.",
+    "Run without --insecure; trust a private CA with --ca-file instead.",
+)
 PROTOCOL_ODDITIES = FindingKind(
     "connect.protocol_oddities",
     Severity.INFO,
@@ -186,6 +204,8 @@ FINDINGS = (
     AUTH_NOT_OFFERED,
     OAUTH_NOT_OFFERED,
     AUTH_BEFORE_TLS,
+    ADDRESS_FAILED,
+    VERIFICATION_DISABLED,
     PROTOCOL_ODDITIES,
 )
 
@@ -231,7 +251,7 @@ def run(target: Target, ctx: CheckContext) -> CheckResult:
         for address in addresses
     ]
     outcomes = _probe_concurrently(requests)
-    return evaluate(outcomes, timeout)
+    return evaluate(outcomes, timeout, insecure=target.insecure)
 
 
 def _probe_concurrently(requests: Sequence[ProbeRequest]) -> list[ProbeOutcome]:
@@ -296,7 +316,9 @@ def _probe_and_quit(request: ProbeRequest) -> ProbeOutcome:
     return outcome
 
 
-def evaluate(outcomes: Sequence[ProbeOutcome], timeout: float) -> CheckResult:
+def evaluate(
+    outcomes: Sequence[ProbeOutcome], timeout: float, *, insecure: bool = False
+) -> CheckResult:
     """Turn probe outcomes into the check result; pure, so tests can feed outcomes directly."""
     findings: dict[str, Finding] = {}
     any_completed = any(outcome.failure is None for outcome in outcomes)
@@ -305,7 +327,8 @@ def evaluate(outcomes: Sequence[ProbeOutcome], timeout: float) -> CheckResult:
             # Clients fall back to the next address, so one bad address delays mail
             # instead of stopping it.
             demote = any_completed and outcome.failure is not None
-            finding = replace(found, severity=Severity.WARNING) if demote else found
+            demote = demote and found.severity is Severity.CRITICAL
+            finding = _address_failed(found) if demote else found
             if finding.code in findings:
                 _add_address(findings, finding.code, outcome.address)
             else:
@@ -320,8 +343,24 @@ def evaluate(outcomes: Sequence[ProbeOutcome], timeout: float) -> CheckResult:
         facts["auth_mechanisms"] = list(best.capabilities.auth_mechanisms)
         if best.tls is not None:
             facts["tls_version"] = best.tls.version
-    ordered = sorted(findings.values(), key=lambda f: f.severity is not Severity.CRITICAL)
+    if insecure and any(outcome.tls is not None for outcome in outcomes):
+        findings[VERIFICATION_DISABLED.code] = VERIFICATION_DISABLED.make(facts={"insecure": True})
+    order = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
+    ordered = sorted(findings.values(), key=lambda finding: order[finding.severity])
     return CheckResult.from_findings("connect", _summary(outcomes, ordered), ordered, facts)
+
+
+def _address_failed(finding: Finding) -> Finding:
+    """Restate a failure of one address as ``connect.address_failed``, keeping its facts."""
+    facts = finding.facts
+    address = str(facts.get("address", ""))
+    port = facts.get("port")
+    endpoint = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+    return ADDRESS_FAILED.make(
+        facts={**facts, "failure_code": finding.code},
+        evidence=finding.evidence,
+        details={"endpoint": endpoint, "failure": finding.code},
+    )
 
 
 def _add_address(findings: dict[str, Finding], code: str, address: str) -> None:

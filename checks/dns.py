@@ -282,7 +282,7 @@ def run(target: Target, ctx: CheckContext) -> CheckResult:
         return CheckResult.from_findings(CHECK_ID, summary, (), facts)
     if not target.host and not target.domain:
         return CheckResult.skipped(CHECK_ID, "the target has neither a host nor a mail domain")
-    hosts_addresses = [] if ctx.settings.dns_nameservers else hosts_file_addresses(target.host)
+    hosts_addresses = local_addresses(target.host, use_hosts_file=not ctx.settings.dns_nameservers)
     if hosts_addresses and not target.domain:
         hosts_facts: dict[str, Any] = {
             "host": target.host,
@@ -335,6 +335,18 @@ def hosts_file_addresses(host: str, path: str = HOSTS_FILE) -> list[str]:
         return []
     valid = [address for address in addresses if is_address_literal(address)]
     return sort_addresses(dict.fromkeys(valid))
+
+
+def local_addresses(host: str, *, use_hosts_file: bool) -> list[str]:
+    """Return the addresses that need no DNS: ``localhost`` names, then the hosts file.
+
+    RFC 6761 §6.3 reserves ``localhost`` and names below it for loopback, whatever the
+    resolver, so they resolve even when custom nameservers are set.
+    """
+    name = host.rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return hosts_file_addresses(host) or ["127.0.0.1", "::1"]
+    return hosts_file_addresses(host) if use_hosts_file else []
 
 
 def is_address_literal(host: str) -> bool:

@@ -30,8 +30,9 @@ logger = logging.getLogger(__name__)
 
 app = typer.Typer(
     name="smtpdiag",
-    help="Diagnose SMTP submission with OAuth2 (XOAUTH2, OAUTHBEARER): "
-    "DNS, connect, TLS, tokens and AUTH, with a cause and a fix for every finding.",
+    help="Diagnose SMTP submission with OAuth2 (XOAUTH2, OAUTHBEARER): every problem found "
+    "comes with a cause and a fix. Global options such as -v go before the command: "
+    "smtpdiag -v check HOST.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -187,12 +188,15 @@ def check(
     insecure: Annotated[
         bool | None,
         typer.Option(
-            "--insecure/--verify", help="Report certificate problems without failing the handshake."
+            "--insecure/--verify",
+            help="Continue without verifying the server certificate; the report says so.",
         ),
     ] = None,
     timeout: Annotated[
-        float | None,
-        typer.Option("--timeout", help="Seconds for each network operation (default 10)."),
+        str | None,
+        typer.Option(
+            "--timeout", metavar="SECONDS", help="Seconds for each network operation (default 10)."
+        ),
     ] = None,
     ehlo_name: Annotated[
         str | None, typer.Option("--ehlo-name", help="Name sent in EHLO (default localhost).")
@@ -209,7 +213,7 @@ def check(
         ),
     ] = None,
     dns_port: Annotated[
-        int | None, typer.Option("--dns-port", help="Resolver port (default 53).")
+        str | None, typer.Option("--dns-port", metavar="PORT", help="Resolver port (default 53).")
     ] = None,
     output_format: Annotated[
         OutputFormat, typer.Option("--format", "-f", help="Output format.")
@@ -344,11 +348,19 @@ def main(argv: list[str] | None = None) -> int:
         # The reader of stdout closed the pipe (``| head``), so no message can reach it.
         sys.stderr.close()
         return EXIT_UNKNOWN
+    except OSError as error:
+        sys.stderr.write(f"smtpdiag: cannot write the output: {error.strerror or error}.\n")
+        return EXIT_UNKNOWN
     except Exception as error:  # a bug outside the engine: report it without a traceback
         logger.debug("unexpected error", exc_info=True)
+        hint = (
+            "The traceback is in the debug log above"
+            if logger.isEnabledFor(logging.DEBUG)
+            else "Run again with --log-level debug for the traceback"
+        )
         sys.stderr.write(
             f"smtpdiag: internal error: {error.__class__.__name__}: {redact(str(error))}. "
-            "Run again with --log-level debug for the traceback and report it.\n"
+            f"{hint} and report it.\n"
         )
         return EXIT_UNKNOWN
     return result if isinstance(result, int) else 0

@@ -8,15 +8,16 @@ command line.
 
 from __future__ import annotations
 
-import math
 import os
 import re
+import ssl
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from smtpdiag.config_values import KEYS, parse_host, parse_port
 from smtpdiag.context import Settings, Target, TlsMode
 from smtpdiag.errors import ConfigError, UsageError
 from smtpdiag.secrets import (
@@ -31,78 +32,6 @@ ENV_PREFIX = "SMTPDIAG_"
 ACCESS_TOKEN_CREDENTIAL = "access_token"  # noqa: S105 (a file name, not a secret)
 """File name of the access token under ``$CREDENTIALS_DIRECTORY`` (systemd credentials)."""
 
-
-def _parse_port(value: object) -> int:
-    port = int(str(value)) if isinstance(value, str | int) and not isinstance(value, bool) else -1
-    if not 1 <= port <= 65535:
-        raise ValueError("a port is a whole number from 1 to 65535")
-    return port
-
-
-def _parse_seconds(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ValueError("expected a number of seconds")
-    seconds = float(value)
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise ValueError("expected a positive number of seconds")
-    return seconds
-
-
-def _parse_bool(value: object) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in {"1", "true", "yes", "on"}:
-        return True
-    if text in {"0", "false", "no", "off", ""}:
-        return False
-    raise ValueError("expected true or false")
-
-
-def _parse_tls_mode(value: object) -> str:
-    text = str(value).strip().lower()
-    if text not in {"starttls", "implicit", "auto"}:
-        raise ValueError("expected starttls, implicit or auto")
-    return text
-
-
-def _parse_text(value: object) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError("expected a non-empty string")
-    return value.strip()
-
-
-def _parse_nameservers(value: object) -> tuple[str, ...]:
-    items = value if isinstance(value, list) else str(value).split(",")
-    servers = tuple(str(item).strip() for item in items if str(item).strip())
-    if not servers:
-        raise ValueError("expected one or more resolver IP addresses")
-    return servers
-
-
-@dataclass(frozen=True)
-class _Key:
-    parse: Callable[[object], Any]
-    help: str
-
-
-KEYS: Mapping[str, _Key] = {
-    "host": _Key(_parse_text, "submission server host name or IP address"),
-    "port": _Key(_parse_port, "submission port (default 465 for implicit TLS, else 587)"),
-    "tls_mode": _Key(_parse_tls_mode, "starttls, implicit or auto (465 implicit, else starttls)"),
-    "domain": _Key(_parse_text, "mail domain whose SRV records name the submission host"),
-    "ca_file": _Key(_parse_text, "PEM file of trusted CA certificates"),
-    "insecure": _Key(_parse_bool, "report certificate problems without failing on them"),
-    "ehlo_name": _Key(_parse_text, "name sent in EHLO"),
-    "user": _Key(_parse_text, "mailbox user for AUTH"),
-    "access_token_file": _Key(_parse_text, "file that holds the OAuth2 access token"),
-    "access_token_command": _Key(_parse_text, "shell command that prints the access token"),
-    "timeout": _Key(_parse_seconds, "seconds for each network operation"),
-    "check_deadline": _Key(_parse_seconds, "seconds after which one check is abandoned"),
-    "run_deadline": _Key(_parse_seconds, "seconds after which the whole run ends"),
-    "dns_nameservers": _Key(_parse_nameservers, "resolver addresses, comma-separated"),
-    "dns_port": _Key(_parse_port, "resolver port"),
-}
 
 SECRET_ENV = f"{ENV_PREFIX}ACCESS_TOKEN"
 """Environment variable that contains the access token itself."""
@@ -120,28 +49,29 @@ class Loaded:
 
 def split_host_port(text: str) -> tuple[str, int | None]:
     """Split ``HOST``, ``HOST:PORT``, ``[IPV6]`` or ``[IPV6]:PORT``; a bare IPv6 is a host."""
-    bracketed = re.fullmatch(r"\[([^\]]+)\](?::(.*))?", text)
+    example = "Write HOST, HOST:PORT or [IPV6]:PORT, e.g. smtp.example.com:587 or [::1]:2525."
+    bracketed = re.fullmatch(r"\[([^\]]*)\](?::(.*))?", text)
     if bracketed:
         host, port = bracketed.group(1), bracketed.group(2)
+    elif text.startswith("[") or "]" in text:
+        raise UsageError(f"The target {text!r} has unbalanced brackets.", example, value=text)
     elif text.count(":") == 1:
         host, port = text.split(":")
     else:
         host, port = text, None
-    if not host:
+    try:
+        host = parse_host(host)
+    except ValueError as error:
         raise UsageError(
-            f"The target {text!r} has no host.",
-            "Write HOST or HOST:PORT, e.g. smtp.example.com:587.",
-            value=text,
-        )
+            f"Invalid host in the target {text!r}: {error}.", example, value=text
+        ) from None
     if port is None:
         return host, None
     try:
-        return host, _parse_port(port)
+        return host, parse_port(port)
     except ValueError:
         raise UsageError(
-            f"The port in {text!r} is not a number from 1 to 65535.",
-            "Write HOST:PORT, e.g. smtp.example.com:587.",
-            value=text,
+            f"The port in the target {text!r} is not a number from 1 to 65535.", example, value=text
         ) from None
 
 
@@ -151,7 +81,13 @@ def read_config_file(path: str) -> dict[str, Any]:
         with open(path, "rb") as stream:
             return tomllib.load(stream)
     except FileNotFoundError:
-        raise ConfigError(path, "the file does not exist.", "Check the --config path.") from None
+        raise ConfigError(
+            path, "the file does not exist.", "Check the --config path or SMTPDIAG_CONFIG."
+        ) from None
+    except IsADirectoryError:
+        raise ConfigError(path, "is a directory.", "Pass the path of a TOML file.") from None
+    except UnicodeDecodeError:
+        raise ConfigError(path, "is not UTF-8 text.", "Save the file as UTF-8.") from None
     except OSError as error:
         raise ConfigError(
             path, f"cannot be read ({error.strerror}).", "Check its permissions."
@@ -199,14 +135,46 @@ def _file_layers(
 
 
 def _check_table(path: str, where: str, table: Mapping[str, Any]) -> dict[str, Any]:
-    for key in table:
+    for key, value in table.items():
         if key not in KEYS:
             raise ConfigError(
                 path,
                 f"unknown key {key!r} in [{where}].",
                 f"Valid keys: {', '.join(KEYS)}.",
             )
+        _check_toml_type(path, where, key, value)
     return dict(table)
+
+
+# TOML has types, so a file value must already be of the right one: port = "587" is a
+# mistake worth naming, while the same text from the environment is the only form there is.
+_TOML_TYPES: Mapping[str, tuple[type, ...]] = {
+    "port": (int,),
+    "dns_port": (int,),
+    "insecure": (bool,),
+    "timeout": (int, float),
+    "check_deadline": (int, float),
+    "run_deadline": (int, float),
+    "dns_nameservers": (list,),
+}
+
+
+def _check_toml_type(path: str, where: str, key: str, value: object) -> None:
+    expected = _TOML_TYPES.get(key, (str,))
+    if isinstance(value, bool) and bool not in expected:
+        wrong = True
+    else:
+        wrong = not isinstance(value, expected)
+    if wrong:
+        raise ConfigError(
+            path,
+            f"[{where}] {key} = {value!r} has the wrong type.",
+            f"Set {key} to {KEYS[key].expected}, written as a TOML "
+            f"{' or '.join(_TOML_TYPE_NAMES[kind] for kind in expected)}.",
+        )
+
+
+_TOML_TYPE_NAMES = {int: "integer", float: "float", bool: "boolean", list: "array", str: "string"}
 
 
 def _env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -237,7 +205,7 @@ def _merge(layers: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
             except ValueError as error:
                 raise UsageError(
                     f"Invalid {key} {raw!r} from {origin}: {error}.",
-                    f"Set {key} to {KEYS[key].help}.",
+                    f"Set {key} to {KEYS[key].expected}.",
                     value=str(raw),
                 ) from None
     return merged
@@ -257,7 +225,8 @@ def load(
     target_name = target_name or environ.get(f"{ENV_PREFIX}TARGET")
     if target_name and not config_path:
         raise UsageError(
-            f"--target {target_name} needs a configuration file.",
+            f"The target name {target_name!r} (from --target or SMTPDIAG_TARGET) needs a "
+            "configuration file.",
             "Pass --config FILE or set SMTPDIAG_CONFIG.",
             value=target_name,
         )
@@ -285,6 +254,12 @@ def _build_target(
     values: Mapping[str, Any], name: str | None, environ: Mapping[str, str]
 ) -> Target:
     if "host" not in values and "domain" not in values:
+        if name is not None:
+            raise UsageError(
+                f"The target {name!r} has neither host nor domain.",
+                f'Add host = "..." or domain = "..." to [targets.{name}].',
+                value=name,
+            )
         raise UsageError(
             "No target given.",
             "Pass HOST[:PORT], --domain DOMAIN, or --config FILE --target NAME.",
@@ -300,7 +275,7 @@ def _build_target(
         tls_mode=tls_mode,
         name=name,
         domain=values.get("domain"),
-        ca_file=_existing_file(values.get("ca_file"), "ca_file"),
+        ca_file=_ca_file(values.get("ca_file")),
         insecure=values.get("insecure", False),
         ehlo_name=values.get("ehlo_name", "localhost"),
         user=values.get("user"),
@@ -315,6 +290,21 @@ def _existing_file(path: str | None, key: str) -> str | None:
             f"Check the {key} path.",
             value=path,
         )
+    return path
+
+
+def _ca_file(path: str | None) -> str | None:
+    """Check that ``path`` is a readable PEM bundle that OpenSSL accepts."""
+    if _existing_file(path, "ca_file") is None:
+        return None
+    try:
+        ssl.create_default_context(cafile=path)
+    except (ssl.SSLError, OSError, UnicodeDecodeError) as error:
+        raise UsageError(
+            f"The ca_file {path} contains no usable PEM certificate ({error.__class__.__name__}).",
+            "Pass a file of -----BEGIN CERTIFICATE----- blocks, such as the lab's ca.pem.",
+            value=path,
+        ) from None
     return path
 
 

@@ -85,10 +85,13 @@ def redact(text: str) -> str:
 
 
 class RedactingFilter(logging.Filter):
-    """Logging filter that renders each record's message and masks secrets in it."""
+    """Logging filter that renders each record's message, masks secrets and escapes controls."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact(record.getMessage())
+        from smtpdiag.render.text import escape_control
+
+        # Log lines can carry peer bytes; escaping keeps terminal control sequences out.
+        record.msg = escape_control(redact(record.getMessage()))
         record.args = None
         if record.exc_info and record.exc_info[1] is not None:
             record.exc_text = redact(logging.Formatter().formatException(record.exc_info))

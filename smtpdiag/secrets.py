@@ -61,12 +61,24 @@ def secret_from_file(path: str | os.PathLike[str]) -> Secret:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SecretError(
-            f"The secret file {path} does not exist.", "Check the path.", value=str(path)
+            f"The token file {path} does not exist.", "Check the path.", value=str(path)
         ) from None
-    except (OSError, UnicodeDecodeError) as error:
+    except IsADirectoryError:
         raise SecretError(
-            f"The secret file {path} cannot be read: {error.__class__.__name__}.",
-            "Check its permissions and that it holds UTF-8 text.",
+            f"The token file {path} is a directory.",
+            "Pass the path of the file inside it.",
+            value=str(path),
+        ) from None
+    except UnicodeDecodeError:
+        raise SecretError(
+            f"The token file {path} is not UTF-8 text.",
+            "Write the token as plain text.",
+            value=str(path),
+        ) from None
+    except OSError as error:
+        raise SecretError(
+            f"The token file {path} cannot be read: {error.strerror or error}.",
+            "Check its permissions.",
             value=str(path),
         ) from None
     return Secret(_strip_one_line(text, origin), origin)
@@ -99,13 +111,15 @@ def secret_from_command(command: str, timeout: float) -> Secret:
         )
     except subprocess.TimeoutExpired:
         raise SecretError(
-            f"The token command timed out after {timeout:g} s: {command}",
+            f"The token command {command!r} timed out after {timeout:g} s.",
             "Make the command finish faster or raise --timeout.",
             value=command,
         ) from None
     if completed.returncode != 0:
+        stderr = " ".join(completed.stderr.split())[:300] or "nothing"
         raise SecretError(
-            f"The token command exited with status {completed.returncode}: {command}",
+            f"The token command {command!r} exited with status {completed.returncode} and "
+            f"wrote {stderr!r} to stderr.",
             "Run the command by hand and fix the error it prints.",
             value=command,
         )

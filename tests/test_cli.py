@@ -32,7 +32,7 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 USAGE = [
     pytest.param(["check", "127.0.0.1", "--only", "nosuch"], "nosuch", id="unknown-check"),
     pytest.param(
-        ["check", "127.0.0.1", "--timeout", "-2"], "Invalid timeout -2.0", id="negative-timeout"
+        ["check", "127.0.0.1", "--timeout", "-2"], "Invalid timeout '-2'", id="negative-timeout"
     ),
     pytest.param(["check", "127.0.0.1", "--tls-mode", "ssl"], "ssl", id="bad-tls-mode"),
     pytest.param(["check"], "No target given", id="no-target"),

@@ -126,6 +126,25 @@ USAGE_ERRORS = [
     pytest.param({}, "smtp.example.com:abc", {}, "'smtp.example.com:abc'", id="port-not-number"),
     pytest.param({}, None, {}, "No target given", id="no-target"),
     pytest.param({}, "x", {"SMTPDIAG_TIMOUT": "3"}, "SMTPDIAG_TIMOUT", id="misspelt-variable"),
+    pytest.param({"timeout": "1e10"}, "x", {}, "at most 3600", id="huge-timeout"),
+    pytest.param({"timeout": "ten"}, "x", {}, "Invalid timeout 'ten'", id="word-timeout"),
+    pytest.param(
+        {"ehlo_name": "evil\r\nMAIL FROM:<x@y>"}, "x", {}, "control characters", id="ehlo-injection"
+    ),
+    pytest.param(
+        {"ehlo_name": "has space"}, "x", {}, "Invalid ehlo_name 'has space'", id="ehlo-space"
+    ),
+    pytest.param(
+        {"dns_nameservers": "notanip"},
+        "x",
+        {},
+        "'notanip' is not an IP address",
+        id="nameserver-not-ip",
+    ),
+    pytest.param({}, "::1:36419", {}, "[IPV6]:PORT", id="bare-ipv6-with-port"),
+    pytest.param({}, "[::1", {}, "unbalanced brackets", id="unclosed-bracket"),
+    pytest.param({}, "[::1]x", {}, "unbalanced brackets", id="text-after-bracket"),
+    pytest.param({}, "smtp example.com", {}, "Invalid host", id="space-in-host"),
     pytest.param(
         {}, "x", {"SMTPDIAG_TLS_MODE": "ssl"}, "Invalid tls_mode 'ssl'", id="bad-env-mode"
     ),
@@ -156,7 +175,32 @@ CONFIG_ERRORS = [
     pytest.param(
         "[target.a]\nhost = 'x'\n", "unknown top-level table 'target'", id="unknown-table"
     ),
-    pytest.param("[targets.a]\nhost = 'x'\nport = 'many'\n", "Invalid port 'many'", id="bad-port"),
+    pytest.param(
+        "[targets.a]\nhost = 'x'\nport = 'many'\n",
+        "port = 'many' has the wrong type",
+        id="bad-port",
+    ),
+    pytest.param(
+        "[targets.a]\nhost = 'x'\nport = '587'\n",
+        "port = '587' has the wrong type",
+        id="port-as-string",
+    ),
+    pytest.param(
+        "[targets.a]\nhost = 'x'\ninsecure = 'yes'\n",
+        "insecure = 'yes' has the wrong type",
+        id="bool-as-string",
+    ),
+    pytest.param(
+        "[targets.a]\nhost = 'x'\ndns_nameservers = ['127.0.0.1', 5]\n",
+        "expected a list of IP address strings",
+        id="nameserver-number",
+    ),
+    pytest.param(
+        "[targets.a]\nhost = '127.0.0.1:2525'\n",
+        "put the port in the port setting",
+        id="port-inside-host",
+    ),
+    pytest.param("[targets.a]\n", "has neither host nor domain", id="empty-target"),
     pytest.param("[targets.b]\nhost = 'x'\n", "no target named 'a'", id="missing-target"),
 ]
 
@@ -201,3 +245,25 @@ def test_access_token_from_credentials_directory(
 def test_target_description_hides_token() -> None:
     loaded = load({}, host_port="x", environ={"SMTPDIAG_ACCESS_TOKEN": "ya29.hidden-token-value"})
     assert "ya29.hidden-token-value" not in repr(loaded.target.describe())
+
+
+def test_ca_file_without_certificate(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate\n")
+    with pytest.raises(UsageError, match="contains no usable PEM certificate"):
+        load({"ca_file": str(junk)}, host_port="x", environ={})
+
+
+def test_config_file_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "utf16.toml"
+    path.write_bytes(b"\xff\xfe[\x00t\x00")
+    with pytest.raises(ConfigError, match="is not UTF-8 text"):
+        load({}, config_path=str(path), target_name="a", environ={})
+
+
+@pytest.mark.parametrize(
+    "name", ["client.example.com", "[192.0.2.1]", "[IPv6:2001:db8::1]", "localhost"]
+)
+def test_valid_ehlo_name(name: str) -> None:
+    loaded = load({"ehlo_name": name}, host_port="x", environ={})
+    assert loaded.target.ehlo_name == name

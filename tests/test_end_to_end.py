@@ -95,12 +95,13 @@ def test_untrusted_certificate_fails_handshake(capsys: pytest.CaptureFixture[str
     assert "connect.tls_handshake_failed" in finding_codes(report)
 
 
-def test_insecure_passes_untrusted_certificate(capsys: pytest.CaptureFixture[str]) -> None:
+def test_insecure_continues_and_is_reported(capsys: pytest.CaptureFixture[str]) -> None:
     with start_lab(get_scenario("healthy")) as info:
-        code, _ = run_json(
+        code, report = run_json(
             capsys, "check", info.smtp_starttls, "--tls-mode", "starttls", "--insecure"
         )
-    assert code == 0
+    assert code == 1
+    assert finding_codes(report) == {"connect.verification_disabled"}
 
 
 def test_implicit_tls_port_passes_in_implicit_mode(capsys: pytest.CaptureFixture[str]) -> None:

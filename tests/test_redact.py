@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import logging
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -72,3 +73,18 @@ def test_short_values_not_registered() -> None:
 def test_command_secret_read_from_stdout() -> None:
     secret = secret_from_command("printf 'ya29.command-token\\n'", timeout=5)
     assert secret.reveal() == "ya29.command-token"
+
+
+def test_command_failure_shows_stderr() -> None:
+    from smtpdiag.errors import SecretError
+
+    with pytest.raises(SecretError, match="invalid_grant"):
+        secret_from_command("echo 'token refresh failed: invalid_grant' >&2; exit 3", timeout=5)
+
+
+def test_token_file_directory_named(tmp_path: Path) -> None:
+    from smtpdiag.errors import SecretError
+    from smtpdiag.secrets import secret_from_file
+
+    with pytest.raises(SecretError, match="is a directory"):
+        secret_from_file(tmp_path)

@@ -48,8 +48,10 @@ def _summary(report: Report) -> str:
     if not report.checks:
         return "no checks ran"
     if counts[Status.OK] == 0:
-        return f"all {counts[Status.SKIPPED]} checks skipped"
-    text = f"{counts[Status.OK]} checks ok"
+        skipped = counts[Status.SKIPPED]
+        return f"all {skipped} checks skipped" if skipped > 1 else "the only check was skipped"
+    ok = counts[Status.OK]
+    text = f"{ok} checks ok" if ok > 1 else "1 check ok"
     if counts[Status.SKIPPED]:
         text += f", {counts[Status.SKIPPED]} skipped"
     return text

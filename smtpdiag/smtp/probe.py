@@ -317,13 +317,17 @@ def _handshake_failed(
             "the port sent a plaintext SMTP greeting",
             raw=received,
         )
-    elif received and not looks_like_tls(received):
+    elif received and not looks_like_tls(received) and request.implicit_tls:
         _fail(
             outcome,
             Failure.NOT_SMTP,
             f"the peer answered the TLS handshake with non-TLS bytes ({error.reason})",
             raw=received,
         )
+    elif received and not looks_like_tls(received):
+        # The session spoke SMTP, so the server or a middlebox broke TLS after STARTTLS.
+        reason = f"the server accepted STARTTLS, then sent plaintext ({error.reason})"
+        _fail(outcome, Failure.TLS_FAILED, reason, raw=received)
     else:
         _fail(outcome, Failure.TLS_FAILED, error.reason)
 

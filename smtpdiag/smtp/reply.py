@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from smtpdiag.errors import SmtpClosedError, SmtpReplyError
+from smtpdiag.render.text import escape_control
 
 REPLY_LINE_LIMIT = 512
 """Maximum reply line length in octets including CRLF (RFC 5321 §4.5.3.1.5)."""
@@ -93,6 +94,10 @@ def parse_reply_line(line: bytes) -> tuple[int, bool, str, list[str]]:
     except UnicodeDecodeError:
         text = body.decode("utf-8", errors="backslashreplace")
         oddities.append("non-UTF-8 bytes in reply text")
+    if not text.isprintable():
+        # Escaped at the source, so no output, log or JSON consumer meets a raw ESC or NUL.
+        text = escape_control(text.replace("\t", " "))
+        oddities.append("control characters in reply text")
     return int(match.group(1)), separator == b"-", text, oddities
 
 

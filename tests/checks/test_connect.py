@@ -13,6 +13,7 @@ from smtpdiag.models import CheckResult, Severity, Status
 from smtpdiag.smtp.capabilities import Capabilities
 from smtpdiag.smtp.probe import Failure, ProbeOutcome, Stage
 from smtpdiag.smtp.reply import Reply
+from smtpdiag.smtp.transport import TlsInfo
 
 GREETING = b"220 mx.example.test ESMTP ready\r\n"
 
@@ -219,8 +220,9 @@ def test_one_failing_address_is_warning() -> None:
     )
     result = connect.evaluate([good, bad], 10.0)
     assert [(f.code, f.severity) for f in result.findings] == [
-        ("connect.refused", Severity.WARNING)
+        ("connect.address_failed", Severity.WARNING)
     ]
+    assert result.findings[0].facts["failure_code"] == "connect.refused"
 
 
 def test_all_addresses_failing_is_critical() -> None:
@@ -247,3 +249,27 @@ def test_drip_fed_greeting_evidence_shows_bytes() -> None:
     with scripted_peer([("drip", b"220-slow greeting\r\n" * 20)]) as port:
         result = run_connect(port, timeout=1.0)
     assert any(line.startswith("S (incomplete): 220-") for line in result.findings[0].evidence)
+
+
+def test_insecure_run_is_reported() -> None:
+    tls_outcome = outcome(ehlo("STARTTLS"), ehlo("AUTH XOAUTH2"))
+    tls_outcome.tls = TlsInfo("TLSv1.3", "TLS_AES_256_GCM_SHA384", "mx.example.test")
+    result = connect.evaluate([tls_outcome], 10.0, insecure=True)
+    assert codes(result) == ["connect.verification_disabled"]
+
+
+def test_plaintext_after_starttls_is_tls_failure() -> None:
+    script: list[Step] = [
+        ("send", GREETING),
+        ("read_line", None),
+        ("send", b"250-mx.example.test\r\n250 STARTTLS\r\n"),
+        ("read_line", None),
+        ("send", b"220 go ahead\r\n"),
+        ("hang", 0.3),  # so the plaintext arrives after the ClientHello, not with the reply
+        ("send", b"this is not TLS at all\r\n"),
+        ("hang", 1),
+    ]
+    with scripted_peer(script) as port:
+        result = run_connect(port)
+    assert codes(result)[0] == "connect.tls_handshake_failed"
+    assert "accepted STARTTLS, then sent plaintext" in result.findings[0].title

@@ -772,3 +772,10 @@ def test_localhost_resolves_without_dns_query() -> None:
     target = Target(host="localhost", port=2525, tls_mode=TlsMode.STARTTLS)
     result = dns_check.run(target, CheckContext(settings=Settings()))
     assert "127.0.0.1" in result.facts["addresses"]
+
+
+def test_localhost_ignores_custom_nameservers() -> None:
+    target = Target(host="localhost", port=2525, tls_mode=TlsMode.STARTTLS)
+    settings = Settings(dns_nameservers=("192.0.2.53",), timeout=0.5)
+    result = dns_check.run(target, CheckContext(settings=settings))
+    assert "127.0.0.1" in result.facts["addresses"]

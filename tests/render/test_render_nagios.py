@@ -118,7 +118,7 @@ def test_nagios_summary_counts_skipped(report_factory: Callable[..., Report]) ->
         CheckResult("dns", Status.OK, "ok"), CheckResult.skipped("token", "no token")
     )
     _, text, _ = first_line_parts(report)
-    assert text == "1 checks ok, 1 skipped"
+    assert text == "1 check ok, 1 skipped"
 
 
 def test_nagios_skipped_only_has_no_perfdata(status_mixes: dict[str, Any]) -> None:

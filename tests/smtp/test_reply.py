@@ -165,3 +165,10 @@ def test_timeout_propagates() -> None:
     failing: Callable[[int], bytes] = receive
     with pytest.raises(TimeoutError):
         ReplyReader(failing).read_reply()
+
+
+def test_terminal_escape_sequences_escaped() -> None:
+    reply = reader_for(b"220 evil\x1b[31mRED\x1b]0;TITLE\x07\x00\r\n").read_reply()
+    assert "\x1b" not in reply.text
+    assert "\x00" not in reply.text
+    assert "control characters in reply text" in reply.oddities

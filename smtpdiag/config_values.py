@@ -1,0 +1,158 @@
+"""Configuration keys: how each value is parsed and validated, whatever its source.
+
+Values from TOML keep their TOML type (a port is an integer, ``insecure`` a boolean); values
+from the environment and the command line arrive as text and are converted. A parser raises
+``ValueError`` with a message that reads after "Invalid KEY VALUE from SOURCE: ".
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+MAX_SECONDS = 3600.0
+"""Largest timeout or deadline accepted; a diagnostic run that needs longer has hung."""
+
+# RFC 1123 host name labels; underscores are accepted because internal names use them.
+_LABEL = r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)"
+_HOST_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?")
+
+
+def parse_port(value: object) -> int:
+    """Parse a TCP port number."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError("expected a whole number from 1 to 65535")
+    text = str(value).strip()
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise ValueError("expected a whole number from 1 to 65535")
+    return int(text)
+
+
+def parse_seconds(value: object) -> float:
+    """Parse a positive number of seconds, at most ``MAX_SECONDS``."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError("expected a number of seconds")
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ValueError("expected a number of seconds, such as 10 or 2.5") from None
+    if not math.isfinite(seconds) or not 0 < seconds <= MAX_SECONDS:
+        raise ValueError(f"expected a number of seconds above 0 and at most {MAX_SECONDS:g}")
+    return seconds
+
+
+def parse_bool(value: object) -> bool:
+    """Parse true or false; text accepts 1/0, yes/no and on/off as well."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower() if isinstance(value, str) else None
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("expected true or false")
+
+
+def parse_tls_mode(value: object) -> str:
+    """Parse starttls, implicit or auto."""
+    text = str(value).strip().lower() if isinstance(value, str) else ""
+    if text not in {"starttls", "implicit", "auto"}:
+        raise ValueError("expected starttls, implicit or auto")
+    return text
+
+
+def parse_text(value: object) -> str:
+    """Parse a non-empty string without control characters."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("expected a non-empty string")
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in value):
+        raise ValueError("control characters such as line breaks are not allowed")
+    return value.strip()
+
+
+def parse_host(value: object) -> str:
+    """Parse a host name or an IP address literal, without a port."""
+    text = parse_text(value)
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        pass
+    if ":" in text:
+        raise ValueError(
+            "a host contains no port and an IPv6 address has no brackets here; "
+            "put the port in the port setting or write [IPV6]:PORT on the command line"
+        )
+    if not _HOST_NAME.fullmatch(text):
+        raise ValueError("expected a host name such as smtp.example.com or an IP address")
+    return text
+
+
+def parse_ehlo_name(value: object) -> str:
+    """Parse an EHLO argument: a domain or an address literal such as ``[192.0.2.1]``."""
+    text = parse_text(value)
+    literal = re.fullmatch(r"\[(?:IPv6:)?([0-9A-Fa-f:.]+)\]", text)
+    if literal:
+        try:
+            ipaddress.ip_address(literal.group(1))
+        except ValueError:
+            raise ValueError("the address literal holds no valid IP address") from None
+        return text
+    if not _HOST_NAME.fullmatch(text):
+        raise ValueError(
+            "expected a domain such as client.example.com or an address literal such as "
+            "[192.0.2.1] (RFC 5321 §4.1.1.1)"
+        )
+    return text
+
+
+def parse_nameservers(value: object) -> tuple[str, ...]:
+    """Parse resolver IP addresses: a TOML list of strings, or comma-separated text."""
+    if isinstance(value, list):
+        if not all(isinstance(item, str) for item in value):
+            raise ValueError("expected a list of IP address strings")
+        items = [item.strip() for item in value]
+    elif isinstance(value, str):
+        items = [item.strip() for item in value.split(",")]
+    else:
+        raise ValueError("expected IP addresses")
+    servers = tuple(item for item in items if item)
+    if not servers:
+        raise ValueError("expected one or more resolver IP addresses")
+    for server in servers:
+        try:
+            ipaddress.ip_address(server)
+        except ValueError:
+            raise ValueError(f"{server!r} is not an IP address") from None
+    return servers
+
+
+@dataclass(frozen=True)
+class Key:
+    """One configuration key."""
+
+    parse: Callable[[object], Any]
+    expected: str
+    """The kind of value the key takes, as a noun phrase for error messages."""
+
+
+KEYS: Mapping[str, Key] = {
+    "host": Key(parse_host, "the submission server's host name or IP address"),
+    "port": Key(parse_port, "a port number from 1 to 65535"),
+    "tls_mode": Key(parse_tls_mode, "starttls, implicit or auto"),
+    "domain": Key(parse_host, "the mail domain whose SRV records name the submission host"),
+    "ca_file": Key(parse_text, "the path of a PEM file of CA certificates"),
+    "insecure": Key(parse_bool, "true or false"),
+    "ehlo_name": Key(parse_ehlo_name, "a domain or an address literal such as [192.0.2.1]"),
+    "user": Key(parse_text, "the mailbox user for AUTH"),
+    "access_token_file": Key(parse_text, "the path of the file that contains the access token"),
+    "access_token_command": Key(parse_text, "a shell command that prints the access token"),
+    "timeout": Key(parse_seconds, f"a number of seconds above 0 and at most {MAX_SECONDS:g}"),
+    "check_deadline": Key(parse_seconds, f"a number of seconds up to {MAX_SECONDS:g}"),
+    "run_deadline": Key(parse_seconds, f"a number of seconds up to {MAX_SECONDS:g}"),
+    "dns_nameservers": Key(parse_nameservers, "resolver IP addresses, comma-separated"),
+    "dns_port": Key(parse_port, "a port number from 1 to 65535"),
+}
