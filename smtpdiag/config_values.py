@@ -99,7 +99,7 @@ def parse_ehlo_name(value: object) -> str:
         try:
             ipaddress.ip_address(literal.group(1))
         except ValueError:
-            raise ValueError("the address literal holds no valid IP address") from None
+            raise ValueError("the address literal contains no valid IP address") from None
         return text
     if not _HOST_NAME.fullmatch(text):
         raise ValueError(
