@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from smtpdiag.lab.options import ErrorChallenge
+
 KVSEP = "\x01"
 """Separator of the key-value pairs in both mechanisms."""
 
@@ -99,13 +101,26 @@ def _bearer_token(pairs: dict[str, str], mechanism: str) -> str:
     return token
 
 
-def xoauth2_error_challenge(scope: str) -> bytes:
-    """Return the JSON that Google sends, base64-encoded in a 334, after a rejected token."""
-    document = {"status": "401", "schemes": "bearer", "scope": scope}
-    return json.dumps(document, separators=(",", ":")).encode()
+# Fields of each challenge shape that come before "scope". Google's XOAUTH2 documentation
+# shows "401" with "bearer"; Gmail sends "400" with "Bearer" for a token without the mail
+# scope. RFC 7628 section 3.2.2 defines status, scope and openid-configuration; "schemes"
+# appears only in the SMTP example of its section 4.4, so the RFC shape leaves it out.
+_CHALLENGE_FIELDS = {
+    ErrorChallenge.GOOGLE_401: {"status": "401", "schemes": "bearer"},
+    ErrorChallenge.GOOGLE_400: {"status": "400", "schemes": "Bearer"},
+    ErrorChallenge.RFC7628: {"status": "invalid_token"},
+}
 
 
-def oauthbearer_error_challenge(scope: str) -> bytes:
-    """Return the RFC 7628 section 3.2.2 error JSON for a rejected token."""
-    document = {"status": "invalid_token", "scope": scope}
+def error_challenge(shape: ErrorChallenge, mechanism: str, scope: str) -> bytes | None:
+    """Return the JSON error challenge of ``shape`` for a token rejected in ``mechanism``.
+
+    Returns None for ``ErrorChallenge.NONE``. The server sends the JSON base64-encoded in a
+    ``334``.
+    """
+    if shape is ErrorChallenge.BY_MECHANISM:
+        shape = ErrorChallenge.GOOGLE_401 if mechanism == "XOAUTH2" else ErrorChallenge.RFC7628
+    if shape is ErrorChallenge.NONE:
+        return None
+    document = {**_CHALLENGE_FIELDS[shape], "scope": scope}
     return json.dumps(document, separators=(",", ":")).encode()

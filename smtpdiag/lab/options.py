@@ -6,14 +6,45 @@ aiosmtpd or cryptography.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
 
 SUPPORTED_MECHANISMS = ("PLAIN", "LOGIN", "XOAUTH2", "OAUTHBEARER")
 """SASL mechanisms that the lab server implements."""
 
+ADVERTISED_ONLY_MECHANISMS = ("PLAIN-CLIENTTOKEN", "XOAUTH")
+"""Mechanisms that Gmail advertises and the lab lists without implementing them (``504``)."""
+
 GOOGLE_MAIL_SCOPE = "https://mail.google.com/"
 """OAuth2 scope that Google requires for SMTP, returned in the lab's error challenges."""
+
+COMMAND_LINE_OCTETS = 512
+"""RFC 5321 section 4.5.3.1.4: maximum length of a command line, CRLF included."""
+
+AUTH_BUFFER_OCTETS = 12288
+"""Stream reader limit of the lab server, in octets: it reads a line of an AUTH exchange
+whose LF lies within the limit. RFC 4954 section 4 suggests 12288 octets for the server's
+authentication buffer."""
+
+_SHORTEST_AUTH_LINE = len("AUTH XOAUTH2\r\n")
+_REPLY_PATTERN = re.compile(r"[45][0-9][0-9] [^\r\n]*")
+
+
+class ErrorChallenge(StrEnum):
+    """The ``334`` JSON error challenge that follows a rejected bearer token, if any."""
+
+    BY_MECHANISM = "by-mechanism"
+    """``GOOGLE_401`` for XOAUTH2 and ``RFC7628`` for OAUTHBEARER."""
+    GOOGLE_401 = "google-401"
+    """Gmail for an invalid or expired token: status ``"401"``, schemes ``"bearer"``."""
+    GOOGLE_400 = "google-400"
+    """Gmail for a token without the mail scope: status ``"400"``, schemes ``"Bearer"``."""
+    RFC7628 = "rfc7628"
+    """RFC 7628 section 3.2.2: status ``"invalid_token"`` and the scope, no ``schemes``."""
+    NONE = "none"
+    """No challenge: the final reply follows the client response at once, as Exchange does."""
 
 
 @dataclass(frozen=True)
@@ -27,19 +58,43 @@ class ServerOptions:
     """Whether EHLO advertises STARTTLS; without it STARTTLS gets ``502``. Ignored on the
     implicit TLS server, which never offers STARTTLS."""
     auth_mechanisms: tuple[str, ...] = ("PLAIN", "XOAUTH2", "OAUTHBEARER")
-    """Mechanisms advertised after TLS, in this order; the others get ``504``."""
+    """Mechanisms advertised after TLS, in this order; the others get ``504``, and so do the
+    advertised names in ``ADVERTISED_ONLY_MECHANISMS``."""
     oauth_scope: str = GOOGLE_MAIL_SCOPE
     """Scope named in the JSON error challenge that follows a rejected bearer token."""
+    reject_all_tokens: bool = False
+    """Whether the lab token is rejected like any other, in every mechanism (PLAIN and LOGIN
+    use it as the password)."""
+    error_challenge: ErrorChallenge = ErrorChallenge.BY_MECHANISM
+    """Error challenge sent after a rejected XOAUTH2 or OAUTHBEARER token."""
+    rejection_reply: str | None = None
+    """Final reply to a rejected XOAUTH2 or OAUTHBEARER token: sent after the client's
+    response to the error challenge, or at once without a challenge. None for the default of
+    the mechanism: Gmail's ``535 5.7.8`` for XOAUTH2, RFC 7628's ``535 5.7.1`` for
+    OAUTHBEARER. PLAIN and LOGIN always fail with ``535 5.7.8``."""
+    max_auth_line_length: int = COMMAND_LINE_OCTETS
+    """Longest AUTH command line accepted, in octets with CRLF; a longer one gets
+    ``500 5.5.2 Line too long``. Lines sent in reply to a ``334`` may be up to
+    ``AUTH_BUFFER_OCTETS`` long whatever this limit is."""
 
     def __post_init__(self) -> None:
-        unknown = [name for name in self.auth_mechanisms if name not in SUPPORTED_MECHANISMS]
+        known = SUPPORTED_MECHANISMS + ADVERTISED_ONLY_MECHANISMS
+        unknown = [name for name in self.auth_mechanisms if name not in known]
         if unknown:
             raise ValueError(
-                f"unsupported AUTH mechanism {unknown[0]!r}; "
-                f"supported: {', '.join(SUPPORTED_MECHANISMS)}"
+                f"unsupported AUTH mechanism {unknown[0]!r}; supported: {', '.join(known)}"
             )
         if self.greeting_reply is not None and self.greeting_reply.startswith("220"):
             raise ValueError("greeting_reply replaces the 220 greeting and must not be a 220 reply")
+        if self.rejection_reply is not None and not _REPLY_PATTERN.fullmatch(self.rejection_reply):
+            raise ValueError(
+                f"rejection_reply {self.rejection_reply!r} is not a one-line 4xx or 5xx reply"
+            )
+        if not _SHORTEST_AUTH_LINE <= self.max_auth_line_length <= AUTH_BUFFER_OCTETS:
+            raise ValueError(
+                f"max_auth_line_length {self.max_auth_line_length} is outside "
+                f"{_SHORTEST_AUTH_LINE}..{AUTH_BUFFER_OCTETS}"
+            )
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,9 @@ from types import FrameType
 from typing import TextIO
 
 from smtpdiag.lab.certs import write_certificates
+from smtpdiag.lab.lab_account import LabAccount
 from smtpdiag.lab.scenarios import LabListener, Scenario, get_scenario, list_scenarios
-from smtpdiag.lab.smtp_server import LabAccount, LabServer
+from smtpdiag.lab.smtp_server import LabServer
 from smtpdiag.secrets import Secret
 
 logger = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ def start_lab(scenario: Scenario, workdir: Path | None = None) -> Iterator[LabIn
         )
         certificates = write_certificates(directory, scenario.certificate)
         token_file = directory / TOKEN_FILE_NAME
-        account = LabAccount(LAB_USER, _write_token(token_file))
+        account = LabAccount(LAB_USER, _write_token(token_file, scenario.token_length))
 
         servers = {
             LabListener.STARTTLS: LabServer(
@@ -117,9 +118,19 @@ def start_lab(scenario: Scenario, workdir: Path | None = None) -> Iterator[LabIn
     logger.info("lab for scenario %s stopped", scenario.name)
 
 
-def _write_token(path: Path) -> Secret:
-    """Create a random access token and write it to a new file of mode 0600."""
-    token = Secret(_TOKEN_PREFIX + token_urlsafe(32), f"file {path}")
+def _write_token(path: Path, length: int | None) -> Secret:
+    """Create a random access token and write it to a new file of mode 0600.
+
+    The token has ``length`` characters, or 32 random bytes after the prefix when ``length``
+    is None.
+    """
+    if length is None:
+        value = _TOKEN_PREFIX + token_urlsafe(32)
+    else:
+        # token_urlsafe(n) returns at least n characters for n > 0.
+        random_length = length - len(_TOKEN_PREFIX)
+        value = _TOKEN_PREFIX + token_urlsafe(random_length)[:random_length]
+    token = Secret(value, f"file {path}")
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
         stream.write(token.reveal() + "\n")

@@ -14,7 +14,34 @@ from types import MappingProxyType
 
 from smtpdiag.context import TlsMode
 from smtpdiag.errors import UsageError
-from smtpdiag.lab.options import LeafOptions, ServerOptions
+from smtpdiag.lab.options import ErrorChallenge, LeafOptions, ServerOptions
+
+GMAIL_MECHANISMS = ("LOGIN", "PLAIN", "XOAUTH2", "PLAIN-CLIENTTOKEN", "OAUTHBEARER", "XOAUTH")
+"""AUTH mechanisms that Gmail advertises after STARTTLS, in its order."""
+
+EXCHANGE_MECHANISMS = ("LOGIN", "XOAUTH2")
+"""AUTH mechanisms that Exchange Online advertises after STARTTLS: no OAUTHBEARER."""
+
+GMAIL_BAD_CREDENTIALS = (
+    "535 5.7.8 Username and Password not accepted. For more information, go to "
+    "https://support.google.com/mail/?p=BadCredentials"
+)
+"""Gmail's final reply to a rejected token.
+
+NOTE: Gmail splits this text over two ``535-`` / ``535`` lines; the lab sends one line.
+"""
+
+# Exchange Online ends its replies with the name of the replying server, a timestamp and a
+# request id. The values here are placeholders in that format.
+_EXCHANGE_SUFFIX = (
+    "[XX0PR00CA0000.namprd00.prod.outlook.com 2026-12-04T10:00:00.000Z 08DD0000000000]"
+)
+
+MIN_TOKEN_LENGTH = 32
+"""Shortest lab token a scenario may ask for, so the random part stays unguessable."""
+
+LONG_TOKEN_LENGTH = 1600
+"""Length of the lab token in ``line-too-long``, about that of a Microsoft access token."""
 
 
 class LabListener(StrEnum):
@@ -42,6 +69,15 @@ class Scenario:
     """``tls_mode`` written into the configuration, which may disagree with the listener."""
     expected_codes: tuple[str, ...] = ()
     """Finding codes the diagnosis must report; empty means the overall status must be ok."""
+    token_length: int | None = None
+    """Length of the lab access token in characters; None for a Google-like token of about
+    50 characters."""
+
+    def __post_init__(self) -> None:
+        if self.token_length is not None and self.token_length < MIN_TOKEN_LENGTH:
+            raise ValueError(
+                f"token_length {self.token_length} is below the minimum of {MIN_TOKEN_LENGTH}"
+            )
 
 
 _ALL = (
@@ -73,6 +109,97 @@ _ALL = (
         target_listener=LabListener.IMPLICIT,
         target_tls_mode=TlsMode.STARTTLS,
         expected_codes=("connect.port_expects_implicit_tls",),
+    ),
+    Scenario(
+        name="google-bad-token",
+        description="Gmail-like server: every token gets the 401 error challenge, then 535 5.7.8",
+        server=ServerOptions(
+            auth_mechanisms=GMAIL_MECHANISMS,
+            reject_all_tokens=True,
+            error_challenge=ErrorChallenge.GOOGLE_401,
+            rejection_reply=GMAIL_BAD_CREDENTIALS,
+        ),
+        expected_codes=("auth.token_rejected",),
+    ),
+    Scenario(
+        name="google-wrong-scope",
+        description="Gmail-like server: every token gets the 400 scope challenge, then 535 5.7.8",
+        server=ServerOptions(
+            auth_mechanisms=GMAIL_MECHANISMS,
+            reject_all_tokens=True,
+            error_challenge=ErrorChallenge.GOOGLE_400,
+            rejection_reply=GMAIL_BAD_CREDENTIALS,
+        ),
+        expected_codes=("auth.insufficient_scope",),
+    ),
+    Scenario(
+        name="microsoft-5.7.3",
+        description="Exchange-like server: every token gets 535 5.7.3 at once, no challenge",
+        server=ServerOptions(
+            auth_mechanisms=EXCHANGE_MECHANISMS,
+            reject_all_tokens=True,
+            error_challenge=ErrorChallenge.NONE,
+            rejection_reply=f"535 5.7.3 Authentication unsuccessful {_EXCHANGE_SUFFIX}",
+        ),
+        expected_codes=("auth.exchange_refused",),
+    ),
+    Scenario(
+        name="microsoft-auth-disabled",
+        description="Exchange-like server: SMTP AUTH disabled for the tenant, 535 5.7.139",
+        server=ServerOptions(
+            auth_mechanisms=EXCHANGE_MECHANISMS,
+            reject_all_tokens=True,
+            error_challenge=ErrorChallenge.NONE,
+            rejection_reply=(
+                "535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled "
+                "for the Tenant. Visit https://aka.ms/smtp_auth_disabled for more information. "
+                + _EXCHANGE_SUFFIX
+            ),
+        ),
+        expected_codes=("auth.smtp_auth_disabled_tenant",),
+    ),
+    Scenario(
+        name="rfc7628-invalid-token",
+        description="OAUTHBEARER-only server: invalid_token challenge, then 535 5.7.1",
+        server=ServerOptions(
+            auth_mechanisms=("OAUTHBEARER",),
+            oauth_scope="https://mail.example.com/",
+            reject_all_tokens=True,
+            error_challenge=ErrorChallenge.RFC7628,
+            rejection_reply="535 5.7.1 Authentication failed",
+        ),
+        expected_codes=("auth.token_rejected",),
+    ),
+    Scenario(
+        name="token-expires-soon",
+        description="Exchange-like server: every token gets 501 5.5.127, token expires too soon",
+        server=ServerOptions(
+            auth_mechanisms=EXCHANGE_MECHANISMS,
+            reject_all_tokens=True,
+            error_challenge=ErrorChallenge.NONE,
+            # NOTE: Microsoft does not document this reply. The text is from a public Postfix
+            # log of Exchange's high-volume email endpoint (smtp-hve.office365.com); whether
+            # smtp.office365.com sends it as well is not confirmed.
+            rejection_reply="501 5.5.127 Invalid XOAUTH2 auth data - Token will expire soon",
+        ),
+        expected_codes=("auth.token_expires_soon",),
+    ),
+    Scenario(
+        name="line-too-long",
+        description="server that rejects AUTH lines over 512 octets; the token is 1600 characters",
+        server=ServerOptions(max_auth_line_length=512),
+        token_length=LONG_TOKEN_LENGTH,
+        expected_codes=("auth.line_too_long",),
+    ),
+    Scenario(
+        name="temporary-454",
+        description="server that rejects every token with 454 4.7.0, a temporary failure",
+        server=ServerOptions(
+            reject_all_tokens=True,
+            error_challenge=ErrorChallenge.NONE,
+            rejection_reply="454 4.7.0 Temporary authentication failure",
+        ),
+        expected_codes=("auth.temporary_failure",),
     ),
 )
 

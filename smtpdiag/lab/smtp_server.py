@@ -1,21 +1,22 @@
 """Submission server of the lab: aiosmtpd on 127.0.0.1 with STARTTLS or implicit TLS.
 
-The server accepts the lab user with the lab access token through XOAUTH2, OAUTHBEARER and
-PLAIN (the token as password). It rejects a wrong token as the providers do: a ``334``
-challenge that carries a base64 JSON error, then ``535`` after the client's next line.
-Accepted messages are counted and discarded.
+The server accepts the lab user with the lab access token through XOAUTH2, OAUTHBEARER,
+PLAIN and LOGIN (the token as password). It rejects a wrong token as the providers do: a
+``334`` challenge that carries a base64 JSON error, then ``535`` after the client's next line.
+``ServerOptions`` can make it reject every token, change or drop the challenge, change the
+final reply and limit the length of the AUTH command line. Accepted messages are counted and
+discarded.
 """
 
 from __future__ import annotations
 
 import asyncio
 import binascii
-import hmac
 import logging
 import ssl
 from base64 import b64decode
+from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -25,21 +26,26 @@ from aiosmtpd.smtp import (
     SMTP,
     AuthResult,
     Envelope,
-    LoginPassword,
     Session,
+    syntax,
 )
 
 from smtpdiag.lab.bearer_auth import (
+    KVSEP,
     BearerResponse,
     MalformedResponseError,
-    oauthbearer_error_challenge,
+    error_challenge,
     parse_oauthbearer,
     parse_xoauth2,
-    xoauth2_error_challenge,
 )
 from smtpdiag.lab.certs import CertificateFiles
-from smtpdiag.lab.options import SUPPORTED_MECHANISMS, ServerOptions
-from smtpdiag.secrets import Secret
+from smtpdiag.lab.lab_account import (
+    AUTH_ACCEPTED,
+    LabAccount,
+    PasswordAuthenticator,
+    token_accepted,
+)
+from smtpdiag.lab.options import AUTH_BUFFER_OCTETS, SUPPORTED_MECHANISMS, ServerOptions
 
 logger = logging.getLogger(__name__)
 
@@ -47,13 +53,15 @@ LOOPBACK = "127.0.0.1"
 SERVER_NAME = "localhost"
 IDENT = "smtpdiag lab ESMTP"
 
-AUTH_ACCEPTED = "235 2.7.0 Accepted"
 # Google's reply after a rejected XOAUTH2 token, as seen in Gmail transcripts.
 XOAUTH2_REJECTED = "535 5.7.8 Username and Password not accepted"
 # RFC 7628 section 4.4 fails OAUTHBEARER with 535 5.7.1 after the error challenge.
 OAUTHBEARER_REJECTED = "535 5.7.1 Bearer token not accepted"
-PLAIN_REJECTED = "535 5.7.8 Authentication credentials invalid"
 AUTH_REQUIRED = "530 5.7.0 Authentication required"
+# Dovecot's reply to an over-long command line; RFC 4954 section 4 gives 500 5.5.6 for an
+# over-long line inside the AUTH exchange.
+AUTH_LINE_TOO_LONG = "500 5.5.2 Line too long"
+AUTH_EXCHANGE_LINE_TOO_LONG = "500 5.5.6 Authentication Exchange line is too long"
 STARTTLS_UNSUPPORTED = "502 5.5.1 STARTTLS not supported"
 
 # Extensions that aiosmtpd handles but does not advertise.
@@ -73,23 +81,6 @@ class _DropLoginDataWarning(logging.Filter):
 
 _AIOSMTPD_LOGGER = logging.getLogger("mail.log")
 _LOGIN_DATA_FILTER = _DropLoginDataWarning()
-
-
-@dataclass(frozen=True)
-class LabAccount:
-    """The one mailbox that lab servers accept."""
-
-    user: str
-    access_token: Secret
-
-    def accepts(self, user: str | None, token: str) -> bool:
-        """Return whether ``token`` is this account's and ``user`` names it.
-
-        ``user`` is None when the client named no user (OAUTHBEARER without an authzid); the
-        token alone then identifies the account.
-        """
-        same_token = hmac.compare_digest(token.encode(), self.access_token.reveal().encode())
-        return same_token and user in (None, self.user)
 
 
 def build_ehlo_lines(lines: list[str], mechanisms: tuple[str, ...]) -> list[str]:
@@ -155,7 +146,12 @@ class SinkHandler:
 
 
 class LabSMTP(SMTP):
-    """aiosmtpd's SMTP with the lab's greeting, STARTTLS and bearer-token mechanisms."""
+    """aiosmtpd's SMTP with the lab's greeting, STARTTLS, line limits and bearer mechanisms."""
+
+    # aiosmtpd sizes the stream reader of a connection from this class attribute, so lines of
+    # an AUTH exchange up to the RFC 4954 buffer size can be read at all. __init__ puts
+    # aiosmtpd's own limit back for DATA.
+    line_length_limit = AUTH_BUFFER_OCTETS
 
     def __init__(
         self, handler: SinkHandler, *, options: ServerOptions, account: LabAccount, **kwargs: Any
@@ -163,6 +159,18 @@ class LabSMTP(SMTP):
         super().__init__(handler, **kwargs)
         self.options = options
         self.account = account
+
+        # aiosmtpd 1.4.6 compares each DATA line with this attribute: 1001 octets, RFC 5321
+        # section 4.5.3.1.6. Longer command lines still get aiosmtpd's 500 reply, because the
+        # command limits below stay at 512 octets for every command but AUTH.
+        self.line_length_limit = SMTP.line_length_limit
+
+        # aiosmtpd's command limits are one dict shared by every SMTP instance. This
+        # connection gets its own, in which AUTH lines reach smtp_AUTH, which applies
+        # ``max_auth_line_length`` and its own reply.
+        self.command_size_limits = defaultdict(
+            lambda: SMTP.command_size_limit, {"AUTH": AUTH_BUFFER_OCTETS}
+        )
 
     async def _handle_client(self) -> None:
         # aiosmtpd 1.4.6 writes the 220 banner in this private method and offers no hook
@@ -182,20 +190,31 @@ class LabSMTP(SMTP):
             return
         await super().smtp_STARTTLS(arg)
 
+    @syntax("AUTH <mechanism>")
+    async def smtp_AUTH(self, arg: str) -> None:
+        """Reply ``500 5.5.2`` to an AUTH line over ``max_auth_line_length``, else authenticate."""
+        # aiosmtpd passes the arguments without the command word and the outer blanks, so
+        # the length is counted as if the client sent one space and CRLF.
+        line_octets = len("AUTH ") + len(arg or "") + len("\r\n")
+        if line_octets > self.options.max_auth_line_length:
+            logger.info(
+                "%s: AUTH line of %d octets is over the limit of %d",
+                self._peer(),
+                line_octets,
+                self.options.max_auth_line_length,
+            )
+            await self.push(AUTH_LINE_TOO_LONG)
+            return
+        await super().smtp_AUTH(arg)
+
     async def auth_XOAUTH2(self, _: object, args: list[str]) -> AuthResult:
         """Authenticate with a Google or Microsoft XOAUTH2 response."""
-        return await self._authenticate_bearer(
-            "XOAUTH2", args, parse_xoauth2, xoauth2_error_challenge, XOAUTH2_REJECTED
-        )
+        return await self._authenticate_bearer("XOAUTH2", args, parse_xoauth2, XOAUTH2_REJECTED)
 
     async def auth_OAUTHBEARER(self, _: object, args: list[str]) -> AuthResult:
         """Authenticate with an RFC 7628 OAUTHBEARER response."""
         return await self._authenticate_bearer(
-            "OAUTHBEARER",
-            args,
-            parse_oauthbearer,
-            oauthbearer_error_challenge,
-            OAUTHBEARER_REJECTED,
+            "OAUTHBEARER", args, parse_oauthbearer, OAUTHBEARER_REJECTED
         )
 
     async def _authenticate_bearer(
@@ -203,8 +222,7 @@ class LabSMTP(SMTP):
         mechanism: str,
         args: list[str],
         parse: Callable[[bytes], BearerResponse],
-        error_challenge: Callable[[str], bytes],
-        rejection: str,
+        default_rejection: str,
     ) -> AuthResult:
         payload = await self._read_client_response(args)
         if payload is None:
@@ -215,15 +233,31 @@ class LabSMTP(SMTP):
             logger.info("%s: invalid %s response: %s", self._peer(), mechanism, error)
             await self.push(f"501 5.5.2 {error}")
             return AuthResult(success=False, handled=True)
-        if self.account.accepts(response.user, response.token):
+        if token_accepted(self.options, self.account, response.user, response.token):
             return AuthResult(success=True, message=AUTH_ACCEPTED, auth_data=response.user)
         logger.info("%s: %s token rejected for user %s", self._peer(), mechanism, response.user)
+        return await self._reject_bearer(mechanism, default_rejection)
+
+    async def _reject_bearer(self, mechanism: str, default_rejection: str) -> AuthResult:
+        """Send the error challenge, if any, and return the final reply."""
+        rejection = self.options.rejection_reply or default_rejection
+        challenge = error_challenge(
+            self.options.error_challenge, mechanism, self.options.oauth_scope
+        )
+        if challenge is None:
+            return AuthResult(success=False, handled=False, message=rejection)
 
         # RFC 7628 section 3.2.3 sends the error in a challenge. The client's next line ends
         # the exchange: 0x01 for OAUTHBEARER, an empty line from Gmail's XOAUTH2 clients.
-        answer = await self.challenge_auth(error_challenge(self.options.oauth_scope))
-        if answer is MISSING:
+        response = await self._challenge(challenge)
+        if response is None:
             return AuthResult(success=False, handled=True)
+        if response not in (b"", KVSEP.encode()):
+            logger.info(
+                "%s: client response to the error challenge has %d octets, expected none or 0x01",
+                self._peer(),
+                len(response),
+            )
         return AuthResult(success=False, handled=False, message=rejection)
 
     async def _read_client_response(self, args: list[str]) -> bytes | None:
@@ -233,8 +267,7 @@ class LabSMTP(SMTP):
         base64.
         """
         if len(args) == 1:
-            answer = await self.challenge_auth("")
-            return None if answer is MISSING else bytes(answer)
+            return await self._challenge(b"")
         # RFC 4954 section 4: "=" is a zero-length initial response.
         if args[1] == "=":
             return b""
@@ -244,6 +277,22 @@ class LabSMTP(SMTP):
             logger.info("%s: AUTH initial response is not valid base64", self._peer())
             await self.push("501 5.5.2 Cannot decode base64")
             return None
+
+    async def _challenge(self, challenge: bytes) -> bytes | None:
+        """Send ``334`` with ``challenge`` in base64; return the decoded client line.
+
+        Returns None, after sending the error reply, when the client aborted, sent invalid
+        base64 or a line longer than the stream reader's limit.
+        """
+        try:
+            answer = await self.challenge_auth(challenge)
+        except ValueError:
+            # asyncio's readline raises ValueError for a line over the reader's limit.
+            # NOTE: when the line has not fully arrived yet, its rest is read as a command.
+            logger.info("%s: AUTH exchange line is over the limit", self._peer())
+            await self.push(AUTH_EXCHANGE_LINE_TOO_LONG)
+            return None
+        return None if answer is MISSING else bytes(answer)
 
     def _peer(self) -> str:
         """Return the client's address for log lines."""
@@ -348,7 +397,7 @@ class _LabController(Controller):
             # detects TLS started with STARTTLS, so its own TLS requirement is lifted.
             auth_require_tls=not implicit_tls,
             auth_exclude_mechanism=excluded,
-            authenticator=_PasswordAuthenticator(account),
+            authenticator=PasswordAuthenticator(account, options),
         )
         self._options = options
         self._account = account
@@ -368,27 +417,6 @@ class _LabController(Controller):
         self.bound_port = self.server.sockets[0].getsockname()[1]
         self.port = self.bound_port
         super()._trigger_server()  # type: ignore[no-untyped-call]
-
-
-@dataclass(frozen=True)
-class _PasswordAuthenticator:
-    """aiosmtpd authenticator for PLAIN and LOGIN: the lab token is the password."""
-
-    account: LabAccount
-
-    def __call__(
-        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
-    ) -> AuthResult:
-        if not isinstance(auth_data, LoginPassword):
-            return AuthResult(success=False, handled=False, message=PLAIN_REJECTED)
-        try:
-            user = auth_data.login.decode("utf-8")
-            password = auth_data.password.decode("utf-8")
-        except UnicodeDecodeError:
-            return AuthResult(success=False, handled=False, message=PLAIN_REJECTED)
-        if self.account.accepts(user, password):
-            return AuthResult(success=True, message=AUTH_ACCEPTED, auth_data=user)
-        return AuthResult(success=False, handled=False, message=PLAIN_REJECTED)
 
 
 def _server_tls_context(certificates: CertificateFiles) -> ssl.SSLContext:

@@ -7,9 +7,11 @@ import pytest
 from smtpdiag.lab.bearer_auth import (
     BearerResponse,
     MalformedResponseError,
+    error_challenge,
     parse_oauthbearer,
     parse_xoauth2,
 )
+from smtpdiag.lab.options import ErrorChallenge
 
 
 @pytest.mark.parametrize(
@@ -99,3 +101,46 @@ def test_parse_oauthbearer_rejects(payload: bytes) -> None:
 
 def test_response_repr_hides_token() -> None:
     assert "secret-token" not in repr(BearerResponse("a", "secret-token"))
+
+
+SCOPE = "https://mail.example.com/"
+
+
+@pytest.mark.parametrize(
+    ("shape", "mechanism", "expected"),
+    [
+        pytest.param(
+            ErrorChallenge.BY_MECHANISM,
+            "XOAUTH2",
+            b'{"status":"401","schemes":"bearer","scope":"https://mail.example.com/"}',
+            id="by-mechanism-xoauth2",
+        ),
+        pytest.param(
+            ErrorChallenge.BY_MECHANISM,
+            "OAUTHBEARER",
+            b'{"status":"invalid_token","scope":"https://mail.example.com/"}',
+            id="by-mechanism-oauthbearer",
+        ),
+        pytest.param(
+            ErrorChallenge.GOOGLE_401,
+            "OAUTHBEARER",
+            b'{"status":"401","schemes":"bearer","scope":"https://mail.example.com/"}',
+            id="google-401",
+        ),
+        pytest.param(
+            ErrorChallenge.GOOGLE_400,
+            "XOAUTH2",
+            b'{"status":"400","schemes":"Bearer","scope":"https://mail.example.com/"}',
+            id="google-400",
+        ),
+        pytest.param(
+            ErrorChallenge.RFC7628,
+            "XOAUTH2",
+            b'{"status":"invalid_token","scope":"https://mail.example.com/"}',
+            id="rfc7628",
+        ),
+        pytest.param(ErrorChallenge.NONE, "XOAUTH2", None, id="none"),
+    ],
+)
+def test_error_challenge(shape: ErrorChallenge, mechanism: str, expected: bytes | None) -> None:
+    assert error_challenge(shape, mechanism, SCOPE) == expected

@@ -6,7 +6,14 @@ import pytest
 
 from smtpdiag.context import TlsMode
 from smtpdiag.errors import UsageError
-from smtpdiag.lab.scenarios import SCENARIOS, LabListener, get_scenario, list_scenarios
+from smtpdiag.lab.scenarios import (
+    LONG_TOKEN_LENGTH,
+    SCENARIOS,
+    LabListener,
+    Scenario,
+    get_scenario,
+    list_scenarios,
+)
 
 
 def test_scenario_order() -> None:
@@ -16,7 +23,53 @@ def test_scenario_order() -> None:
         "greeting-421",
         "oauth-not-offered",
         "implicit-tls-only",
+        "google-bad-token",
+        "google-wrong-scope",
+        "microsoft-5.7.3",
+        "microsoft-auth-disabled",
+        "rfc7628-invalid-token",
+        "token-expires-soon",
+        "line-too-long",
+        "temporary-454",
     ]
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        pytest.param("google-bad-token", ("auth.token_rejected",), id="google-bad-token"),
+        pytest.param("google-wrong-scope", ("auth.insufficient_scope",), id="google-wrong-scope"),
+        pytest.param("microsoft-5.7.3", ("auth.exchange_refused",), id="microsoft-5.7.3"),
+        pytest.param(
+            "microsoft-auth-disabled",
+            ("auth.smtp_auth_disabled_tenant",),
+            id="microsoft-auth-disabled",
+        ),
+        pytest.param("rfc7628-invalid-token", ("auth.token_rejected",), id="rfc7628"),
+        pytest.param("token-expires-soon", ("auth.token_expires_soon",), id="token-expires-soon"),
+        pytest.param("line-too-long", ("auth.line_too_long",), id="line-too-long"),
+        pytest.param("temporary-454", ("auth.temporary_failure",), id="temporary-454"),
+    ],
+)
+def test_auth_scenario_expected_codes(name: str, expected: tuple[str, ...]) -> None:
+    assert SCENARIOS[name].expected_codes == expected
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_scenario_targets_starttls_lab_or_implicit(name: str) -> None:
+    scenario = SCENARIOS[name]
+    expected = LabListener.IMPLICIT if name == "implicit-tls-only" else LabListener.STARTTLS
+    assert scenario.target_listener == expected
+
+
+def test_only_line_too_long_has_long_token() -> None:
+    lengths = {name: s.token_length for name, s in SCENARIOS.items() if s.token_length}
+    assert lengths == {"line-too-long": LONG_TOKEN_LENGTH}
+
+
+def test_token_length_minimum() -> None:
+    with pytest.raises(ValueError, match="minimum of 32"):
+        Scenario(name="x", description="x", token_length=8)
 
 
 def test_healthy_expects_no_codes() -> None:

@@ -14,8 +14,9 @@ from contextlib import AbstractContextManager, contextmanager
 import pytest
 
 from smtpdiag.lab.certs import CertificateFiles
+from smtpdiag.lab.lab_account import LabAccount
 from smtpdiag.lab.options import GOOGLE_MAIL_SCOPE, ServerOptions
-from smtpdiag.lab.smtp_server import LabAccount, LabServer, build_ehlo_lines
+from smtpdiag.lab.smtp_server import LabServer, build_ehlo_lines
 from smtpdiag.redact import secret_forms
 from smtpdiag.secrets import Secret
 
@@ -359,6 +360,39 @@ def test_password_only_refuses_xoauth2(
 def test_unsupported_mechanism_option_rejected() -> None:
     with pytest.raises(ValueError, match="CRAM-MD5"):
         ServerOptions(auth_mechanisms=("CRAM-MD5",))
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        pytest.param({"rejection_reply": "235 2.7.0 Accepted"}, "not a one-line 4xx", id="2xx"),
+        pytest.param({"rejection_reply": "535"}, "not a one-line 4xx", id="code-only"),
+        pytest.param(
+            {"rejection_reply": "535 5.7.8 a\r\n535 5.7.8 b"}, "not a one-line 4xx", id="two-lines"
+        ),
+        pytest.param({"max_auth_line_length": 13}, "outside 14..12288", id="limit-too-small"),
+        pytest.param({"max_auth_line_length": 12289}, "outside 14..12288", id="limit-too-large"),
+    ],
+)
+def test_invalid_auth_option_rejected(options: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ServerOptions(**options)  # type: ignore[arg-type]
+
+
+def test_advertised_only_mechanism_option_allowed() -> None:
+    options = ServerOptions(auth_mechanisms=("XOAUTH2", "XOAUTH", "PLAIN-CLIENTTOKEN"))
+    assert options.auth_mechanisms == ("XOAUTH2", "XOAUTH", "PLAIN-CLIENTTOKEN")
+
+
+def test_reject_all_tokens_rejects_lab_token(
+    lab_server: ServerFactory, client_context: ssl.SSLContext
+) -> None:
+    options = ServerOptions(reject_all_tokens=True)
+    with lab_server(options) as server, smtplib.SMTP(server.host, server.port, timeout=5) as client:
+        client.starttls(context=client_context)
+        client.ehlo()
+        replies = converse(client, "AUTH XOAUTH2 " + xoauth2(LAB_USER, LAB_TOKEN), ("",))
+        assert [code for code, _ in replies] == [334, 535]
 
 
 # --- Secrets ----------------------------------------------------------------------------------
