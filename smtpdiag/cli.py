@@ -21,6 +21,7 @@ from smtpdiag.errors import SmtpDiagError, UsageError
 from smtpdiag.redact import RedactingFilter, redact
 
 if TYPE_CHECKING:
+    from smtpdiag.decode.result import DecodeResult
     from smtpdiag.models import Report
     from smtpdiag.spec import CheckSpec
 
@@ -202,6 +203,20 @@ def check(
         str | None, typer.Option("--ehlo-name", help="Name sent in EHLO (default localhost).")
     ] = None,
     user: Annotated[str | None, typer.Option("--user", help="Mailbox user for AUTH.")] = None,
+    mechanism: Annotated[
+        str | None,
+        typer.Option(
+            "--mechanism",
+            help="SASL mechanism for AUTH: XOAUTH2 or OAUTHBEARER (default: offered).",
+        ),
+    ] = None,
+    challenge_answer: Annotated[
+        str | None,
+        typer.Option(
+            "--challenge-answer",
+            help="Reply to a 334 error challenge: auto, empty (line) or kvsep (AQ==).",
+        ),
+    ] = None,
     access_token_file: Annotated[
         str | None,
         typer.Option("--access-token-file", help="File that contains the OAuth2 access token."),
@@ -231,6 +246,8 @@ def check(
         "timeout": timeout,
         "ehlo_name": ehlo_name,
         "user": user,
+        "auth_mechanism": mechanism,
+        "challenge_answer": challenge_answer,
         "access_token_file": access_token_file,
         "dns_nameservers": dns_server,
         "dns_port": dns_port,
@@ -287,7 +304,7 @@ def lab(
 
     if list_scenarios:
         for name, description in runner.list_scenarios():
-            typer.echo(f"{name:20} {description}")
+            typer.echo(f"{name:26} {description}")
         raise typer.Exit(0)
     raise typer.Exit(runner.serve(scenario, sys.stdout))
 
@@ -313,6 +330,59 @@ def demo() -> None:
         render_table(redact_report(report), console)
 
     raise typer.Exit(run_demo(run_suite, show, sys.stdout))
+
+
+class DecodeFormat(StrEnum):
+    """Output format of ``smtpdiag decode``."""
+
+    TABLE = "table"
+    JSON = "json"
+
+
+@app.command()
+def decode(
+    text: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[TEXT|-]",
+            help="Reply, transcript, base64 blob, JWT or token endpoint body; - or nothing "
+            "reads standard input.",
+        ),
+    ] = None,
+    host: Annotated[
+        str | None, typer.Option("--host", help="Server host name, to recognise the provider.")
+    ] = None,
+    output_format: Annotated[
+        DecodeFormat, typer.Option("--format", "-f", help="Output format.")
+    ] = DecodeFormat.TABLE,
+) -> None:
+    """Explain a pasted SMTP reply, transcript, SASL blob, JWT or token endpoint response."""
+    from smtpdiag.decode.detect import decode_text
+
+    if text is None or text == "-":
+        text = sys.stdin.read(2_000_001)
+    result = decode_text(text, host)
+    if output_format is DecodeFormat.JSON:
+        import json
+
+        from smtpdiag.redact import redact_data
+
+        sys.stdout.write(redact(json.dumps(redact_data(result.to_dict()), indent=2)) + "\n")
+    else:
+        from smtpdiag.render.table import make_console, render_decode
+
+        render_decode(_redacted_decode(result), make_console(sys.stdout))
+    raise typer.Exit(result.status.exit_code)
+
+
+def _redacted_decode(result: DecodeResult) -> DecodeResult:
+    from dataclasses import replace
+
+    from smtpdiag.redact import redact_data, redact_findings
+
+    facts = redact_data(dict(result.facts))
+    assert isinstance(facts, dict)
+    return replace(result, facts=facts, findings=redact_findings(result.findings))
 
 
 @app.command()

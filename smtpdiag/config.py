@@ -279,6 +279,8 @@ def _build_target(
         insecure=values.get("insecure", False),
         ehlo_name=values.get("ehlo_name", "localhost"),
         user=values.get("user"),
+        auth_mechanism=values.get("auth_mechanism"),
+        challenge_answer=values.get("challenge_answer", "auto"),
         access_token=_load_access_token(values, environ, values.get("timeout", 10.0)),
     )
 

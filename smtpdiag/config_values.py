@@ -109,6 +109,22 @@ def parse_ehlo_name(value: object) -> str:
     return text
 
 
+def parse_mechanism(value: object) -> str:
+    """Parse an OAuth2 SASL mechanism name."""
+    text = str(value).strip().upper() if isinstance(value, str) else ""
+    if text not in {"XOAUTH2", "OAUTHBEARER"}:
+        raise ValueError("expected XOAUTH2 or OAUTHBEARER")
+    return text
+
+
+def parse_challenge_answer(value: object) -> str:
+    """Parse the reply to an error challenge: auto, empty or kvsep."""
+    text = str(value).strip().lower() if isinstance(value, str) else ""
+    if text not in {"auto", "empty", "kvsep"}:
+        raise ValueError("expected auto, empty or kvsep")
+    return text
+
+
 def parse_nameservers(value: object) -> tuple[str, ...]:
     """Parse resolver IP addresses: a TOML list of strings, or comma-separated text."""
     if isinstance(value, list):
@@ -150,6 +166,11 @@ KEYS: Mapping[str, Key] = {
     "user": Key(parse_text, "the mailbox user for AUTH"),
     "access_token_file": Key(parse_text, "the path of the file that contains the access token"),
     "access_token_command": Key(parse_text, "a shell command that prints the access token"),
+    "auth_mechanism": Key(parse_mechanism, "XOAUTH2 or OAUTHBEARER"),
+    "challenge_answer": Key(
+        parse_challenge_answer,
+        "auto (empty line for XOAUTH2, 0x01 for OAUTHBEARER), empty or kvsep",
+    ),
     "timeout": Key(parse_seconds, f"a number of seconds above 0 and at most {MAX_SECONDS:g}"),
     "check_deadline": Key(parse_seconds, f"a number of seconds up to {MAX_SECONDS:g}"),
     "run_deadline": Key(parse_seconds, f"a number of seconds up to {MAX_SECONDS:g}"),

@@ -54,6 +54,10 @@ class Target:
     ehlo_name: str = "localhost"
     user: str | None = None
     access_token: Secret | None = None
+    auth_mechanism: str | None = None
+    """SASL mechanism, ``XOAUTH2`` or ``OAUTHBEARER``; None picks one that the server offers."""
+    challenge_answer: str = "auto"
+    """Reply to a 334 error challenge: ``auto`` (by mechanism), ``empty`` line or ``kvsep``."""
 
     def describe(self) -> dict[str, Any]:
         """Return the target for reports: no secret, only whether one is configured."""
@@ -67,6 +71,7 @@ class Target:
             "insecure": self.insecure,
             "user": self.user,
             "access_token": self.access_token.source if self.access_token else None,
+            "auth_mechanism": self.auth_mechanism,
         }
 
 

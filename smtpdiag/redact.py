@@ -11,12 +11,12 @@ from __future__ import annotations
 import base64
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote, quote_plus
 
 if TYPE_CHECKING:
-    from smtpdiag.models import Report
+    from smtpdiag.models import Finding, Report
 
 MASK = "[REDACTED]"
 
@@ -114,28 +114,33 @@ def redact_report(report: Report) -> Report:
     """Return a copy of ``report`` with secrets masked in every text, fact and evidence line."""
     from dataclasses import replace
 
-    checks = []
-    for check in report.checks:
-        findings = tuple(
-            replace(
-                finding,
-                title=redact(finding.title),
-                cause=redact(finding.cause),
-                fix=redact(finding.fix),
-                facts=_redact_mapping(finding.facts),
-                evidence=tuple(redact(line) for line in finding.evidence),
-            )
-            for finding in check.findings
+    checks = [
+        replace(
+            check,
+            summary=redact(check.summary),
+            findings=redact_findings(check.findings),
+            facts=_redact_mapping(check.facts),
         )
-        checks.append(
-            replace(
-                check,
-                summary=redact(check.summary),
-                findings=findings,
-                facts=_redact_mapping(check.facts),
-            )
-        )
+        for check in report.checks
+    ]
     return replace(report, target=_redact_mapping(report.target), checks=tuple(checks))
+
+
+def redact_findings(findings: Iterable[Finding]) -> tuple[Finding, ...]:
+    """Return copies of ``findings`` with secrets masked in every text, fact and evidence line."""
+    from dataclasses import replace
+
+    return tuple(
+        replace(
+            finding,
+            title=redact(finding.title),
+            cause=redact(finding.cause),
+            fix=redact(finding.fix),
+            facts=_redact_mapping(finding.facts),
+            evidence=tuple(redact(line) for line in finding.evidence),
+        )
+        for finding in findings
+    )
 
 
 def _redact_mapping(mapping: Mapping[str, Any]) -> dict[str, Any]:

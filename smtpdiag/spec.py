@@ -43,7 +43,7 @@ class FindingKind:
         severity: Severity | None = None,
     ) -> Finding:
         """Build a finding of this kind with the run's facts and evidence."""
-        fields = dict(details or {})
+        fields = _Fields(details or {})
         return Finding(
             code=self.code,
             severity=severity or self.severity,
@@ -54,6 +54,13 @@ class FindingKind:
             evidence=tuple(evidence),
             docs=f"docs/checks/{self.area}.md",
         )
+
+
+class _Fields(dict[str, Any]):
+    """Placeholder values; a field the caller did not supply renders as empty text."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
 
 
 CheckRun = Callable[[Target, CheckContext], CheckResult]

@@ -18,8 +18,15 @@ from rich.styled import Styled
 from rich.table import Table
 from rich.text import Text
 
+from smtpdiag.decode.result import DecodeResult, InputKind
 from smtpdiag.models import CheckResult, Finding, Report, Severity, Status
-from smtpdiag.render.text import describe_target, escape_control, evidence_lines, format_facts
+from smtpdiag.render.text import (
+    describe_target,
+    escape_control,
+    evidence_lines,
+    format_fact_value,
+    format_facts,
+)
 
 PLAIN_WIDTH = 100
 """Columns used when the output is not a terminal and ``COLUMNS`` is not set."""
@@ -167,5 +174,21 @@ def render_table(report: Report, console: Console) -> None:
     console.print(_header(report))
     console.print(_checks_table(report, plain))
     for finding in report.findings:
+        console.print()
+        console.print(_finding_block(finding))
+
+
+def render_decode(result: DecodeResult, console: Console) -> None:
+    """Print a decode result: what the input was, its facts, then one block per finding."""
+    header = Text("input: ")
+    header.append(result.input_kind.value, style="bold")
+    header.append("   status: ")
+    header.append_text(_status_text(result.status))
+    console.print(header)
+    for key, value in result.facts.items():
+        console.print(Text(escape_control(f"  {key}: {format_fact_value(value)}")))
+    if not result.findings and result.input_kind is not InputKind.UNKNOWN:
+        console.print(Text("No problem found in this input.", style="green"))
+    for finding in result.findings:
         console.print()
         console.print(_finding_block(finding))

@@ -1,0 +1,301 @@
+"""The ``auth`` check: log in with the OAuth2 access token and explain every reply.
+
+It opens its own session (greeting, EHLO, TLS, EHLO), sends AUTH with XOAUTH2 or
+OAUTHBEARER, answers an error challenge the way the mechanism requires so that the server's
+final reply is always read, and quits. It sends no MAIL command.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from smtpdiag.sasl import (
+    Challenge,
+    Mechanism,
+    describe_token,
+    dummy_response,
+    encode,
+    oauthbearer_response,
+    parse_challenge,
+    xoauth2_response,
+)
+
+from smtpdiag.context import CheckContext, Target, TlsMode
+from smtpdiag.errors import SmtpDiagError
+from smtpdiag.knowledge import (
+    AUTH_FINDINGS,
+    Provider,
+    classify_challenge,
+    classify_reply,
+    details_for_challenge,
+    detect_provider,
+    server_timestamp,
+)
+from smtpdiag.models import CheckResult, Finding
+from smtpdiag.smtp.probe import ProbeOutcome, ProbeRequest, probe
+from smtpdiag.smtp.reply import Reply
+from smtpdiag.smtp.session import SmtpSession
+from smtpdiag.smtp.transport import client_context
+from smtpdiag.spec import CheckSpec, FindingKind
+
+CHECK_ID = "auth"
+KINDS: Mapping[str, FindingKind] = {kind.code: kind for kind in AUTH_FINDINGS}
+
+# Mechanisms in the order the check prefers them when none is configured.
+PREFERRED = (Mechanism.XOAUTH2, Mechanism.OAUTHBEARER)
+
+
+@dataclass
+class Exchange:
+    """What happened during AUTH: the replies, the challenge and the fallbacks taken."""
+
+    mechanism: Mechanism
+    replies: list[Reply] = field(default_factory=list)
+    challenge: Challenge | None = None
+    line_too_long: Reply | None = None
+    """The refusal of the initial response when the two-step form was tried after it."""
+
+    @property
+    def final(self) -> Reply | None:
+        """The last reply of the exchange, or None when none arrived."""
+        return self.replies[-1] if self.replies else None
+
+
+def run(target: Target, ctx: CheckContext) -> CheckResult:
+    """Open a session, authenticate with the access token and evaluate the replies."""
+    if target.access_token is None:
+        return CheckResult.skipped(
+            CHECK_ID,
+            "no access token configured: pass --access-token-file, set SMTPDIAG_ACCESS_TOKEN "
+            "or access_token_command",
+        )
+    if not target.user:
+        return CheckResult.skipped(CHECK_ID, "no user configured: pass --user or set user")
+
+    outcome = probe(_probe_request(target, ctx))
+    if outcome.session is None:
+        failure = outcome.failure.value if outcome.failure else "unknown"
+        return CheckResult.unknown(
+            CHECK_ID,
+            f"the session did not reach AUTH ({failure} at the {outcome.stage.value} stage; "
+            "the connect check has the details)",
+        )
+    session = outcome.session
+    try:
+        mechanism = _choose_mechanism(target, outcome)
+        if mechanism is None:
+            offered = " ".join(outcome.capabilities.auth_mechanisms) if outcome.capabilities else ""
+            return CheckResult.unknown(
+                CHECK_ID, f"the server offers no OAuth2 mechanism (AUTH {offered or 'none'})"
+            )
+        exchange = _authenticate(session, target, mechanism)
+        _quit(session)
+    finally:
+        session.channel.close()
+    provider = detect_provider(_endpoint_host(target, ctx), _all_text(exchange))
+    return evaluate(exchange, provider, target, session.transcript)
+
+
+def _endpoint_host(target: Target, ctx: CheckContext) -> str:
+    dns = ctx.upstream.get("dns")
+    return str((dns.facts.get("host") if dns else None) or target.host)
+
+
+def _probe_request(target: Target, ctx: CheckContext) -> ProbeRequest:
+    dns = ctx.upstream.get("dns")
+    facts = dns.facts if dns is not None else {}
+    host = str(facts.get("host") or target.host)
+    addresses = [str(address) for address in facts.get("addresses", ())] or [host]
+    tls_mode = TlsMode(facts["tls_mode"]) if facts.get("tls_mode") else target.tls_mode
+    return ProbeRequest(
+        address=addresses[0],
+        port=int(facts.get("port") or target.port),
+        implicit_tls=tls_mode is TlsMode.IMPLICIT,
+        server_hostname=host or None,
+        ehlo_name=target.ehlo_name,
+        tls_context=client_context(target.ca_file, target.insecure),
+        timeout=ctx.io_timeout(),
+    )
+
+
+def _choose_mechanism(target: Target, outcome: ProbeOutcome) -> Mechanism | None:
+    """Return the configured mechanism, else the first preferred one the server offers."""
+    if target.auth_mechanism:
+        return Mechanism(target.auth_mechanism.upper())
+    offered = outcome.capabilities.auth_mechanisms if outcome.capabilities else ()
+    return next((mechanism for mechanism in PREFERRED if mechanism.value in offered), None)
+
+
+def _client_response(target: Target, mechanism: Mechanism) -> str:
+    assert target.access_token is not None and target.user is not None
+    token = target.access_token.reveal()
+    if mechanism is Mechanism.OAUTHBEARER:
+        return encode(oauthbearer_response(target.user, token))
+    return encode(xoauth2_response(target.user, token))
+
+
+def _shown(mechanism: Mechanism, target: Target) -> str:
+    """Describe the client response for the transcript: user and token kind, never the token."""
+    assert target.access_token is not None
+    token = describe_token(target.access_token.reveal())
+    token_text = f"{token.kind} token of {token.length} bytes"
+    return f"<{mechanism.value} response for {target.user}, {token_text}>"
+
+
+def _authenticate(session: SmtpSession, target: Target, mechanism: Mechanism) -> Exchange:
+    exchange = Exchange(mechanism)
+    response = _client_response(target, mechanism)
+    shown = _shown(mechanism, target)
+    reply = session.command(
+        f"AUTH {mechanism.value} {response}", shown=f"AUTH {mechanism.value} {shown}"
+    )
+    if _is_line_too_long(reply):
+        # RFC 4954 §4: a client may send the response after an empty 334 instead.
+        exchange.line_too_long = reply
+        reply = session.command(f"AUTH {mechanism.value}")
+        if reply.code == 334 and not reply.text:
+            reply = session.command(response, shown=shown)
+    exchange.replies.append(reply)
+    if reply.code == 334:
+        _answer_challenge(session, target, exchange, reply)
+    return exchange
+
+
+def _is_line_too_long(reply: Reply) -> bool:
+    return reply.code in {500, 555} and "long" in reply.text.lower()
+
+
+def _answer_challenge(
+    session: SmtpSession, target: Target, exchange: Exchange, reply: Reply
+) -> None:
+    """Send the dummy response an error challenge requires, then read the final reply."""
+    exchange.challenge = parse_challenge(reply.text)
+    answer = _dummy_answer(target, exchange.mechanism)
+    exchange.replies.append(session.command(answer, shown=answer or "(empty line)"))
+
+
+def _dummy_answer(target: Target, mechanism: Mechanism) -> str:
+    if target.challenge_answer == "empty":
+        return ""
+    if target.challenge_answer == "kvsep":
+        return "AQ=="
+    return dummy_response(mechanism)
+
+
+def _quit(session: SmtpSession) -> None:
+    # The session is over either way; QUIT is a courtesy, so its failure changes nothing.
+    with contextlib.suppress(OSError, SmtpDiagError):
+        session.command("QUIT")
+
+
+def _all_text(exchange: Exchange) -> str:
+    return " ".join(reply.text for reply in exchange.replies)
+
+
+def evaluate(
+    exchange: Exchange, provider: Provider, target: Target, transcript: list[str]
+) -> CheckResult:
+    """Turn the AUTH exchange into findings; pure apart from its inputs."""
+    facts = _facts(exchange, provider, target)
+    evidence = transcript[-20:]
+    findings: list[Finding] = []
+    if exchange.line_too_long is not None:
+        findings.append(
+            _reply_finding(KINDS["auth.line_too_long"], exchange.line_too_long, facts, evidence)
+        )
+    final = exchange.final
+    if exchange.challenge is not None:
+        findings += _challenge_findings(exchange.challenge, facts, evidence)
+    elif final is not None and final.code != 235:
+        kind = classify_reply(final.code, final.enhanced_code, final.text, provider)
+        findings.append(_reply_finding(kind or KINDS["auth.unclassified"], final, facts, evidence))
+    if exchange.line_too_long is not None and final is not None and final.code == 235:
+        findings[0] = _downgraded(findings[0])
+    return CheckResult.from_findings(
+        CHECK_ID, _summary(exchange, target, findings), findings, facts
+    )
+
+
+def _downgraded(finding: Finding) -> Finding:
+    """Report a refused initial response as a warning when the two-step form then worked."""
+    from dataclasses import replace
+
+    from smtpdiag.models import Severity
+
+    return replace(finding, severity=Severity.WARNING)
+
+
+def _facts(exchange: Exchange, provider: Provider, target: Target) -> dict[str, Any]:
+    assert target.access_token is not None
+    token = describe_token(target.access_token.reveal())
+    facts: dict[str, Any] = {
+        "mechanism": exchange.mechanism.value,
+        "provider": provider.value,
+        "token_kind": token.kind,
+        "token_length": token.length,
+    }
+    final = exchange.final
+    if final is not None:
+        facts.update(final.facts())
+        timestamp = server_timestamp(final.text)
+        if timestamp:
+            facts["server_timestamp"] = timestamp
+    if exchange.challenge is not None and exchange.challenge.payload is not None:
+        facts["challenge"] = dict(exchange.challenge.payload)
+    return facts
+
+
+def _reply_finding(
+    kind: FindingKind, reply: Reply, facts: Mapping[str, Any], evidence: list[str]
+) -> Finding:
+    details = {
+        "reply": " ".join(reply.transcript(prefix="")),
+        "reply_code": reply.code,
+        "mechanism": facts.get("mechanism", ""),
+        "scope": "",
+        "status": "",
+    }
+    return kind.make(facts={**facts, **reply.facts()}, evidence=evidence, details=details)
+
+
+def _challenge_findings(
+    challenge: Challenge, facts: Mapping[str, Any], evidence: list[str]
+) -> list[Finding]:
+    findings: list[Finding] = []
+    kind = classify_challenge(challenge.payload, empty=challenge.empty)
+    details = {"reply": "", "mechanism": facts.get("mechanism", ""), "scope": "", "status": ""}
+    details.update(details_for_challenge(challenge.payload))
+    if kind is not None:
+        findings.append(kind.make(facts=dict(facts), evidence=evidence, details=details))
+    if challenge.damage:
+        damage = {**details, "damage": ", ".join(challenge.damage)}
+        findings.append(
+            KINDS["auth.challenge_damaged"].make(
+                facts=dict(facts), evidence=evidence, details=damage
+            )
+        )
+    return findings
+
+
+def _summary(exchange: Exchange, target: Target, findings: list[Finding]) -> str:
+    final = exchange.final
+    if final is not None and final.code == 235 and not findings:
+        return f"AUTH {exchange.mechanism.value} accepted for {target.user}"
+    serious = [finding for finding in findings if finding.severity.value != "info"]
+    if serious:
+        return serious[0].title
+    if final is not None and final.code == 235:
+        return f"AUTH {exchange.mechanism.value} accepted for {target.user}"
+    return "AUTH ended without a final reply"
+
+
+SPEC = CheckSpec(
+    id=CHECK_ID,
+    title="AUTH with the OAuth2 access token",
+    run=run,
+    findings=AUTH_FINDINGS,
+    requires=("dns", "connect"),
+)

@@ -1,0 +1,128 @@
+"""Recognise what a pasted input is and route it to the matching decoder.
+
+Order matters: JSON bodies and JWTs have unmistakable shapes and are tried first, then
+anything that contains an SMTP reply line or a direction marker is a transcript, and a lone
+base64 word is a SASL challenge or client response.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from smtpdiag.decode.lines import Direction, is_reply_line, split_lines
+from smtpdiag.decode.result import DecodeResult, InputKind
+from smtpdiag.decode.transcript import analyse, group_steps
+from smtpdiag.redact import REDACTOR
+from smtpdiag.sasl import jwt_claims, parse_challenge, parse_client_response
+
+MAX_INPUT_CHARACTERS = 1_000_000
+"""Longest input decoded; a pasted transcript is far shorter, so more is not a paste."""
+
+_JWT = re.compile(r"^[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*$")
+_BASE64_WORD = re.compile(r"^[A-Za-z0-9+/=_-]+$")
+_AADSTS = re.compile(r"AADSTS(\d+)")
+_SECRET_FIELDS = ("access_token", "refresh_token", "id_token", "client_secret")
+
+
+def decode_text(text: str, host: str | None = None) -> DecodeResult:
+    """Decode one pasted input; never raises for any text."""
+    if len(text) > MAX_INPUT_CHARACTERS:
+        return DecodeResult(
+            InputKind.UNKNOWN, {"reason": f"input over {MAX_INPUT_CHARACTERS} characters"}
+        )
+    stripped = text.strip()
+    if not stripped:
+        return DecodeResult(InputKind.UNKNOWN, {"reason": "empty input"})
+    body = _json_body(stripped)
+    if body is not None:
+        return _token_response(body)
+    if _JWT.match(stripped):
+        return _jwt(stripped)
+    lines = split_lines(stripped)
+    if any(is_reply_line(line.text) for line in lines if line.direction is Direction.SERVER):
+        return _transcript(lines, host)
+    if len(stripped.split()) == 1 and _BASE64_WORD.match(stripped):
+        return _base64_word(stripped)
+    return DecodeResult(
+        InputKind.UNKNOWN, {"reason": "not a reply, transcript, SASL blob, JWT or token response"}
+    )
+
+
+def _json_body(text: str) -> Mapping[str, Any] | None:
+    """Parse a JSON object, or a Python dict dump as logged by some OAuth proxies."""
+    if not text.startswith("{"):
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            return None
+    return value if isinstance(value, dict) else None
+
+
+def _token_response(body: Mapping[str, Any]) -> DecodeResult:
+    for name in _SECRET_FIELDS:
+        if isinstance(body.get(name), str):
+            REDACTOR.register(body[name])
+    facts: dict[str, Any] = {}
+    if "error" in body:
+        facts["oauth_error"] = str(body["error"])
+    description = body.get("error_description")
+    if isinstance(description, str):
+        facts["oauth_error_description"] = description
+        match = _AADSTS.search(description)
+        if match:
+            facts["provider_error_code"] = f"AADSTS{match.group(1)}"
+            facts["provider"] = "microsoft"
+    for name in ("scope", "expires_in", "token_type"):
+        if name in body:
+            facts[name] = body[name]
+    if isinstance(body.get("access_token"), str):
+        facts["jwt"] = jwt_claims(body["access_token"])
+    if not facts:
+        return DecodeResult(InputKind.UNKNOWN, {"reason": "a JSON object without OAuth fields"})
+    # NOTE: the token check's knowledge of IdP error codes turns these facts into findings;
+    # until then decode reports the facts only.
+    return DecodeResult(InputKind.TOKEN_RESPONSE, facts)
+
+
+def _jwt(token: str) -> DecodeResult:
+    REDACTOR.register(token)
+    claims = jwt_claims(token)
+    if claims is None:
+        return DecodeResult(
+            InputKind.UNKNOWN, {"reason": "three dot-separated parts, but not a JWT"}
+        )
+    return DecodeResult(InputKind.JWT, {"jwt": dict(claims)})
+
+
+def _transcript(lines: list[Any], host: str | None) -> DecodeResult:
+    steps = group_steps(lines)
+    facts, findings = analyse(steps, host)
+    replies = [step for step in steps if step.reply is not None]
+    clients = [step for step in steps if step.direction is Direction.CLIENT]
+    kind = InputKind.SMTP_REPLY if len(replies) == 1 and not clients else InputKind.SMTP_TRANSCRIPT
+    return DecodeResult(kind, facts, tuple(findings))
+
+
+def _base64_word(word: str) -> DecodeResult:
+    challenge = parse_challenge(word)
+    if challenge.payload is not None:
+        steps = group_steps(split_lines(f"S: 334 {word}"))
+        facts, findings = analyse(steps)
+        return DecodeResult(InputKind.SASL_CHALLENGE, facts, tuple(findings))
+    response = parse_client_response(word)
+    if response.mechanism is not None:
+        steps = group_steps(split_lines(f"C: AUTH {response.mechanism.value} {word}"))
+        facts, findings = analyse(steps)
+        return DecodeResult(InputKind.SASL_CLIENT_RESPONSE, facts, tuple(findings))
+    return DecodeResult(
+        InputKind.UNKNOWN,
+        {"reason": "base64 that is neither a SASL challenge nor a client response"},
+    )

@@ -1,0 +1,202 @@
+"""Explain an SMTP transcript or a single reply: AUTH responses, challenges and final replies.
+
+The analysis follows the AUTH exchange the way a server sees it. After ``AUTH MECH`` without
+an initial response, an empty ``334`` asks for the token. After a ``334`` with a base64 JSON
+error, the client owes one dummy response (an empty line for XOAUTH2, ``AQ==`` for
+OAUTHBEARER) before the server sends its final reply. When the client broke that protocol,
+the broken step is the root cause and the final reply becomes a fact of that finding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from smtpdiag.decode.lines import Direction, Line
+from smtpdiag.knowledge import (
+    AUTH_FINDINGS,
+    Provider,
+    classify_challenge,
+    classify_reply,
+    details_for_challenge,
+    detect_provider,
+    server_timestamp,
+)
+from smtpdiag.models import Finding
+from smtpdiag.sasl import Challenge, Mechanism, parse_challenge, parse_client_response
+from smtpdiag.smtp.reply import Reply, parse_reply_line
+from smtpdiag.spec import FindingKind
+
+KINDS = {kind.code: kind for kind in AUTH_FINDINGS}
+
+_DUMMY_ANSWERS = {"", "AQ==", "*"}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One client command or one complete server reply."""
+
+    direction: Direction
+    text: str
+    reply: Reply | None = None
+
+
+def group_steps(lines: Sequence[Line]) -> list[Step]:
+    """Join multi-line replies (``250-`` continuations) into one step each."""
+    steps: list[Step] = []
+    pending: list[str] = []
+    for line in lines:
+        if line.direction is Direction.CLIENT:
+            steps += _flush(pending)
+            steps.append(Step(Direction.CLIENT, line.text))
+            continue
+        pending.append(line.text)
+        if len(line.text) < 4 or line.text[3] != "-":
+            steps += _flush(pending)
+    steps += _flush(pending)
+    return steps
+
+
+def _flush(pending: list[str]) -> Iterator[Step]:
+    if not pending:
+        return
+    texts = list(pending)
+    pending.clear()
+    try:
+        parsed = [parse_reply_line(text.encode("utf-8", "surrogateescape")) for text in texts]
+    except ValueError:
+        parsed = []
+    if parsed and len(parsed) == len(texts):
+        reply = Reply(parsed[0][0], tuple(item[2] for item in parsed), "\r\n".join(texts).encode())
+        yield Step(Direction.SERVER, "\n".join(texts), reply)
+    else:
+        yield from (Step(Direction.SERVER, text) for text in texts)
+
+
+@dataclass
+class Analysis:
+    """State and results while walking through the steps."""
+
+    findings: list[Finding] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
+    mechanism: Mechanism | None = None
+    awaiting: str | None = None
+    """What the client owes next: ``token`` after an empty 334, ``dummy`` after an error."""
+    protocol_broken: bool = False
+    """The client broke the AUTH exchange, so later failure replies are consequences."""
+    error_challenge: bool = False
+    """The server sent an error challenge, which names the cause better than the final 535."""
+    provider: Provider = Provider.GENERIC
+
+
+def analyse(steps: Sequence[Step], host: str | None = None) -> tuple[dict[str, Any], list[Finding]]:
+    """Return the facts and findings of a transcript's steps."""
+    server_text = " ".join(step.text for step in steps if step.direction is Direction.SERVER)
+    state = Analysis(provider=detect_provider(host, server_text))
+    state.facts["provider"] = state.provider.value
+    for step in steps:
+        if step.direction is Direction.CLIENT:
+            _client_step(state, step.text)
+        elif step.reply is not None:
+            _server_step(state, step.reply)
+    if state.mechanism is not None:
+        state.facts["mechanism"] = state.mechanism.value
+    return state.facts, state.findings
+
+
+def _client_step(state: Analysis, text: str) -> None:
+    words = text.split(maxsplit=2)
+    if state.awaiting == "dummy":
+        state.awaiting = None
+        if text.strip() not in _DUMMY_ANSWERS:
+            state.protocol_broken = True
+            state.findings.append(_make("auth.challenge_unanswered", state, answer=text.strip()))
+        return
+    if state.awaiting == "token":
+        state.awaiting = None
+        if not text.strip() or words[0].upper() in {"QUIT", "RSET", "*", "NOOP"}:
+            state.protocol_broken = True
+            state.findings.append(_make("auth.token_missing", state, answer=text.strip()))
+        else:
+            _check_response(state, text.strip())
+        return
+    if words and words[0].upper() == "AUTH" and len(words) >= 2:
+        state.mechanism = _mechanism(words[1])
+        if len(words) == 3 and words[2].strip() != "=":
+            _check_response(state, words[2].strip())
+
+
+def _mechanism(name: str) -> Mechanism | None:
+    try:
+        return Mechanism(name.upper())
+    except ValueError:
+        return None
+
+
+def _check_response(state: Analysis, text: str) -> None:
+    if state.mechanism not in {Mechanism.XOAUTH2, Mechanism.OAUTHBEARER}:
+        return
+    response = parse_client_response(text, state.mechanism)
+    if response.token_kind:
+        state.facts["token_kind"] = response.token_kind
+        state.facts["token_length"] = response.token_length
+    for problem in response.problems:
+        kind = KINDS.get(f"auth.response_{problem.code.value}")
+        if kind is not None:
+            state.findings.append(_make(kind.code, state, detail=problem.detail))
+
+
+def _server_step(state: Analysis, reply: Reply) -> None:
+    if reply.code == 334:
+        _challenge_step(state, parse_challenge(reply.text))
+        return
+    state.facts.update(reply.facts())
+    timestamp = server_timestamp(reply.text)
+    if timestamp:
+        state.facts["server_timestamp"] = timestamp
+    kind = classify_reply(reply.code, reply.enhanced_code, reply.text, state.provider)
+    if kind is None:
+        return
+    if (state.protocol_broken or state.error_challenge) and kind.code != "auth.accepted":
+        return  # a consequence of an earlier step, which is already the finding
+    reply_text = " ".join(reply.transcript(prefix=""))
+    state.findings.append(_make(kind.code, state, reply=reply_text, reply_code=reply.code))
+
+
+def _challenge_step(state: Analysis, challenge: Challenge) -> None:
+    if challenge.empty:
+        state.awaiting = "token"
+        return
+    if challenge.payload is None:
+        state.awaiting = "token"  # a LOGIN prompt or other text challenge
+        return
+    state.awaiting = "dummy"
+    state.error_challenge = True
+    state.facts["challenge"] = dict(challenge.payload)
+    if state.provider is Provider.GENERIC and challenge.scope:
+        state.provider = detect_provider(None, challenge.scope)
+        state.facts["provider"] = state.provider.value
+    kind = classify_challenge(challenge.payload, empty=False)
+    if kind is not None:
+        state.findings.append(_make(kind.code, state, **details_for_challenge(challenge.payload)))
+    if challenge.damage:
+        state.findings.append(
+            _make("auth.challenge_damaged", state, damage=", ".join(challenge.damage))
+        )
+
+
+def _make(code: str, state: Analysis, **details: Any) -> Finding:
+    kind: FindingKind = KINDS[code]
+    fields = {
+        "reply": "",
+        "reply_code": "",
+        "scope": "",
+        "status": "",
+        "mechanism": state.mechanism.value if state.mechanism else "",
+        "answer": "",
+        "detail": "",
+        "damage": "",
+        **details,
+    }
+    return kind.make(facts=dict(state.facts), details=fields)

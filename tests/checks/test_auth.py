@@ -1,0 +1,169 @@
+"""auth check against the lab's providers' behaviours, and its inputs and redaction."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from checks import REGISTRY
+from checks import auth as auth_check
+from smtpdiag.config import load
+from smtpdiag.context import CheckContext, Settings, Target, TlsMode
+from smtpdiag.engine import run_checks
+from smtpdiag.lab.runner import LabInfo, start_lab
+from smtpdiag.lab.scenarios import get_scenario
+from smtpdiag.models import CheckResult, Report, Severity, Status
+from smtpdiag.redact import redact_report
+from smtpdiag.secrets import Secret
+
+SPECS = tuple(spec for spec in REGISTRY if spec.id in {"dns", "connect", "auth"})
+
+AUTH_SCENARIOS = [
+    ("healthy", ()),
+    ("google-bad-token", ("auth.token_rejected",)),
+    ("google-wrong-scope", ("auth.insufficient_scope",)),
+    ("microsoft-5.7.3", ("auth.exchange_refused",)),
+    ("microsoft-auth-disabled", ("auth.smtp_auth_disabled_tenant",)),
+    ("rfc7628-invalid-token", ("auth.token_rejected",)),
+    ("token-expires-soon", ("auth.token_expires_soon",)),
+    ("line-too-long", ("auth.line_too_long",)),
+    ("temporary-454", ("auth.temporary_failure",)),
+]
+
+
+_REPORTS: dict[str, Report] = {}
+
+
+def scenario_report(name: str) -> Report:
+    """Run dns, connect and auth against scenario ``name`` once per test session."""
+    if name not in _REPORTS:
+        with start_lab(get_scenario(name)) as info:
+            loaded = load({}, config_path=str(info.config_file), target_name="lab", environ={})
+            _REPORTS[name] = run_checks(SPECS, loaded.target, loaded.settings)
+    return _REPORTS[name]
+
+
+@pytest.fixture(params=AUTH_SCENARIOS, ids=[name for name, _ in AUTH_SCENARIOS])
+def lab_report(request: pytest.FixtureRequest) -> tuple[str, tuple[str, ...], Report]:
+    name, expected = request.param
+    return name, expected, scenario_report(name)
+
+
+def auth_result(report: Report) -> CheckResult:
+    return next(check for check in report.checks if check.id == "auth")
+
+
+def test_scenario_expected_codes(lab_report: tuple[str, tuple[str, ...], Report]) -> None:
+    _, expected, report = lab_report
+    codes = [finding.code for finding in auth_result(report).findings]
+    assert set(expected) <= set(codes), codes
+
+
+def test_scenario_status(lab_report: tuple[str, tuple[str, ...], Report]) -> None:
+    name, _, report = lab_report
+    expected = {
+        "healthy": Status.OK,
+        "line-too-long": Status.WARNING,
+        "temporary-454": Status.WARNING,
+    }.get(name, Status.CRITICAL)
+    assert auth_result(report).status is expected
+
+
+def test_scenario_mechanism_fact(lab_report: tuple[str, tuple[str, ...], Report]) -> None:
+    name, _, report = lab_report
+    expected = "OAUTHBEARER" if name == "rfc7628-invalid-token" else "XOAUTH2"
+    assert auth_result(report).facts["mechanism"] == expected
+
+
+def test_scenario_token_never_in_report(lab_report: tuple[str, tuple[str, ...], Report]) -> None:
+    _, _, report = lab_report
+    text = repr(redact_report(report).to_dict())
+    assert "ya29.lab" not in text
+
+
+@pytest.mark.parametrize("name", ["google-bad-token", "google-wrong-scope"])
+def test_google_challenge_fact(name: str) -> None:
+    facts = auth_result(scenario_report(name)).facts
+    assert facts["challenge"]["scope"] == "https://mail.google.com/"
+
+
+@pytest.mark.parametrize("name", ["microsoft-5.7.3", "microsoft-auth-disabled"])
+def test_microsoft_server_timestamp(name: str) -> None:
+    facts = auth_result(scenario_report(name)).facts
+    assert facts["server_timestamp"] == "2026-12-04T10:00:00.000Z"
+
+
+def test_skipped_without_token() -> None:
+    target = Target(host="127.0.0.1", port=2525, tls_mode=TlsMode.STARTTLS, user="a@example.com")
+    result = auth_check.run(target, CheckContext(settings=Settings()))
+    assert result.status is Status.SKIPPED
+    assert "--access-token-file" in result.summary
+
+
+def test_skipped_without_user() -> None:
+    target = Target(
+        host="127.0.0.1",
+        port=2525,
+        tls_mode=TlsMode.STARTTLS,
+        access_token=Secret("ya29.only-a-token", "test"),
+    )
+    result = auth_check.run(target, CheckContext(settings=Settings()))
+    assert result.status is Status.SKIPPED
+
+
+@pytest.fixture
+def healthy_lab() -> Iterator[LabInfo]:
+    with start_lab(get_scenario("healthy")) as info:
+        yield info
+
+
+def test_wrong_token_against_healthy_lab(healthy_lab: LabInfo, tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("ya29.not-the-lab-token-0123456789\n")
+    loaded = load(
+        {"access_token_file": str(token_file)},
+        config_path=str(healthy_lab.config_file),
+        target_name="lab",
+        environ={},
+    )
+    report = run_checks(SPECS, loaded.target, loaded.settings)
+    assert [finding.code for finding in auth_result(report).findings] == ["auth.token_rejected"]
+
+
+def test_oauthbearer_when_configured(healthy_lab: LabInfo) -> None:
+    loaded = load(
+        {"auth_mechanism": "OAUTHBEARER"},
+        config_path=str(healthy_lab.config_file),
+        target_name="lab",
+        environ={},
+    )
+    report = run_checks(SPECS, loaded.target, loaded.settings)
+    assert auth_result(report).facts["mechanism"] == "OAUTHBEARER"
+    assert auth_result(report).status is Status.OK
+
+
+def test_transcript_hides_token(healthy_lab: LabInfo, tmp_path: Path) -> None:
+    token = "ya29.transcript-canary-0123456789"
+    token_file = tmp_path / "token"
+    token_file.write_text(token)
+    loaded = load(
+        {"access_token_file": str(token_file)},
+        config_path=str(healthy_lab.config_file),
+        target_name="lab",
+        environ={},
+    )
+    report = redact_report(run_checks(SPECS, loaded.target, loaded.settings))
+    text = repr(report.to_dict())
+    encoded = base64.b64encode(
+        f"user={loaded.target.user}\x01auth=Bearer {token}\x01\x01".encode()
+    ).decode()
+    assert token not in text
+    assert encoded[20:60] not in text
+
+
+def test_line_too_long_is_warning_when_fallback_works() -> None:
+    finding = auth_result(scenario_report("line-too-long")).findings[0]
+    assert (finding.code, finding.severity) == ("auth.line_too_long", Severity.WARNING)
