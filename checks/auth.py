@@ -12,17 +12,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from smtpdiag.sasl import (
-    Challenge,
-    Mechanism,
-    describe_token,
-    dummy_response,
-    encode,
-    oauthbearer_response,
-    parse_challenge,
-    xoauth2_response,
-)
-
 from smtpdiag.context import CheckContext, Target, TlsMode
 from smtpdiag.errors import SmtpDiagError
 from smtpdiag.knowledge import (
@@ -35,6 +24,16 @@ from smtpdiag.knowledge import (
     server_timestamp,
 )
 from smtpdiag.models import CheckResult, Finding
+from smtpdiag.sasl import (
+    Challenge,
+    Mechanism,
+    describe_token,
+    dummy_response,
+    encode,
+    oauthbearer_response,
+    parse_challenge,
+    xoauth2_response,
+)
 from smtpdiag.smtp.probe import ProbeOutcome, ProbeRequest, probe
 from smtpdiag.smtp.reply import Reply
 from smtpdiag.smtp.session import SmtpSession
@@ -57,6 +56,9 @@ class Exchange:
     challenge: Challenge | None = None
     line_too_long: Reply | None = None
     """The refusal of the initial response when the two-step form was tried after it."""
+    message_reply: Reply | None = None
+    """Final reply to the test message (MAIL, RCPT or the end of DATA), or None when none
+    was sent."""
 
     @property
     def final(self) -> Reply | None:
@@ -92,6 +94,9 @@ def run(target: Target, ctx: CheckContext) -> CheckResult:
                 CHECK_ID, f"the server offers no OAuth2 mechanism (AUTH {offered or 'none'})"
             )
         exchange = _authenticate(session, target, mechanism)
+        final = exchange.final
+        if target.send_test and final is not None and final.code == 235:
+            exchange.message_reply = _send_test_message(session, target)
         _quit(session)
     finally:
         session.channel.close()
@@ -185,6 +190,25 @@ def _dummy_answer(target: Target, mechanism: Mechanism) -> str:
     return dummy_response(mechanism)
 
 
+def _send_test_message(session: SmtpSession, target: Target) -> Reply:
+    """Send one small message and return the first refusal, or the reply to its end."""
+    steps = (
+        (f"MAIL FROM:<{target.mail_from}>", 250),
+        (f"RCPT TO:<{target.rcpt_to}>", 250),
+        ("DATA", 354),
+    )
+    for command, expected in steps:
+        reply = session.command(command)
+        if reply.code != expected:
+            return reply
+    message = (
+        f"From: <{target.mail_from}>\r\nTo: <{target.rcpt_to}>\r\n"
+        "Subject: smtpdiag test message\r\n\r\n"
+        "Sent by smtpdiag check --send-test to prove that submission works.\r\n."
+    )
+    return session.command(message, shown="<test message headers and body> .")
+
+
 def _quit(session: SmtpSession) -> None:
     # The session is over either way; QUIT is a courtesy, so its failure changes nothing.
     with contextlib.suppress(OSError, SmtpDiagError):
@@ -214,6 +238,12 @@ def evaluate(
         findings.append(_reply_finding(kind or KINDS["auth.unclassified"], final, facts, evidence))
     if exchange.line_too_long is not None and final is not None and final.code == 235:
         findings[0] = _downgraded(findings[0])
+    message = exchange.message_reply
+    if message is not None and message.code >= 400:
+        kind = classify_reply(message.code, message.enhanced_code, message.text, provider)
+        findings.append(
+            _reply_finding(kind or KINDS["auth.unclassified"], message, facts, evidence)
+        )
     return CheckResult.from_findings(
         CHECK_ID, _summary(exchange, target, findings), findings, facts
     )
@@ -245,6 +275,8 @@ def _facts(exchange: Exchange, provider: Provider, target: Target) -> dict[str, 
             facts["server_timestamp"] = timestamp
     if exchange.challenge is not None and exchange.challenge.payload is not None:
         facts["challenge"] = dict(exchange.challenge.payload)
+    if exchange.message_reply is not None:
+        facts["test_message"] = "accepted" if exchange.message_reply.code < 400 else "refused"
     return facts
 
 

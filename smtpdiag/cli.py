@@ -210,6 +210,20 @@ def check(
             help="SASL mechanism for AUTH: XOAUTH2 or OAUTHBEARER (default: offered).",
         ),
     ] = None,
+    send_test: Annotated[
+        bool | None,
+        typer.Option(
+            "--send-test",
+            help="After AUTH, send one small test message (needs --from and --to); "
+            "the only way to see refusals that come at DATA, such as 554 5.2.252.",
+        ),
+    ] = None,
+    mail_from: Annotated[
+        str | None, typer.Option("--from", help="Sender address of the test message.")
+    ] = None,
+    rcpt_to: Annotated[
+        str | None, typer.Option("--to", help="Recipient address of the test message.")
+    ] = None,
     challenge_answer: Annotated[
         str | None,
         typer.Option(
@@ -248,6 +262,9 @@ def check(
         "user": user,
         "auth_mechanism": mechanism,
         "challenge_answer": challenge_answer,
+        "send_test": send_test,
+        "mail_from": mail_from,
+        "rcpt_to": rcpt_to,
         "access_token_file": access_token_file,
         "dns_nameservers": dns_server,
         "dns_port": dns_port,

@@ -152,6 +152,7 @@ _TOML_TYPES: Mapping[str, tuple[type, ...]] = {
     "port": (int,),
     "dns_port": (int,),
     "insecure": (bool,),
+    "send_test": (bool,),
     "timeout": (int, float),
     "check_deadline": (int, float),
     "run_deadline": (int, float),
@@ -281,8 +282,24 @@ def _build_target(
         user=values.get("user"),
         auth_mechanism=values.get("auth_mechanism"),
         challenge_answer=values.get("challenge_answer", "auto"),
+        send_test=_send_test(values),
+        mail_from=values.get("mail_from"),
+        rcpt_to=values.get("rcpt_to"),
         access_token=_load_access_token(values, environ, values.get("timeout", 10.0)),
     )
+
+
+def _send_test(values: Mapping[str, Any]) -> bool:
+    """Return whether to send a test message; it needs both addresses."""
+    if not values.get("send_test", False):
+        return False
+    missing = [key for key in ("mail_from", "rcpt_to") if key not in values]
+    if missing:
+        raise UsageError(
+            f"The test message needs {' and '.join(missing)}.",
+            "Pass --from ADDRESS and --to ADDRESS with --send-test.",
+        )
+    return True
 
 
 def _existing_file(path: str | None, key: str) -> str | None:

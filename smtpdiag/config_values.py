@@ -125,6 +125,14 @@ def parse_challenge_answer(value: object) -> str:
     return text
 
 
+def parse_address(value: object) -> str:
+    """Parse a mailbox address for MAIL FROM or RCPT TO, without angle brackets."""
+    text = parse_text(value)
+    if not re.fullmatch(r"[^\s<>@]+@[^\s<>@]+", text):
+        raise ValueError("expected a mailbox address such as alerts@example.com")
+    return text
+
+
 def parse_nameservers(value: object) -> tuple[str, ...]:
     """Parse resolver IP addresses: a TOML list of strings, or comma-separated text."""
     if isinstance(value, list):
@@ -171,6 +179,9 @@ KEYS: Mapping[str, Key] = {
         parse_challenge_answer,
         "auto (empty line for XOAUTH2, 0x01 for OAUTHBEARER), empty or kvsep",
     ),
+    "send_test": Key(parse_bool, "true or false"),
+    "mail_from": Key(parse_address, "the sender address of the test message"),
+    "rcpt_to": Key(parse_address, "the recipient address of the test message"),
     "timeout": Key(parse_seconds, f"a number of seconds above 0 and at most {MAX_SECONDS:g}"),
     "check_deadline": Key(parse_seconds, f"a number of seconds up to {MAX_SECONDS:g}"),
     "run_deadline": Key(parse_seconds, f"a number of seconds up to {MAX_SECONDS:g}"),

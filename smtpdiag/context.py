@@ -57,6 +57,10 @@ class Target:
     auth_mechanism: str | None = None
     """SASL mechanism, ``XOAUTH2`` or ``OAUTHBEARER``; None picks one that the server offers."""
     challenge_answer: str = "auto"
+    send_test: bool = False
+    """Whether the auth check sends one small test message after a successful AUTH."""
+    mail_from: str | None = None
+    rcpt_to: str | None = None
     """Reply to a 334 error challenge: ``auto`` (by mechanism), ``empty`` line or ``kvsep``."""
 
     def describe(self) -> dict[str, Any]:

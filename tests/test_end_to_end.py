@@ -73,6 +73,7 @@ def command_line_form(lab: LabInfo) -> list[str]:
     """Return the flags-only form of checking the lab: endpoint, mode, CA, user and token."""
     scenario = get_scenario(lab.scenario)
     endpoint = lab.smtps if scenario.target_listener == "implicit" else lab.smtp_starttls
+    send_test = ["--send-test", "--from", "other@example.com", "--to", "rcpt@example.com"]
     return [
         "check",
         endpoint,
@@ -86,6 +87,7 @@ def command_line_form(lab: LabInfo) -> list[str]:
         lab.user,
         "--access-token-file",
         str(lab.access_token_file),
+        *(send_test if scenario.send_test else []),
     ]
 
 

@@ -72,6 +72,9 @@ class ServerOptions:
     response to the error challenge, or at once without a challenge. None for the default of
     the mechanism: Gmail's ``535 5.7.8`` for XOAUTH2, RFC 7628's ``535 5.7.1`` for
     OAUTHBEARER. PLAIN and LOGIN always fail with ``535 5.7.8``."""
+    data_reply: str | None = None
+    """Reply to the end of a message's DATA in place of accepting it, e.g. Exchange Online's
+    ``554 5.2.252 SendAsDenied``; None accepts and counts the message."""
     max_auth_line_length: int = COMMAND_LINE_OCTETS
     """Longest AUTH command line accepted, in octets with CRLF; a longer one gets
     ``500 5.5.2 Line too long``. Lines sent in reply to a ``334`` may be up to
@@ -90,6 +93,8 @@ class ServerOptions:
             raise ValueError(
                 f"rejection_reply {self.rejection_reply!r} is not a one-line 4xx or 5xx reply"
             )
+        if self.data_reply is not None and not _REPLY_PATTERN.fullmatch(self.data_reply):
+            raise ValueError(f"data_reply {self.data_reply!r} is not a one-line 4xx or 5xx reply")
         if not _SHORTEST_AUTH_LINE <= self.max_auth_line_length <= AUTH_BUFFER_OCTETS:
             raise ValueError(
                 f"max_auth_line_length {self.max_auth_line_length} is outside "

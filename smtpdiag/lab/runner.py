@@ -139,7 +139,7 @@ def _write_token(path: Path, length: int | None) -> Secret:
 
 def _config_text(scenario: Scenario, info: LabInfo, target: LabServer) -> str:
     """Return the TOML configuration with the ``lab`` target."""
-    values: dict[str, str | int] = {
+    values: dict[str, str | int | bool] = {
         "host": target.host,
         "port": target.port,
         "tls_mode": scenario.target_tls_mode.value,
@@ -147,6 +147,10 @@ def _config_text(scenario: Scenario, info: LabInfo, target: LabServer) -> str:
         "user": info.user,
         "access_token_file": str(info.access_token_file),
     }
+    if scenario.send_test:
+        values["send_test"] = True
+        values["mail_from"] = "other@example.com"
+        values["rcpt_to"] = "rcpt@example.com"
     lines = [
         f"# smtpdiag lab, scenario {scenario.name}: {scenario.description}",
         "# Removed when the lab stops.",
@@ -160,7 +164,9 @@ def _config_text(scenario: Scenario, info: LabInfo, target: LabServer) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _toml_value(value: str | int) -> str:
+def _toml_value(value: str | int | bool) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
     # An ASCII-only JSON string is also a valid TOML basic string: both use the same escapes.

@@ -69,6 +69,8 @@ class Scenario:
     """``tls_mode`` written into the configuration, which may disagree with the listener."""
     expected_codes: tuple[str, ...] = ()
     """Finding codes the diagnosis must report; empty means the overall status must be ok."""
+    send_test: bool = False
+    """Whether the written configuration asks the auth check to send a test message."""
     token_length: int | None = None
     """Length of the lab access token in characters; None for a Google-like token of about
     50 characters."""
@@ -200,6 +202,22 @@ _ALL = (
             rejection_reply="454 4.7.0 Temporary authentication failure",
         ),
         expected_codes=("auth.temporary_failure",),
+    ),
+    Scenario(
+        name="microsoft-send-as-denied",
+        description="Exchange-like server that accepts AUTH but refuses the From address at DATA",
+        server=ServerOptions(
+            auth_mechanisms=("LOGIN", "XOAUTH2"),
+            # Exchange Online's reply for a From address the mailbox may not send as, with the
+            # server id redacted; it arrives only after DATA, never at AUTH.
+            data_reply=(
+                "554 5.2.252 SendAsDenied; lab.user@example.com not allowed to send as "
+                "other@example.com; STOREDRV.Submission.Exception:SendAsDeniedException."
+                "MapiExceptionSendAsDenied [Hostname=XX0PR00MB0000.namprd00.prod.outlook.com]"
+            ),
+        ),
+        send_test=True,
+        expected_codes=("auth.send_as_denied",),
     ),
 )
 

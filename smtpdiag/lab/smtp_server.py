@@ -140,7 +140,9 @@ class SinkHandler:
         return "250 2.1.0 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        """Count and discard the message."""
+        """Count and discard the message, or send the scenario's refusal."""
+        if self.options.data_reply is not None:
+            return self.options.data_reply
         self.messages_received += 1
         return "250 2.0.0 OK: discarded by the lab"
 

@@ -31,6 +31,7 @@ AUTH_SCENARIOS = [
     ("token-expires-soon", ("auth.token_expires_soon",)),
     ("line-too-long", ("auth.line_too_long",)),
     ("temporary-454", ("auth.temporary_failure",)),
+    ("microsoft-send-as-denied", ("auth.send_as_denied",)),
 ]
 
 
@@ -167,3 +168,27 @@ def test_transcript_hides_token(healthy_lab: LabInfo, tmp_path: Path) -> None:
 def test_line_too_long_is_warning_when_fallback_works() -> None:
     finding = auth_result(scenario_report("line-too-long")).findings[0]
     assert (finding.code, finding.severity) == ("auth.line_too_long", Severity.WARNING)
+
+
+def test_send_test_message_accepted(healthy_lab: LabInfo) -> None:
+    loaded = load(
+        {"send_test": True, "mail_from": "lab.user@example.com", "rcpt_to": "rcpt@example.com"},
+        config_path=str(healthy_lab.config_file),
+        target_name="lab",
+        environ={},
+    )
+    report = run_checks(SPECS, loaded.target, loaded.settings)
+    assert auth_result(report).facts["test_message"] == "accepted"
+
+
+def test_send_as_denied_reported_at_data() -> None:
+    result = auth_result(scenario_report("microsoft-send-as-denied"))
+    assert result.facts["test_message"] == "refused"
+    assert result.findings[0].facts["enhanced_code"] == "5.2.252"
+
+
+def test_send_test_needs_addresses() -> None:
+    from smtpdiag.errors import UsageError
+
+    with pytest.raises(UsageError, match="needs mail_from and rcpt_to"):
+        load({"send_test": True}, host_port="127.0.0.1", environ={})

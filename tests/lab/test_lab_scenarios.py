@@ -31,6 +31,7 @@ def test_scenario_order() -> None:
         "token-expires-soon",
         "line-too-long",
         "temporary-454",
+        "microsoft-send-as-denied",
     ]
 
 
