@@ -202,3 +202,54 @@ def test_canary_token_never_printed(capsys: pytest.CaptureFixture[str], output_f
     out = capsys.readouterr().out
     assert CANARY not in out
     assert response[12:40] not in out
+
+
+def make_jwt(payload: dict[str, object]) -> str:
+    def part(value: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'RS256', 'typ': 'JWT'})}.{part(payload)}.c2lnbmF0dXJl"
+
+
+def test_jwt_claims_decoded() -> None:
+    token = make_jwt({"aud": "https://outlook.office.com", "scp": "SMTP.Send"})
+    result = decode_text(token)
+    assert (result.input_kind, result.facts["jwt"]["payload"]["scp"]) == (
+        InputKind.JWT,
+        "SMTP.Send",
+    )
+
+
+def test_jwt_never_printed(capsys: pytest.CaptureFixture[str]) -> None:
+    token = make_jwt({"aud": "https://outlook.office.com", "upn": "a@example.com"})
+    main(["decode", token, "-f", "json"])
+    assert token not in capsys.readouterr().out
+
+
+# Microsoft's body for a refresh token unused for 90 days; trace and correlation ids redacted.
+AADSTS_BODY = json.dumps(
+    {
+        "error": "invalid_grant",
+        "error_description": "AADSTS700082: The refresh token has expired due to inactivity. "
+        "The token was issued on 2026-08-01T10:00:00Z and was inactive for 90.00:00:00.",
+        "error_codes": [700082],
+    }
+)
+
+
+def test_token_response_facts() -> None:
+    result = decode_text(AADSTS_BODY)
+    assert (result.facts["oauth_error"], result.facts["provider_error_code"]) == (
+        "invalid_grant",
+        "AADSTS700082",
+    )
+
+
+def test_token_response_hides_tokens(capsys: pytest.CaptureFixture[str]) -> None:
+    body = json.dumps(
+        {"access_token": "ya29.body-canary-0123456789", "refresh_token": "1//refresh-canary-0123"}
+    )
+    main(["decode", body, "-f", "json"])
+    out = capsys.readouterr().out
+    assert "ya29.body-canary-0123456789" not in out
+    assert "1//refresh-canary-0123" not in out
