@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from smtpdiag.context import CheckContext, Target, TlsMode
-from smtpdiag.errors import SmtpDiagError
+from smtpdiag.errors import SmtpClosedError, SmtpDiagError, SmtpReplyError
 from smtpdiag.knowledge import (
     AUTH_FINDINGS,
     Provider,
@@ -32,6 +32,7 @@ from smtpdiag.sasl import (
     encode,
     oauthbearer_response,
     parse_challenge,
+    reportable_damage,
     xoauth2_response,
 )
 from smtpdiag.smtp.probe import ProbeOutcome, ProbeRequest, probe
@@ -56,6 +57,10 @@ class Exchange:
     challenge: Challenge | None = None
     line_too_long: Reply | None = None
     """The refusal of the initial response when the two-step form was tried after it."""
+    error: str | None = None
+    """Why the exchange ended without a final reply, or None when one arrived."""
+    repeated_challenge: bool = False
+    """Whether the server asked for the response again after receiving it."""
     message_reply: Reply | None = None
     """Final reply to the test message (MAIL, RCPT or the end of DATA), or None when none
     was sent."""
@@ -68,14 +73,15 @@ class Exchange:
 
 def run(target: Target, ctx: CheckContext) -> CheckResult:
     """Open a session, authenticate with the access token and evaluate the replies."""
-    if target.access_token is None:
-        return CheckResult.skipped(
-            CHECK_ID,
-            "no access token configured: pass --access-token-file, set SMTPDIAG_ACCESS_TOKEN "
-            "or access_token_command",
-        )
+    missing = []
     if not target.user:
-        return CheckResult.skipped(CHECK_ID, "no user configured: pass --user or set user")
+        missing.append("no user (--user)")
+    if target.access_token is None:
+        missing.append(
+            "no access token (--access-token-file, SMTPDIAG_ACCESS_TOKEN or access_token_command)"
+        )
+    if missing:
+        return CheckResult.skipped(CHECK_ID, f"not run: {' and '.join(missing)} configured")
 
     outcome = probe(_probe_request(target, ctx))
     if outcome.session is None:
@@ -151,7 +157,23 @@ def _shown(mechanism: Mechanism, target: Target) -> str:
 
 
 def _authenticate(session: SmtpSession, target: Target, mechanism: Mechanism) -> Exchange:
+    """Run the AUTH exchange; a silent, closing or garbled server ends it with ``error``."""
     exchange = Exchange(mechanism)
+    try:
+        _exchange(session, target, exchange)
+    except TimeoutError:
+        exchange.error = f"no reply within {session.timeout:g} s"
+    except SmtpClosedError:
+        exchange.error = "the server closed the connection"
+    except SmtpReplyError as error:
+        exchange.error = f"not an SMTP reply: {error.problem}"
+    except OSError as error:
+        exchange.error = f"network error: {error.strerror or error}"
+    return exchange
+
+
+def _exchange(session: SmtpSession, target: Target, exchange: Exchange) -> None:
+    mechanism = exchange.mechanism
     response = _client_response(target, mechanism)
     shown = _shown(mechanism, target)
     reply = session.command(
@@ -161,12 +183,16 @@ def _authenticate(session: SmtpSession, target: Target, mechanism: Mechanism) ->
         # RFC 4954 §4: a client may send the response after an empty 334 instead.
         exchange.line_too_long = reply
         reply = session.command(f"AUTH {mechanism.value}")
+    if reply.code == 334 and not reply.text:
+        # An empty 334 asks for the response: after a refused initial response, or from a
+        # server that ignores initial responses.
+        reply = session.command(response, shown=shown)
         if reply.code == 334 and not reply.text:
-            reply = session.command(response, shown=shown)
+            exchange.repeated_challenge = True
+            reply = session.command("*")  # RFC 4954 §4: cancel the exchange
     exchange.replies.append(reply)
     if reply.code == 334:
         _answer_challenge(session, target, exchange, reply)
-    return exchange
 
 
 def _is_line_too_long(reply: Reply) -> bool:
@@ -231,9 +257,19 @@ def evaluate(
             _reply_finding(KINDS["auth.line_too_long"], exchange.line_too_long, facts, evidence)
         )
     final = exchange.final
-    if exchange.challenge is not None:
-        findings += _challenge_findings(exchange.challenge, facts, evidence)
-    elif final is not None and final.code != 235:
+    challenge_findings = (
+        _challenge_findings(exchange.challenge, facts, evidence) if exchange.challenge else []
+    )
+    findings += challenge_findings
+    details = {"mechanism": exchange.mechanism.value, "reply": exchange.error or ""}
+    if exchange.repeated_challenge:
+        repeated = KINDS["auth.repeated_challenge"]
+        findings.append(repeated.make(facts=facts, evidence=evidence, details=details))
+    elif exchange.error is not None:
+        silent = KINDS["auth.no_final_reply"]
+        findings.append(silent.make(facts=facts, evidence=evidence, details=details))
+    elif final is not None and final.code != 235 and not _names_cause(challenge_findings):
+        # Without a JSON error challenge the final reply is the only statement of the cause.
         kind = classify_reply(final.code, final.enhanced_code, final.text, provider)
         findings.append(_reply_finding(kind or KINDS["auth.unclassified"], final, facts, evidence))
     if exchange.line_too_long is not None and final is not None and final.code == 235:
@@ -247,6 +283,11 @@ def evaluate(
     return CheckResult.from_findings(
         CHECK_ID, _summary(exchange, target, findings), findings, facts
     )
+
+
+def _names_cause(findings: list[Finding]) -> bool:
+    """Return whether the challenge findings name the cause (more than damage notes)."""
+    return any(finding.code != "auth.challenge_damaged" for finding in findings)
 
 
 def _downgraded(finding: Finding) -> Finding:
@@ -302,8 +343,9 @@ def _challenge_findings(
     details.update(details_for_challenge(challenge.payload))
     if kind is not None:
         findings.append(kind.make(facts=dict(facts), evidence=evidence, details=details))
-    if challenge.damage:
-        damage = {**details, "damage": ", ".join(challenge.damage)}
+    damage_found = reportable_damage(challenge)
+    if damage_found:
+        damage = {**details, "damage": ", ".join(damage_found)}
         findings.append(
             KINDS["auth.challenge_damaged"].make(
                 facts=dict(facts), evidence=evidence, details=damage

@@ -377,7 +377,12 @@ def decode(
     from smtpdiag.decode.detect import decode_text
 
     if text is None or text == "-":
-        text = sys.stdin.read(2_000_001)
+        # Pasted logs are often Latin-1; undecodable bytes stay visible as \xNN escapes.
+        stream = getattr(sys.stdin, "buffer", None)
+        if stream is None:
+            text = sys.stdin.read(2_000_001)
+        else:
+            text = stream.read(2_000_001).decode("utf-8", errors="backslashreplace")
     result = decode_text(text, host)
     if output_format is DecodeFormat.JSON:
         import json

@@ -19,7 +19,7 @@ from typing import Any
 
 from smtpdiag.config_values import KEYS, parse_host, parse_port
 from smtpdiag.context import Settings, Target, TlsMode
-from smtpdiag.errors import ConfigError, UsageError
+from smtpdiag.errors import ConfigError, SecretError, UsageError
 from smtpdiag.secrets import (
     Secret,
     secret_from_command,
@@ -285,7 +285,9 @@ def _build_target(
         send_test=_send_test(values),
         mail_from=values.get("mail_from"),
         rcpt_to=values.get("rcpt_to"),
-        access_token=_load_access_token(values, environ, values.get("timeout", 10.0)),
+        access_token=_checked_token(
+            _load_access_token(values, environ, values.get("timeout", 10.0))
+        ),
     )
 
 
@@ -325,6 +327,30 @@ def _ca_file(path: str | None) -> str | None:
             value=path,
         ) from None
     return path
+
+
+def _checked_token(secret: Secret | None) -> Secret | None:
+    """Strip blanks around the token and reject the common ways a token file goes wrong."""
+    if secret is None:
+        return None
+    value = secret.reveal().strip().lstrip("\ufeff").strip()
+    where = secret.source
+    if value.lower().startswith("bearer "):
+        raise SecretError(
+            f"The access token from {where} starts with 'Bearer '.",
+            "Store the token alone; smtpdiag adds the Bearer scheme itself.",
+        )
+    if value.startswith("{"):
+        raise SecretError(
+            f"The access token from {where} is a JSON document, such as a token endpoint reply.",
+            "Store only the value of its access_token field.",
+        )
+    if any(char.isspace() or ord(char) < 0x20 for char in value):
+        raise SecretError(
+            f"The access token from {where} contains spaces or several lines.",
+            "Store the token alone on one line.",
+        )
+    return Secret(value, where) if value != secret.reveal() else secret
 
 
 def _load_access_token(

@@ -50,7 +50,10 @@ def _strip_one_line(text: str, origin: str) -> str:
     """Return ``text`` without its trailing newline; reject empty values."""
     value = text.rstrip("\r\n")
     if not value.strip():
-        raise SecretError(f"The secret from {origin} is empty.", "Write the value into it.")
+        raise SecretError(
+            f"The access token from {origin} is empty.",
+            "Put the current access token there, or check the command or file that fetches it.",
+        )
     return value
 
 
@@ -111,16 +114,18 @@ def secret_from_command(command: str, timeout: float) -> Secret:
         )
     except subprocess.TimeoutExpired:
         raise SecretError(
-            f"The token command {command!r} timed out after {timeout:g} s.",
+            f"The token command (access_token_command) timed out after {timeout:g} s.",
             "Make the command finish faster or raise --timeout.",
             value=command,
         ) from None
     if completed.returncode != 0:
-        stderr = " ".join(completed.stderr.split())[:300] or "nothing"
+        # The command line is not repeated: it often carries a client secret.
+        stderr = " ".join(completed.stderr.split())[:300]
+        said = f" and wrote {stderr!r} to stderr" if stderr else " without writing to stderr"
         raise SecretError(
-            f"The token command {command!r} exited with status {completed.returncode} and "
-            f"wrote {stderr!r} to stderr.",
+            f"The token command (access_token_command) exited with status "
+            f"{completed.returncode}{said}.",
             "Run the command by hand and fix the error it prints.",
             value=command,
         )
-    return Secret(_strip_one_line(completed.stdout, f"command {command}"), f"command {command}")
+    return Secret(_strip_one_line(completed.stdout, "the token command"), "access_token_command")

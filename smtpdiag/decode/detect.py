@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -30,6 +31,13 @@ _SECRET_FIELDS = ("access_token", "refresh_token", "id_token", "client_secret")
 
 def decode_text(text: str, host: str | None = None) -> DecodeResult:
     """Decode one pasted input; never raises for any text."""
+    try:
+        return _decode(text, host)
+    except RecursionError:
+        return DecodeResult(InputKind.UNKNOWN, {"reason": "input nested too deeply to read"})
+
+
+def _decode(text: str, host: str | None) -> DecodeResult:
     if len(text) > MAX_INPUT_CHARACTERS:
         return DecodeResult(
             InputKind.UNKNOWN, {"reason": f"input over {MAX_INPUT_CHARACTERS} characters"}
@@ -81,8 +89,9 @@ def _token_response(body: Mapping[str, Any]) -> DecodeResult:
             facts["provider_error_code"] = f"AADSTS{match.group(1)}"
             facts["provider"] = "microsoft"
     for name in ("scope", "expires_in", "token_type"):
-        if name in body:
-            facts[name] = body[name]
+        value = body.get(name)
+        if isinstance(value, str | int) or (isinstance(value, float) and math.isfinite(value)):
+            facts[name] = value
     if isinstance(body.get("access_token"), str):
         facts["jwt"] = jwt_claims(body["access_token"])
     if not facts:

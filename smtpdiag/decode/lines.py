@@ -36,23 +36,26 @@ _TIMESTAMP = re.compile(
     r")[:\s]*"
 )
 
+# Longer markers come first so that ``<--`` is not read as ``<-`` followed by ``-``. swaks
+# adds ``*`` to the markers of error replies (``<~*``) and pads markers with two spaces;
+# msmtp's --debug output uses ``<--`` and ``-->``.
+_SERVER_WORDS = re.compile(r"^(?:SERVER\s*->\s*CLIENT|S(?:ERVER)?)\s*[:>]\s*", re.IGNORECASE)
+_CLIENT_WORDS = re.compile(r"^(?:CLIENT\s*->\s*SERVER|C(?:LIENT)?)\s*[:>]\s*", re.IGNORECASE)
 _MARKERS: tuple[tuple[re.Pattern[str], Direction], ...] = (
-    (
-        re.compile(r"^(?:SERVER\s*->\s*CLIENT|S(?:ERVER)?)\s*[:>]\s?", re.IGNORECASE),
-        Direction.SERVER,
-    ),
-    (
-        re.compile(r"^(?:CLIENT\s*->\s*SERVER|C(?:LIENT)?)\s*[:>]\s?", re.IGNORECASE),
-        Direction.CLIENT,
-    ),
-    (re.compile(r"^(?:<<<|<-|<~|<<|<)\s?"), Direction.SERVER),
-    (re.compile(r"^(?:>>>|->|~>|>>|>)\s?"), Direction.CLIENT),
+    (_SERVER_WORDS, Direction.SERVER),
+    (_CLIENT_WORDS, Direction.CLIENT),
+    (re.compile(r"^(?:<<<|<--|<-|<~|<<|<)\*?\s*"), Direction.SERVER),
+    (re.compile(r"^(?:>>>|-->|->|~>|>>|>)\*?\s*"), Direction.CLIENT),
     (re.compile(r"^reply:\s*", re.IGNORECASE), Direction.SERVER),
     (re.compile(r"^send:\s*", re.IGNORECASE), Direction.CLIENT),
 )
 
+# Python smtplib's debug output also prints a parsed summary of each reply, which repeats
+# the reply lines before it, so it is dropped.
+_SMTPLIB_SUMMARY = re.compile(r"^reply:\s*retcode\s*\(\d+\);\s*Msg:", re.IGNORECASE)
+
 _REPLY = re.compile(r"^[2-5][0-5][0-9](?:[ -]|$)")
-_BYTES_REPR = re.compile(r"^b(['\"])(.*)\1$")
+_BYTES_REPR = re.compile(r"^b?(['\"])(.*)\1$")
 
 
 def _unwrap_bytes_repr(text: str) -> list[str]:
@@ -68,10 +71,13 @@ def split_lines(text: str) -> list[Line]:
     """Return the transcript's lines with their direction, dropping empty unmarked lines."""
     lines: list[Line] = []
     for raw in text.splitlines():
+        if _SMTPLIB_SUMMARY.match(raw.strip()):
+            continue
         stripped = _TIMESTAMP.sub("", raw, count=1) if _TIMESTAMP.match(raw) else raw
         stripped = stripped.strip("\r")
         direction, rest = _marker(stripped.lstrip())
-        for part in _unwrap_bytes_repr(rest.rstrip() if direction else rest.strip()):
+        rest = rest.rstrip("\r\n") if direction else rest.strip()
+        for part in _unwrap_bytes_repr(rest):
             if direction is None:
                 if not part.strip():
                     continue

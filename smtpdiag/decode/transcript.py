@@ -9,11 +9,13 @@ the broken step is the root cause and the final reply becomes a fact of that fin
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from smtpdiag.decode.lines import Direction, Line
+from smtpdiag.errors import SmtpDiagError
 from smtpdiag.knowledge import (
     AUTH_FINDINGS,
     Provider,
@@ -23,14 +25,26 @@ from smtpdiag.knowledge import (
     detect_provider,
     server_timestamp,
 )
-from smtpdiag.models import Finding
-from smtpdiag.sasl import Challenge, Mechanism, parse_challenge, parse_client_response
+from smtpdiag.knowledge.kinds_microsoft import MICROSOFT_FINDINGS
+from smtpdiag.models import Finding, Severity
+from smtpdiag.sasl import (
+    Challenge,
+    Mechanism,
+    parse_challenge,
+    parse_client_response,
+    reportable_damage,
+)
 from smtpdiag.smtp.reply import Reply, parse_reply_line
 from smtpdiag.spec import FindingKind
 
 KINDS = {kind.code: kind for kind in AUTH_FINDINGS}
 
 _DUMMY_ANSWERS = {"", "AQ==", "*"}
+
+# smtpdiag's own transcripts show the response and an empty line this way; a pasted
+# smtpdiag transcript must not read as a client mistake.
+_SHOWN_EMPTY = "(empty line)"
+_SHOWN_RESPONSE = re.compile(r"^<\w+ response for .*>$")
 
 
 @dataclass(frozen=True)
@@ -64,9 +78,9 @@ def _flush(pending: list[str]) -> Iterator[Step]:
     texts = list(pending)
     pending.clear()
     try:
-        parsed = [parse_reply_line(text.encode("utf-8", "surrogateescape")) for text in texts]
-    except ValueError:
-        parsed = []
+        parsed = [parse_reply_line(text.encode("utf-8", "backslashreplace")) for text in texts]
+    except SmtpDiagError:
+        parsed = []  # not a reply after all, such as a banner or a client's own log text
     if parsed and len(parsed) == len(texts):
         reply = Reply(parsed[0][0], tuple(item[2] for item in parsed), "\r\n".join(texts).encode())
         yield Step(Direction.SERVER, "\n".join(texts), reply)
@@ -109,7 +123,7 @@ def _client_step(state: Analysis, text: str) -> None:
     words = text.split(maxsplit=2)
     if state.awaiting == "dummy":
         state.awaiting = None
-        if text.strip() not in _DUMMY_ANSWERS:
+        if text.strip() not in _DUMMY_ANSWERS and text.strip() != _SHOWN_EMPTY:
             state.protocol_broken = True
             state.findings.append(_make("auth.challenge_unanswered", state, answer=text.strip()))
         return
@@ -137,6 +151,8 @@ def _mechanism(name: str) -> Mechanism | None:
 def _check_response(state: Analysis, text: str) -> None:
     if state.mechanism not in {Mechanism.XOAUTH2, Mechanism.OAUTHBEARER}:
         return
+    if _SHOWN_RESPONSE.match(text):
+        return
     response = parse_client_response(text, state.mechanism)
     if response.token_kind:
         state.facts["token_kind"] = response.token_kind
@@ -144,13 +160,18 @@ def _check_response(state: Analysis, text: str) -> None:
     for problem in response.problems:
         kind = KINDS.get(f"auth.response_{problem.code.value}")
         if kind is not None:
-            state.findings.append(_make(kind.code, state, detail=problem.detail))
+            state.findings.append(_make(kind, state, detail=problem.detail))
+            if kind.severity is Severity.CRITICAL:
+                # The server's reaction to a malformed response only restates it.
+                state.protocol_broken = True
 
 
 def _server_step(state: Analysis, reply: Reply) -> None:
     if reply.code == 334:
         _challenge_step(state, parse_challenge(reply.text))
         return
+    if state.mechanism is None and reply.code < 400:
+        return  # greeting, EHLO and other replies before AUTH explain nothing here
     state.facts.update(reply.facts())
     timestamp = server_timestamp(reply.text)
     if timestamp:
@@ -158,10 +179,13 @@ def _server_step(state: Analysis, reply: Reply) -> None:
     kind = classify_reply(reply.code, reply.enhanced_code, reply.text, state.provider)
     if kind is None:
         return
+    if kind in MICROSOFT_FINDINGS and state.provider is Provider.GENERIC:
+        state.provider = Provider.MICROSOFT
+        state.facts["provider"] = state.provider.value
     if (state.protocol_broken or state.error_challenge) and kind.code != "auth.accepted":
         return  # a consequence of an earlier step, which is already the finding
     reply_text = " ".join(reply.transcript(prefix=""))
-    state.findings.append(_make(kind.code, state, reply=reply_text, reply_code=reply.code))
+    state.findings.append(_make(kind, state, reply=reply_text, reply_code=reply.code))
 
 
 def _challenge_step(state: Analysis, challenge: Challenge) -> None:
@@ -172,6 +196,9 @@ def _challenge_step(state: Analysis, challenge: Challenge) -> None:
         state.awaiting = "token"  # a LOGIN prompt or other text challenge
         return
     state.awaiting = "dummy"
+    if state.protocol_broken:
+        state.facts["challenge"] = dict(challenge.payload)
+        return
     state.error_challenge = True
     state.facts["challenge"] = dict(challenge.payload)
     if state.provider is Provider.GENERIC and challenge.scope:
@@ -179,15 +206,17 @@ def _challenge_step(state: Analysis, challenge: Challenge) -> None:
         state.facts["provider"] = state.provider.value
     kind = classify_challenge(challenge.payload, empty=False)
     if kind is not None:
-        state.findings.append(_make(kind.code, state, **details_for_challenge(challenge.payload)))
-    if challenge.damage:
+        state.findings.append(_make(kind, state, **details_for_challenge(challenge.payload)))
+    damage = reportable_damage(challenge)
+    if damage:
         state.findings.append(
-            _make("auth.challenge_damaged", state, damage=", ".join(challenge.damage))
+            _make(KINDS["auth.challenge_damaged"], state, damage=", ".join(damage))
         )
 
 
-def _make(code: str, state: Analysis, **details: Any) -> Finding:
-    kind: FindingKind = KINDS[code]
+def _make(kind: FindingKind | str, state: Analysis, **details: Any) -> Finding:
+    if isinstance(kind, str):
+        kind = KINDS[kind]
     fields = {
         "reply": "",
         "reply_code": "",

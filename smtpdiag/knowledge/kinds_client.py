@@ -149,6 +149,28 @@ RESPONSE_NOT_BASE64 = FindingKind(
     "padding, and check that nothing shortens the line.",
 )
 
+NO_FINAL_REPLY = FindingKind(
+    "auth.no_final_reply",
+    Severity.CRITICAL,
+    "Server sent no usable final reply to AUTH {mechanism} ({reply})",
+    "The AUTH exchange ended without a final 2xx, 4xx or 5xx reply: the server stopped "
+    "answering, closed the connection or sent something that is not an SMTP reply. After an "
+    "error challenge this usually means the server expects a different dummy response than "
+    "the one the client sent.",
+    "Run again with --challenge-answer kvsep (AQ==) or --challenge-answer empty; if the "
+    "server still goes silent, check its logs for the AUTH attempt.",
+)
+REPEATED_CHALLENGE = FindingKind(
+    "auth.repeated_challenge",
+    Severity.CRITICAL,
+    "Server asked for the AUTH {mechanism} response again after receiving it",
+    "The server answered the client response with another empty 334, so it could not read "
+    "the response it got: the mechanism is implemented differently there, or a proxy "
+    "rewrites the exchange.",
+    "Try the other mechanism with --mechanism, and compare the exchange with the server's "
+    "documentation.",
+)
+
 CHALLENGE_FINDINGS = (
     TOKEN_MISSING,
     TOKEN_REJECTED,
@@ -156,6 +178,8 @@ CHALLENGE_FINDINGS = (
     INVALID_REQUEST,
     CHALLENGE_UNANSWERED,
     CHALLENGE_DAMAGED,
+    NO_FINAL_REPLY,
+    REPEATED_CHALLENGE,
 )
 """Kinds found in the server's 334 challenges and the client's responses to them."""
 

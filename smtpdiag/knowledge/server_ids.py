@@ -12,14 +12,15 @@ from __future__ import annotations
 import re
 
 MICROSOFT_SERVER_ID = re.compile(
-    r"\[(?P<server>[A-Z0-9-]+(?:\.[A-Z0-9-]+)*\.outlook\.com)"
+    # Bounded repetitions keep the search linear on long hostile input.
+    r"\[(?P<server>[A-Z0-9-]{1,63}(?:\.[A-Z0-9-]{1,63}){0,8}\.outlook\.com)"
     r"(?:\s+(?P<time>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z))?"
     r"(?:\s+[0-9A-F]+)?\]",
     re.IGNORECASE,
 )
 """Bracketed Exchange Online server id with its optional ISO 8601 time and correlation id."""
 
-GOOGLE_SERVER_ID = re.compile(r"(?P<server>\S+) - gsmtp\s*$")
+GOOGLE_SERVER_ID = re.compile(r"(?P<server>\S{1,128}) - gsmtp\s*$")
 """Gmail session id before the ``- gsmtp`` suffix at the end of a reply."""
 
 

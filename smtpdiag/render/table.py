@@ -186,9 +186,34 @@ def render_decode(result: DecodeResult, console: Console) -> None:
     header.append_text(_status_text(result.status))
     console.print(header)
     for key, value in result.facts.items():
+        if key == "jwt" and isinstance(value, dict):
+            _print_claims(value, console)
+            continue
         console.print(Text(escape_control(f"  {key}: {format_fact_value(value)}")))
-    if not result.findings and result.input_kind is not InputKind.UNKNOWN:
+    if result.input_kind is InputKind.TOKEN_RESPONSE and "oauth_error" in result.facts:
+        console.print(Text("The identity provider returned an error; see the facts above."))
+    elif not result.findings and result.input_kind is not InputKind.UNKNOWN:
         console.print(Text("No problem found in this input.", style="green"))
     for finding in result.findings:
         console.print()
         console.print(_finding_block(finding))
+
+
+def _print_claims(jwt: dict[str, object], console: Console) -> None:
+    """Print a JWT's header and payload claims one per line, times as ISO 8601 UTC too."""
+    from datetime import UTC, datetime
+
+    for part in ("header", "payload"):
+        claims = jwt.get(part)
+        if not isinstance(claims, dict):
+            continue
+        console.print(Text(f"  jwt {part}:"))
+        for name, value in claims.items():
+            shown = format_fact_value(value)
+            if name in {"exp", "iat", "nbf"} and isinstance(value, int | float):
+                try:
+                    moment = datetime.fromtimestamp(value, UTC).isoformat(timespec="seconds")
+                except (OverflowError, OSError, ValueError):
+                    moment = "not a valid time"
+                shown = f"{value} ({moment})"
+            console.print(Text(escape_control(f"    {name}: {shown}")))

@@ -12,7 +12,13 @@ from smtpdiag.sasl.builders import (
     plain_response,
     xoauth2_response,
 )
-from smtpdiag.sasl.challenges import Challenge, ChallengeDamage, ChallengeShape, parse_challenge
+from smtpdiag.sasl.challenges import (
+    Challenge,
+    ChallengeDamage,
+    ChallengeShape,
+    parse_challenge,
+    reportable_damage,
+)
 from smtpdiag.sasl.mechanisms import KVSEP, Mechanism
 from smtpdiag.sasl.problems import ResponseProblem, ResponseProblemCode
 from smtpdiag.sasl.responses import ClientResponse, parse_client_response
@@ -37,5 +43,6 @@ __all__ = [
     "parse_challenge",
     "parse_client_response",
     "plain_response",
+    "reportable_damage",
     "xoauth2_response",
 ]

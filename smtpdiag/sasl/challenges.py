@@ -150,3 +150,14 @@ def _shape(status: str | None) -> ChallengeShape | None:
 
 def _string(value: object) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def reportable_damage(challenge: Challenge) -> list[str]:
+    """Return the challenge's damage worth a finding.
+
+    A newline after the JSON is left out: Google's own documented challenge ends with one,
+    so clients must tolerate it and it points at no fault.
+    """
+    return [
+        str(damage) for damage in challenge.damage if damage != ChallengeDamage.TRAILING_NEWLINE
+    ]

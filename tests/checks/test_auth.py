@@ -13,11 +13,13 @@ from checks import auth as auth_check
 from smtpdiag.config import load
 from smtpdiag.context import CheckContext, Settings, Target, TlsMode
 from smtpdiag.engine import run_checks
+from smtpdiag.knowledge import Provider
 from smtpdiag.lab.runner import LabInfo, start_lab
 from smtpdiag.lab.scenarios import get_scenario
 from smtpdiag.models import CheckResult, Report, Severity, Status
 from smtpdiag.redact import redact_report
 from smtpdiag.secrets import Secret
+from smtpdiag.smtp.reply import Reply
 
 SPECS = tuple(spec for spec in REGISTRY if spec.id in {"dns", "connect", "auth"})
 
@@ -192,3 +194,77 @@ def test_send_test_needs_addresses() -> None:
 
     with pytest.raises(UsageError, match="needs mail_from and rcpt_to"):
         load({"send_test": True}, host_port="127.0.0.1", environ={})
+
+
+def reply(line: str) -> Reply:
+    from smtpdiag.smtp.reply import parse_reply_line
+
+    code, _, text, _ = parse_reply_line(line.encode())
+    return Reply(code, (text,), line.encode() + b"\r\n")
+
+
+LAB_TARGET = Target(
+    host="127.0.0.1",
+    port=2525,
+    tls_mode=TlsMode.STARTTLS,
+    user="a@example.com",
+    access_token=Secret("ya29.evaluate-only-token", "test"),
+)
+
+
+def evaluated_codes(exchange: auth_check.Exchange) -> list[str]:
+    result = auth_check.evaluate(exchange, Provider.GENERIC, LAB_TARGET, [])
+    return [finding.code for finding in result.findings]
+
+
+def test_text_challenge_then_535_is_rejection() -> None:
+    from smtpdiag.sasl import Mechanism, parse_challenge
+
+    exchange = auth_check.Exchange(Mechanism.XOAUTH2)
+    exchange.challenge = parse_challenge("aGVsbG8gd29ybGQ=")  # "hello world", not JSON
+    exchange.replies = [reply("334 aGVsbG8gd29ybGQ="), reply("535 5.7.8 bad credentials")]
+    assert evaluated_codes(exchange) == ["auth.credentials_rejected"]
+
+
+def test_silent_server_after_challenge() -> None:
+    from smtpdiag.sasl import Mechanism, parse_challenge
+
+    exchange = auth_check.Exchange(Mechanism.XOAUTH2)
+    exchange.challenge = parse_challenge("eyJzdGF0dXMiOiI0MDEifQ==")
+    exchange.replies = [reply("334 eyJzdGF0dXMiOiI0MDEifQ==")]
+    exchange.error = "no reply within 3 s"
+    assert evaluated_codes(exchange) == ["auth.token_rejected", "auth.no_final_reply"]
+
+
+def test_repeated_empty_challenge() -> None:
+    from smtpdiag.sasl import Mechanism
+
+    exchange = auth_check.Exchange(Mechanism.XOAUTH2)
+    exchange.repeated_challenge = True
+    exchange.replies = [reply("501 5.7.0 Authentication aborted")]
+    assert evaluated_codes(exchange) == ["auth.repeated_challenge"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        pytest.param("Bearer ya29.abcdef0123456789", "starts with 'Bearer '", id="bearer-prefix"),
+        pytest.param('{"access_token": "ya29.x"}', "is a JSON document", id="json-body"),
+        pytest.param("ya29.first\nya29.second\n", "several lines", id="two-lines"),
+    ],
+)
+def test_token_file_mistakes(tmp_path: Path, content: str, message: str) -> None:
+    from smtpdiag.errors import UsageError
+
+    token_file = tmp_path / "token"
+    token_file.write_text(content)
+    with pytest.raises(UsageError, match=message):
+        load({"access_token_file": str(token_file)}, host_port="127.0.0.1", environ={})
+
+
+def test_token_file_blanks_stripped(tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("\ufeff  ya29.padded-token-value  \r\n")
+    loaded = load({"access_token_file": str(token_file)}, host_port="127.0.0.1", environ={})
+    assert loaded.target.access_token is not None
+    assert loaded.target.access_token.reveal() == "ya29.padded-token-value"

@@ -253,3 +253,79 @@ def test_token_response_hides_tokens(capsys: pytest.CaptureFixture[str]) -> None
     out = capsys.readouterr().out
     assert "ya29.body-canary-0123456789" not in out
     assert "1//refresh-canary-0123" not in out
+
+
+REAL_CLIENT_TRANSCRIPTS = {
+    # swaks pads its markers with two spaces and stars error replies.
+    "swaks": (
+        "<-  220 smtp.example.com ESMTP\n"
+        " -> AUTH XOAUTH2 dXNlcj11c2VyQGV4YW1wbGUuY29tAWF1dGg9QmVhcmVyIGR1bW15LXRva2VuAQE=\n"
+        "<~* 535 5.7.8 Username and Password not accepted\n"
+    ),
+    # msmtp --debug output.
+    "msmtp": (
+        "<-- 220 smtp.example.com ESMTP\n"
+        "--> AUTH XOAUTH2 dXNlcj11c2VyQGV4YW1wbGUuY29tAWF1dGg9QmVhcmVyIGR1bW15LXRva2VuAQE=\n"
+        "<-- 535 5.7.8 Username and Password not accepted\n"
+    ),
+    # Python smtplib with set_debuglevel(1), including its parsed summary lines.
+    "smtplib": (
+        "send: 'AUTH XOAUTH2 "
+        "dXNlcj11c2VyQGV4YW1wbGUuY29tAWF1dGg9QmVhcmVyIGR1bW15LXRva2VuAQE=\\r\\n'\n"
+        "reply: b'535 5.7.8 Username and Password not accepted\\r\\n'\n"
+        "reply: retcode (535); Msg: b'5.7.8 Username and Password not accepted'\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("client", sorted(REAL_CLIENT_TRANSCRIPTS))
+def test_real_client_transcript(client: str) -> None:
+    assert codes(REAL_CLIENT_TRANSCRIPTS[client]) == ["auth.credentials_rejected"]
+
+
+def test_latin1_stdin_decodes(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    raw = b"535 5.7.139 Authentifizierung fehlgeschlagen \xe4\xf6\xfc\n"
+    stdin = io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8")
+    monkeypatch.setattr("sys.stdin", stdin)
+    main(["decode", "-", "-f", "json"])
+    document = json.loads(capsys.readouterr().out)
+    assert document["findings"][0]["code"] == "auth.microsoft_auth_failed"
+
+
+def test_deeply_nested_json_is_unknown() -> None:
+    text = '{"error":' * 3000 + '"x"' + "}" * 3000
+    assert decode_text(text).input_kind in {InputKind.UNKNOWN, InputKind.TOKEN_RESPONSE}
+
+
+def test_long_reply_line_is_fast() -> None:
+    result = decode_text("535 5.7.3 " + "[a" * 20000)
+    assert result.input_kind is InputKind.SMTP_REPLY
+
+
+def test_idp_error_body_exits_unknown(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["decode", AADSTS_BODY]) == 3
+
+
+def test_google_documented_challenge_not_damaged() -> None:
+    # Google's documented challenge; its JSON ends with a newline.
+    google_doc = (
+        "eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiYmVhcmVyIG1hYyIsInNjb3BlIjoiaHR0cHM6Ly9tYWls"
+        "Lmdvb2dsZS5jb20vIn0K"
+    )
+    assert codes(google_doc) == ["auth.token_rejected"]
+
+
+def test_response_problem_is_root_cause() -> None:
+    raw_token = base64.b64encode(b"ya29.a0AfB_raw-token-pasted-as-password-0123456789").decode()
+    challenge = base64.b64encode(
+        b'{"status":"400","schemes":"Bearer","scope":"https://mail.google.com/"}'
+    ).decode()
+    transcript = (
+        f"C: AUTH XOAUTH2 {raw_token}\nS: 334 {challenge}\nC: \n"
+        "S: 535 5.7.8 Username and Password not accepted\n"
+    )
+    assert codes(transcript) == ["auth.response_raw_token"]

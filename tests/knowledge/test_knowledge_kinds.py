@@ -16,6 +16,8 @@ REQUIRED = {
     "auth.invalid_request": Severity.CRITICAL,
     "auth.challenge_unanswered": Severity.WARNING,
     "auth.challenge_damaged": Severity.INFO,
+    "auth.no_final_reply": Severity.CRITICAL,
+    "auth.repeated_challenge": Severity.CRITICAL,
     "auth.response_missing_separators": Severity.CRITICAL,
     "auth.response_missing_bearer": Severity.CRITICAL,
     "auth.response_raw_token": Severity.CRITICAL,
