@@ -50,7 +50,7 @@ PREFERRED = (Mechanism.XOAUTH2, Mechanism.OAUTHBEARER)
 
 @dataclass
 class Exchange:
-    """What happened during AUTH: the replies, the challenge and the fallbacks taken."""
+    """Record of one AUTH exchange: the replies, the challenge and the fallbacks taken."""
 
     mechanism: Mechanism
     replies: list[Reply] = field(default_factory=list)
@@ -58,7 +58,7 @@ class Exchange:
     line_too_long: Reply | None = None
     """The refusal of the initial response when the two-step form was tried after it."""
     error: str | None = None
-    """Why the exchange ended without a final reply, or None when one arrived."""
+    """Reason the exchange ended without a final reply, or None when one arrived."""
     repeated_challenge: bool = False
     """Whether the server asked for the response again after receiving it."""
     message_reply: Reply | None = None

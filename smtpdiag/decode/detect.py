@@ -21,7 +21,7 @@ from smtpdiag.redact import REDACTOR
 from smtpdiag.sasl import jwt_claims, parse_challenge, parse_client_response
 
 MAX_INPUT_CHARACTERS = 1_000_000
-"""Longest input decoded; a pasted transcript is far shorter, so more is not a paste."""
+"""Maximum input length decoded; a pasted transcript is far shorter, so more is not a paste."""
 
 _JWT = re.compile(r"^[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*$")
 _BASE64_WORD = re.compile(r"^[A-Za-z0-9+/=_-]+$")

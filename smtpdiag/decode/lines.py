@@ -14,7 +14,7 @@ from enum import StrEnum
 
 
 class Direction(StrEnum):
-    """Who sent a transcript line."""
+    """Sender of a transcript line."""
 
     CLIENT = "client"
     SERVER = "server"

@@ -13,7 +13,7 @@ DECODE_SCHEMA = "smtpdiag.decode/1"
 
 
 class InputKind(StrEnum):
-    """What the pasted input was recognised as."""
+    """Kind of input that a pasted text was recognised as."""
 
     SMTP_REPLY = "smtp_reply"
     SMTP_TRANSCRIPT = "smtp_transcript"

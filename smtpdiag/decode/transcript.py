@@ -96,7 +96,7 @@ class Analysis:
     facts: dict[str, Any] = field(default_factory=dict)
     mechanism: Mechanism | None = None
     awaiting: str | None = None
-    """What the client owes next: ``token`` after an empty 334, ``dummy`` after an error."""
+    """Next line the client owes: ``token`` after an empty 334, ``dummy`` after an error."""
     protocol_broken: bool = False
     """The client broke the AUTH exchange, so later failure replies are consequences."""
     error_challenge: bool = False
