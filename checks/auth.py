@@ -35,7 +35,7 @@ from smtpdiag.sasl import (
     reportable_damage,
     xoauth2_response,
 )
-from smtpdiag.smtp.probe import ProbeOutcome, ProbeRequest, probe
+from smtpdiag.smtp.probe import Failure, ProbeOutcome, ProbeRequest, probe
 from smtpdiag.smtp.reply import Reply
 from smtpdiag.smtp.session import SmtpSession
 from smtpdiag.smtp.transport import client_context
@@ -84,6 +84,10 @@ def run(target: Target, ctx: CheckContext) -> CheckResult:
         return CheckResult.skipped(CHECK_ID, f"not run: {' and '.join(missing)} configured")
 
     outcome = probe(_probe_request(target, ctx))
+    if outcome.session is None and outcome.failure is Failure.TLS_FAILED:
+        return CheckResult.unknown(
+            CHECK_ID, "the TLS handshake failed; the tls check has the details"
+        )
     if outcome.session is None:
         failure = outcome.failure.value if outcome.failure else "unknown"
         return CheckResult.unknown(
@@ -127,6 +131,7 @@ def _probe_request(target: Target, ctx: CheckContext) -> ProbeRequest:
         implicit_tls=tls_mode is TlsMode.IMPLICIT,
         server_hostname=host or None,
         ehlo_name=target.ehlo_name,
+        # auth sends the token, so it verifies the certificate unless --insecure is given.
         tls_context=client_context(target.ca_file, target.insecure),
         timeout=ctx.io_timeout(),
     )

@@ -17,7 +17,7 @@ from smtpdiag.context import CheckContext, Target, TlsMode
 from smtpdiag.errors import escape_bytes
 from smtpdiag.models import CheckResult, Finding, Severity
 from smtpdiag.smtp.probe import Failure, ProbeOutcome, ProbeRequest, Stage, probe
-from smtpdiag.smtp.transport import client_context
+from smtpdiag.smtp.transport import unverified_context
 from smtpdiag.spec import CheckSpec, FindingKind
 
 _FIX_PORTS = "Submission uses port 587 with STARTTLS or port 465 with implicit TLS."
@@ -103,10 +103,11 @@ TLS_HANDSHAKE_FAILED = FindingKind(
     Severity.CRITICAL,
     "TLS handshake with {endpoint} failed: {error}",
     "The TLS session could not be established, so nothing after it (AUTH, mail) can work. "
-    "The usual causes are a certificate from a private CA, a certificate for another name, "
-    "or a middlebox that breaks TLS.",
-    "Trust a private CA with --ca-file, connect with the name the certificate is issued for, "
-    "or pass --insecure to see the rest of the session without certificate verification.",
+    "This check does not verify the certificate, so the cause is not the certificate: no "
+    "common protocol version or cipher, a server that closes the connection, or a middlebox "
+    "that breaks TLS.",
+    "See the tls check's finding for the OpenSSL reason and the openssl s_client command "
+    "that repeats the handshake; check the server's TLS logs.",
 )
 PORT_EXPECTS_IMPLICIT_TLS = FindingKind(
     "connect.port_expects_implicit_tls",
@@ -171,14 +172,6 @@ ADDRESS_FAILED = FindingKind(
     "Fix the service on this address, or remove the address from DNS; for a local relay, "
     "make it listen on both 127.0.0.1 and ::1 or connect to the address it listens on.",
 )
-VERIFICATION_DISABLED = FindingKind(
-    "connect.verification_disabled",
-    Severity.WARNING,
-    "Certificate verification is off (--insecure)",
-    "The TLS session was not checked against a trusted CA or the host name, so this run "
-    "cannot tell the real server from an impostor, and clients that verify may still fail.",
-    "Run without --insecure; trust a private CA with --ca-file instead.",
-)
 PROTOCOL_ODDITIES = FindingKind(
     "connect.protocol_oddities",
     Severity.INFO,
@@ -205,7 +198,6 @@ FINDINGS = (
     OAUTH_NOT_OFFERED,
     AUTH_BEFORE_TLS,
     ADDRESS_FAILED,
-    VERIFICATION_DISABLED,
     PROTOCOL_ODDITIES,
 )
 
@@ -245,13 +237,14 @@ def run(target: Target, ctx: CheckContext) -> CheckResult:
             implicit_tls=tls_mode is TlsMode.IMPLICIT,
             server_hostname=host or None,
             ehlo_name=target.ehlo_name,
-            tls_context=client_context(target.ca_file, target.insecure),
+            # connect sends no credentials; the tls check judges the certificate.
+            tls_context=unverified_context(),
             timeout=timeout,
         )
         for address in addresses
     ]
     outcomes = _probe_concurrently(requests)
-    return evaluate(outcomes, timeout, insecure=target.insecure)
+    return evaluate(outcomes, timeout)
 
 
 def _probe_concurrently(requests: Sequence[ProbeRequest]) -> list[ProbeOutcome]:
@@ -316,9 +309,7 @@ def _probe_and_quit(request: ProbeRequest) -> ProbeOutcome:
     return outcome
 
 
-def evaluate(
-    outcomes: Sequence[ProbeOutcome], timeout: float, *, insecure: bool = False
-) -> CheckResult:
+def evaluate(outcomes: Sequence[ProbeOutcome], timeout: float) -> CheckResult:
     """Turn probe outcomes into the check result; pure, so tests can feed outcomes directly."""
     findings: dict[str, Finding] = {}
     any_completed = any(outcome.failure is None for outcome in outcomes)
@@ -343,8 +334,6 @@ def evaluate(
         facts["auth_mechanisms"] = list(best.capabilities.auth_mechanisms)
         if best.tls is not None:
             facts["tls_version"] = best.tls.version
-    if insecure and any(outcome.tls is not None for outcome in outcomes):
-        findings[VERIFICATION_DISABLED.code] = VERIFICATION_DISABLED.make(facts={"insecure": True})
     order = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
     ordered = sorted(findings.values(), key=lambda finding: order[finding.severity])
     return CheckResult.from_findings("connect", _summary(outcomes, ordered), ordered, facts)

@@ -193,6 +193,29 @@ def check(
             help="Continue without verifying the server certificate; the report says so.",
         ),
     ] = None,
+    sni: Annotated[
+        str | None,
+        typer.Option("--sni", metavar="NAME", help="Server name to send as SNI (default: host)."),
+    ] = None,
+    no_sni: Annotated[
+        bool | None, typer.Option("--no-sni", help="Send no server name (SNI) in the handshake.")
+    ] = None,
+    cert_warning_days: Annotated[
+        str | None,
+        typer.Option(
+            "--cert-warning-days",
+            metavar="DAYS",
+            help="Warn when the certificate expires within DAYS days (default 21).",
+        ),
+    ] = None,
+    cert_critical_days: Annotated[
+        str | None,
+        typer.Option(
+            "--cert-critical-days",
+            metavar="DAYS",
+            help="Critical when the certificate expires within DAYS days (default 7).",
+        ),
+    ] = None,
     timeout: Annotated[
         str | None,
         typer.Option(
@@ -257,6 +280,10 @@ def check(
         "domain": domain,
         "ca_file": ca_file,
         "insecure": insecure,
+        "sni": sni,
+        "no_sni": no_sni,
+        "cert_warning_days": cert_warning_days,
+        "cert_critical_days": cert_critical_days,
         "timeout": timeout,
         "ehlo_name": ehlo_name,
         "user": user,

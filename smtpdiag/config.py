@@ -152,6 +152,9 @@ _TOML_TYPES: Mapping[str, tuple[type, ...]] = {
     "port": (int,),
     "dns_port": (int,),
     "insecure": (bool,),
+    "no_sni": (bool,),
+    "cert_warning_days": (int,),
+    "cert_critical_days": (int,),
     "send_test": (bool,),
     "timeout": (int, float),
     "check_deadline": (int, float),
@@ -278,6 +281,8 @@ def _build_target(
         domain=values.get("domain"),
         ca_file=_ca_file(values.get("ca_file")),
         insecure=values.get("insecure", False),
+        sni=values.get("sni"),
+        no_sni=_no_sni(values),
         ehlo_name=values.get("ehlo_name", "localhost"),
         user=values.get("user"),
         auth_mechanism=values.get("auth_mechanism"),
@@ -289,6 +294,17 @@ def _build_target(
             _load_access_token(values, environ, values.get("timeout", 10.0))
         ),
     )
+
+
+def _no_sni(values: Mapping[str, Any]) -> bool:
+    """Return whether to send no SNI; a name to send and no name at all exclude each other."""
+    no_sni = bool(values.get("no_sni", False))
+    if no_sni and "sni" in values:
+        raise UsageError(
+            "sni and no_sni are both set.",
+            "Pass either --sni NAME or --no-sni, not both.",
+        )
+    return no_sni
 
 
 def _send_test(values: Mapping[str, Any]) -> bool:
@@ -369,10 +385,19 @@ def _load_access_token(
 def _build_settings(values: Mapping[str, Any]) -> Settings:
     timeout = values.get("timeout", 10.0)
     check_deadline = values.get("check_deadline", max(30.0, 3 * timeout))
+    warning_days = values.get("cert_warning_days", 21)
+    critical_days = values.get("cert_critical_days", 7)
+    if critical_days > warning_days:
+        raise UsageError(
+            f"cert_critical_days ({critical_days}) is above cert_warning_days ({warning_days}).",
+            "Set cert_critical_days to at most cert_warning_days, e.g. 7 and 21.",
+        )
     return Settings(
         timeout=timeout,
         check_deadline=check_deadline,
         run_deadline=values.get("run_deadline", max(60.0, check_deadline * 2)),
         dns_nameservers=values.get("dns_nameservers", ()),
         dns_port=values.get("dns_port", 53),
+        cert_warning_days=warning_days,
+        cert_critical_days=critical_days,
     )

@@ -91,6 +91,30 @@ def parse_host(value: object) -> str:
     return text
 
 
+def parse_server_name(value: object) -> str:
+    """Parse a server name for SNI: a host name, never an IP address (RFC 6066 §3)."""
+    text = parse_text(value)
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        pass
+    else:
+        raise ValueError("SNI carries host names only; use --no-sni to send none")
+    if not _HOST_NAME.fullmatch(text):
+        raise ValueError("expected a host name such as smtp.example.com")
+    return text.rstrip(".")
+
+
+def parse_days(value: object) -> int:
+    """Parse a whole number of days from 0 to 3650."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError("expected a whole number of days")
+    text = str(value).strip()
+    if not text.isdigit() or int(text) > 3650:
+        raise ValueError("expected a whole number of days from 0 to 3650")
+    return int(text)
+
+
 def parse_ehlo_name(value: object) -> str:
     """Parse an EHLO argument: a domain or an address literal such as ``[192.0.2.1]``."""
     text = parse_text(value)
@@ -170,6 +194,10 @@ KEYS: Mapping[str, Key] = {
     "domain": Key(parse_host, "the mail domain whose SRV records name the submission host"),
     "ca_file": Key(parse_text, "the path of a PEM file of CA certificates"),
     "insecure": Key(parse_bool, "true or false"),
+    "sni": Key(parse_server_name, "the host name to send as SNI"),
+    "no_sni": Key(parse_bool, "true or false"),
+    "cert_warning_days": Key(parse_days, "a whole number of days from 0 to 3650"),
+    "cert_critical_days": Key(parse_days, "a whole number of days from 0 to 3650"),
     "ehlo_name": Key(parse_ehlo_name, "a domain or an address literal such as [192.0.2.1]"),
     "user": Key(parse_text, "the mailbox user for AUTH"),
     "access_token_file": Key(parse_text, "the path of the file that contains the access token"),

@@ -51,6 +51,10 @@ class Target:
     """PEM bundle that replaces the system trust store, or None for the system store."""
     insecure: bool = False
     """Whether certificate verification failures are reported but tolerated."""
+    sni: str | None = None
+    """Server name to send in the TLS ClientHello in place of the host, or None."""
+    no_sni: bool = False
+    """Whether the tls check sends no server name at all."""
     ehlo_name: str = "localhost"
     user: str | None = None
     access_token: Secret | None = None
@@ -73,6 +77,8 @@ class Target:
             "domain": self.domain,
             "ca_file": self.ca_file,
             "insecure": self.insecure,
+            "sni": self.sni,
+            "no_sni": self.no_sni,
             "user": self.user,
             "access_token": self.access_token.source if self.access_token else None,
             "auth_mechanism": self.auth_mechanism,
@@ -92,6 +98,10 @@ class Settings:
     dns_nameservers: tuple[str, ...] = ()
     """Resolver addresses; empty means the system resolver configuration."""
     dns_port: int = 53
+    cert_warning_days: int = 21
+    """Days before a certificate's expiry at which the tls check warns."""
+    cert_critical_days: int = 7
+    """Days before a certificate's expiry at which the tls check reports critical."""
 
 
 def utc_now() -> datetime:

@@ -158,6 +158,20 @@ USAGE_ERRORS = [
         "needs a configuration file",
         id="target-without-file",
     ),
+    pytest.param({"sni": "192.0.2.1"}, "x", {}, "SNI carries host names only", id="sni-ip"),
+    pytest.param(
+        {"sni": "mail.example.com", "no_sni": True}, "x", {}, "both set", id="sni-and-no-sni"
+    ),
+    pytest.param(
+        {"cert_warning_days": "soon"}, "x", {}, "Invalid cert_warning_days", id="days-text"
+    ),
+    pytest.param(
+        {"cert_warning_days": "5", "cert_critical_days": "10"},
+        "x",
+        {},
+        "is above cert_warning_days",
+        id="critical-above-warning",
+    ),
 ]
 
 
@@ -267,3 +281,34 @@ def test_config_file_not_utf8(tmp_path: Path) -> None:
 def test_valid_ehlo_name(name: str) -> None:
     loaded = load({"ehlo_name": name}, host_port="x", environ={})
     assert loaded.target.ehlo_name == name
+
+
+TLS_KEY_CASES = [
+    pytest.param({"sni": "mail.example.com"}, {}, ("mail.example.com", False), id="cli-sni"),
+    pytest.param({"no_sni": True}, {}, (None, True), id="cli-no-sni"),
+    pytest.param(
+        {}, {"SMTPDIAG_SNI": "relay.example.com."}, ("relay.example.com", False), id="env-sni"
+    ),
+    pytest.param({}, {"SMTPDIAG_NO_SNI": "yes"}, (None, True), id="env-no-sni"),
+    pytest.param({}, {}, (None, False), id="default"),
+]
+
+
+@pytest.mark.parametrize(("cli", "environ", "expected"), TLS_KEY_CASES)
+def test_sni_keys(
+    cli: dict[str, object], environ: dict[str, str], expected: tuple[str | None, bool]
+) -> None:
+    target = load(cli, host_port="smtp.example.com", environ=environ).target
+    assert (target.sni, target.no_sni) == expected
+
+
+def test_certificate_days_from_file(tmp_path: Path) -> None:
+    path = tmp_path / "smtpdiag.toml"
+    path.write_text("[targets.a]\nhost = 'x'\ncert_warning_days = 30\ncert_critical_days = 10\n")
+    settings = load({}, config_path=str(path), target_name="a", environ={}).settings
+    assert (settings.cert_warning_days, settings.cert_critical_days) == (30, 10)
+
+
+def test_certificate_days_default() -> None:
+    settings = load({}, host_port="x", environ={}).settings
+    assert (settings.cert_warning_days, settings.cert_critical_days) == (21, 7)

@@ -163,6 +163,15 @@ class Channel:
         self._incoming.write(chunk)
         return True
 
+    def plain_socket(self) -> socket.socket:
+        """Return the TCP socket, for a TLS library that runs its own handshake on it.
+
+        Only valid before ``start_tls``; the caller then owns all further I/O on the socket.
+        """
+        if self._tls is not None:
+            raise ValueError("the channel already runs TLS; its socket carries TLS records")
+        return self._sock
+
     def close(self) -> None:
         """Close the socket without a TLS close_notify; the session is over either way."""
         self._sock.close()
@@ -181,3 +190,12 @@ def client_context(ca_file: str | None, insecure: bool) -> ssl.SSLContext:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     return context
+
+
+def unverified_context() -> ssl.SSLContext:
+    """Build a TLS context that accepts any certificate, for sessions that send no secret.
+
+    The connect check uses it so that certificate problems, which the tls check judges, do
+    not hide what comes after the handshake.
+    """
+    return client_context(None, insecure=True)

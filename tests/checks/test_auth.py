@@ -268,3 +268,17 @@ def test_token_file_blanks_stripped(tmp_path: Path) -> None:
     loaded = load({"access_token_file": str(token_file)}, host_port="127.0.0.1", environ={})
     assert loaded.target.access_token is not None
     assert loaded.target.access_token.reveal() == "ya29.padded-token-value"
+
+
+def test_untrusted_certificate_is_unknown(healthy_lab: LabInfo) -> None:
+    host, port = healthy_lab.smtp_starttls.rsplit(":", 1)
+    target = Target(
+        host=host,
+        port=int(port),
+        tls_mode=TlsMode.STARTTLS,
+        user=healthy_lab.user,
+        access_token=Secret("ya29.token-that-must-not-be-sent", "test"),
+    )
+    result = auth_check.run(target, CheckContext(settings=Settings(timeout=5.0)))
+    assert result.status is Status.UNKNOWN
+    assert result.summary == "the TLS handshake failed; the tls check has the details"
