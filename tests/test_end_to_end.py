@@ -72,7 +72,9 @@ def expected_exit_code(scenario: str) -> int:
 def command_line_form(lab: LabInfo) -> list[str]:
     """Return the flags-only form of checking the lab: endpoint, mode, CA, user and token."""
     scenario = get_scenario(lab.scenario)
-    endpoint = lab.smtps if scenario.target_listener == "implicit" else lab.smtp_starttls
+    listener = lab.smtps if scenario.target_listener == "implicit" else lab.smtp_starttls
+    # The scenario's host name matters for SNI, so it replaces the listener's address.
+    endpoint = f"{scenario.target_host}:{listener.rsplit(':', 1)[1]}"
     send_test = ["--send-test", "--from", "other@example.com", "--to", "rcpt@example.com"]
     return [
         "check",
@@ -106,7 +108,7 @@ def test_untrusted_certificate_fails_handshake(capsys: pytest.CaptureFixture[str
     with start_lab(get_scenario("healthy")) as info:
         code, report = run_json(capsys, "check", info.smtp_starttls, "--tls-mode", "starttls")
     assert code == 2
-    assert "connect.tls_handshake_failed" in finding_codes(report)
+    assert "tls.untrusted" in finding_codes(report)
 
 
 def test_insecure_continues_and_is_reported(capsys: pytest.CaptureFixture[str]) -> None:
@@ -114,8 +116,9 @@ def test_insecure_continues_and_is_reported(capsys: pytest.CaptureFixture[str]) 
         code, report = run_json(
             capsys, "check", info.smtp_starttls, "--tls-mode", "starttls", "--insecure"
         )
-    assert code == 1
-    assert finding_codes(report) == {"connect.verification_disabled"}
+    # --insecure lets auth go on but changes no severity: the untrusted CA stays critical.
+    assert code == 2
+    assert finding_codes(report) == {"tls.untrusted", "tls.verification_disabled"}
 
 
 def test_implicit_tls_port_passes_in_implicit_mode(capsys: pytest.CaptureFixture[str]) -> None:

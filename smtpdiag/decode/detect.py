@@ -2,12 +2,14 @@
 
 Order matters: JSON bodies and JWTs have unmistakable shapes and are tried first, then
 anything that contains an SMTP reply line or a direction marker is a transcript, and a lone
-base64 word is a SASL challenge or client response.
+base64 word is a SASL challenge or client response. A known TLS or certificate error message
+comes last, so a transcript that quotes one stays a transcript.
 """
 
 from __future__ import annotations
 
 import ast
+import base64
 import json
 import math
 import re
@@ -16,6 +18,7 @@ from typing import Any
 
 from smtpdiag.decode.lines import Direction, is_reply_line, split_lines
 from smtpdiag.decode.result import DecodeResult, InputKind
+from smtpdiag.decode.tls_error import decode_tls_error
 from smtpdiag.decode.transcript import analyse, group_steps
 from smtpdiag.redact import REDACTOR
 from smtpdiag.sasl import jwt_claims, parse_challenge, parse_client_response
@@ -55,8 +58,12 @@ def _decode(text: str, host: str | None) -> DecodeResult:
         return _transcript(lines, host)
     if len(stripped.split()) == 1 and _BASE64_WORD.match(stripped):
         return _base64_word(stripped)
+    tls_error = decode_tls_error(stripped)
+    if tls_error is not None:
+        return tls_error
     return DecodeResult(
-        InputKind.UNKNOWN, {"reason": "not a reply, transcript, SASL blob, JWT or token response"}
+        InputKind.UNKNOWN,
+        {"reason": "not a reply, transcript, SASL blob, JWT, token response or TLS error"},
     )
 
 
@@ -120,12 +127,28 @@ def _transcript(lines: list[Any], host: str | None) -> DecodeResult:
     return DecodeResult(kind, facts, tuple(findings))
 
 
+def _looks_like_sasl_response(word: str) -> bool:
+    """Return whether ``word`` decodes to bytes with the markers of a SASL client response."""
+    padded = word + "=" * (-len(word) % 4)
+    try:
+        raw = base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
+    except ValueError:
+        return False
+    return b"\x01" in raw or b"\x00" in raw or raw.startswith((b"user=", b"n,", b"y,", b"p="))
+
+
 def _base64_word(word: str) -> DecodeResult:
     challenge = parse_challenge(word)
     if challenge.payload is not None:
         steps = group_steps(split_lines(f"S: 334 {word}"))
         facts, findings = analyse(steps)
         return DecodeResult(InputKind.SASL_CHALLENGE, facts, tuple(findings))
+    if not _looks_like_sasl_response(word):
+        # Parsing would register the word as a possible password and mask it from then on.
+        return DecodeResult(
+            InputKind.UNKNOWN,
+            {"reason": "base64 that is neither a SASL challenge nor a client response"},
+        )
     response = parse_client_response(word)
     if response.mechanism is not None:
         steps = group_steps(split_lines(f"C: AUTH {response.mechanism.value} {word}"))

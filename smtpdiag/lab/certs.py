@@ -6,14 +6,19 @@ The files are:
 
 - ``ca.pem``: the root certificate only, the file clients trust;
 - ``server-chain.pem``: the leaf, then the intermediate (unless the leaf options leave it out);
-- ``server-key.pem``: the leaf's private key, mode 0600.
+- ``server-key.pem``: the leaf's private key, mode 0600;
+- ``fallback-chain.pem`` and ``fallback-key.pem``: only when the leaf options ask for an SNI
+  fallback, a second leaf and the intermediate, and its key.
+
+A self-signed leaf signs itself with its own key; ``server-chain.pem`` then contains that leaf
+alone, and the root in ``ca.pem`` does not verify it.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,6 +32,8 @@ from smtpdiag.lab.options import LeafOptions
 CA_FILE_NAME = "ca.pem"
 CHAIN_FILE_NAME = "server-chain.pem"
 KEY_FILE_NAME = "server-key.pem"
+FALLBACK_CHAIN_FILE_NAME = "fallback-chain.pem"
+FALLBACK_KEY_FILE_NAME = "fallback-key.pem"
 
 _CA_VALIDITY = timedelta(days=365)
 _CA_BACKDATE = timedelta(days=2)
@@ -42,6 +49,13 @@ class CertificateFiles:
     """Leaf certificate followed by the intermediate (PEM), as the server presents them."""
     key_file: Path
     """Private key of the leaf certificate (PEM, unencrypted)."""
+    sni_names: tuple[str, ...] = ()
+    """SNI names for which the server presents ``chain_file`` when a fallback exists."""
+    fallback_chain_file: Path | None = None
+    """Second leaf and the intermediate (PEM), presented to clients whose SNI is not in
+    ``sni_names``; None when the server has one certificate."""
+    fallback_key_file: Path | None = None
+    """Private key of the fallback leaf; None when there is no fallback."""
 
 
 @dataclass(frozen=True)
@@ -59,21 +73,57 @@ def write_certificates(
 
     root = _make_root(now)
     intermediate = _make_intermediate(root, now)
-    leaf_key = ec.generate_private_key(ec.SECP256R1())
-    leaf_certificate = _make_leaf(intermediate, leaf_key, leaf, now)
-
     files = CertificateFiles(
         ca_file=directory / CA_FILE_NAME,
         chain_file=directory / CHAIN_FILE_NAME,
         key_file=directory / KEY_FILE_NAME,
     )
-    chain = [leaf_certificate]
-    if leaf.include_intermediate:
-        chain.append(intermediate.certificate)
     files.ca_file.write_bytes(_pem(root.certificate))
-    files.chain_file.write_bytes(b"".join(_pem(certificate) for certificate in chain))
-    _write_private(files.key_file, _private_pem(leaf_key))
-    return files
+
+    leaf_key = ec.generate_private_key(ec.SECP256R1())
+    if leaf.self_signed:
+        chain = [_make_self_signed_leaf(leaf_key, leaf, now)]
+    else:
+        chain = [_make_leaf(intermediate, leaf_key, leaf, now)]
+        if leaf.include_intermediate:
+            chain.append(intermediate.certificate)
+    _write_chain(files.chain_file, files.key_file, chain, leaf_key)
+
+    if not leaf.sni_fallback_dns_names:
+        return files
+    return _write_fallback(directory, files, intermediate, leaf, now)
+
+
+def _write_fallback(
+    directory: Path,
+    files: CertificateFiles,
+    intermediate: _Issuer,
+    leaf: LeafOptions,
+    now: datetime,
+) -> CertificateFiles:
+    """Write the SNI fallback leaf, valid for its own names only, with the intermediate."""
+    options = replace(leaf, dns_names=leaf.sni_fallback_dns_names, ip_addresses=())
+    key = ec.generate_private_key(ec.SECP256R1())
+    chain = [_make_leaf(intermediate, key, options, now), intermediate.certificate]
+    chain_file = directory / FALLBACK_CHAIN_FILE_NAME
+    key_file = directory / FALLBACK_KEY_FILE_NAME
+    _write_chain(chain_file, key_file, chain, key)
+    return replace(
+        files,
+        sni_names=leaf.dns_names,
+        fallback_chain_file=chain_file,
+        fallback_key_file=key_file,
+    )
+
+
+def _write_chain(
+    chain_file: Path,
+    key_file: Path,
+    chain: list[x509.Certificate],
+    key: ec.EllipticCurvePrivateKey,
+) -> None:
+    chain_file.write_bytes(b"".join(_pem(certificate) for certificate in chain))
+    _write_private(key_file, _private_pem(key))
 
 
 def _make_root(now: datetime) -> _Issuer:
@@ -134,7 +184,29 @@ def _ca_builder(
 def _make_leaf(
     issuer: _Issuer, key: ec.EllipticCurvePrivateKey, options: LeafOptions, now: datetime
 ) -> x509.Certificate:
-    common_name = options.dns_names[0] if options.dns_names else "smtpdiag lab server"
+    builder = _leaf_builder(issuer.certificate.subject, key, options, now)
+    builder = builder.add_extension(_authority_key_id(issuer), critical=False)
+    return builder.sign(issuer.key, hashes.SHA256())
+
+
+def _make_self_signed_leaf(
+    key: ec.EllipticCurvePrivateKey, options: LeafOptions, now: datetime
+) -> x509.Certificate:
+    builder = _leaf_builder(_leaf_name(options), key, options, now)
+    builder = builder.add_extension(
+        x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()), critical=False
+    )
+    return builder.sign(key, hashes.SHA256())
+
+
+def _leaf_name(options: LeafOptions) -> x509.Name:
+    return _name(options.dns_names[0] if options.dns_names else "smtpdiag lab server")
+
+
+def _leaf_builder(
+    issuer_name: x509.Name, key: ec.EllipticCurvePrivateKey, options: LeafOptions, now: datetime
+) -> x509.CertificateBuilder:
+    """Return a leaf builder with every extension but the authority key identifier."""
     key_usage = x509.KeyUsage(
         digital_signature=True,
         content_commitment=False,
@@ -148,8 +220,8 @@ def _make_leaf(
     )
     builder = (
         x509.CertificateBuilder()
-        .subject_name(_name(common_name))
-        .issuer_name(issuer.certificate.subject)
+        .subject_name(_leaf_name(options))
+        .issuer_name(issuer_name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now + options.not_before_offset)
@@ -158,14 +230,13 @@ def _make_leaf(
         .add_extension(key_usage, critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(_authority_key_id(issuer), critical=False)
     )
     alternative_names = _alternative_names(options)
     if alternative_names:
         builder = builder.add_extension(
             x509.SubjectAlternativeName(alternative_names), critical=False
         )
-    return builder.sign(issuer.key, hashes.SHA256())
+    return builder
 
 
 def _alternative_names(options: LeafOptions) -> list[x509.GeneralName]:

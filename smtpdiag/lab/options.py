@@ -75,6 +75,9 @@ class ServerOptions:
     data_reply: str | None = None
     """Reply to the end of a message's DATA in place of accepting it, e.g. Exchange Online's
     ``554 5.2.252 SendAsDenied``; None accepts and counts the message."""
+    starttls_reply: str | None = None
+    """Reply to STARTTLS in place of starting TLS, e.g. ``454 4.7.0 TLS not available due to
+    local problem``; None starts TLS. STARTTLS stays advertised either way."""
     max_auth_line_length: int = COMMAND_LINE_OCTETS
     """Longest AUTH command line accepted, in octets with CRLF; a longer one gets
     ``500 5.5.2 Line too long``. Lines sent in reply to a ``334`` may be up to
@@ -95,6 +98,10 @@ class ServerOptions:
             )
         if self.data_reply is not None and not _REPLY_PATTERN.fullmatch(self.data_reply):
             raise ValueError(f"data_reply {self.data_reply!r} is not a one-line 4xx or 5xx reply")
+        if self.starttls_reply is not None and not _REPLY_PATTERN.fullmatch(self.starttls_reply):
+            raise ValueError(
+                f"starttls_reply {self.starttls_reply!r} is not a one-line 4xx or 5xx reply"
+            )
         if not _SHORTEST_AUTH_LINE <= self.max_auth_line_length <= AUTH_BUFFER_OCTETS:
             raise ValueError(
                 f"max_auth_line_length {self.max_auth_line_length} is outside "
@@ -119,3 +126,10 @@ class LeafOptions:
     not_after_offset: timedelta = timedelta(days=30)
     include_intermediate: bool = True
     """Whether the server sends the intermediate CA certificate after its own."""
+    self_signed: bool = False
+    """Whether the leaf signs itself (issuer equals subject) in place of the lab
+    intermediate. The server then sends the leaf alone, and ``ca.pem`` does not verify it."""
+    sni_fallback_dns_names: tuple[str, ...] = ()
+    """DNS names of a second leaf, signed by the lab intermediate and without IP address
+    names. The server presents it unless the client's SNI is one of ``dns_names``. Empty
+    means one certificate, whatever the client sends."""

@@ -140,7 +140,7 @@ def _write_token(path: Path, length: int | None) -> Secret:
 def _config_text(scenario: Scenario, info: LabInfo, target: LabServer) -> str:
     """Return the TOML configuration with the ``lab`` target."""
     values: dict[str, str | int | bool] = {
-        "host": target.host,
+        "host": scenario.target_host,
         "port": target.port,
         "tls_mode": scenario.target_tls_mode.value,
         "ca_file": str(info.ca_file),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import StrEnum
 from types import MappingProxyType
 
@@ -43,6 +44,13 @@ MIN_TOKEN_LENGTH = 32
 LONG_TOKEN_LENGTH = 1600
 """Length of the lab token in ``line-too-long``, about that of a Microsoft access token."""
 
+OTHER_HOST_NAME = "mail.other.example"
+"""Only name of the certificate in ``wrong-hostname``, and of the certificate that
+``sni-required`` presents without SNI; ``.example`` is reserved by RFC 2606."""
+
+EXPIRING_SOON = timedelta(days=5)
+"""Remaining validity of the certificate in ``cert-expiring-soon``."""
+
 
 class LabListener(StrEnum):
     """One of the lab's two servers, as the server that a target points at."""
@@ -64,6 +72,9 @@ class Scenario:
     """Behaviour of both lab servers."""
     certificate: LeafOptions = field(default_factory=LeafOptions)
     """Server certificate of both lab servers."""
+    target_host: str = "127.0.0.1"
+    """``host`` written into the configuration: the name a client connects to, verifies the
+    certificate against and sends as SNI. Clients send no SNI for an IP address."""
     target_listener: LabListener = LabListener.STARTTLS
     target_tls_mode: TlsMode = TlsMode.STARTTLS
     """``tls_mode`` written into the configuration, which may disagree with the listener."""
@@ -218,6 +229,61 @@ _ALL = (
         ),
         send_test=True,
         expected_codes=("auth.send_as_denied",),
+    ),
+    Scenario(
+        name="cert-expired",
+        description="server certificate whose validity ended yesterday",
+        certificate=LeafOptions(
+            not_before_offset=timedelta(days=-90), not_after_offset=timedelta(days=-1)
+        ),
+        expected_codes=("tls.cert_expired",),
+    ),
+    Scenario(
+        name="cert-not-yet-valid",
+        description="server certificate that becomes valid tomorrow",
+        certificate=LeafOptions(
+            not_before_offset=timedelta(days=1), not_after_offset=timedelta(days=90)
+        ),
+        expected_codes=("tls.cert_not_yet_valid",),
+    ),
+    Scenario(
+        name="cert-expiring-soon",
+        description="server certificate that expires in 5 days",
+        certificate=LeafOptions(not_after_offset=EXPIRING_SOON),
+        expected_codes=("tls.cert_expiring_soon",),
+    ),
+    Scenario(
+        name="wrong-hostname",
+        description="server certificate only for mail.other.example, without IP addresses",
+        certificate=LeafOptions(dns_names=(OTHER_HOST_NAME,), ip_addresses=()),
+        expected_codes=("tls.hostname_mismatch",),
+    ),
+    Scenario(
+        name="missing-intermediate",
+        description="server sends its certificate without the intermediate CA",
+        certificate=LeafOptions(include_intermediate=False),
+        expected_codes=("tls.missing_intermediate",),
+    ),
+    Scenario(
+        name="self-signed",
+        description="self-signed server certificate for localhost, not from the lab CA",
+        certificate=LeafOptions(self_signed=True),
+        expected_codes=("tls.untrusted",),
+    ),
+    Scenario(
+        name="sni-required",
+        description="server presents a mail.other.example certificate unless SNI is localhost",
+        certificate=LeafOptions(sni_fallback_dns_names=(OTHER_HOST_NAME,)),
+        # A client sends SNI only for a host name, so the target names the server by name.
+        # NOTE: this relies on localhost resolving to 127.0.0.1, where the lab listens.
+        target_host="localhost",
+        expected_codes=("tls.sni_required",),
+    ),
+    Scenario(
+        name="starttls-454",
+        description="server that advertises STARTTLS but replies 454 4.7.0 to it",
+        server=ServerOptions(starttls_reply="454 4.7.0 TLS not available due to local problem"),
+        expected_codes=("connect.starttls_rejected",),
     ),
 )
 

@@ -17,6 +17,7 @@ import ssl
 from base64 import b64decode
 from collections import defaultdict
 from collections.abc import Callable
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -27,6 +28,7 @@ from aiosmtpd.smtp import (
     AuthResult,
     Envelope,
     Session,
+    TLSSetupException,
     syntax,
 )
 
@@ -63,6 +65,9 @@ AUTH_REQUIRED = "530 5.7.0 Authentication required"
 AUTH_LINE_TOO_LONG = "500 5.5.2 Line too long"
 AUTH_EXCHANGE_LINE_TOO_LONG = "500 5.5.6 Authentication Exchange line is too long"
 STARTTLS_UNSUPPORTED = "502 5.5.1 STARTTLS not supported"
+# Status that ``handle_exception`` must return; aiosmtpd 1.4.6 drops it for a failed STARTTLS
+# handshake and closes the connection instead.
+STARTTLS_HANDSHAKE_FAILED = "454 4.7.0 TLS handshake failed"
 
 # Extensions that aiosmtpd handles but does not advertise.
 _EXTRA_EXTENSIONS = ("PIPELINING", "ENHANCEDSTATUSCODES")
@@ -186,11 +191,34 @@ class LabSMTP(SMTP):
             self.transport.close()
 
     async def smtp_STARTTLS(self, arg: str) -> None:
-        """Start TLS, or reply 502 on a server that does not offer STARTTLS."""
+        """Start TLS, reply 502 on a server that does not offer STARTTLS, or send the
+        scenario's ``starttls_reply``."""
         if self.tls_context is None:
             await self.push(STARTTLS_UNSUPPORTED)
             return
+        if self.options.starttls_reply is not None:
+            # RFC 3207 section 4: 454 means TLS is not available for a temporary reason, and
+            # the client stays on the plain connection.
+            await self.push(self.options.starttls_reply)
+            return
         await super().smtp_STARTTLS(arg)
+
+    async def handle_exception(self, error: Exception) -> str:
+        """Log a failed STARTTLS handshake in one line; leave other errors to aiosmtpd.
+
+        In the TLS scenarios a client that rejects the lab's certificate aborts the handshake,
+        which is the expected outcome, so it gets no traceback. aiosmtpd closes the connection
+        after a ``TLSSetupException`` and sends no reply.
+        """
+        if not isinstance(error, TLSSetupException):
+            return await super().handle_exception(error)
+        cause = error.__cause__
+        logger.info(
+            "%s: TLS handshake after STARTTLS failed: %s",
+            self._peer(),
+            f"{type(cause).__name__}: {cause}" if cause is not None else "no cause given",
+        )
+        return STARTTLS_HANDSHAKE_FAILED
 
     @syntax("AUTH <mechanism>")
     async def smtp_AUTH(self, arg: str) -> None:
@@ -422,7 +450,27 @@ class _LabController(Controller):
 
 
 def _server_tls_context(certificates: CertificateFiles) -> ssl.SSLContext:
+    """Return the server context; with a fallback leaf it serves the normal leaf by SNI only."""
+    named = _context_for(certificates.chain_file, certificates.key_file)
+    if certificates.fallback_chain_file is None or certificates.fallback_key_file is None:
+        return named
+    fallback = _context_for(certificates.fallback_chain_file, certificates.fallback_key_file)
+    sni_names = {name.lower() for name in certificates.sni_names}
+
+    def select_certificate(
+        connection: ssl.SSLObject | ssl.SSLSocket, server_name: str | None, _: ssl.SSLContext
+    ) -> None:
+        # Called during the handshake with the client's SNI name, or None without SNI.
+        # Returning None lets the handshake go on with whatever context is set now.
+        if server_name is not None and server_name.lower() in sni_names:
+            connection.context = named
+
+    fallback.sni_callback = select_certificate
+    return fallback
+
+
+def _context_for(chain_file: Path, key_file: Path) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(certificates.chain_file, certificates.key_file)
+    context.load_cert_chain(chain_file, key_file)
     return context

@@ -6,6 +6,7 @@ import pytest
 
 from smtpdiag.context import TlsMode
 from smtpdiag.errors import UsageError
+from smtpdiag.lab.options import ServerOptions
 from smtpdiag.lab.scenarios import (
     LONG_TOKEN_LENGTH,
     SCENARIOS,
@@ -32,6 +33,14 @@ def test_scenario_order() -> None:
         "line-too-long",
         "temporary-454",
         "microsoft-send-as-denied",
+        "cert-expired",
+        "cert-not-yet-valid",
+        "cert-expiring-soon",
+        "wrong-hostname",
+        "missing-intermediate",
+        "self-signed",
+        "sni-required",
+        "starttls-454",
     ]
 
 
@@ -111,3 +120,22 @@ def test_list_scenarios_pairs() -> None:
 
 def test_list_scenarios_covers_all() -> None:
     assert [name for name, _ in list_scenarios()] == list(SCENARIOS)
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_scenario_target_host(name: str) -> None:
+    expected = "localhost" if name == "sni-required" else "127.0.0.1"
+    assert SCENARIOS[name].target_host == expected
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        pytest.param("220 2.0.0 Ready to start TLS", id="success-code"),
+        pytest.param("454 4.7.0 first\r\n454 4.7.0 second", id="two-lines"),
+        pytest.param("TLS not available", id="no-code"),
+    ],
+)
+def test_starttls_reply_must_be_failure_line(reply: str) -> None:
+    with pytest.raises(ValueError, match="starttls_reply"):
+        ServerOptions(starttls_reply=reply)
