@@ -18,7 +18,13 @@ from smtpdiag.errors import SmtpClosedError, SmtpReplyError, escape_bytes
 from smtpdiag.smtp.capabilities import Capabilities
 from smtpdiag.smtp.reply import Reply, parse_reply_line
 from smtpdiag.smtp.session import SmtpSession
-from smtpdiag.smtp.transport import Channel, TlsHandshakeError, TlsInfo, looks_like_tls
+from smtpdiag.smtp.transport import (
+    Channel,
+    TlsHandshakeError,
+    TlsInfo,
+    looks_like_tls,
+    unverified_context,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -258,10 +264,7 @@ def _classify_probe_bytes(outcome: ProbeOutcome, received: bytes, reason: str) -
 
 def _probe_context() -> ssl.SSLContext:
     """Build the silence probe's TLS context; only the first bytes matter, not the certificate."""
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
+    return unverified_context()
 
 
 def _ehlo(

@@ -196,6 +196,10 @@ def unverified_context() -> ssl.SSLContext:
     """Build a TLS context that accepts any certificate, for sessions that send no secret.
 
     The connect check uses it so that certificate problems, which the tls check judges, do
-    not hide what comes after the handshake.
+    not hide what comes after the handshake. It loads no trust store, which saves the tens
+    of milliseconds that reading the system CA bundle takes.
     """
-    return client_context(None, insecure=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
