@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from smtpdiag.context import CheckContext, Target, TlsMode
+from smtpdiag.endpoint import Endpoint, resolve_endpoint
 from smtpdiag.errors import SmtpClosedError, SmtpDiagError, SmtpReplyError
 from smtpdiag.knowledge import (
     AUTH_FINDINGS,
@@ -83,7 +84,8 @@ def run(target: Target, ctx: CheckContext) -> CheckResult:
     if missing:
         return CheckResult.skipped(CHECK_ID, f"not run: {' and '.join(missing)} configured")
 
-    outcome = probe(_probe_request(target, ctx))
+    endpoint = resolve_endpoint(target, ctx)
+    outcome = probe(_probe_request(target, endpoint, ctx))
     if outcome.session is None and outcome.failure is Failure.TLS_FAILED:
         return CheckResult.unknown(
             CHECK_ID, "the TLS handshake failed; the tls check has the details"
@@ -110,26 +112,16 @@ def run(target: Target, ctx: CheckContext) -> CheckResult:
         _quit(session)
     finally:
         session.channel.close()
-    provider = detect_provider(_endpoint_host(target, ctx), _all_text(exchange))
+    provider = detect_provider(endpoint.host, _all_text(exchange))
     return evaluate(exchange, provider, target, session.transcript)
 
 
-def _endpoint_host(target: Target, ctx: CheckContext) -> str:
-    dns = ctx.upstream.get("dns")
-    return str((dns.facts.get("host") if dns else None) or target.host)
-
-
-def _probe_request(target: Target, ctx: CheckContext) -> ProbeRequest:
-    dns = ctx.upstream.get("dns")
-    facts = dns.facts if dns is not None else {}
-    host = str(facts.get("host") or target.host)
-    addresses = [str(address) for address in facts.get("addresses", ())] or [host]
-    tls_mode = TlsMode(facts["tls_mode"]) if facts.get("tls_mode") else target.tls_mode
+def _probe_request(target: Target, endpoint: Endpoint, ctx: CheckContext) -> ProbeRequest:
     return ProbeRequest(
-        address=addresses[0],
-        port=int(facts.get("port") or target.port),
-        implicit_tls=tls_mode is TlsMode.IMPLICIT,
-        server_hostname=host or None,
+        address=endpoint.addresses[0] if endpoint.addresses else endpoint.host,
+        port=endpoint.port,
+        implicit_tls=endpoint.tls_mode is TlsMode.IMPLICIT,
+        server_hostname=endpoint.host or None,
         ehlo_name=target.ehlo_name,
         # auth sends the token, so it verifies the certificate unless --insecure is given.
         tls_context=client_context(target.ca_file, target.insecure),

@@ -7,13 +7,12 @@ check only reports that the handshake failed and why.
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 import threading
 from collections.abc import Sequence
 from typing import Any
 
 from smtpdiag.context import CheckContext, Target, TlsMode
+from smtpdiag.endpoint import resolve_endpoint
 from smtpdiag.errors import escape_bytes
 from smtpdiag.models import CheckResult, Finding, Severity
 from smtpdiag.smtp.probe import Failure, ProbeOutcome, ProbeRequest, Stage, probe
@@ -224,7 +223,13 @@ _REJECTED_KINDS = {
 
 def run(target: Target, ctx: CheckContext) -> CheckResult:
     """Probe every address of the target concurrently and evaluate the outcomes."""
-    host, port, tls_mode, addresses = _endpoint(target, ctx)
+    endpoint = resolve_endpoint(target, ctx)
+    host, port, tls_mode, addresses = (
+        endpoint.host,
+        endpoint.port,
+        endpoint.tls_mode,
+        endpoint.addresses,
+    )
     if not addresses:
         return CheckResult.unknown(
             "connect", f"no address to connect to for {host or target.domain}"
@@ -267,33 +272,6 @@ def _probe_concurrently(requests: Sequence[ProbeRequest]) -> list[ProbeOutcome]:
     for worker in workers:
         worker.join()
     return [outcome for outcome in outcomes if outcome is not None]
-
-
-def _endpoint(target: Target, ctx: CheckContext) -> tuple[str, int, TlsMode, list[str]]:
-    """Return host, port, TLS mode and addresses, preferring what the dns check discovered."""
-    dns = ctx.upstream.get("dns")
-    facts = dns.facts if dns is not None else {}
-    host = str(facts.get("host") or target.host)
-    port = int(facts.get("port") or target.port)
-    tls_mode = TlsMode(facts["tls_mode"]) if facts.get("tls_mode") else target.tls_mode
-    addresses = [str(address) for address in facts.get("addresses", ())]
-    if not addresses and host:
-        addresses = _resolve(host, port)
-    return host, port, tls_mode, addresses
-
-
-def _resolve(host: str, port: int) -> list[str]:
-    """Resolve ``host`` with the system resolver when the dns check did not run."""
-    try:
-        return [str(ipaddress.ip_address(host))]
-    except ValueError:
-        pass
-    # NOTE: getaddrinfo has no timeout of its own; the engine's check deadline bounds it.
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror:
-        return []
-    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 def _probe_and_quit(request: ProbeRequest) -> ProbeOutcome:

@@ -9,9 +9,9 @@ only when the check runs.
 from __future__ import annotations
 
 import ipaddress
-import socket
 
 from smtpdiag.context import CheckContext, Target, TlsMode
+from smtpdiag.endpoint import resolve_endpoint
 from smtpdiag.models import CheckResult
 from smtpdiag.spec import CheckSpec
 from smtpdiag.tls.evaluate import Thresholds, evaluate
@@ -24,7 +24,13 @@ def run(target: Target, ctx: CheckContext) -> CheckResult:
     """Measure the first address of the target and evaluate the handshakes."""
     from smtpdiag.tls.measure import TlsRequest, measure
 
-    host, port, tls_mode, addresses = _endpoint(target, ctx)
+    endpoint = resolve_endpoint(target, ctx)
+    host, port, tls_mode, addresses = (
+        endpoint.host,
+        endpoint.port,
+        endpoint.tls_mode,
+        endpoint.addresses,
+    )
     if not addresses:
         where = host or target.domain
         return CheckResult.unknown(CHECK_ID, f"no address to connect to for {where}")
@@ -53,33 +59,6 @@ def server_name(target: Target, host: str) -> str | None:
     except ValueError:
         return host.rstrip(".") or None
     return None
-
-
-def _endpoint(target: Target, ctx: CheckContext) -> tuple[str, int, TlsMode, list[str]]:
-    """Return host, port, TLS mode and addresses, preferring what the dns check discovered."""
-    dns = ctx.upstream.get("dns")
-    facts = dns.facts if dns is not None else {}
-    host = str(facts.get("host") or target.host)
-    port = int(facts.get("port") or target.port)
-    tls_mode = TlsMode(facts["tls_mode"]) if facts.get("tls_mode") else target.tls_mode
-    addresses = [str(address) for address in facts.get("addresses", ())]
-    if not addresses and host:
-        addresses = _resolve(host, port)
-    return host, port, tls_mode, addresses
-
-
-def _resolve(host: str, port: int) -> list[str]:
-    """Resolve ``host`` with the system resolver when the dns check did not run."""
-    try:
-        return [str(ipaddress.ip_address(host))]
-    except ValueError:
-        pass
-    # NOTE: getaddrinfo has no timeout of its own; the engine's check deadline bounds it.
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror:
-        return []
-    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 SPEC = CheckSpec(
