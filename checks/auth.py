@@ -325,8 +325,6 @@ def _reply_finding(
         "reply": " ".join(reply.transcript(prefix="")),
         "reply_code": reply.code,
         "mechanism": facts.get("mechanism", ""),
-        "scope": "",
-        "status": "",
     }
     return kind.make(facts={**facts, **reply.facts()}, evidence=evidence, details=details)
 
@@ -336,8 +334,7 @@ def _challenge_findings(
 ) -> list[Finding]:
     findings: list[Finding] = []
     kind = classify_challenge(challenge.payload, empty=challenge.empty)
-    details = {"reply": "", "mechanism": facts.get("mechanism", ""), "scope": "", "status": ""}
-    details.update(details_for_challenge(challenge.payload))
+    details = {"mechanism": facts.get("mechanism", ""), **details_for_challenge(challenge.payload)}
     if kind is not None:
         findings.append(kind.make(facts=dict(facts), evidence=evidence, details=details))
     damage_found = reportable_damage(challenge)

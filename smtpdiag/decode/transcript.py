@@ -217,15 +217,6 @@ def _challenge_step(state: Analysis, challenge: Challenge) -> None:
 def _make(kind: FindingKind | str, state: Analysis, **details: Any) -> Finding:
     if isinstance(kind, str):
         kind = KINDS[kind]
-    fields = {
-        "reply": "",
-        "reply_code": "",
-        "scope": "",
-        "status": "",
-        "mechanism": state.mechanism.value if state.mechanism else "",
-        "answer": "",
-        "detail": "",
-        "damage": "",
-        **details,
-    }
-    return kind.make(facts=dict(state.facts), details=fields)
+    # Placeholders without a value render as empty text (FindingKind.make).
+    mechanism = state.mechanism.value if state.mechanism else ""
+    return kind.make(facts=dict(state.facts), details={"mechanism": mechanism, **details})
