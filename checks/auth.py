@@ -1,8 +1,9 @@
 """The ``auth`` check: log in with the OAuth2 access token and explain every reply.
 
-It opens its own session (greeting, EHLO, TLS, EHLO), sends AUTH with XOAUTH2 or
-OAUTHBEARER, answers an error challenge the way the mechanism requires so that the server's
-final reply is always read, and quits. It sends no MAIL command.
+It opens its own session (greeting, EHLO, TLS, EHLO) and sends AUTH with XOAUTH2 or
+OAUTHBEARER. After an error challenge it sends the dummy response the mechanism requires,
+so the server's final reply is always read. It then quits, and it sends MAIL only with
+``--send-test``.
 """
 
 from __future__ import annotations
@@ -181,7 +182,7 @@ def _exchange(session: SmtpSession, target: Target, exchange: Exchange) -> None:
         exchange.line_too_long = reply
         reply = session.command(f"AUTH {mechanism.value}")
     if reply.code == 334 and not reply.text:
-        # An empty 334 asks for the response: after a refused initial response, or from a
+        # An empty 334 requests the response: after a refused initial response, or from a
         # server that ignores initial responses.
         reply = session.command(response, shown=shown)
         if reply.code == 334 and not reply.text:

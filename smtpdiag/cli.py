@@ -1,8 +1,8 @@
 """Command-line interface: parse, load configuration, run, render, exit.
 
-This is the one core module that imports the ``checks`` package (and, later, ``exporters``);
-it does so inside the commands, so ``--help`` and ``--version`` load no check and none of the
-network libraries. Exit codes follow the Nagios plugin convention: 0 ok, 1 warning,
+This is the one core module that imports the ``checks`` package (and, later, ``exporters``).
+It imports them inside the commands, so ``--help`` and ``--version`` load no check and none
+of the network libraries. Exit codes follow the Nagios plugin convention: 0 ok, 1 warning,
 2 critical, 3 unknown, usage error or bad configuration.
 """
 
@@ -190,7 +190,7 @@ def check(
         bool | None,
         typer.Option(
             "--insecure/--verify",
-            help="Continue without verifying the server certificate; the report says so.",
+            help="Continue without verifying the server certificate; the report notes it.",
         ),
     ] = None,
     sni: Annotated[

@@ -2,8 +2,9 @@
 
 Each ``Secret`` registers its value here when created; renderers, the log filter and error
 messages pass their text through ``redact``. Besides the raw value, the registry contains the
-forms in which a token travels: its base64 at each of the three byte alignments (so a token is
-found inside any base64 blob, such as an XOAUTH2 initial response) and its URL-encoded forms.
+forms in which a token travels: its URL-encoded forms and its base64 at each of the three
+byte alignments. The alignments let redaction find a token inside any base64 blob, such as
+an XOAUTH2 initial response.
 """
 
 from __future__ import annotations

@@ -121,10 +121,10 @@ def secret_from_command(command: str, timeout: float) -> Secret:
     if completed.returncode != 0:
         # The command line is not repeated: it often carries a client secret.
         stderr = " ".join(completed.stderr.split())[:300]
-        said = f" and wrote {stderr!r} to stderr" if stderr else " without writing to stderr"
+        output = f" and wrote {stderr!r} to stderr" if stderr else " without writing to stderr"
         raise SecretError(
             f"The token command (access_token_command) exited with status "
-            f"{completed.returncode}{said}.",
+            f"{completed.returncode}{output}.",
             "Run the command by hand and fix the error it prints.",
             value=command,
         )

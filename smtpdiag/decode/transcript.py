@@ -1,10 +1,10 @@
 """Explain an SMTP transcript or a single reply: AUTH responses, challenges and final replies.
 
-The analysis follows the AUTH exchange the way a server sees it. After ``AUTH MECH`` without
+The analysis follows the AUTH exchange from the server's side. After ``AUTH MECH`` without
 an initial response, an empty ``334`` asks for the token. After a ``334`` with a base64 JSON
 error, the client owes one dummy response (an empty line for XOAUTH2, ``AQ==`` for
 OAUTHBEARER) before the server sends its final reply. When the client broke that protocol,
-the broken step is the root cause and the final reply becomes a fact of that finding.
+the broken step is the root cause, and the final reply stays in the facts only.
 """
 
 from __future__ import annotations

@@ -81,7 +81,7 @@ class Scenario:
     expected_codes: tuple[str, ...] = ()
     """Finding codes the diagnosis must report; empty means the overall status must be ok."""
     send_test: bool = False
-    """Whether the written configuration asks the auth check to send a test message."""
+    """Whether the written configuration makes the auth check send a test message."""
     token_length: int | None = None
     """Length of the lab access token in characters; None for a Google-like token of about
     50 characters."""
@@ -216,11 +216,11 @@ _ALL = (
     ),
     Scenario(
         name="microsoft-send-as-denied",
-        description="Exchange-like server that accepts AUTH but refuses the From address at DATA",
+        description="Exchange-like server that accepts AUTH but rejects the From address at DATA",
         server=ServerOptions(
             auth_mechanisms=("LOGIN", "XOAUTH2"),
-            # Exchange Online's reply for a From address the mailbox may not send as, with the
-            # server id redacted; it arrives only after DATA, never at AUTH.
+            # Exchange Online's reply for a From address the mailbox may not send as, server id
+            # redacted. It arrives only after DATA, never at AUTH.
             data_reply=(
                 "554 5.2.252 SendAsDenied; lab.user@example.com not allowed to send as "
                 "other@example.com; STOREDRV.Submission.Exception:SendAsDeniedException."

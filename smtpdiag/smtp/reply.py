@@ -1,9 +1,9 @@
 """SMTP reply parsing (RFC 5321 §4.2), one line at a time, trusting nothing the peer sends.
 
 Grammar: ``*( code "-" [text] CRLF ) code [ SP text ] CRLF``; the first digit is 2-5, the second
-0-5, the third 0-9. Tolerated oddities (bare LF, lines over the 512-octet limit, non-UTF-8
-bytes, a bare code without text, differing codes across lines) are recorded on the reply;
-anything that cannot be an SMTP reply raises ``SmtpReplyError`` with the offending bytes.
+0-5, the third 0-9. Tolerated oddities are recorded on the reply: bare LF, lines over the
+512-octet limit, non-UTF-8 bytes, a bare code without text, differing codes across lines.
+Anything that cannot be an SMTP reply raises ``SmtpReplyError`` with the offending bytes.
 """
 
 from __future__ import annotations

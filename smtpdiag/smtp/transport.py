@@ -1,8 +1,8 @@
 """A TCP connection that can switch to TLS while keeping the peer's raw bytes visible.
 
-TLS runs over ``ssl.MemoryBIO`` instead of ``SSLContext.wrap_socket`` so that, when a handshake
-fails, the bytes the peer sent are still known: an SMTP greeting in reply to a ClientHello
-means the port expects STARTTLS, a TLS record means the peer speaks TLS.
+TLS runs over ``ssl.MemoryBIO`` instead of ``SSLContext.wrap_socket``, so the bytes the peer
+sent are still known when a handshake fails. An SMTP greeting in reply to a ClientHello means
+the port expects STARTTLS, and a TLS record means the peer speaks TLS.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 _FIRST_BYTES_KEPT = 512
 _READ_SIZE = 16384
 _FAREWELL_SECONDS = 1.0
-"""Longest wait for the server's reply to the farewell, within the handshake's deadline."""
+"""Maximum wait, in seconds, for the reply to the farewell, within the handshake's deadline."""
 
 
 class HandshakeError(SmtpDiagError):
