@@ -89,7 +89,9 @@ def run(target: Target, ctx: CheckContext) -> CheckResult:
     outcome = probe(_probe_request(target, endpoint, ctx))
     if outcome.session is None and outcome.failure is Failure.TLS_FAILED:
         return CheckResult.unknown(
-            CHECK_ID, "the TLS handshake failed; the tls check has the details"
+            CHECK_ID,
+            "the TLS handshake or the certificate verification failed; "
+            "the tls check has the details",
         )
     if outcome.session is None:
         failure = outcome.failure.value if outcome.failure else "unknown"

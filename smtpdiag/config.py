@@ -321,6 +321,10 @@ def _send_test(values: Mapping[str, Any]) -> bool:
 
 
 def _existing_file(path: str | None, key: str) -> str | None:
+    if path is not None and Path(path).is_dir():
+        raise UsageError(
+            f"The {key} {path} is a directory.", f"Pass the path of a file as {key}.", value=path
+        )
     if path is not None and not Path(path).is_file():
         raise UsageError(
             f"The {key} {path} does not exist or is not a file.",

@@ -312,3 +312,8 @@ def test_certificate_days_from_file(tmp_path: Path) -> None:
 def test_certificate_days_default() -> None:
     settings = load({}, host_port="x", environ={}).settings
     assert (settings.cert_warning_days, settings.cert_critical_days) == (21, 7)
+
+
+def test_ca_file_directory_named(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="is a directory"):
+        load({"ca_file": str(tmp_path)}, host_port="x", environ={})

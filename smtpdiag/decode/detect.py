@@ -121,6 +121,14 @@ def _jwt(token: str) -> DecodeResult:
 def _transcript(lines: list[Any], host: str | None) -> DecodeResult:
     steps = group_steps(lines)
     facts, findings = analyse(steps, host)
+    if not findings:
+        # A client's TLS error quoted inside a transcript is the finding when AUTH gave none.
+        for line in lines:
+            tls_error = decode_tls_error(line.text)
+            if tls_error is not None:
+                facts = {**facts, **tls_error.facts}
+                findings = list(tls_error.findings)
+                break
     replies = [step for step in steps if step.reply is not None]
     clients = [step for step in steps if step.direction is Direction.CLIENT]
     kind = InputKind.SMTP_REPLY if len(replies) == 1 and not clients else InputKind.SMTP_TRANSCRIPT

@@ -158,6 +158,15 @@ def _handshake_failed(match: MessageMatch, facts: dict[str, Any]) -> Finding:
     )
 
 
+def _protocol_outdated(match: MessageMatch, facts: dict[str, Any]) -> Finding:
+    finding = _make(TlsProblem.PROTOCOL_OUTDATED, match, facts, {"tls_version": "no common"})
+    # A pasted message names no negotiated version, only that none was agreed.
+    return replace(
+        finding,
+        title=f"No TLS version in common: {match.phrase}",
+    )
+
+
 _BUILDERS: dict[TlsProblem, Callable[[MessageMatch, dict[str, Any]], Finding]] = {
     TlsProblem.HOSTNAME_MISMATCH: _hostname_mismatch,
     TlsProblem.CERT_EXPIRED: _cert_expired,
@@ -165,4 +174,5 @@ _BUILDERS: dict[TlsProblem, Callable[[MessageMatch, dict[str, Any]], Finding]] =
     TlsProblem.UNTRUSTED: _untrusted,
     TlsProblem.WRONG_MODE: _wrong_mode,
     TlsProblem.HANDSHAKE_FAILED: _handshake_failed,
+    TlsProblem.PROTOCOL_OUTDATED: _protocol_outdated,
 }

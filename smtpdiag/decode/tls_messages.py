@@ -31,6 +31,7 @@ class TlsProblem(StrEnum):
     CERT_NOT_YET_VALID = "tls.cert_not_yet_valid"
     UNTRUSTED = "tls.untrusted"
     WRONG_MODE = "tls.wrong_mode"
+    PROTOCOL_OUTDATED = "tls.protocol_outdated"
     HANDSHAKE_FAILED = "tls.handshake_failed"
 
 
@@ -90,6 +91,11 @@ RULES: tuple[MessageRule, ...] = (
     _rule(r"certificate is NOT trusted", _P.UNTRUSTED, _L.GNUTLS),
     _rule(r"RemoteCertificateChainErrors", _P.UNTRUSTED, _L.DOTNET, issuer_unknown=True),
     _rule(r"certificate verify failed", _P.UNTRUSTED, _L.OPENSSL),
+    # No TLS version in common: OpenSSL 3's "unsupported protocol" and the peer's
+    # "protocol version" alert, typical of a server that offers only TLS 1.0 or 1.1.
+    _rule(r"unsupported protocol", _P.PROTOCOL_OUTDATED, _L.OPENSSL),
+    _rule(r"alert protocol version", _P.PROTOCOL_OUTDATED, _L.OPENSSL),
+    _rule(r"tls: protocol version not supported", _P.PROTOCOL_OUTDATED, _L.GO),
     # Any other handshake failure.
     _rule(r"(?:sslv3|tlsv1) alert \w+(?: \w+)*", _P.HANDSHAKE_FAILED, _L.OPENSSL),
     _rule(r"remote error: tls: [\w ]+", _P.HANDSHAKE_FAILED, _L.GO),

@@ -65,7 +65,8 @@ def handshake_facts(handshake: Handshake, now: datetime) -> dict[str, Any]:
         "issuer": leaf.issuer,
         "cert_not_before": iso_utc(leaf.not_before),
         "cert_not_after": iso_utc(leaf.not_after),
-        "days_left": (leaf.not_after - now).days,
+        # Truncated toward zero: a certificate that ended 25 hours ago is -1 day, not -2.
+        "days_left": int((leaf.not_after - now).total_seconds() / 86400),
         "chain": [certificate.chain_entry() for certificate in handshake.chain],
         "verify_error": first_error[0].message if first_error else None,
         "verify_error_code": first_error[0].code if first_error else None,

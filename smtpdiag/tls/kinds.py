@@ -115,12 +115,16 @@ UNTRUSTED = FindingKind(
 MISSING_INTERMEDIATE = FindingKind(
     "tls.missing_intermediate",
     Severity.CRITICAL,
-    "Server does not send the intermediate certificate {missing_issuer}",
-    "The server sends its certificate without the intermediate CA certificate that issued "
-    "it, so clients cannot link it to a trusted root. Some clients fetch or cache the "
-    "intermediate, which is why the problem shows only on some of them.",
-    "Configure the server with the full chain file (leaf first, then the intermediates; "
-    "Postfix smtpd_tls_chain_files, nginx/Exim fullchain.pem). Confirm with "
+    "Issuer {missing_issuer} is neither sent by the server nor trusted here",
+    "The server sends its certificate without the CA certificate that issued it, and this "
+    "client does not have that certificate either, so it cannot link the chain to a trusted "
+    "root. Usually the server omits an intermediate CA certificate, which some clients fetch "
+    "or cache, so the problem shows only on some of them. If the issuer is a private root "
+    "CA instead, this client simply does not trust it.",
+    "If the issuer is an intermediate CA: configure the server with the full chain file "
+    "(leaf first, then the intermediates; Postfix smtpd_tls_chain_files, nginx/Exim "
+    "fullchain.pem). If it is your organisation's own root CA: pass it with --ca-file and "
+    "install it on the clients. Confirm with "
     f"`{_CONFIRM_STARTTLS}`: it shows one certificate and verify error 20 or 21.",
 )
 VERIFICATION_DISABLED = FindingKind(

@@ -281,4 +281,6 @@ def test_untrusted_certificate_is_unknown(healthy_lab: LabInfo) -> None:
     )
     result = auth_check.run(target, CheckContext(settings=Settings(timeout=5.0)))
     assert result.status is Status.UNKNOWN
-    assert result.summary == "the TLS handshake failed; the tls check has the details"
+    assert result.summary == (
+        "the TLS handshake or the certificate verification failed; the tls check has the details"
+    )

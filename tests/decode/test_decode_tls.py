@@ -323,3 +323,34 @@ def test_json_output_matches_schema(capsys: pytest.CaptureFixture[str], text: st
     document = json.loads(capsys.readouterr().out)
     jsonschema.validate(document, SCHEMA)
     assert document["input_kind"] == "tls_error"
+
+
+def test_tls_error_inside_transcript_is_finding() -> None:
+    from smtpdiag.decode.detect import decode_text
+
+    transcript = (
+        "S: 220 mx.example.com ESMTP\nC: STARTTLS\nS: 220 Ready to start TLS\n"
+        "ssl.SSLCertVerificationError: [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify "
+        "failed: certificate has expired (_ssl.c:1006)\n"
+    )
+    assert [finding.code for finding in decode_text(transcript).findings] == ["tls.cert_expired"]
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        pytest.param(
+            "ssl.SSLError: [SSL: UNSUPPORTED_PROTOCOL] unsupported protocol (_ssl.c:1006)",
+            id="python-unsupported-protocol",
+        ),
+        pytest.param("error:0A000102:SSL routines::unsupported protocol", id="openssl-3"),
+        pytest.param(
+            "[SSL: TLSV1_ALERT_PROTOCOL_VERSION] tlsv1 alert protocol version (_ssl.c:1006)",
+            id="protocol-version-alert",
+        ),
+    ],
+)
+def test_no_common_version_is_outdated_protocol(message: str) -> None:
+    from smtpdiag.decode.detect import decode_text
+
+    assert [finding.code for finding in decode_text(message).findings] == ["tls.protocol_outdated"]
