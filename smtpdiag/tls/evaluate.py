@@ -100,10 +100,15 @@ def openssl_command(measurement: TlsMeasurement) -> str:
     if not measurement.implicit_tls:
         parts.append("-starttls smtp")
     parts.append(f"-connect {_endpoint(measurement)}")
-    sni = measurement.handshake.sni if measurement.handshake else None
-    name = sni or measurement.expected_name
-    if not _looks_like_ip(name):
-        parts.append(f"-servername {name}")
+    no_sni = measurement.handshake is not None and measurement.handshake.sni is None
+    if no_sni and not _looks_like_ip(measurement.expected_name):
+        # s_client would send the host name; the checked handshake sent none (OpenSSL 1.1.1+).
+        parts.append("-noservername")
+    else:
+        sni = measurement.handshake.sni if measurement.handshake else None
+        name = sni or measurement.expected_name
+        if not _looks_like_ip(name):
+            parts.append(f"-servername {name}")
     parts.append("-showcerts")
     return " ".join(parts)
 

@@ -309,6 +309,7 @@ def test_sni_dependent_without_sni_is_critical(tmp_path: Path) -> None:
         result = run_tls(port, ca_file=ca_file, no_sni=True)
     assert codes(result)[0] == "tls.sni_required"
     assert result.findings[0].severity is Severity.CRITICAL
+    assert "-noservername" in result.facts["openssl_command"]
 
 
 def test_sni_override_is_sent(tmp_path: Path) -> None:
