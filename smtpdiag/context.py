@@ -11,10 +11,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from smtpdiag.models import CheckResult
 from smtpdiag.secrets import Secret
+
+if TYPE_CHECKING:
+    from smtpdiag.oauth.cache import TokenCache
+    from smtpdiag.oauth.model import Grant
 
 IMPLICIT_TLS_PORT = 465
 """Port of submission over implicit TLS ("submissions", RFC 8314)."""
@@ -33,6 +37,41 @@ class TlsMode(StrEnum):
     def for_port(cls, port: int) -> TlsMode:
         """Return the usual mode of ``port``: implicit TLS on 465, STARTTLS elsewhere."""
         return cls.IMPLICIT if port == IMPLICIT_TLS_PORT else cls.STARTTLS
+
+
+@dataclass(frozen=True)
+class OAuthSettings:
+    """How the token check obtains an access token, and what the scope check expects of it."""
+
+    provider: str | None = None
+    """Provider profile name (``google``, ``microsoft``, …), or None for generic."""
+    tenant: str | None = None
+    """Microsoft tenant: an id or domain, ``organizations``, ``common`` or ``consumers``."""
+    token_endpoint: str | None = None
+    grant: Grant | None = None
+    """Grant to use; None picks refresh_token when a refresh token is configured."""
+    client_id: str | None = None
+    client_secret: Secret | None = None
+    refresh_token: Secret | None = None
+    scope: str | None = None
+    """Space-separated scopes to request; None uses the provider profile's."""
+    token_command: str | None = None
+    """Shell command that prints the access token, run as msmtp runs ``passwordeval``."""
+    token_ca_file: str | None = None
+    """PEM bundle for verifying the token endpoint; None for the system trust store."""
+    introspect: bool = False
+    """Whether the scope check asks the provider's tokeninfo endpoint about an opaque token."""
+    introspection_endpoint: str | None = None
+    """Endpoint for ``introspect``; None uses the provider profile's tokeninfo endpoint."""
+    token_cache_file: str | None = None
+    """File (mode 0600) that keeps the access token between runs; None keeps it in memory."""
+    refresh_margin: float = 300.0
+    """Seconds before expiry at which a cached access token is no longer used."""
+
+    @property
+    def configured(self) -> bool:
+        """Whether any token source besides a plain access token is configured."""
+        return bool(self.token_command or self.refresh_token or self.client_id)
 
 
 @dataclass(frozen=True)
@@ -58,14 +97,16 @@ class Target:
     ehlo_name: str = "localhost"
     user: str | None = None
     access_token: Secret | None = None
+    """Access token from a file, ``SMTPDIAG_ACCESS_TOKEN`` or a systemd credential."""
+    oauth: OAuthSettings = field(default_factory=OAuthSettings)
     auth_mechanism: str | None = None
     """SASL mechanism, ``XOAUTH2`` or ``OAUTHBEARER``; None picks one that the server offers."""
     challenge_answer: str = "auto"
+    """Reply to a 334 error challenge: ``auto`` (by mechanism), ``empty`` line or ``kvsep``."""
     send_test: bool = False
     """Whether the auth check sends one small test message after a successful AUTH."""
     mail_from: str | None = None
     rcpt_to: str | None = None
-    """Reply to a 334 error challenge: ``auto`` (by mechanism), ``empty`` line or ``kvsep``."""
 
     def describe(self) -> dict[str, Any]:
         """Return the target for reports: no secret, only whether one is configured."""
@@ -82,6 +123,10 @@ class Target:
             "user": self.user,
             "access_token": self.access_token.source if self.access_token else None,
             "auth_mechanism": self.auth_mechanism,
+            "provider": self.oauth.provider,
+            "token_endpoint": self.oauth.token_endpoint,
+            "client_id": self.oauth.client_id,
+            "grant": self.oauth.grant.value if self.oauth.grant else None,
         }
 
 
@@ -119,6 +164,8 @@ class CheckContext:
     deadline: float = float("inf")
     """``time.monotonic()`` value by which the check must have returned."""
     now: Callable[[], datetime] = utc_now
+    token_cache: TokenCache | None = None
+    """Access tokens kept between runs of the token check, or None to fetch every time."""
 
     def remaining(self) -> float:
         """Return the seconds left before the check's deadline, never below zero."""

@@ -121,6 +121,9 @@ class CheckResult:
     facts: Mapping[str, Any] = field(default_factory=dict)
     """Raw measurements, kept so that alert rules can apply their own thresholds."""
     duration_seconds: float = 0.0
+    outputs: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    """Values that dependent checks read, such as the access token the token check obtained.
+    Never serialised: they may hold secrets."""
 
     @classmethod
     def from_findings(
@@ -129,13 +132,16 @@ class CheckResult:
         summary: str,
         findings: Iterable[Finding] = (),
         facts: Mapping[str, Any] | None = None,
+        outputs: Mapping[str, Any] | None = None,
     ) -> CheckResult:
         """Build a result whose status is the worst severity of ``findings`` (ok when none)."""
         findings = tuple(findings)
         status = worst_status(finding.severity.status for finding in findings)
         if status is Status.SKIPPED:
             status = Status.OK
-        return cls(check_id, status, summary, findings, dict(facts or {}))
+        return cls(
+            check_id, status, summary, findings, dict(facts or {}), outputs=dict(outputs or {})
+        )
 
     @classmethod
     def skipped(cls, check_id: str, reason: str) -> CheckResult:

@@ -1,0 +1,165 @@
+"""A small HTTPS client for token, tokeninfo and introspection endpoints.
+
+Requests are form-encoded POSTs over verified TLS; plain http is allowed only to a loopback
+address. Every call has a per-operation timeout and an overall deadline, and the body is
+read up to ``MAX_BODY_BYTES``, so a hanging or flooding endpoint cannot stall a check.
+"""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import socket
+import ssl
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlencode, urlsplit
+
+from smtpdiag import __version__
+from smtpdiag.oauth.model import HttpReply
+
+MAX_BODY_BYTES = 1_048_576
+"""Longest body read; token replies are a few kilobytes."""
+
+USER_AGENT = f"smtpdiag/{__version__}"
+
+_LOOPBACK_NAMES = ("localhost", "localhost.")
+
+
+class EndpointError(Exception):
+    """The endpoint could not be reached or its TLS handshake failed."""
+
+    def __init__(self, reason: str, *, tls: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.tls = tls
+        """Whether TLS failed (certificate, handshake) rather than the connection."""
+
+
+@dataclass(frozen=True)
+class EndpointUrl:
+    """A checked endpoint URL split into the parts a connection needs."""
+
+    url: str
+    scheme: str
+    host: str
+    port: int
+    path: str
+
+
+def is_loopback(host: str) -> bool:
+    """Return whether ``host`` is a loopback IP literal or the name localhost."""
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_endpoint_url(url: str) -> EndpointUrl:
+    """Check that ``url`` is https, or http on loopback, and split it.
+
+    Raises ``ValueError`` with a message that says what is wrong.
+    """
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as error:
+        raise ValueError(f"not a valid URL ({error})") from None
+    scheme = parts.scheme.lower()
+    host = parts.hostname or ""
+    if scheme not in ("https", "http") or not host:
+        raise ValueError("not an https:// URL with a host name")
+    if scheme == "http" and not is_loopback(host):
+        raise ValueError("plain http sends the client secret and tokens unencrypted")
+    if parts.username or parts.password:
+        raise ValueError("credentials in the URL would be sent and logged")
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    default_port = 443 if scheme == "https" else 80
+    return EndpointUrl(url.strip(), scheme, host, port or default_port, path)
+
+
+def post_form(
+    url: str,
+    fields: Mapping[str, str],
+    *,
+    timeout: float,
+    ca_file: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> HttpReply:
+    """POST ``fields`` form-encoded to ``url`` and return the reply, whatever its status.
+
+    ``timeout`` bounds each network operation and, three times over, the whole request.
+    Raises ``EndpointError`` when no HTTP reply arrives, and ``ValueError`` for a URL that
+    ``parse_endpoint_url`` rejects.
+    """
+    endpoint = parse_endpoint_url(url)
+    body = urlencode(dict(fields)).encode("ascii")
+    request_headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "Accept": "application/json",
+        "User-Agent": USER_AGENT,
+        **(headers or {}),
+    }
+    connection: http.client.HTTPConnection
+    if endpoint.scheme == "https":
+        context = ssl.create_default_context(cafile=ca_file)
+        connection = http.client.HTTPSConnection(
+            endpoint.host, endpoint.port, timeout=timeout, context=context
+        )
+    else:
+        connection = http.client.HTTPConnection(endpoint.host, endpoint.port, timeout=timeout)
+    started = time.monotonic()
+    deadline = started + 3 * timeout
+    try:
+        connection.request("POST", endpoint.path, body=body, headers=request_headers)
+        response = connection.getresponse()
+        data, truncated = _read_body(response, deadline)
+        latency = time.monotonic() - started
+        reply_headers = {name.lower(): value for name, value in response.getheaders()}
+        return HttpReply(
+            status=response.status,
+            reason=response.reason,
+            headers=reply_headers,
+            body=data,
+            truncated=truncated,
+            latency_seconds=latency,
+        )
+    except ssl.SSLCertVerificationError as error:
+        raise EndpointError(
+            f"certificate verification failed: {error.verify_message or error.reason}", tls=True
+        ) from None
+    except ssl.SSLError as error:
+        raise EndpointError(f"TLS handshake failed: {error.reason or error}", tls=True) from None
+    except TimeoutError:
+        raise EndpointError(f"no reply within {timeout:g} s") from None
+    except socket.gaierror as error:
+        raise EndpointError(
+            f"the name {endpoint.host} does not resolve ({error.strerror})"
+        ) from None
+    except ConnectionRefusedError:
+        raise EndpointError(f"connection to {endpoint.host}:{endpoint.port} refused") from None
+    except (http.client.HTTPException, OSError) as error:
+        detail = getattr(error, "strerror", None) or error.__class__.__name__
+        raise EndpointError(f"the connection failed ({detail})") from None
+    finally:
+        connection.close()
+
+
+def _read_body(response: http.client.HTTPResponse, deadline: float) -> tuple[bytes, bool]:
+    """Read the body up to ``MAX_BODY_BYTES`` and before ``deadline``."""
+    chunks: list[bytes] = []
+    size = 0
+    while size <= MAX_BODY_BYTES:
+        if time.monotonic() > deadline:
+            raise TimeoutError
+        chunk = response.read1(65536)
+        if not chunk:
+            return b"".join(chunks), False
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)[:MAX_BODY_BYTES], True

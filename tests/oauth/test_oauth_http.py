@@ -1,0 +1,153 @@
+"""The token endpoint client: URL rules, verified TLS, timeouts and bounded bodies."""
+
+from __future__ import annotations
+
+import http.server
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from smtpdiag.lab.certs import write_certificates
+from smtpdiag.oauth.http import MAX_BODY_BYTES, EndpointError, parse_endpoint_url, post_form
+
+Handler = Callable[[http.server.BaseHTTPRequestHandler], None]
+
+
+@contextmanager
+def serve(handler: Handler, tls_dir: Path | None = None) -> Iterator[str]:
+    """Serve ``handler`` for POST on 127.0.0.1 and yield the base URL."""
+
+    class Request(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            handler(self)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Request)
+    server.daemon_threads = True
+    scheme = "http"
+    if tls_dir is not None:
+        files = write_certificates(tls_dir)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(files.chain_file, files.key_file)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        scheme = "https"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"{scheme}://127.0.0.1:{server.server_address[1]}/token"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def respond(
+    request: http.server.BaseHTTPRequestHandler, status: int, body: bytes, content_type: str
+) -> None:
+    request.send_response(status)
+    request.send_header("Content-Type", content_type)
+    request.send_header("Content-Length", str(len(body)))
+    request.end_headers()
+    request.wfile.write(body)
+
+
+def reply(status: int, body: bytes, content_type: str = "application/json") -> Handler:
+    def handle(request: http.server.BaseHTTPRequestHandler) -> None:
+        request.rfile.read(int(request.headers.get("Content-Length", "0")))
+        respond(request, status, body, content_type)
+
+    return handle
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://login.example.com/token", "plain http"),
+        ("ftp://127.0.0.1/token", "not an https:// URL"),
+        ("https:///token", "not an https:// URL"),
+        ("https://user:pw@login.example.com/token", "credentials in the URL"),
+        ("https://login.example.com:99999/token", "not a valid URL"),
+    ],
+)
+def test_rejected_urls(url: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_endpoint_url(url)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8080/token", "http://[::1]/token", "http://localhost/t"]
+)
+def test_plain_http_allowed_on_loopback(url: str) -> None:
+    assert parse_endpoint_url(url).scheme == "http"
+
+
+def test_form_post_and_reply_fields() -> None:
+    seen: dict[str, str] = {}
+
+    def handle(request: http.server.BaseHTTPRequestHandler) -> None:
+        length = int(request.headers["Content-Length"])
+        seen["body"] = request.rfile.read(length).decode()
+        seen["type"] = request.headers["Content-Type"]
+        respond(request, 200, b'{"access_token": "x"}', "application/json")
+
+    with serve(handle) as url:
+        result = post_form(url, {"grant_type": "refresh_token", "scope": "a b"}, timeout=5)
+    assert seen == {
+        "body": "grant_type=refresh_token&scope=a+b",
+        "type": "application/x-www-form-urlencoded",
+    }
+    assert result.status == 200
+    assert result.content_type == "application/json"
+    assert result.body == b'{"access_token": "x"}'
+    assert result.truncated is False
+    assert result.date is not None  # BaseHTTPRequestHandler sends a Date header
+
+
+def test_https_verified_with_ca_file(tmp_path: Path) -> None:
+    with serve(reply(400, b'{"error": "invalid_grant"}'), tls_dir=tmp_path) as url:
+        result = post_form(url, {}, timeout=5, ca_file=str(tmp_path / "ca.pem"))
+    assert result.status == 400
+
+
+def test_https_unknown_ca_is_a_tls_error(tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    write_certificates(other)
+    with (
+        serve(reply(200, b"{}"), tls_dir=tmp_path) as url,
+        pytest.raises(EndpointError) as caught,
+    ):
+        post_form(url, {}, timeout=5, ca_file=str(other / "ca.pem"))
+    assert caught.value.tls is True
+    assert "certificate verification failed" in caught.value.reason
+
+
+def test_refused_connection() -> None:
+    with serve(reply(200, b"{}")) as url:
+        pass
+    with pytest.raises(EndpointError) as caught:
+        post_form(url, {}, timeout=2)
+    assert caught.value.tls is False
+    assert "refused" in caught.value.reason
+
+
+def test_silent_server_times_out() -> None:
+    def handle(request: http.server.BaseHTTPRequestHandler) -> None:
+        time.sleep(3)
+
+    with serve(handle) as url, pytest.raises(EndpointError, match=r"no reply within 0.3 s"):
+        post_form(url, {}, timeout=0.3)
+
+
+def test_body_is_cut_at_the_limit() -> None:
+    with serve(reply(200, b"x" * (MAX_BODY_BYTES + 5000), "text/html")) as url:
+        result = post_form(url, {}, timeout=5)
+    assert result.truncated is True
+    assert len(result.body) == MAX_BODY_BYTES
+    assert result.content_type == "text/html"
