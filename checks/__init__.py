@@ -6,12 +6,19 @@ unrelated top-level package named ``checks`` earlier on ``sys.path``.
 
 from __future__ import annotations
 
-from checks import auth, connect, dns, tls
+from checks import auth, connect, dns, scope, tls, token
 from smtpdiag.spec import CheckSpec
 
 __all__ = ["REGISTRY", "SMTPDIAG_PACKAGE", "CheckSpec"]
 
 SMTPDIAG_PACKAGE = "smtpdiag.checks"
 
-REGISTRY: tuple[CheckSpec, ...] = (dns.SPEC, connect.SPEC, tls.SPEC, auth.SPEC)
+REGISTRY: tuple[CheckSpec, ...] = (
+    dns.SPEC,
+    connect.SPEC,
+    tls.SPEC,
+    token.SPEC,
+    scope.SPEC,
+    auth.SPEC,
+)
 """Every check, in the order reports list them."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from smtpdiag.context import CheckContext, Target, TlsMode
@@ -26,6 +26,7 @@ from smtpdiag.knowledge import (
     server_timestamp,
 )
 from smtpdiag.models import CheckResult, Finding
+from smtpdiag.oauth.model import ACCESS_TOKEN_OUTPUT, AccessToken
 from smtpdiag.sasl import (
     Challenge,
     Mechanism,
@@ -37,6 +38,7 @@ from smtpdiag.sasl import (
     reportable_damage,
     xoauth2_response,
 )
+from smtpdiag.secrets import Secret
 from smtpdiag.smtp.probe import Failure, ProbeOutcome, ProbeRequest, probe
 from smtpdiag.smtp.reply import Reply
 from smtpdiag.smtp.session import SmtpSession
@@ -75,12 +77,15 @@ class Exchange:
 
 def run(target: Target, ctx: CheckContext) -> CheckResult:
     """Open a session, authenticate with the access token and evaluate the replies."""
+    token = _access_token(target, ctx)
+    target = replace(target, access_token=token)
     missing = []
     if not target.user:
         missing.append("no user (--user)")
-    if target.access_token is None:
+    if token is None:
         missing.append(
-            "no access token (--access-token-file, SMTPDIAG_ACCESS_TOKEN or access_token_command)"
+            "no access token (the token check got none: see its result; or pass "
+            "--access-token-file, --token-command or a refresh token)"
         )
     if missing:
         return CheckResult.skipped(CHECK_ID, f"not run: {' and '.join(missing)} configured")
@@ -117,6 +122,15 @@ def run(target: Target, ctx: CheckContext) -> CheckResult:
         session.channel.close()
     provider = detect_provider(endpoint.host, _all_text(exchange))
     return evaluate(exchange, provider, target, session.transcript)
+
+
+def _access_token(target: Target, ctx: CheckContext) -> Secret | None:
+    """Return the token the token check obtained, or the target's own when it did not run."""
+    upstream = ctx.upstream.get("token")
+    if upstream is None:
+        return target.access_token
+    token = upstream.outputs.get(ACCESS_TOKEN_OUTPUT)
+    return token.value if isinstance(token, AccessToken) else None
 
 
 def _probe_request(target: Target, endpoint: Endpoint, ctx: CheckContext) -> ProbeRequest:
@@ -368,5 +382,5 @@ SPEC = CheckSpec(
     title="AUTH with the OAuth2 access token",
     run=run,
     findings=AUTH_FINDINGS,
-    requires=("dns", "connect"),
+    requires=("dns", "connect", "token"),
 )

@@ -135,6 +135,12 @@ def select_checks(
             raise UsageError(
                 f"Unknown check {check_id!r}.", f"Valid checks: {', '.join(known)}.", value=check_id
             )
+    # The token check supplies the access token: --only auth or --only scope runs it as well,
+    # unless --skip token says otherwise.
+    if only and "token" in known and "token" not in skipped:
+        needs_token = any("token" in spec.requires for spec in registry if spec.id in wanted)
+        if needs_token and "token" not in wanted:
+            wanted = [*wanted, "token"]
     selected = tuple(spec for spec in registry if spec.id in wanted and spec.id not in skipped)
     if not selected:
         raise UsageError("No check left to run.", "Remove some --skip values or widen --only.")
@@ -258,6 +264,89 @@ def check(
         str | None,
         typer.Option("--access-token-file", help="File that contains the OAuth2 access token."),
     ] = None,
+    provider: Annotated[
+        str | None,
+        typer.Option(
+            "--provider",
+            help="Provider profile that fills host, port, token endpoint and scope: google, "
+            "microsoft, yandex, mailru, yahoo or generic.",
+        ),
+    ] = None,
+    tenant: Annotated[
+        str | None,
+        typer.Option(
+            "--tenant",
+            help="Microsoft tenant: id, domain, organizations, common (default) or consumers.",
+        ),
+    ] = None,
+    token_endpoint: Annotated[
+        str | None,
+        typer.Option("--token-endpoint", metavar="URL", help="OAuth2 token endpoint (https)."),
+    ] = None,
+    grant: Annotated[
+        str | None,
+        typer.Option(
+            "--grant",
+            help="refresh_token (default with a refresh token) or client_credentials (app-only).",
+        ),
+    ] = None,
+    client_id: Annotated[
+        str | None, typer.Option("--client-id", help="OAuth2 client (application) id.")
+    ] = None,
+    client_secret_file: Annotated[
+        str | None,
+        typer.Option("--client-secret-file", help="File that contains the client secret."),
+    ] = None,
+    refresh_token_file: Annotated[
+        str | None,
+        typer.Option("--refresh-token-file", help="File that contains the refresh token."),
+    ] = None,
+    scope: Annotated[
+        str | None,
+        typer.Option("--scope", help="Scopes to request, space-separated (default: provider's)."),
+    ] = None,
+    token_command: Annotated[
+        str | None,
+        typer.Option(
+            "--token-command",
+            metavar="CMD",
+            help="Shell command that prints the access token, run like msmtp's passwordeval.",
+        ),
+    ] = None,
+    token_ca_file: Annotated[
+        str | None,
+        typer.Option("--token-ca-file", help="PEM file of CA certificates for the token endpoint."),
+    ] = None,
+    introspect: Annotated[
+        bool | None,
+        typer.Option(
+            "--introspect",
+            help="Ask the provider's tokeninfo or introspection endpoint about an opaque token.",
+        ),
+    ] = None,
+    introspection_endpoint: Annotated[
+        str | None,
+        typer.Option(
+            "--introspection-endpoint",
+            metavar="URL",
+            help="RFC 7662 introspection or tokeninfo endpoint for --introspect.",
+        ),
+    ] = None,
+    token_cache_file: Annotated[
+        str | None,
+        typer.Option(
+            "--token-cache-file",
+            help="Keep the access token in this file (mode 0600) until it nearly expires.",
+        ),
+    ] = None,
+    token_refresh_margin: Annotated[
+        str | None,
+        typer.Option(
+            "--token-refresh-margin",
+            metavar="SECONDS",
+            help="Fetch a new token this long before the cached one expires (default 300).",
+        ),
+    ] = None,
     dns_server: Annotated[
         str | None,
         typer.Option(
@@ -293,6 +382,20 @@ def check(
         "mail_from": mail_from,
         "rcpt_to": rcpt_to,
         "access_token_file": access_token_file,
+        "provider": provider,
+        "tenant": tenant,
+        "token_endpoint": token_endpoint,
+        "grant": grant,
+        "client_id": client_id,
+        "client_secret_file": client_secret_file,
+        "refresh_token_file": refresh_token_file,
+        "scope": scope,
+        "token_command": token_command,
+        "token_ca_file": token_ca_file,
+        "introspect": introspect,
+        "introspection_endpoint": introspection_endpoint,
+        "token_cache_file": token_cache_file,
+        "token_refresh_margin": token_refresh_margin,
         "dns_nameservers": dns_server,
         "dns_port": dns_port,
     }
@@ -305,7 +408,9 @@ def check(
         config_path=str(config) if config else None,
         target_name=target_name,
     )
-    report = run_checks(specs, loaded.target, loaded.settings)
+    from smtpdiag.oauth.cache import TokenCache
+
+    report = run_checks(specs, loaded.target, loaded.settings, token_cache=TokenCache())
     _emit(report, output_format)
     raise typer.Exit(report.status.exit_code)
 

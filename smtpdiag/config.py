@@ -18,11 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from smtpdiag.config_values import KEYS, parse_host, parse_port
-from smtpdiag.context import Settings, Target, TlsMode
+from smtpdiag.context import OAuthSettings, Settings, Target, TlsMode
 from smtpdiag.errors import ConfigError, SecretError, UsageError
 from smtpdiag.secrets import (
     Secret,
-    secret_from_command,
     secret_from_credentials,
     secret_from_env,
     secret_from_file,
@@ -36,7 +35,18 @@ ACCESS_TOKEN_CREDENTIAL = "access_token"  # noqa: S105 (a file name, not a secre
 SECRET_ENV = f"{ENV_PREFIX}ACCESS_TOKEN"
 """Environment variable that contains the access token itself."""
 
-_IGNORED_ENV = {f"{ENV_PREFIX}CONFIG", f"{ENV_PREFIX}TARGET", SECRET_ENV}
+REFRESH_TOKEN_ENV = f"{ENV_PREFIX}REFRESH_TOKEN"
+CLIENT_SECRET_ENV = f"{ENV_PREFIX}CLIENT_SECRET"
+REFRESH_TOKEN_CREDENTIAL = "refresh_token"  # noqa: S105 (a file name)
+CLIENT_SECRET_CREDENTIAL = "client_secret"  # noqa: S105 (a file name)
+
+_IGNORED_ENV = {
+    f"{ENV_PREFIX}CONFIG",
+    f"{ENV_PREFIX}TARGET",
+    SECRET_ENV,
+    REFRESH_TOKEN_ENV,
+    CLIENT_SECRET_ENV,
+}
 
 
 @dataclass(frozen=True)
@@ -160,6 +170,8 @@ _TOML_TYPES: Mapping[str, tuple[type, ...]] = {
     "check_deadline": (int, float),
     "run_deadline": (int, float),
     "dns_nameservers": (list,),
+    "introspect": (bool,),
+    "token_refresh_margin": (int, float),
 }
 
 
@@ -249,9 +261,24 @@ def load(
         if port is not None:
             cli_layer["port"] = port
     layers.append(("the command line", cli_layer))
-    values = _merge(layers)
+    values = _apply_provider(_merge(layers))
 
     return Loaded(_build_target(values, target_name, environ), _build_settings(values))
+
+
+def _apply_provider(values: dict[str, Any]) -> dict[str, Any]:
+    """Fill the host and port a provider profile names, unless a host or domain is given."""
+    if "provider" not in values:
+        return values
+    from smtpdiag.oauth.profiles import get_profile
+
+    profile = get_profile(values["provider"])
+    if "host" in values or "domain" in values or profile.smtp_host is None:
+        return values
+    filled = {"host": profile.smtp_host, **values}
+    if "port" not in values and "tls_mode" not in values and profile.smtp_port is not None:
+        filled["port"] = profile.smtp_port
+    return filled
 
 
 def _build_target(
@@ -290,10 +317,121 @@ def _build_target(
         send_test=_send_test(values),
         mail_from=values.get("mail_from"),
         rcpt_to=values.get("rcpt_to"),
-        access_token=_checked_token(
-            _load_access_token(values, environ, values.get("timeout", 10.0))
-        ),
+        access_token=_checked_token(_load_access_token(values, environ)),
+        oauth=_build_oauth(values, environ),
     )
+
+
+def _build_oauth(values: Mapping[str, Any], environ: Mapping[str, str]) -> OAuthSettings:
+    """Collect the token source and what the scope check expects; check that they fit."""
+    from smtpdiag.oauth.model import Grant
+    from smtpdiag.oauth.profiles import MICROSOFT_TENANT_ALIASES
+
+    if "token_command" in values and "access_token_command" in values:
+        raise UsageError(
+            "token_command and access_token_command are both set.",
+            "Keep token_command; access_token_command is its older name.",
+        )
+    command = values.get("token_command", values.get("access_token_command"))
+    refresh_token = _checked_token(
+        _load_secret(
+            values,
+            environ,
+            "refresh_token_file",
+            REFRESH_TOKEN_ENV,
+            REFRESH_TOKEN_CREDENTIAL,
+            "refresh token",
+        ),
+        "refresh token",
+    )
+    client_secret = _load_secret(
+        values,
+        environ,
+        "client_secret_file",
+        CLIENT_SECRET_ENV,
+        CLIENT_SECRET_CREDENTIAL,
+        "client secret",
+    )
+    grant = Grant(values["grant"]) if "grant" in values else None
+    client_id = values.get("client_id")
+    if (refresh_token is not None or client_secret is not None or grant) and not client_id:
+        raise UsageError(
+            "A refresh token, client secret or grant is configured without a client id.",
+            "Pass --client-id ID (the application id of the app registration).",
+        )
+    if grant is Grant.REFRESH_TOKEN and refresh_token is None:
+        raise UsageError(
+            "The refresh_token grant needs a refresh token.",
+            "Pass --refresh-token-file FILE, or set SMTPDIAG_REFRESH_TOKEN.",
+        )
+    if grant is Grant.CLIENT_CREDENTIALS and client_secret is None:
+        raise UsageError(
+            "The client_credentials grant needs a client secret.",
+            "Pass --client-secret-file FILE, or set SMTPDIAG_CLIENT_SECRET.",
+        )
+    if "tenant" in values and values.get("provider") not in (None, "microsoft"):
+        raise UsageError(
+            f"tenant is set, but only the microsoft provider has tenants "
+            f"(provider is {values.get('provider')}).",
+            "Drop tenant, or pass --provider microsoft.",
+            value=values["tenant"],
+        )
+    app_only = grant is Grant.CLIENT_CREDENTIALS or (
+        grant is None and refresh_token is None and client_secret is not None
+    )
+    if (
+        app_only
+        and values.get("provider") == "microsoft"
+        and "token_endpoint" not in values
+        and values.get("tenant", "common") in MICROSOFT_TENANT_ALIASES
+    ):
+        raise UsageError(
+            "Microsoft's client_credentials grant needs a tenant id or domain, not "
+            f"{values.get('tenant', 'the default common')!r}.",
+            "Pass --tenant with the directory (tenant) id or a verified domain, "
+            "e.g. contoso.onmicrosoft.com.",
+        )
+    oauth = OAuthSettings(
+        provider=values.get("provider"),
+        tenant=values.get("tenant"),
+        token_endpoint=values.get("token_endpoint"),
+        grant=grant,
+        client_id=client_id,
+        client_secret=client_secret,
+        refresh_token=refresh_token,
+        scope=values.get("scope"),
+        token_command=command,
+        token_ca_file=_ca_file(values.get("token_ca_file"), "token_ca_file"),
+        introspect=values.get("introspect", False),
+        introspection_endpoint=values.get("introspection_endpoint"),
+        token_cache_file=values.get("token_cache_file"),
+        refresh_margin=values.get("token_refresh_margin", 300.0),
+    )
+    if client_id and oauth.token_endpoint is None and not oauth.token_command:
+        from smtpdiag.oauth.profiles import get_profile
+
+        if get_profile(oauth.provider).token_endpoint is None:
+            raise UsageError(
+                "A client id is configured, but no token endpoint.",
+                "Pass --token-endpoint URL, or --provider NAME for a known provider.",
+            )
+    return oauth
+
+
+def _load_secret(
+    values: Mapping[str, Any],
+    environ: Mapping[str, str],
+    file_key: str,
+    variable: str,
+    credential: str,
+    name: str,
+) -> Secret | None:
+    """Find one secret: its file key, then its variable, then its systemd credential."""
+    if file_key in values:
+        return secret_from_file(values[file_key], name)
+    if variable in environ:
+        return secret_from_env(variable, environ, name)
+    return secret_from_credentials(credential, name, environ)
 
 
 def _no_sni(values: Mapping[str, Any]) -> bool:
@@ -334,56 +472,54 @@ def _existing_file(path: str | None, key: str) -> str | None:
     return path
 
 
-def _ca_file(path: str | None) -> str | None:
+def _ca_file(path: str | None, key: str = "ca_file") -> str | None:
     """Check that ``path`` is a readable PEM bundle that OpenSSL accepts."""
-    if _existing_file(path, "ca_file") is None:
+    if _existing_file(path, key) is None:
         return None
     try:
         ssl.create_default_context(cafile=path)
     except (ssl.SSLError, OSError, UnicodeDecodeError) as error:
         raise UsageError(
-            f"The ca_file {path} contains no usable PEM certificate ({error.__class__.__name__}).",
+            f"The {key} {path} contains no usable PEM certificate ({error.__class__.__name__}).",
             "Pass a file of -----BEGIN CERTIFICATE----- blocks, such as the lab's ca.pem.",
             value=path,
         ) from None
     return path
 
 
-def _checked_token(secret: Secret | None) -> Secret | None:
+def _checked_token(secret: Secret | None, name: str = "access token") -> Secret | None:
     """Strip blanks around the token and reject the common ways a token file goes wrong."""
     if secret is None:
         return None
     value = secret.reveal().strip().lstrip("\ufeff").strip()
     where = secret.source
+    field_name = name.replace(" ", "_")
     if value.lower().startswith("bearer "):
         raise SecretError(
-            f"The access token from {where} starts with 'Bearer '.",
+            f"The {name} from {where} starts with 'Bearer '.",
             "Store the token alone; smtpdiag adds the Bearer scheme itself.",
         )
     if value.startswith("{"):
         raise SecretError(
-            f"The access token from {where} is a JSON document, such as a token endpoint reply.",
-            "Store only the value of its access_token field.",
+            f"The {name} from {where} is a JSON document, such as a token endpoint reply.",
+            f"Store only the value of its {field_name} field.",
         )
     if any(char.isspace() or ord(char) < 0x20 for char in value):
         raise SecretError(
-            f"The access token from {where} contains spaces or several lines.",
+            f"The {name} from {where} contains spaces or several lines.",
             "Store the token alone on one line.",
         )
     return Secret(value, where) if value != secret.reveal() else secret
 
 
-def _load_access_token(
-    values: Mapping[str, Any], environ: Mapping[str, str], timeout: float
-) -> Secret | None:
-    """Find the access token: file, command, environment, then systemd credential."""
-    if "access_token_file" in values:
-        return secret_from_file(values["access_token_file"])
-    if "access_token_command" in values:
-        return secret_from_command(values["access_token_command"], timeout)
-    if SECRET_ENV in environ:
-        return secret_from_env(SECRET_ENV, environ)
-    return secret_from_credentials(ACCESS_TOKEN_CREDENTIAL)
+def _load_access_token(values: Mapping[str, Any], environ: Mapping[str, str]) -> Secret | None:
+    """Find the access token: file, environment, then systemd credential.
+
+    A token command is not run here: the token check runs it and diagnoses its output.
+    """
+    return _load_secret(
+        values, environ, "access_token_file", SECRET_ENV, ACCESS_TOKEN_CREDENTIAL, "access token"
+    )
 
 
 def _build_settings(values: Mapping[str, Any]) -> Settings:

@@ -178,6 +178,67 @@ def parse_nameservers(value: object) -> tuple[str, ...]:
     return servers
 
 
+PROVIDER_NAMES = ("google", "microsoft", "yandex", "mailru", "yahoo", "generic")
+"""Names of the provider profiles, as ``--provider`` takes them."""
+
+_TENANT = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}")
+
+
+def parse_provider(value: object) -> str:
+    """Parse a provider profile name."""
+    text = parse_text(value).lower()
+    if text not in PROVIDER_NAMES:
+        raise ValueError(f"expected one of {', '.join(PROVIDER_NAMES)}")
+    return text
+
+
+def parse_tenant(value: object) -> str:
+    """Parse a Microsoft tenant: an id, a domain, organizations, common or consumers."""
+    text = parse_text(value)
+    if not _TENANT.fullmatch(text):
+        raise ValueError(
+            "expected a tenant id (GUID), a domain, organizations, common or consumers"
+        )
+    return text
+
+
+def parse_grant(value: object) -> str:
+    """Parse an OAuth2 grant type name."""
+    text = parse_text(value).lower().replace("-", "_")
+    if text not in {"refresh_token", "client_credentials"}:
+        raise ValueError("expected refresh_token or client_credentials")
+    return text
+
+
+def parse_endpoint(value: object) -> str:
+    """Parse a token or introspection endpoint URL: https, or http on loopback only."""
+    from smtpdiag.oauth.http import parse_endpoint_url
+
+    return parse_endpoint_url(parse_text(value)).url
+
+
+def parse_scope(value: object) -> str:
+    """Parse space-separated OAuth2 scopes (RFC 6749 section 3.3); commas also separate."""
+    text = " ".join(parse_text(value).replace(",", " ").split())
+    allowed = all(0x21 <= ord(char) <= 0x7E and char not in '"\\' for char in text.replace(" ", ""))
+    if not text or not allowed:
+        raise ValueError("expected ASCII scopes separated by spaces, such as mail:smtp")
+    return text
+
+
+def parse_margin(value: object) -> float:
+    """Parse the token refresh margin: seconds from 0 to 3600."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError("expected a number of seconds")
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ValueError("expected a number of seconds, such as 300") from None
+    if not math.isfinite(seconds) or not 0 <= seconds <= MAX_SECONDS:
+        raise ValueError(f"expected a number of seconds from 0 to {MAX_SECONDS:g}")
+    return seconds
+
+
 @dataclass(frozen=True)
 class Key:
     """One configuration key."""
@@ -202,6 +263,20 @@ KEYS: Mapping[str, Key] = {
     "user": Key(parse_text, "the mailbox user for AUTH"),
     "access_token_file": Key(parse_text, "the path of the file that contains the access token"),
     "access_token_command": Key(parse_text, "a shell command that prints the access token"),
+    "token_command": Key(parse_text, "a shell command that prints the access token"),
+    "provider": Key(parse_provider, f"one of {', '.join(PROVIDER_NAMES)}"),
+    "tenant": Key(parse_tenant, "a tenant id, a domain, organizations, common or consumers"),
+    "token_endpoint": Key(parse_endpoint, "an https:// URL (http:// only on loopback)"),
+    "grant": Key(parse_grant, "refresh_token or client_credentials"),
+    "client_id": Key(parse_text, "the OAuth2 client (application) id"),
+    "client_secret_file": Key(parse_text, "the path of the file that contains the client secret"),
+    "refresh_token_file": Key(parse_text, "the path of the file that contains the refresh token"),
+    "scope": Key(parse_scope, "scopes separated by spaces"),
+    "token_ca_file": Key(parse_text, "the path of a PEM file of CA certificates"),
+    "introspect": Key(parse_bool, "true or false"),
+    "introspection_endpoint": Key(parse_endpoint, "an https:// URL (http:// only on loopback)"),
+    "token_cache_file": Key(parse_text, "the path of a file for the cached access token"),
+    "token_refresh_margin": Key(parse_margin, f"a number of seconds from 0 to {MAX_SECONDS:g}"),
     "auth_mechanism": Key(parse_mechanism, "XOAUTH2 or OAUTHBEARER"),
     "challenge_answer": Key(
         parse_challenge_answer,

@@ -13,12 +13,16 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from smtpdiag import __version__
 from smtpdiag.context import CheckContext, Settings, Target, utc_now
 from smtpdiag.models import CheckResult, Report, Status
 from smtpdiag.redact import redact
 from smtpdiag.spec import CheckSpec
+
+if TYPE_CHECKING:
+    from smtpdiag.oauth.cache import TokenCache
 
 logger = logging.getLogger(__name__)
 
@@ -31,11 +35,15 @@ def run_checks(
     target: Target,
     settings: Settings,
     now: Callable[[], datetime] = utc_now,
+    token_cache: TokenCache | None = None,
 ) -> Report:
-    """Run ``specs`` against ``target`` and return the report, in the order of ``specs``."""
+    """Run ``specs`` against ``target`` and return the report, in the order of ``specs``.
+
+    ``token_cache`` keeps access tokens for later runs, such as the exporter's next round.
+    """
     started_at = now()
     started = time.monotonic()
-    results = _Scheduler(specs, target, settings, now).run()
+    results = _Scheduler(specs, target, settings, now, token_cache).run()
     ordered = tuple(results[spec.id] for spec in specs)
     return Report(
         version=__version__,
@@ -65,7 +73,9 @@ class _Scheduler:
         target: Target,
         settings: Settings,
         now: Callable[[], datetime],
+        token_cache: TokenCache | None = None,
     ) -> None:
+        self.token_cache = token_cache
         self.specs = {spec.id: spec for spec in specs}
         self.target = target
         self.settings = settings
@@ -155,6 +165,7 @@ class _Scheduler:
             upstream=upstream,
             deadline=start + self.settings.check_deadline,
             now=self.now,
+            token_cache=self.token_cache,
         )
         worker = threading.Thread(
             target=self._work, args=(spec, context), name=f"check-{spec.id}", daemon=True

@@ -7,7 +7,6 @@ A ``Secret`` never shows its value in ``repr`` or ``str``; code that needs the v
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -46,86 +45,62 @@ class Secret:
         return len(self._value)
 
 
-def _strip_one_line(text: str, origin: str) -> str:
+def _strip_one_line(text: str, origin: str, name: str) -> str:
     """Return ``text`` without its trailing newline; reject empty values."""
     value = text.rstrip("\r\n")
     if not value.strip():
         raise SecretError(
-            f"The access token from {origin} is empty.",
-            "Put the current access token there, or check the command or file that fetches it.",
+            f"The {name} from {origin} is empty.",
+            f"Put the current {name} there, or check what writes it.",
         )
     return value
 
 
-def secret_from_file(path: str | os.PathLike[str]) -> Secret:
-    """Read a secret from a file; one trailing newline is dropped."""
+def secret_from_file(path: str | os.PathLike[str], name: str = "access token") -> Secret:
+    """Read the secret called ``name`` in messages from a file, without one trailing newline."""
     origin = f"file {path}"
+    label = f"The {name} file {path}"
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise SecretError(
-            f"The token file {path} does not exist.", "Check the path.", value=str(path)
-        ) from None
+        raise SecretError(f"{label} does not exist.", "Check the path.", value=str(path)) from None
     except IsADirectoryError:
         raise SecretError(
-            f"The token file {path} is a directory.",
-            "Pass the path of the file inside it.",
-            value=str(path),
+            f"{label} is a directory.", "Pass the path of the file inside it.", value=str(path)
         ) from None
     except UnicodeDecodeError:
         raise SecretError(
-            f"The token file {path} is not UTF-8 text.",
-            "Write the token as plain text.",
-            value=str(path),
+            f"{label} is not UTF-8 text.", f"Write the {name} as plain text.", value=str(path)
         ) from None
     except OSError as error:
         raise SecretError(
-            f"The token file {path} cannot be read: {error.strerror or error}.",
+            f"{label} cannot be read: {error.strerror or error}.",
             "Check its permissions.",
             value=str(path),
         ) from None
-    return Secret(_strip_one_line(text, origin), origin)
+    return Secret(_strip_one_line(text, origin, name), origin)
 
 
-def secret_from_env(name: str, environ: Mapping[str, str] | None = None) -> Secret | None:
-    """Return the secret in environment variable ``name``, or None when it is unset."""
-    value = (os.environ if environ is None else environ).get(name)
+def secret_from_env(
+    variable: str, environ: Mapping[str, str] | None = None, name: str = "access token"
+) -> Secret | None:
+    """Return the secret in environment ``variable``, or None when it is unset."""
+    value = (os.environ if environ is None else environ).get(variable)
     if value is None:
         return None
-    return Secret(_strip_one_line(value, f"environment variable {name}"), f"env {name}")
+    return Secret(
+        _strip_one_line(value, f"environment variable {variable}", name), f"env {variable}"
+    )
 
 
-def secret_from_credentials(name: str) -> Secret | None:
-    """Return systemd credential ``name`` from ``$CREDENTIALS_DIRECTORY``, or None."""
-    directory = os.environ.get("CREDENTIALS_DIRECTORY")
+def secret_from_credentials(
+    credential: str, name: str = "access token", environ: Mapping[str, str] | None = None
+) -> Secret | None:
+    """Return systemd credential ``credential`` from ``$CREDENTIALS_DIRECTORY``, or None."""
+    directory = (os.environ if environ is None else environ).get("CREDENTIALS_DIRECTORY")
     if not directory:
         return None
-    path = Path(directory) / name
+    path = Path(directory) / credential
     if not path.is_file():
         return None
-    return secret_from_file(path)
-
-
-def secret_from_command(command: str, timeout: float) -> Secret:
-    """Run ``command`` through the shell, as msmtp's ``passwordeval`` does, and read stdout."""
-    try:
-        completed = subprocess.run(  # noqa: S602 (the shell is the documented interface)
-            command, shell=True, capture_output=True, timeout=timeout, text=True, check=False
-        )
-    except subprocess.TimeoutExpired:
-        raise SecretError(
-            f"The token command (access_token_command) timed out after {timeout:g} s.",
-            "Make the command finish faster or raise --timeout.",
-            value=command,
-        ) from None
-    if completed.returncode != 0:
-        # The command line is not repeated: it often carries a client secret.
-        stderr = " ".join(completed.stderr.split())[:300]
-        output = f" and wrote {stderr!r} to stderr" if stderr else " without writing to stderr"
-        raise SecretError(
-            f"The token command (access_token_command) exited with status "
-            f"{completed.returncode}{output}.",
-            "Run the command by hand and fix the error it prints.",
-            value=command,
-        )
-    return Secret(_strip_one_line(completed.stdout, "the token command"), "access_token_command")
+    return secret_from_file(path, name)

@@ -246,12 +246,9 @@ def test_access_token_from_environment() -> None:
     assert loaded.target.access_token.reveal() == "ya29.env-token-value"
 
 
-def test_access_token_from_credentials_directory(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_access_token_from_credentials_directory(tmp_path: Path) -> None:
     (tmp_path / "access_token").write_text("ya29.credential-value")
-    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
-    loaded = load({}, host_port="x", environ={})
+    loaded = load({}, host_port="x", environ={"CREDENTIALS_DIRECTORY": str(tmp_path)})
     assert loaded.target.access_token is not None
     assert loaded.target.access_token.source == f"file {tmp_path / 'access_token'}"
 

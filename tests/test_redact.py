@@ -10,7 +10,7 @@ from urllib.parse import quote
 import pytest
 
 from smtpdiag.redact import MASK, RedactingFilter, redact
-from smtpdiag.secrets import Secret, secret_from_command
+from smtpdiag.secrets import Secret
 
 TOKEN = "ya29.a0AfB_canary-token+with/odd=chars"
 
@@ -68,18 +68,6 @@ def test_log_filter_masks_arguments(caplog: pytest.LogCaptureFixture) -> None:
 def test_short_values_not_registered() -> None:
     Secret("abc", "test")
     assert redact("abc") == "abc"
-
-
-def test_command_secret_read_from_stdout() -> None:
-    secret = secret_from_command("printf 'ya29.command-token\\n'", timeout=5)
-    assert secret.reveal() == "ya29.command-token"
-
-
-def test_command_failure_shows_stderr() -> None:
-    from smtpdiag.errors import SecretError
-
-    with pytest.raises(SecretError, match="invalid_grant"):
-        secret_from_command("echo 'token refresh failed: invalid_grant' >&2; exit 3", timeout=5)
 
 
 def test_token_file_directory_named(tmp_path: Path) -> None:

@@ -82,6 +82,11 @@ class ServerOptions:
     """Longest AUTH command line accepted, in octets with CRLF; a longer one gets
     ``500 5.5.2 Line too long``. Lines sent in reply to a ``334`` may be up to
     ``AUTH_BUFFER_OCTETS`` long whatever this limit is."""
+    jwt_audiences: tuple[str, ...] = ()
+    """Audiences for Exchange-like validation of the JWT access tokens that the lab token
+    endpoint issued. Such a token is rejected unless its ``aud`` is one of these values and
+    its ``upn`` is the AUTH user. It must also carry ``SMTP.Send`` in ``scp`` or
+    ``SMTP.SendAsApp`` in ``roles``. Empty turns the validation off."""
 
     def __post_init__(self) -> None:
         known = SUPPORTED_MECHANISMS + ADVERTISED_ONLY_MECHANISMS
@@ -133,3 +138,66 @@ class LeafOptions:
     """DNS names of a second leaf, signed by the lab intermediate and without IP address
     names. The server presents it unless the client's SNI is one of ``dns_names``. Empty
     means one certificate, whatever the client sends."""
+
+
+class TokenProvider(StrEnum):
+    """Provider whose token endpoint the lab imitates: reply shapes and token formats."""
+
+    MICROSOFT = "microsoft"
+    """Microsoft identity platform: ``ext_expires_in``, AADSTS error bodies, JWT access tokens."""
+    GOOGLE = "google"
+    """Google OAuth 2.0: indented JSON bodies, short error descriptions, ``ya29.`` tokens."""
+
+
+class TokenFormat(StrEnum):
+    """Form of the access tokens that the lab token endpoint issues."""
+
+    JWT = "jwt"
+    """Microsoft-like JWT whose claims a client can read; the signature is random bytes."""
+    OPAQUE = "opaque"
+    """Google-like opaque string starting with ``ya29.``."""
+
+
+@dataclass(frozen=True)
+class RecordedReply:
+    """A fixed HTTP reply of the token endpoint, recorded from a provider or a proxy."""
+
+    status: int
+    body: str
+    content_type: str = "application/json; charset=utf-8"
+
+    def __post_init__(self) -> None:
+        if not 400 <= self.status <= 599:
+            raise ValueError(f"recorded reply status {self.status} is not a 4xx or 5xx status")
+
+
+EXCHANGE_AUDIENCE = "https://outlook.office.com"
+"""``aud`` of the access tokens that the lab issues for Exchange Online by default."""
+
+
+@dataclass(frozen=True)
+class TokenEndpointOptions:
+    """Behaviour of the lab's HTTPS token endpoint in one scenario."""
+
+    provider: TokenProvider = TokenProvider.MICROSOFT
+    """Provider whose reply shapes the endpoint imitates."""
+    error_reply: RecordedReply | None = None
+    """Reply to every ``POST /token`` in place of checking the request; None checks the
+    client, its secret and the refresh token and issues a token."""
+    delay_seconds: float = 0.0
+    """Seconds the endpoint waits before it replies to ``POST /token``."""
+    rotate_refresh_token: bool = False
+    """Whether each successful reply carries a new refresh token, which the endpoint then
+    accepts as well as the earlier ones."""
+    token_format: TokenFormat = TokenFormat.JWT
+    audience: str = EXCHANGE_AUDIENCE
+    """``aud`` claim of a JWT access token."""
+    scp: str = "SMTP.Send"
+    """``scp`` claim of a JWT access token from the refresh-token grant: space-separated
+    delegated permissions."""
+    upn: str | None = None
+    """``upn`` and ``unique_name`` claims of a JWT access token; None for the lab user."""
+
+    def __post_init__(self) -> None:
+        if self.delay_seconds < 0:
+            raise ValueError(f"delay_seconds {self.delay_seconds} is negative")

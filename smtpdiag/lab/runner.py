@@ -1,8 +1,10 @@
-"""Start a lab: certificates, an access token, both submission servers and a configuration file.
+"""Start a lab: certificates, secrets, both submission servers, the token endpoint and a
+configuration file.
 
 Everything lives in a temporary directory that is removed when the lab stops. The written
 configuration has one target, ``lab``, that smtpdiag's commands can use directly
-(``--config FILE --target lab``).
+(``--config FILE --target lab``). It reads the access token file, or, in a scenario with
+token endpoint options, fetches an access token from the lab token endpoint.
 """
 
 from __future__ import annotations
@@ -23,8 +25,14 @@ from typing import TextIO
 
 from smtpdiag.lab.certs import write_certificates
 from smtpdiag.lab.lab_account import LabAccount
+from smtpdiag.lab.options import TokenEndpointOptions, TokenProvider
 from smtpdiag.lab.scenarios import LabListener, Scenario, get_scenario, list_scenarios
 from smtpdiag.lab.smtp_server import LabServer
+from smtpdiag.lab.token_server import (
+    LAB_TENANT_ID,
+    TokenServer,
+    new_client_credentials,
+)
 from smtpdiag.secrets import Secret
 
 logger = logging.getLogger(__name__)
@@ -39,6 +47,8 @@ TARGET_NAME = "lab"
 
 CONFIG_FILE_NAME = "smtpdiag.toml"
 TOKEN_FILE_NAME = "access-token"  # noqa: S105 (a file name)
+CLIENT_SECRET_FILE_NAME = "client-secret"  # noqa: S105 (a file name)
+REFRESH_TOKEN_FILE_NAME = "refresh-token"  # noqa: S105 (a file name)
 
 TIMEOUT_SECONDS = 5
 """``timeout`` written into the configuration; loopback peers reply at once or not at all."""
@@ -60,6 +70,16 @@ class LabInfo:
     ca_file: Path
     user: str
     access_token_file: Path
+    token_endpoint: str
+    """URL of the lab token endpoint's ``POST /token``."""
+    tokeninfo_endpoint: str
+    """URL of its Google-shaped ``POST /tokeninfo``."""
+    introspection_endpoint: str
+    """URL of its RFC 7662 ``POST /introspect``."""
+    client_id: str
+    """Client id that the token endpoint accepts; not a secret."""
+    client_secret_file: Path
+    refresh_token_file: Path
 
     def to_json_line(self) -> str:
         """Return the lab description as one JSON object on one line, without a newline."""
@@ -71,6 +91,12 @@ class LabInfo:
             "ca_file": str(self.ca_file),
             "user": self.user,
             "access_token_file": str(self.access_token_file),
+            "token_endpoint": self.token_endpoint,
+            "tokeninfo_endpoint": self.tokeninfo_endpoint,
+            "introspection_endpoint": self.introspection_endpoint,
+            "client_id": self.client_id,
+            "client_secret_file": str(self.client_secret_file),
+            "refresh_token_file": str(self.refresh_token_file),
         }
         return json.dumps(document)
 
@@ -89,6 +115,12 @@ def start_lab(scenario: Scenario, workdir: Path | None = None) -> Iterator[LabIn
         certificates = write_certificates(directory, scenario.certificate)
         token_file = directory / TOKEN_FILE_NAME
         account = LabAccount(LAB_USER, _write_token(token_file, scenario.token_length))
+        endpoint_options = scenario.token_endpoint or TokenEndpointOptions()
+        credentials = new_client_credentials(endpoint_options.provider)
+        secret_file = directory / CLIENT_SECRET_FILE_NAME
+        refresh_token_file = directory / REFRESH_TOKEN_FILE_NAME
+        _write_secret(secret_file, credentials.client_secret.reveal())
+        _write_secret(refresh_token_file, credentials.refresh_token.reveal())
 
         servers = {
             LabListener.STARTTLS: LabServer(
@@ -100,6 +132,9 @@ def start_lab(scenario: Scenario, workdir: Path | None = None) -> Iterator[LabIn
         }
         for server in servers.values():
             stack.enter_context(server)
+        token_server = stack.enter_context(
+            TokenServer(endpoint_options, account, credentials, certificates)
+        )
 
         info = LabInfo(
             scenario=scenario.name,
@@ -109,6 +144,12 @@ def start_lab(scenario: Scenario, workdir: Path | None = None) -> Iterator[LabIn
             ca_file=certificates.ca_file,
             user=LAB_USER,
             access_token_file=token_file,
+            token_endpoint=token_server.token_url,
+            tokeninfo_endpoint=token_server.tokeninfo_url,
+            introspection_endpoint=token_server.introspection_url,
+            client_id=credentials.client_id,
+            client_secret_file=secret_file,
+            refresh_token_file=refresh_token_file,
         )
         info.config_file.write_text(
             _config_text(scenario, info, servers[scenario.target_listener]), encoding="utf-8"
@@ -131,10 +172,15 @@ def _write_token(path: Path, length: int | None) -> Secret:
         random_length = length - len(_TOKEN_PREFIX)
         value = _TOKEN_PREFIX + token_urlsafe(random_length)[:random_length]
     token = Secret(value, f"file {path}")
+    _write_secret(path, token.reveal())
+    return token
+
+
+def _write_secret(path: Path, value: str) -> None:
+    """Write ``value`` and a newline to a new file of mode 0600."""
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
-        stream.write(token.reveal() + "\n")
-    return token
+        stream.write(value + "\n")
 
 
 def _config_text(scenario: Scenario, info: LabInfo, target: LabServer) -> str:
@@ -145,8 +191,11 @@ def _config_text(scenario: Scenario, info: LabInfo, target: LabServer) -> str:
         "tls_mode": scenario.target_tls_mode.value,
         "ca_file": str(info.ca_file),
         "user": info.user,
-        "access_token_file": str(info.access_token_file),
     }
+    if scenario.token_endpoint is None:
+        values["access_token_file"] = str(info.access_token_file)
+    else:
+        values |= _token_endpoint_values(scenario, info)
     if scenario.send_test:
         values["send_test"] = True
         values["mail_from"] = "other@example.com"
@@ -156,12 +205,34 @@ def _config_text(scenario: Scenario, info: LabInfo, target: LabServer) -> str:
         "# Removed when the lab stops.",
         "",
         "[defaults]",
-        f"timeout = {TIMEOUT_SECONDS}",
+        f"timeout = {scenario.timeout or TIMEOUT_SECONDS}",
         "",
         f"[targets.{TARGET_NAME}]",
     ]
     lines += [f"{key} = {_toml_value(value)}" for key, value in values.items()]
     return "\n".join(lines) + "\n"
+
+
+def _token_endpoint_values(scenario: Scenario, info: LabInfo) -> dict[str, str | int | bool]:
+    """Return the keys that make smtpdiag fetch its access token from the lab endpoint.
+
+    The provider profile supplies what a correct token contains; ``host`` and ``port`` stay
+    the lab's, because explicit values override the profile's.
+    """
+    options = scenario.token_endpoint or TokenEndpointOptions()
+    values: dict[str, str | int | bool] = {"provider": options.provider.value}
+    if options.provider is TokenProvider.MICROSOFT:
+        values["tenant"] = LAB_TENANT_ID
+    values |= {
+        "token_endpoint": info.token_endpoint,
+        "client_id": info.client_id,
+        "client_secret_file": str(info.client_secret_file),
+        "refresh_token_file": str(info.refresh_token_file),
+        "token_ca_file": str(info.ca_file),
+    }
+    if scenario.token_scope is not None:
+        values["scope"] = scenario.token_scope
+    return values
 
 
 def _toml_value(value: str | int | bool) -> str:

@@ -7,6 +7,7 @@ at and which ``tls_mode`` the configuration claims.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -15,7 +16,18 @@ from types import MappingProxyType
 
 from smtpdiag.context import TlsMode
 from smtpdiag.errors import UsageError
-from smtpdiag.lab.options import ErrorChallenge, LeafOptions, ServerOptions
+from smtpdiag.lab.options import (
+    AUTH_BUFFER_OCTETS,
+    GOOGLE_MAIL_SCOPE,
+    ErrorChallenge,
+    LeafOptions,
+    RecordedReply,
+    ServerOptions,
+    TokenEndpointOptions,
+    TokenFormat,
+    TokenProvider,
+)
+from smtpdiag.oauth.profiles import EXCHANGE_AUDIENCES
 
 GMAIL_MECHANISMS = ("LOGIN", "PLAIN", "XOAUTH2", "PLAIN-CLIENTTOKEN", "OAUTHBEARER", "XOAUTH")
 """AUTH mechanisms that Gmail advertises after STARTTLS, in its order."""
@@ -51,6 +63,14 @@ OTHER_HOST_NAME = "mail.other.example"
 EXPIRING_SOON = timedelta(days=5)
 """Remaining validity of the certificate in ``cert-expiring-soon``."""
 
+MICROSOFT_SMTP_SCOPE = "https://outlook.office.com/SMTP.Send offline_access"
+"""Scope that a delegated Microsoft client requests for SMTP, with a refresh token."""
+
+SLOW_ENDPOINT_DELAY_SECONDS = 3.0
+"""Delay of the token endpoint in ``slow-endpoint``, longer than the written timeout."""
+SLOW_ENDPOINT_TIMEOUT = 1
+"""``timeout`` written into the configuration of ``slow-endpoint``, in seconds."""
+
 
 class LabListener(StrEnum):
     """One of the lab's two servers, as the server that a target points at."""
@@ -85,12 +105,145 @@ class Scenario:
     token_length: int | None = None
     """Length of the lab access token in characters; None for a Google-like token of about
     50 characters."""
+    token_endpoint: TokenEndpointOptions | None = None
+    """Behaviour of the lab token endpoint, which every lab runs. When set, the written
+    configuration makes smtpdiag fetch its access token there (``token_endpoint``,
+    ``client_id``, secret files) in place of reading the access token file."""
+    requested_scope: str | None = None
+    """``scope`` written into the configuration of a scenario with ``token_endpoint``; None
+    for the provider's SMTP scope."""
+    timeout: int | None = None
+    """``timeout`` written into the configuration in seconds; None for the lab default."""
 
     def __post_init__(self) -> None:
         if self.token_length is not None and self.token_length < MIN_TOKEN_LENGTH:
             raise ValueError(
                 f"token_length {self.token_length} is below the minimum of {MIN_TOKEN_LENGTH}"
             )
+        if self.requested_scope is not None and self.token_endpoint is None:
+            raise ValueError("requested_scope needs token_endpoint options")
+
+    @property
+    def token_scope(self) -> str | None:
+        """Scope written into the configuration; None without ``token_endpoint``."""
+        if self.token_endpoint is None:
+            return None
+        if self.requested_scope is not None:
+            return self.requested_scope
+        if self.token_endpoint.provider is TokenProvider.GOOGLE:
+            return GOOGLE_MAIL_SCOPE
+        return MICROSOFT_SMTP_SCOPE
+
+
+_EXCHANGE_5_7_3 = f"535 5.7.3 Authentication unsuccessful {_EXCHANGE_SUFFIX}"
+
+EXCHANGE_TOKEN_SERVER = ServerOptions(
+    auth_mechanisms=EXCHANGE_MECHANISMS,
+    error_challenge=ErrorChallenge.NONE,
+    rejection_reply=_EXCHANGE_5_7_3,
+    # A JWT access token makes an AUTH line of about 1500 octets, which Exchange accepts.
+    max_auth_line_length=AUTH_BUFFER_OCTETS,
+    jwt_audiences=EXCHANGE_AUDIENCES,
+)
+"""Exchange-like server of the token scenarios: accepts the tokens that the lab endpoint
+issued for Exchange and the lab user, and replies ``535 5.7.3`` at once to any other."""
+
+GMAIL_TOKEN_SERVER = ServerOptions(
+    auth_mechanisms=GMAIL_MECHANISMS,
+    error_challenge=ErrorChallenge.GOOGLE_401,
+    rejection_reply=GMAIL_BAD_CREDENTIALS,
+    max_auth_line_length=AUTH_BUFFER_OCTETS,
+)
+"""Gmail-like server of the Google token scenario: accepts the tokens that the lab endpoint
+issued."""
+
+
+def _microsoft_body(
+    error: str, code: int, message: str, *, trace_id: str, correlation_id: str, timestamp: str
+) -> str:
+    """Return a Microsoft token endpoint error body in its one-line JSON form."""
+    document = {
+        "error": error,
+        "error_description": (
+            f"AADSTS{code}: {message}\r\nTrace ID: {trace_id}\r\n"
+            f"Correlation ID: {correlation_id}\r\nTimestamp: {timestamp}"
+        ),
+        "error_codes": [code],
+        "timestamp": timestamp,
+        "trace_id": trace_id,
+        "correlation_id": correlation_id,
+        "error_uri": f"https://login.microsoftonline.com/error?code={code}",
+    }
+    return json.dumps(document, separators=(",", ":"))
+
+
+# Recorded token endpoint replies. The texts follow replies published in public bug reports;
+# trace ids, correlation ids and application ids are replaced by made-up GUIDs.
+AADSTS700082_REPLY = RecordedReply(
+    status=400,
+    body=_microsoft_body(
+        "invalid_grant",
+        700082,
+        "The refresh token has expired due to inactivity. The token was issued on "
+        "2022-01-03T09:39:41.5631952Z and was inactive for 90.00:00:00.",
+        trace_id="4d1c7a52-93e0-4b6f-8a21-5c7e0f3b9d00",
+        correlation_id="a2f4c6e8-1b3d-4f5a-8c7e-9d0b2a4c6e8f",
+        timestamp="2022-04-04 07:51:12Z",
+    ),
+)
+"""Microsoft: a refresh token unused for 90 days."""
+
+AADSTS7000215_REPLY = RecordedReply(
+    status=401,
+    body=_microsoft_body(
+        "invalid_client",
+        7000215,
+        "Invalid client secret provided. Ensure the secret being sent in the request is the "
+        "client secret value, not the client secret ID, for a secret added to app "
+        "'5e7a9c1b-3d5f-4a7b-9c1d-3e5f7a9b1c3d'.",
+        trace_id="8b0d2f4a-6c8e-4a0b-92d4-6f8a0c2e4a00",
+        correlation_id="c4e6a8b0-2d4f-4b6a-8e0c-2a4c6e8a0b2d",
+        timestamp="2023-05-06 06:03:00Z",
+    ),
+)
+"""Microsoft: a wrong client secret, often the secret's id pasted in place of its value."""
+
+# NOTE: Microsoft's texts for AADSTS70011 vary with the mistake in the scope. This one is
+# the form seen for a scope that does not exist, with the scope that the scenario writes.
+_MISSPELLED_SCOPE = "https://outlook.office.com/SMTP.Sned offline_access"
+AADSTS70011_REPLY = RecordedReply(
+    status=400,
+    body=_microsoft_body(
+        "invalid_scope",
+        70011,
+        "The provided value for the input parameter 'scope' is not valid. The scope "
+        f"'{_MISSPELLED_SCOPE}' does not exist.",
+        trace_id="1f3b5d7f-9a1c-4e3f-a5b7-d9f1b3d5f700",
+        correlation_id="e0a2c4e6-8f0a-4c2e-a6b8-0c2e4a6c8e0a",
+        timestamp="2021-02-15 12:09:58Z",
+    ),
+)
+"""Microsoft: a scope that does not exist."""
+
+GOOGLE_INVALID_GRANT_REPLY = RecordedReply(
+    status=400,
+    body=json.dumps(
+        {"error": "invalid_grant", "error_description": "Token has been expired or revoked."},
+        indent=2,
+    ),
+)
+"""Google: a refresh token that expired or was revoked."""
+
+PROXY_ERROR_PAGE_REPLY = RecordedReply(
+    status=502,
+    body=(
+        "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+        "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
+        "</body>\r\n</html>\r\n"
+    ),
+    content_type="text/html",
+)
+"""The error page of an nginx proxy between the client and the token endpoint."""
 
 
 _ALL = (
@@ -284,6 +437,86 @@ _ALL = (
         description="server that advertises STARTTLS but replies 454 4.7.0 to it",
         server=ServerOptions(starttls_reply="454 4.7.0 TLS not available due to local problem"),
         expected_codes=("connect.starttls_rejected",),
+    ),
+    Scenario(
+        name="token-healthy",
+        description="token endpoint issues a JWT for Exchange; the Exchange-like server accepts it",
+        server=EXCHANGE_TOKEN_SERVER,
+        token_endpoint=TokenEndpointOptions(),
+    ),
+    Scenario(
+        name="aadsts700082",
+        description="token endpoint: refresh token expired after 90 days unused (AADSTS700082)",
+        server=EXCHANGE_TOKEN_SERVER,
+        token_endpoint=TokenEndpointOptions(error_reply=AADSTS700082_REPLY),
+        expected_codes=("token.refresh_token_expired",),
+    ),
+    Scenario(
+        name="google-invalid-grant",
+        description="Google token endpoint: invalid_grant, token has been expired or revoked",
+        server=GMAIL_TOKEN_SERVER,
+        token_endpoint=TokenEndpointOptions(
+            provider=TokenProvider.GOOGLE,
+            token_format=TokenFormat.OPAQUE,
+            error_reply=GOOGLE_INVALID_GRANT_REPLY,
+        ),
+        expected_codes=("token.grant_revoked",),
+    ),
+    Scenario(
+        name="invalid-client",
+        description="token endpoint: 401 invalid_client, wrong client secret (AADSTS7000215)",
+        server=EXCHANGE_TOKEN_SERVER,
+        token_endpoint=TokenEndpointOptions(error_reply=AADSTS7000215_REPLY),
+        expected_codes=("token.invalid_client",),
+    ),
+    Scenario(
+        name="invalid-scope",
+        description="token endpoint: invalid_scope for a misspelled scope (AADSTS70011)",
+        server=EXCHANGE_TOKEN_SERVER,
+        token_endpoint=TokenEndpointOptions(error_reply=AADSTS70011_REPLY),
+        requested_scope=_MISSPELLED_SCOPE,
+        expected_codes=("token.invalid_scope",),
+    ),
+    Scenario(
+        name="graph-audience",
+        description="token endpoint issues a Microsoft Graph token; Exchange replies 535 5.7.3",
+        server=EXCHANGE_TOKEN_SERVER,
+        token_endpoint=TokenEndpointOptions(
+            audience="https://graph.microsoft.com", scp="Mail.Send SMTP.Send User.Read"
+        ),
+        # Scopes without a resource prefix are Microsoft Graph's, the usual way to end up
+        # with a Graph token.
+        requested_scope="Mail.Send SMTP.Send User.Read offline_access",
+        expected_codes=("scope.wrong_audience", "auth.exchange_refused"),
+    ),
+    Scenario(
+        name="user-mismatch",
+        description="token endpoint issues a token for another user; Exchange replies 535 5.7.3",
+        server=EXCHANGE_TOKEN_SERVER,
+        token_endpoint=TokenEndpointOptions(upn="other.user@example.com"),
+        expected_codes=("scope.user_mismatch",),
+    ),
+    Scenario(
+        name="html-error-page",
+        description="token endpoint behind a proxy that replies 502 with an HTML error page",
+        server=EXCHANGE_TOKEN_SERVER,
+        token_endpoint=TokenEndpointOptions(error_reply=PROXY_ERROR_PAGE_REPLY),
+        expected_codes=("token.malformed_response",),
+    ),
+    Scenario(
+        name="slow-endpoint",
+        description="token endpoint that replies after 3 s; the configured timeout is 1 s",
+        server=EXCHANGE_TOKEN_SERVER,
+        token_endpoint=TokenEndpointOptions(delay_seconds=SLOW_ENDPOINT_DELAY_SECONDS),
+        timeout=SLOW_ENDPOINT_TIMEOUT,
+        expected_codes=("token.endpoint_unreachable",),
+    ),
+    Scenario(
+        name="rotating-refresh-token",
+        description="token endpoint returns a new refresh token with every access token",
+        server=EXCHANGE_TOKEN_SERVER,
+        token_endpoint=TokenEndpointOptions(rotate_refresh_token=True),
+        expected_codes=("token.refresh_token_rotated",),
     ),
 )
 

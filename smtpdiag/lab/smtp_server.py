@@ -1,11 +1,12 @@
 """Submission server of the lab: aiosmtpd on 127.0.0.1 with STARTTLS or implicit TLS.
 
-The server accepts the lab user with the lab access token through XOAUTH2, OAUTHBEARER,
-PLAIN and LOGIN (the token as password). It rejects a wrong token as the providers do: a
-``334`` challenge that carries a base64 JSON error, then ``535`` after the client's next line.
-``ServerOptions`` can make it reject every token, change or drop the challenge, change the
-final reply and limit the length of the AUTH command line. Accepted messages are counted and
-discarded.
+The server accepts the lab user with the lab access token, or with an access token that the
+lab token endpoint issued, through XOAUTH2, OAUTHBEARER, PLAIN and LOGIN (the token as
+password). It rejects a wrong token as the providers do: a ``334`` challenge that carries a
+base64 JSON error, then ``535`` after the client's next line. ``ServerOptions`` can make it
+reject every token, change or drop the challenge, change the final reply, limit the length
+of the AUTH command line, and check the audience and user of issued JWT access tokens as
+Exchange Online does. Accepted messages are counted and discarded.
 """
 
 from __future__ import annotations

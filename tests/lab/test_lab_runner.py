@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import smtplib
+import socket
 import ssl
 import stat
 import subprocess
@@ -31,6 +32,12 @@ JSON_KEYS = {
     "ca_file",
     "user",
     "access_token_file",
+    "token_endpoint",
+    "tokeninfo_endpoint",
+    "introspection_endpoint",
+    "client_id",
+    "client_secret_file",
+    "refresh_token_file",
 }
 
 
@@ -127,6 +134,25 @@ def test_json_line_is_one_line(healthy_lab: LabInfo) -> None:
 def test_json_line_omits_token(healthy_lab: LabInfo) -> None:
     token = healthy_lab.access_token_file.read_text().strip()
     assert token not in healthy_lab.to_json_line()
+
+
+def test_token_endpoint_runs_in_every_lab(healthy_lab: LabInfo) -> None:
+    endpoint = healthy_lab.token_endpoint
+    assert endpoint.startswith("https://127.0.0.1:")
+    assert endpoint.endswith("/token")
+
+
+@pytest.mark.parametrize("attribute", ["client_secret_file", "refresh_token_file"])
+def test_secret_files_are_private(healthy_lab: LabInfo, attribute: str) -> None:
+    path: Path = getattr(healthy_lab, attribute)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_token_endpoint_stopped_after_exit(lab_parent: Path) -> None:
+    with start_lab(SCENARIOS["healthy"], workdir=lab_parent) as info:
+        port = port_of(info.token_endpoint.removesuffix("/token").removeprefix("https://"))
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=5)
 
 
 def test_implicit_tls_only_points_at_smtps(lab_parent: Path) -> None:

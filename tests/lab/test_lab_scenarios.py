@@ -41,6 +41,16 @@ def test_scenario_order() -> None:
         "self-signed",
         "sni-required",
         "starttls-454",
+        "token-healthy",
+        "aadsts700082",
+        "google-invalid-grant",
+        "invalid-client",
+        "invalid-scope",
+        "graph-audience",
+        "user-mismatch",
+        "html-error-page",
+        "slow-endpoint",
+        "rotating-refresh-token",
     ]
 
 
@@ -82,11 +92,15 @@ def test_token_length_minimum() -> None:
         Scenario(name="x", description="x", token_length=8)
 
 
-def test_healthy_expects_no_codes() -> None:
-    assert SCENARIOS["healthy"].expected_codes == ()
+HEALTHY_SCENARIOS = ("healthy", "token-healthy")
 
 
-@pytest.mark.parametrize("name", [name for name in SCENARIOS if name != "healthy"])
+@pytest.mark.parametrize("name", HEALTHY_SCENARIOS)
+def test_healthy_expects_no_codes(name: str) -> None:
+    assert SCENARIOS[name].expected_codes == ()
+
+
+@pytest.mark.parametrize("name", [name for name in SCENARIOS if name not in HEALTHY_SCENARIOS])
 def test_broken_scenario_expects_codes(name: str) -> None:
     assert SCENARIOS[name].expected_codes != ()
 

@@ -132,8 +132,12 @@ def test_tls_scenario_expected_codes(name: str, expected: tuple[str, ...]) -> No
     assert SCENARIOS[name].expected_codes == expected
 
 
-def test_tls_scenarios_follow_the_others() -> None:
-    assert list(SCENARIOS)[-len(TLS_SCENARIOS) :] == TLS_SCENARIOS
+def test_tls_scenarios_come_after_auth_scenarios() -> None:
+    # The token scenarios follow the TLS scenarios.
+    names = list(SCENARIOS)
+    start = names.index(TLS_SCENARIOS[0])
+    assert names[start : start + len(TLS_SCENARIOS)] == TLS_SCENARIOS
+    assert names[start - 1] == "microsoft-send-as-denied"
 
 
 @pytest.mark.parametrize("name", TLS_SCENARIOS)

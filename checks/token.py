@@ -1,0 +1,281 @@
+"""The ``token`` check: obtain the access token that AUTH will use, and explain any failure.
+
+Sources, first configured wins: a token command (run as msmtp runs ``passwordeval``), a grant
+at the token endpoint (refresh token, or client credentials for app-only access), then an
+access token from a file, ``SMTPDIAG_ACCESS_TOKEN`` or a systemd credential. The token goes
+to the scope and auth checks through ``outputs``; it never appears in the report.
+
+A grant's token is cached until ``token_refresh_margin`` seconds before it expires, in
+memory for the life of the process and, when ``token_cache_file`` is set, in that file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from smtpdiag.context import CheckContext, OAuthSettings, Target
+from smtpdiag.models import CheckResult, Finding, Severity
+from smtpdiag.oauth.cache import (
+    UnsafeCacheFileError,
+    cache_key,
+    load_cache_file,
+    store_cache_file,
+)
+from smtpdiag.oauth.command import run_token_command
+from smtpdiag.oauth.grants import choose_grant, request_fields, requested_scope, token_response
+from smtpdiag.oauth.http import EndpointError, post_form
+from smtpdiag.oauth.model import ACCESS_TOKEN_OUTPUT, AccessToken, Grant, TokenResponse
+from smtpdiag.oauth.profiles import ProviderProfile, get_profile
+from smtpdiag.oauth.token_errors import finding_for_error_body, finding_for_reply, parse_error_body
+from smtpdiag.oauth.token_kinds import TOKEN_FINDINGS, TOKEN_KINDS
+from smtpdiag.sasl import jwt_claims
+from smtpdiag.secrets import Secret
+from smtpdiag.spec import CheckSpec
+
+CHECK_ID = "token"
+
+NO_SOURCE = (
+    "not run: no token source configured (--refresh-token-file with --client-id, "
+    "--client-id with --client-secret-file for client credentials, --token-command, or "
+    "--access-token-file)"
+)
+
+
+def run(target: Target, ctx: CheckContext) -> CheckResult:
+    """Obtain the access token from the configured source and report how that went."""
+    oauth = target.oauth
+    profile = get_profile(oauth.provider)
+    if oauth.token_command:
+        return _from_command(oauth.token_command, profile, ctx)
+    grant = choose_grant(oauth)
+    if grant is not None:
+        return _from_endpoint(oauth, grant, profile, ctx)
+    if target.access_token is not None:
+        token = _access_token(target.access_token, target.access_token.source)
+        return _result(f"access token from {target.access_token.source}", token, [], {}, ctx)
+    return CheckResult.skipped(CHECK_ID, NO_SOURCE)
+
+
+def _from_command(command: str, profile: ProviderProfile, ctx: CheckContext) -> CheckResult:
+    outcome = run_token_command(command, ctx.io_timeout())
+    facts = {"source": "token command", **outcome.facts}
+    findings = [
+        _make(
+            problem.code,
+            problem.details,
+            facts,
+            severity=None if problem.blocking else Severity.WARNING,
+        )
+        for problem in outcome.problems
+    ]
+    if outcome.token is not None:
+        token = _access_token(outcome.token, "token command")
+        return _result("access token from the token command", token, findings, facts, ctx)
+    if outcome.json_body is not None:
+        # A refresh script that prints the identity provider's error body names the cause.
+        error = parse_error_body(outcome.json_body)
+        if error is not None:
+            findings.insert(0, finding_for_error_body(error, profile.provider))
+            summary = f"the token command printed the identity provider's error {error.error}"
+            return CheckResult.from_findings(CHECK_ID, summary, findings, facts)
+    summary = f"the token command gave no usable token: {findings[0].title}"
+    return CheckResult.from_findings(CHECK_ID, summary, findings, facts)
+
+
+def _from_endpoint(
+    oauth: OAuthSettings, grant: Grant, profile: ProviderProfile, ctx: CheckContext
+) -> CheckResult:
+    endpoint = oauth.token_endpoint or profile.endpoint_for(oauth.tenant)
+    if endpoint is None:
+        return CheckResult.unknown(
+            CHECK_ID, "no token endpoint: pass --token-endpoint URL or --provider NAME"
+        )
+    scope = requested_scope(oauth, profile, grant)
+    facts: dict[str, Any] = {
+        "source": f"{grant.value} grant",
+        "grant": grant.value,
+        "token_endpoint": endpoint,
+        "provider": profile.provider.value,
+        "requested_scope": scope,
+    }
+    key = cache_key(
+        endpoint, oauth.client_id, grant, scope, oauth.refresh_token or oauth.client_secret
+    )
+    cached, findings = _cached(oauth, key, ctx)
+    if cached is not None:
+        return _result(
+            f"cached access token from {endpoint}", cached, findings, {**facts, "cached": True}, ctx
+        )
+
+    try:
+        reply = post_form(
+            endpoint,
+            request_fields(oauth, grant, scope),
+            timeout=ctx.io_timeout(),
+            ca_file=oauth.token_ca_file,
+        )
+    except EndpointError as error:
+        code = "token.endpoint_tls" if error.tls else "token.endpoint_unreachable"
+        finding = _make(code, {"endpoint": endpoint, "reason": error.reason}, facts)
+        return CheckResult.from_findings(CHECK_ID, f"{endpoint}: {error.reason}", [finding], facts)
+
+    obtained_at = ctx.now()
+    facts.update(_reply_facts(reply.status, reply.latency_seconds, reply.date, obtained_at))
+    response = token_response(reply, obtained_at)
+    if response is None:
+        finding = finding_for_reply(reply, profile.provider, endpoint)
+        finding = _with_facts(finding, facts)
+        return CheckResult.from_findings(
+            CHECK_ID, f"the token endpoint refused: {finding.title}", [finding, *findings], facts
+        )
+
+    token = AccessToken(
+        value=response.access_token,
+        source=f"{grant.value} grant at {endpoint}",
+        grant=grant,
+        scopes=response.scopes,
+        expires_at=response.expires_at,
+        claims=jwt_claims(response.access_token.reveal()),
+    )
+    findings += _response_findings(oauth, response, facts)
+    if ctx.token_cache is not None:
+        ctx.token_cache.put(key, token)
+    findings += _store(oauth, key, token, facts)
+    return _result(f"new access token from {endpoint}", token, findings, facts, ctx)
+
+
+def _cached(
+    oauth: OAuthSettings, key: str, ctx: CheckContext
+) -> tuple[AccessToken | None, list[Finding]]:
+    """Return a fresh cached token (memory first, then the cache file) and any finding."""
+    now = ctx.now()
+    if ctx.token_cache is not None:
+        token = ctx.token_cache.get(key, now, oauth.refresh_margin)
+        if token is not None:
+            return token, []
+    if oauth.token_cache_file is None:
+        return None, []
+    try:
+        return load_cache_file(oauth.token_cache_file, key, now, oauth.refresh_margin), []
+    except UnsafeCacheFileError as error:
+        return None, [_unsafe_cache(error)]
+
+
+def _store(
+    oauth: OAuthSettings, key: str, token: AccessToken, facts: dict[str, Any]
+) -> list[Finding]:
+    if oauth.token_cache_file is None:
+        return []
+    try:
+        store_cache_file(oauth.token_cache_file, key, token)
+    except UnsafeCacheFileError as error:
+        return [_unsafe_cache(error)]
+    except OSError as error:
+        facts["token_cache_error"] = f"{oauth.token_cache_file}: {error.strerror or error}"
+    return []
+
+
+def _unsafe_cache(error: UnsafeCacheFileError) -> Finding:
+    return _make(
+        "token.cache_file_unsafe",
+        {"path": error.path, "mode": f"{error.mode:04o}"},
+        {"token_cache_file": error.path, "mode": f"{error.mode:04o}"},
+    )
+
+
+def _response_findings(
+    oauth: OAuthSettings, response: TokenResponse, facts: dict[str, Any]
+) -> list[Finding]:
+    findings: list[Finding] = []
+    if response.refresh_token is not None:
+        rotated = oauth.refresh_token is None or response.refresh_token != oauth.refresh_token
+        facts["refresh_token_rotated"] = rotated
+        if rotated:
+            findings.append(_make("token.refresh_token_rotated", {}, facts))
+    else:
+        facts["refresh_token_rotated"] = False
+    if response.expires_in is not None and response.expires_in <= oauth.refresh_margin:
+        details = {"expires_in": f"{response.expires_in:g}", "margin": f"{oauth.refresh_margin:g}"}
+        findings.append(_make("token.expires_soon", details, facts))
+    if response.token_type is not None:
+        facts["token_type"] = response.token_type
+    if response.expires_in is not None:
+        facts["expires_in"] = response.expires_in
+    if response.scopes is not None:
+        facts["scopes"] = list(response.scopes)
+    return findings
+
+
+def _reply_facts(
+    status: int, latency: float, server_date: datetime | None, obtained_at: datetime
+) -> dict[str, Any]:
+    facts: dict[str, Any] = {"http_status": status, "latency_seconds": round(latency, 3)}
+    if server_date is not None:
+        facts["server_date"] = server_date.isoformat().replace("+00:00", "Z")
+        # The Date header has one-second resolution; the clock check weighs this offset.
+        facts["server_date_offset_seconds"] = round((server_date - obtained_at).total_seconds(), 1)
+    return facts
+
+
+def _access_token(value: Secret, source: str) -> AccessToken:
+    claims = jwt_claims(value.reveal())
+    return AccessToken(value=value, source=source, claims=claims, expires_at=_jwt_expiry(claims))
+
+
+def _jwt_expiry(claims: Mapping[str, Any] | None) -> datetime | None:
+    if claims is None:
+        return None
+    exp = claims["payload"].get("exp")
+    if isinstance(exp, bool) or not isinstance(exp, int | float):
+        return None
+    try:
+        return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=exp)
+    except OverflowError:
+        return None
+
+
+def _result(
+    summary: str,
+    token: AccessToken,
+    findings: list[Finding],
+    facts: dict[str, Any],
+    ctx: CheckContext,
+) -> CheckResult:
+    facts = {**facts, "source": facts.get("source", token.source)}
+    facts["token_kind"] = "jwt" if token.claims is not None else "opaque"
+    facts["token_length"] = len(token.value)
+    if token.expires_at is not None:
+        facts["expires_at"] = token.expires_at.isoformat(timespec="seconds").replace("+00:00", "Z")
+        facts["expires_in_seconds"] = round((token.expires_at - ctx.now()).total_seconds())
+    if token.scopes is not None:
+        facts["scopes"] = list(token.scopes)
+    if token.claims is not None:
+        # Header and payload only: the signature is neither shown nor verified.
+        facts["jwt"] = dict(token.claims)
+    return CheckResult.from_findings(
+        CHECK_ID, summary, findings, facts, outputs={ACCESS_TOKEN_OUTPUT: token}
+    )
+
+
+def _make(
+    code: str,
+    details: Mapping[str, str],
+    facts: Mapping[str, Any],
+    severity: Severity | None = None,
+) -> Finding:
+    return TOKEN_KINDS[code].make(facts=dict(facts), details=details, severity=severity)
+
+
+def _with_facts(finding: Finding, facts: Mapping[str, Any]) -> Finding:
+    return replace(finding, facts={**facts, **finding.facts})
+
+
+SPEC = CheckSpec(
+    id=CHECK_ID,
+    title="OAuth2 access token",
+    run=run,
+    findings=TOKEN_FINDINGS,
+)
