@@ -16,10 +16,20 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from smtpdiag.context import utc_now
 from smtpdiag.decode.lines import Direction, is_reply_line, split_lines
 from smtpdiag.decode.result import DecodeResult, InputKind
 from smtpdiag.decode.tls_error import decode_tls_error
 from smtpdiag.decode.transcript import analyse, group_steps
+from smtpdiag.knowledge.providers import Provider
+from smtpdiag.models import Finding
+from smtpdiag.oauth.claims import decode_findings
+from smtpdiag.oauth.token_errors import (
+    finding_for_error_body,
+    parse_error_body,
+    provider_of_error_body,
+)
+from smtpdiag.oauth.token_kinds import REFRESH_TOKEN_ROTATED
 from smtpdiag.redact import REDACTOR
 from smtpdiag.sasl import jwt_claims, parse_challenge, parse_client_response
 
@@ -28,7 +38,6 @@ MAX_INPUT_CHARACTERS = 1_000_000
 
 _JWT = re.compile(r"^[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*$")
 _BASE64_WORD = re.compile(r"^[A-Za-z0-9+/=_-]+$")
-_AADSTS = re.compile(r"AADSTS(\d+)")
 _SECRET_FIELDS = ("access_token", "refresh_token", "id_token", "client_secret")
 
 
@@ -82,30 +91,48 @@ def _json_body(text: str) -> Mapping[str, Any] | None:
 
 
 def _token_response(body: Mapping[str, Any]) -> DecodeResult:
+    """Decode a token endpoint body: an OAuth error body or a successful token response."""
+    # Secrets first, so that no fact or finding built below can show them.
     for name in _SECRET_FIELDS:
         if isinstance(body.get(name), str):
             REDACTOR.register(body[name])
+
     facts: dict[str, Any] = {}
-    if "error" in body:
-        facts["oauth_error"] = str(body["error"])
-    description = body.get("error_description")
-    if isinstance(description, str):
-        facts["oauth_error_description"] = description
-        match = _AADSTS.search(description)
-        if match:
-            facts["provider_error_code"] = f"AADSTS{match.group(1)}"
-            facts["provider"] = "microsoft"
+    findings: list[Finding] = []
+    error_body = parse_error_body(body)
+    if error_body is not None:
+        provider = provider_of_error_body(error_body)
+        facts.update(error_body.facts())
+        if provider is not Provider.GENERIC:
+            facts["provider"] = provider.value
+        findings.append(finding_for_error_body(error_body, provider))
+
     for name in ("scope", "expires_in", "token_type"):
         value = body.get(name)
         if isinstance(value, str | int) or (isinstance(value, float) and math.isfinite(value)):
             facts[name] = value
     if isinstance(body.get("access_token"), str):
         facts["jwt"] = jwt_claims(body["access_token"])
-    if not facts:
+    if error_body is None:
+        findings.extend(_token_success_findings(body, facts.get("jwt")))
+
+    if not facts and not findings:
         return DecodeResult(InputKind.UNKNOWN, {"reason": "a JSON object without OAuth fields"})
-    # NOTE: the token check's knowledge of IdP error codes turns these facts into findings;
-    # until then decode reports the facts only.
-    return DecodeResult(InputKind.TOKEN_RESPONSE, facts)
+    return DecodeResult(InputKind.TOKEN_RESPONSE, facts, tuple(findings))
+
+
+def _token_success_findings(
+    body: Mapping[str, Any], claims: Mapping[str, Any] | None
+) -> list[Finding]:
+    """Return the findings of a token response without an error: a rotated refresh token, and
+    what the claims of a JWT access token show."""
+    findings: list[Finding] = []
+    refresh_token = body.get("refresh_token")
+    if isinstance(refresh_token, str) and refresh_token.strip():
+        findings.append(REFRESH_TOKEN_ROTATED.make())
+    if claims is not None:
+        findings.extend(decode_findings(claims, utc_now()))
+    return findings
 
 
 def _jwt(token: str) -> DecodeResult:
@@ -115,7 +142,10 @@ def _jwt(token: str) -> DecodeResult:
         return DecodeResult(
             InputKind.UNKNOWN, {"reason": "three dot-separated parts, but not a JWT"}
         )
-    return DecodeResult(InputKind.JWT, {"jwt": dict(claims)})
+    # A pasted token is judged now, by the local clock, against the provider it names.
+    findings = decode_findings(claims, utc_now())
+    facts = {"jwt": dict(claims), "signature_verified": False}
+    return DecodeResult(InputKind.JWT, facts, tuple(findings))
 
 
 def _transcript(lines: list[Any], host: str | None) -> DecodeResult:

@@ -39,9 +39,6 @@ class DecodeResult:
         """Worst finding severity as a status; unknown when the input was not recognised."""
         if self.input_kind is InputKind.UNKNOWN:
             return Status.UNKNOWN
-        if self.input_kind is InputKind.TOKEN_RESPONSE and "oauth_error" in self.facts:
-            # An IdP error is a failure, but judging its code is the token check's work.
-            return Status.UNKNOWN
         if not self.findings:
             return Status.OK
         return worst_status(finding.severity.status for finding in self.findings)

@@ -5,13 +5,18 @@ an initial response, an empty ``334`` asks for the token. After a ``334`` with a
 error, the client owes one dummy response (an empty line for XOAUTH2, ``AQ==`` for
 OAUTHBEARER) before the server sends its final reply. When the client broke that protocol,
 the broken step is the root cause, and the final reply stays in the facts only.
+
+A JWT inside a client response is judged by its claims (signature not verified). Its findings
+go before the server's reply, because a wrong audience or a missing scope explains a bare 535;
+the reply's finding stays. Expiry is judged at the server time in the transcript, if any.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from smtpdiag.decode.lines import Direction, Line
@@ -27,13 +32,19 @@ from smtpdiag.knowledge import (
 )
 from smtpdiag.knowledge.kinds_microsoft import MICROSOFT_FINDINGS
 from smtpdiag.models import Finding, Severity
+from smtpdiag.oauth.claims import Expectations, evaluate_claims, infer_profile
+from smtpdiag.oauth.profiles import get_profile
 from smtpdiag.sasl import (
     Challenge,
     Mechanism,
+    TokenKind,
+    jwt_claims,
     parse_challenge,
     parse_client_response,
     reportable_damage,
 )
+from smtpdiag.sasl.lenient_base64 import decode_lenient
+from smtpdiag.sasl.payloads import parse_payload
 from smtpdiag.smtp.reply import Reply, parse_reply_line
 from smtpdiag.spec import FindingKind
 
@@ -102,6 +113,19 @@ class Analysis:
     error_challenge: bool = False
     """The server sent an error challenge, which names the cause better than the final 535."""
     provider: Provider = Provider.GENERIC
+    token_claims: list[TokenClaims] = field(default_factory=list)
+    """JWTs sent by the client, judged once the whole transcript is read."""
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    """Claims of a JWT in a client response and where its findings belong."""
+
+    index: int
+    """Position in ``Analysis.findings`` at which the claim findings are inserted."""
+    claims: Mapping[str, Any]
+    user: str | None
+    """XOAUTH2 ``user=`` or OAUTHBEARER authzid of the response, or None."""
 
 
 def analyse(steps: Sequence[Step], host: str | None = None) -> tuple[dict[str, Any], list[Finding]]:
@@ -116,6 +140,7 @@ def analyse(steps: Sequence[Step], host: str | None = None) -> tuple[dict[str, A
             _server_step(state, step.reply)
     if state.mechanism is not None:
         state.facts["mechanism"] = state.mechanism.value
+    _judge_claims(state)
     return state.facts, state.findings
 
 
@@ -164,6 +189,61 @@ def _check_response(state: Analysis, text: str) -> None:
             if kind.severity is Severity.CRITICAL:
                 # The server's reaction to a malformed response only restates it.
                 state.protocol_broken = True
+    if response.token_kind is TokenKind.JWT:
+        claims = _response_claims(text, state.mechanism)
+        if claims is not None:
+            state.token_claims.append(TokenClaims(len(state.findings), claims, response.user))
+
+
+def _response_claims(text: str, mechanism: Mechanism | None) -> Mapping[str, Any] | None:
+    """Return the claims of the JWT in a client response: base64, decoded or a bare token."""
+    decoding = decode_lenient(text)
+    candidates = [text]
+    if decoding.data is not None:
+        candidates.insert(0, decoding.data.decode("utf-8", errors="replace"))
+    for candidate in candidates:
+        fields = parse_payload(candidate, mechanism)
+        token = fields.token if fields is not None else candidate.strip()
+        claims = jwt_claims(token) if token else None
+        if claims is not None:
+            return claims
+    return None
+
+
+def _judge_claims(state: Analysis) -> None:
+    """Insert the claim findings of each JWT before the replies that followed it."""
+    if not state.token_claims:
+        return
+    state.facts["signature_verified"] = False
+    server_time = _server_time(state.facts.get("server_timestamp"))
+    accepted = any(finding.code == "auth.accepted" for finding in state.findings)
+    # From the last to the first, so that earlier insertion points stay valid.
+    for sent in reversed(state.token_claims):
+        findings = _claim_findings(state, sent, server_time)
+        if accepted:
+            # The server took the token, so the claims did not stop it.
+            findings = [replace(finding, severity=Severity.INFO) for finding in findings]
+        state.findings[sent.index : sent.index] = findings
+
+
+def _claim_findings(state: Analysis, sent: TokenClaims, now: datetime | None) -> list[Finding]:
+    profile = infer_profile(sent.claims)
+    if profile.provider is Provider.GENERIC:
+        profile = get_profile(state.provider.value)
+    expectations = Expectations(profile=profile, grant=None, user=sent.user, tenant=None)
+    clock = "the server's time in the transcript"
+    return evaluate_claims(sent.claims, expectations, now, clock=clock)
+
+
+def _server_time(timestamp: Any) -> datetime | None:
+    """Parse the server's reply time; a pasted transcript is judged at it, not at the present."""
+    if not isinstance(timestamp, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(timestamp)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
 
 
 def _server_step(state: Analysis, reply: Reply) -> None:

@@ -306,8 +306,9 @@ def test_long_reply_line_is_fast() -> None:
     assert result.input_kind is InputKind.SMTP_REPLY
 
 
-def test_idp_error_body_exits_unknown(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["decode", AADSTS_BODY]) == 3
+def test_idp_error_body_exits_critical(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["decode", AADSTS_BODY]) == 2
+    assert "token.refresh_token_expired" in capsys.readouterr().out
 
 
 def test_google_documented_challenge_not_damaged() -> None:
