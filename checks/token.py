@@ -24,12 +24,10 @@ from smtpdiag.oauth.cache import (
     load_cache_file,
     store_cache_file,
 )
-from smtpdiag.oauth.command import run_token_command
 from smtpdiag.oauth.grants import choose_grant, request_fields, requested_scope, token_response
 from smtpdiag.oauth.http import EndpointError, post_form
 from smtpdiag.oauth.model import ACCESS_TOKEN_OUTPUT, AccessToken, Grant, TokenResponse
 from smtpdiag.oauth.profiles import ProviderProfile, get_profile
-from smtpdiag.oauth.token_errors import finding_for_error_body, finding_for_reply, parse_error_body
 from smtpdiag.oauth.token_kinds import TOKEN_FINDINGS, TOKEN_KINDS
 from smtpdiag.sasl import jwt_claims
 from smtpdiag.secrets import Secret
@@ -60,6 +58,8 @@ def run(target: Target, ctx: CheckContext) -> CheckResult:
 
 
 def _from_command(command: str, profile: ProviderProfile, ctx: CheckContext) -> CheckResult:
+    from smtpdiag.oauth.command import run_token_command  # subprocess, only for this source
+
     outcome = run_token_command(command, ctx.io_timeout())
     facts = {"source": "token command", **outcome.facts}
     findings = [
@@ -76,6 +76,8 @@ def _from_command(command: str, profile: ProviderProfile, ctx: CheckContext) -> 
         return _result("access token from the token command", token, findings, facts, ctx)
     if outcome.json_body is not None:
         # A refresh script that prints the identity provider's error body names the cause.
+        from smtpdiag.oauth.token_errors import finding_for_error_body, parse_error_body
+
         error = parse_error_body(outcome.json_body)
         if error is not None:
             findings.insert(0, finding_for_error_body(error, profile.provider))
@@ -126,6 +128,9 @@ def _from_endpoint(
     facts.update(_reply_facts(reply.status, reply.latency_seconds, reply.date, obtained_at))
     response = token_response(reply, obtained_at)
     if response is None:
+        # The error knowledge loads only when a reply needs it: most runs get a token.
+        from smtpdiag.oauth.token_errors import finding_for_reply
+
         finding = finding_for_reply(reply, profile.provider, endpoint)
         finding = _with_facts(finding, facts)
         return CheckResult.from_findings(

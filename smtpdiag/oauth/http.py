@@ -7,17 +7,20 @@ read up to ``MAX_BODY_BYTES``, so a hanging or flooding endpoint cannot stall a 
 
 from __future__ import annotations
 
-import http.client
 import ipaddress
 import socket
 import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urlsplit
 
 from smtpdiag import __version__
 from smtpdiag.oauth.model import HttpReply
+
+if TYPE_CHECKING:
+    import http.client
 
 MAX_BODY_BYTES = 1_048_576
 """Longest body read; token replies are a few kilobytes."""
@@ -97,6 +100,8 @@ def post_form(
     Raises ``EndpointError`` when no HTTP reply arrives, and ``ValueError`` for a URL that
     ``parse_endpoint_url`` rejects.
     """
+    import http.client  # about 5 ms with the email modules; only a run that posts needs it
+
     endpoint = parse_endpoint_url(url)
     body = urlencode(dict(fields)).encode("ascii")
     request_headers = {

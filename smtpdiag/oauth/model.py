@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import Any
 
@@ -55,6 +54,8 @@ class HttpReply:
         value = self.headers.get("date")
         if not value:
             return None
+        from email.utils import parsedate_to_datetime
+
         try:
             parsed = parsedate_to_datetime(value)
         except (TypeError, ValueError, IndexError):

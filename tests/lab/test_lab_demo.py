@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -61,54 +62,67 @@ class ShowRecorder:
         self.names.append(name)
 
 
-def test_demo_all_diagnosed_returns_zero() -> None:
-    out = io.StringIO()
-    assert run_demo(FakeSuite(matching_reports()), ShowRecorder(), out) == 0
+@dataclass(frozen=True)
+class DemoRun:
+    """One demo over every scenario's real lab, with prepared reports in place of checks."""
+
+    code: int
+    lines: list[str]
+    config_files_existed: list[bool]
+    shown: list[str]
 
 
-def test_demo_all_diagnosed_output() -> None:
-    out = io.StringIO()
-    run_demo(FakeSuite(matching_reports()), ShowRecorder(), out)
-    expected = [f"{name}: diagnosed as expected" for name in SCENARIOS]
-    expected.append(f"{len(SCENARIOS)} scenarios, {len(SCENARIOS)} diagnosed as expected")
-    assert out.getvalue().splitlines() == expected
+def demo_run(reports: Mapping[str, Report]) -> DemoRun:
+    suite, recorder, out = FakeSuite(reports), ShowRecorder(), io.StringIO()
+    code = run_demo(suite, recorder, out)
+    return DemoRun(code, out.getvalue().splitlines(), suite.config_files_existed, recorder.names)
 
 
-def test_demo_runs_suite_on_live_config() -> None:
-    suite = FakeSuite(matching_reports())
-    run_demo(suite, ShowRecorder(), io.StringIO())
-    assert suite.config_files_existed == [True] * len(SCENARIOS)
+# Each demo starts every scenario's lab, so the module runs it once per set of reports.
+@pytest.fixture(scope="module")
+def all_diagnosed() -> DemoRun:
+    return demo_run(matching_reports())
 
 
-def test_demo_shows_every_scenario() -> None:
-    recorder = ShowRecorder()
-    run_demo(FakeSuite(matching_reports()), recorder, io.StringIO())
-    assert recorder.names == list(SCENARIOS)
-
-
-@pytest.fixture
-def one_mismatch() -> tuple[int, list[str]]:
+@pytest.fixture(scope="module")
+def one_mismatch() -> DemoRun:
     reports = matching_reports()
     reports["greeting-421"] = report(finding("connect.refused"))
-    out = io.StringIO()
-    code = run_demo(FakeSuite(reports), ShowRecorder(), out)
-    return code, out.getvalue().splitlines()
+    return demo_run(reports)
 
 
-def test_demo_mismatch_returns_nonzero(one_mismatch: tuple[int, list[str]]) -> None:
-    assert one_mismatch[0] == 1
+def test_demo_all_diagnosed_returns_zero(all_diagnosed: DemoRun) -> None:
+    assert all_diagnosed.code == 0
 
 
-def test_demo_mismatch_line(one_mismatch: tuple[int, list[str]]) -> None:
+def test_demo_all_diagnosed_output(all_diagnosed: DemoRun) -> None:
+    expected = [f"{name}: diagnosed as expected" for name in SCENARIOS]
+    expected.append(f"{len(SCENARIOS)} scenarios, {len(SCENARIOS)} diagnosed as expected")
+    assert all_diagnosed.lines == expected
+
+
+def test_demo_runs_suite_on_live_config(all_diagnosed: DemoRun) -> None:
+    assert all_diagnosed.config_files_existed == [True] * len(SCENARIOS)
+
+
+def test_demo_shows_every_scenario(all_diagnosed: DemoRun) -> None:
+    assert all_diagnosed.shown == list(SCENARIOS)
+
+
+def test_demo_mismatch_returns_nonzero(one_mismatch: DemoRun) -> None:
+    assert one_mismatch.code == 1
+
+
+def test_demo_mismatch_line(one_mismatch: DemoRun) -> None:
     assert (
         "greeting-421: NOT diagnosed: expected connect.greeting_rejected, got connect.refused"
-        in one_mismatch[1]
+        in one_mismatch.lines
     )
 
 
-def test_demo_mismatch_summary(one_mismatch: tuple[int, list[str]]) -> None:
+def test_demo_mismatch_summary(one_mismatch: DemoRun) -> None:
     total = len(SCENARIOS)
-    assert one_mismatch[1][-1] == f"{total} scenarios, {total - 1} diagnosed as expected"
+    assert one_mismatch.lines[-1] == f"{total} scenarios, {total - 1} diagnosed as expected"
 
 
 @pytest.mark.parametrize(
