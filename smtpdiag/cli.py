@@ -135,8 +135,8 @@ def select_checks(
             raise UsageError(
                 f"Unknown check {check_id!r}.", f"Valid checks: {', '.join(known)}.", value=check_id
             )
-    # The token check supplies the access token: --only auth or --only scope runs it as well,
-    # unless --skip token says otherwise.
+    # The token check supplies the access token, so --only auth or --only scope runs it as
+    # well, unless --skip token excludes it.
     if only and "token" in known and "token" not in skipped:
         needs_token = any("token" in spec.requires for spec in registry if spec.id in wanted)
         if needs_token and "token" not in wanted:

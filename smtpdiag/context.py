@@ -41,7 +41,7 @@ class TlsMode(StrEnum):
 
 @dataclass(frozen=True)
 class OAuthSettings:
-    """How the token check obtains an access token, and what the scope check expects of it."""
+    """Token source of the token check, and the expectations of the scope check."""
 
     provider: str | None = None
     """Provider profile name (``google``, ``microsoft``, …), or None for generic."""
@@ -60,7 +60,7 @@ class OAuthSettings:
     token_ca_file: str | None = None
     """PEM bundle for verifying the token endpoint; None for the system trust store."""
     introspect: bool = False
-    """Whether the scope check asks the provider's tokeninfo endpoint about an opaque token."""
+    """Whether the scope check queries a tokeninfo or introspection endpoint for an opaque token."""
     introspection_endpoint: str | None = None
     """Endpoint for ``introspect``; None uses the provider profile's tokeninfo endpoint."""
     token_cache_file: str | None = None

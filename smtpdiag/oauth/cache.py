@@ -2,7 +2,7 @@
 
 The key of a cached token is a SHA-256 digest of everything that selects it (endpoint, client
 id, grant, scope and the refresh token), so neither the key nor the cache file names a
-secret in clear; the file holds the access token itself and is used only with mode 0600.
+secret in clear; the file contains the access token itself and is used only with mode 0600.
 """
 
 from __future__ import annotations

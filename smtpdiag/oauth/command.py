@@ -50,7 +50,7 @@ class Problem:
 
 @dataclass(frozen=True)
 class CommandOutcome:
-    """What the token command produced: the token msmtp would use, and every problem seen."""
+    """Result of a token command: the token msmtp would use, and every problem seen."""
 
     token: Secret | None = None
     """The first output line when it is shaped like a bare token, else None."""
@@ -113,6 +113,7 @@ def judge_output(stdout: bytes, stderr: str = "") -> CommandOutcome:
         return _invalid("printed nothing", facts)
     if text.lstrip().startswith("{"):
         return _json_output(text.strip(), facts)
+
     first, _, rest = text.partition("\n")
     first = first.removesuffix("\r")
     problems: list[Problem] = []
@@ -121,6 +122,7 @@ def judge_output(stdout: bytes, stderr: str = "") -> CommandOutcome:
         problems.append(
             _problem(f"printed {count} lines, of which msmtp uses only the first", False)
         )
+
     stripped = first.strip()
     blocking: str | None = None
     if not stripped:
@@ -131,6 +133,7 @@ def judge_output(stdout: bytes, stderr: str = "") -> CommandOutcome:
         blocking = "printed blanks around the token"
     elif any(char.isspace() or ord(char) < 0x20 for char in first):
         blocking = "printed a first line with spaces or control characters in it"
+
     if blocking is not None:
         return CommandOutcome(problems=(_problem(blocking, True), *problems), facts=facts)
     return CommandOutcome(

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     import http.client
 
 MAX_BODY_BYTES = 1_048_576
-"""Longest body read; token replies are a few kilobytes."""
+"""Maximum body size read, in bytes; token replies are a few kilobytes."""
 
 USER_AGENT = f"smtpdiag/{__version__}"
 
@@ -64,7 +64,7 @@ def is_loopback(host: str) -> bool:
 def parse_endpoint_url(url: str) -> EndpointUrl:
     """Check that ``url`` is https, or http on loopback, and split it.
 
-    Raises ``ValueError`` with a message that says what is wrong.
+    Raises ``ValueError`` with a message that names the problem.
     """
     try:
         parts = urlsplit(url.strip())

@@ -131,7 +131,7 @@ class AccessToken:
 
     value: Secret
     source: str
-    """Where it came from in words, e.g. ``refresh_token grant at https://…/token``."""
+    """Origin of the token in words, e.g. ``refresh_token grant at https://…/token``."""
     grant: Grant | None = None
     """Grant that produced it, or None for a token from a file, variable or command."""
     scopes: tuple[str, ...] | None = None

@@ -33,7 +33,7 @@ GRAPH_AUDIENCES = ("https://graph.microsoft.com", "00000003-0000-0000-c000-00000
 
 @dataclass(frozen=True)
 class ProviderProfile:
-    """What one provider's SMTP submission service expects."""
+    """Requirements of one provider's SMTP submission service."""
 
     provider: Provider
     smtp_host: str | None

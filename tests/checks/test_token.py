@@ -40,7 +40,7 @@ class Endpoint:
 
 @contextmanager
 def token_endpoint(respond: Respond) -> Iterator[Endpoint]:
-    """Serve a token endpoint on http://127.0.0.1 that answers with ``respond(form)``."""
+    """Serve a token endpoint on http://127.0.0.1 that replies with ``respond(form)``."""
     endpoint = Endpoint("")
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -131,7 +131,7 @@ def test_skipped_without_any_source() -> None:
     assert "--token-command" in result.summary
 
 
-def test_refresh_grant_sends_the_form_and_passes_the_token_on() -> None:
+def test_refresh_grant_form_and_output() -> None:
     with token_endpoint(success()) as endpoint:
         result = run(target(endpoint.url))
     assert result.status is Status.OK, result.findings
@@ -323,7 +323,7 @@ def test_unsafe_cache_file_is_left_alone(tmp_path: Path) -> None:
     path.chmod(0o644)
     with token_endpoint(success()) as endpoint:
         result = run(target(endpoint.url, token_cache_file=str(path)))
-    # Reading and writing the file both refuse; each says so once.
+    # Reading and writing the file are both refused, and each adds one finding.
     assert codes(result) == ["token.cache_file_unsafe", "token.cache_file_unsafe"]
     assert result.status is Status.WARNING
     assert path.read_text() == "{}"

@@ -32,7 +32,7 @@ def token(expires_in: float | None = 3600) -> AccessToken:
     )
 
 
-def test_key_depends_on_every_input_and_hides_the_secret() -> None:
+def test_key_covers_inputs_hides_secret() -> None:
     base = cache_key("https://e/token", "c", Grant.REFRESH_TOKEN, "s", REFRESH)
     assert REFRESH.reveal() not in base
     assert (

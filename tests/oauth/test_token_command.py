@@ -96,7 +96,7 @@ def test_json_output_keeps_body_and_registers_secrets() -> None:
     assert "1//0gSecretRefresh" not in REDACTOR.redact("x 1//0gSecretRefresh y")
 
 
-def test_non_zero_exit_without_output_blocks_with_redacted_stderr() -> None:
+def test_failed_exit_without_output() -> None:
     secret = "client-secret-value-42"
     REDACTOR.register(secret)
     outcome = run_token_command(
@@ -110,7 +110,7 @@ def test_non_zero_exit_without_output_blocks_with_redacted_stderr() -> None:
     assert secret not in outcome.problems[0].details["stderr"]
 
 
-def test_non_zero_exit_with_token_warns_like_msmtp_carries_on() -> None:
+def test_failed_exit_after_token_warns() -> None:
     outcome = run_token_command(f"echo {TOKEN}; echo 'cache write failed' >&2; exit 1", timeout=5)
     assert outcome.token is not None
     assert outcome.token.reveal() == TOKEN
