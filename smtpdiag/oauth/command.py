@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 from dataclasses import dataclass, field
 from typing import Any
 
-from smtpdiag.redact import REDACTOR
+from smtpdiag.redact import MASK, REDACTOR
 from smtpdiag.secrets import Secret
 
 MAX_OUTPUT_BYTES = 65536
@@ -34,6 +35,12 @@ _REGISTER_MIN_LENGTH = 8
 """Shortest word of the output treated as a possible secret and masked from reports."""
 
 _SECRET_FIELDS = ("access_token", "refresh_token", "id_token", "client_secret")
+
+# Token characters of RFC 6750's b64token; "ya29." and "1//" start Google access and refresh
+# tokens, "EwB" Microsoft's opaque access tokens, "0.A" Microsoft refresh tokens.
+_TOKEN_SHAPED = re.compile(
+    r"(?:ya29\.|1//|EwB|0\.A)[A-Za-z0-9\-._~+/]+=*|[A-Za-z0-9\-._~+/]{40,}=*"
+)
 
 
 @dataclass(frozen=True)
@@ -185,9 +192,15 @@ def _register_words(stdout: bytes) -> None:
 
 
 def _excerpt(stderr: bytes) -> str:
-    """Return the start of standard error on one line, with every known secret masked."""
+    """Return the start of standard error on one line, with secrets masked.
+
+    Known secrets are masked by the redactor. A refresh script may also print tokens that
+    smtpdiag never saw, so token-shaped words are masked as well: runs of 40 or more token
+    characters, and words that start like Google or Microsoft tokens. UUIDs (36 characters)
+    such as trace ids stay readable.
+    """
     text = " ".join(stderr[:4096].decode("utf-8", errors="replace").split())
-    return REDACTOR.redact(text)[:STDERR_EXCERPT]
+    return _TOKEN_SHAPED.sub(MASK, REDACTOR.redact(text))[:STDERR_EXCERPT]
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:

@@ -368,8 +368,10 @@ def test_token_command_second_line_warns_but_token_passes() -> None:
 
 
 def test_token_command_stderr_is_redacted() -> None:
-    result = run(command_target(f"echo 'using {CLIENT_SECRET}' >&2; exit 2"))
+    # Configuration loads the client secret before any check runs, which registers it.
     Secret(CLIENT_SECRET, "test")
+    result = run(command_target(f"echo 'using {CLIENT_SECRET}' >&2; exit 2"))
+    assert CLIENT_SECRET not in json.dumps(result.to_dict())
     assert codes(result) == ["token.command_failed"]
     assert_no_secret(result)
 

@@ -148,3 +148,17 @@ def test_python_interpreter_script() -> None:
     outcome = run_token_command(f"{sys.executable} -c 'print(\"{TOKEN}\")'", timeout=10)
     assert outcome.token is not None
     assert outcome.token.reveal() == TOKEN
+
+
+def test_unknown_tokens_in_stderr_are_masked() -> None:
+    refresh = "1//0gUnknownRefreshTokenValue"
+    long_word = "A" * 20 + "b" * 25
+    trace = "00000000-0000-0000-0000-000000000001"
+    outcome = run_token_command(
+        f"echo 'refresh_token={refresh} body {long_word} trace {trace}' >&2; exit 1", timeout=5
+    )
+    stderr = outcome.facts["command_stderr"]
+    assert refresh not in stderr
+    assert long_word not in stderr
+    assert trace in stderr
+    assert stderr.startswith("refresh_token=[REDACTED] body [REDACTED]")
