@@ -72,7 +72,13 @@ class _Advice:
 # Microsoft Entra error codes (AADSTS numbers) and their meaning, as the error bodies in public
 # bug reports show them.
 _MICROSOFT_CODES: Mapping[int, _Advice] = {
-    700082: _Advice(kinds.REFRESH_TOKEN_EXPIRED),
+    700082: _Advice(
+        kinds.REFRESH_TOKEN_EXPIRED,
+        cause_hint=" A job that sends mail rarely, or a helper that stored a refresh token and "
+        "then stopped refreshing with it, reaches this limit.",
+        fix_hint=" Refresh at least once a week, so that the stored token is never idle for "
+        "90 days.",
+    ),
     50173: _Advice(kinds.GRANT_REVOKED),
     7000012: _Advice(kinds.WRONG_TENANT),
     65001: _Advice(kinds.CONSENT_REQUIRED),

@@ -52,15 +52,13 @@ REFRESH_TOKEN_EXPIRED = FindingKind(
     "token.refresh_token_expired",
     Severity.CRITICAL,
     "The refresh token expired ({error_label})",
-    "The refresh token reached the end of its life: Microsoft ends a refresh token after 90 "
-    "days without use (AADSTS700082), and Google ends the refresh tokens of an External app in "
-    "Testing status after 7 days.{provider_message}{cause_hint}",
+    "The refresh token reached the end of its life. Refresh tokens expire after a time without "
+    "use (Microsoft: 90 days, AADSTS700082) or, for a Google app in Testing status, 7 days "
+    "after the consent.{provider_message}{cause_hint}",
     "Re-authorize once: run the consent flow for this mailbox and store the new refresh token. "
-    "Then make the token helper write back every new refresh token the endpoint returns, and "
-    "refresh at least once a week so that the token is never idle for long. For Google, set "
-    "the app's publishing status to In production (Google Cloud console, Google Auth "
-    "Platform, Audience), because apps in Testing status get refresh tokens that last 7 "
-    "days.{fix_hint}",
+    "Then make the token helper write back every new refresh token the endpoint returns. For a "
+    "Google app in Testing status, set its publishing status to In production (Google Cloud "
+    "console, Google Auth Platform, Audience).{fix_hint}",
 )
 GRANT_REVOKED = FindingKind(
     "token.grant_revoked",

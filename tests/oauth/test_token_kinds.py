@@ -176,4 +176,5 @@ def test_grant_revoked_cause_names_reasons() -> None:
 def test_refresh_token_expired_fix_names_google_testing() -> None:
     fix = TOKEN_KINDS["token.refresh_token_expired"].fix
     assert "Re-authorize once" in fix
-    assert "7 days" in fix
+    assert "Testing status" in fix
+    assert "In production" in fix
