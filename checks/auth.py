@@ -81,14 +81,14 @@ def run(target: Target, ctx: CheckContext) -> CheckResult:
     target = replace(target, access_token=token)
     missing = []
     if not target.user:
-        missing.append("no user (--user)")
+        missing.append("no user is configured (--user)")
     if token is None:
         missing.append(
-            "no access token (the token check got none: see its result; or pass "
-            "--access-token-file, --token-command or a refresh token)"
+            "no access token is available (configure a token source, such as "
+            "--access-token-file, --token-command or --refresh-token-file)"
         )
     if missing:
-        return CheckResult.skipped(CHECK_ID, f"not run: {' and '.join(missing)} configured")
+        return CheckResult.skipped(CHECK_ID, f"not run: {' and '.join(missing)}")
 
     endpoint = resolve_endpoint(target, ctx)
     outcome = probe(_probe_request(target, endpoint, ctx))
@@ -120,7 +120,11 @@ def run(target: Target, ctx: CheckContext) -> CheckResult:
         _quit(session)
     finally:
         session.channel.close()
-    provider = detect_provider(endpoint.host, _all_text(exchange))
+    provider = (
+        Provider(target.oauth.provider)
+        if target.oauth.provider
+        else detect_provider(endpoint.host, _all_text(exchange))
+    )
     return evaluate(exchange, provider, target, session.transcript)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import ssl
+import stat
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,6 +29,9 @@ from smtpdiag.secrets import (
 )
 
 ENV_PREFIX = "SMTPDIAG_"
+
+MAX_CONFIG_BYTES = 1_048_576
+"""Maximum size of a configuration file read."""
 ACCESS_TOKEN_CREDENTIAL = "access_token"  # noqa: S105 (a file name, not a secret)
 """File name of the access token under ``$CREDENTIALS_DIRECTORY`` (systemd credentials)."""
 
@@ -88,8 +92,17 @@ def split_host_port(text: str) -> tuple[str, int | None]:
 def read_config_file(path: str) -> dict[str, Any]:
     """Read and parse a TOML configuration file."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode) and not os.path.isdir(path):
+            raise ConfigError(path, "is not a regular file.", "Pass the path of a TOML file.")
         with open(path, "rb") as stream:
-            return tomllib.load(stream)
+            data = stream.read(MAX_CONFIG_BYTES + 1)
+        if len(data) > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                path,
+                f"is larger than {MAX_CONFIG_BYTES} bytes.",
+                "Pass the smtpdiag TOML file, which is a few kilobytes.",
+            )
+        return tomllib.loads(data.decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError(
             path, "the file does not exist.", "Check the --config path or SMTPDIAG_CONFIG."
@@ -202,7 +215,9 @@ def _env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
         if key not in KEYS:
             raise UsageError(
                 f"Unknown environment variable {name}.",
-                f"Unset it or use one of: {', '.join(ENV_PREFIX + k.upper() for k in KEYS)}.",
+                "Unset it or use one of: "
+                + ", ".join([*sorted(_IGNORED_ENV), *(ENV_PREFIX + k.upper() for k in KEYS)])
+                + ".",
                 value=name,
             )
         layer[key] = value
@@ -404,7 +419,7 @@ def _build_oauth(values: Mapping[str, Any], environ: Mapping[str, str]) -> OAuth
         token_ca_file=_ca_file(values.get("token_ca_file"), "token_ca_file"),
         introspect=values.get("introspect", False),
         introspection_endpoint=values.get("introspection_endpoint"),
-        token_cache_file=values.get("token_cache_file"),
+        token_cache_file=_cache_file(values.get("token_cache_file")),
         refresh_margin=values.get("token_refresh_margin", 300.0),
     )
     if client_id and oauth.token_endpoint is None and not oauth.token_command:
@@ -416,6 +431,25 @@ def _build_oauth(values: Mapping[str, Any], environ: Mapping[str, str]) -> OAuth
                 "Pass --token-endpoint URL, or --provider NAME for a known provider.",
             )
     return oauth
+
+
+def _cache_file(path: str | None) -> str | None:
+    """Check that the token cache file can be created: not a directory, in an existing one."""
+    if path is None:
+        return None
+    if Path(path).is_dir():
+        raise UsageError(
+            f"The token_cache_file {path} is a directory.",
+            "Pass the path of a file in it, e.g. /var/cache/smtpdiag/token.json.",
+            value=path,
+        )
+    if not Path(path).parent.is_dir():
+        raise UsageError(
+            f"The directory of the token_cache_file {path} does not exist.",
+            "Create the directory (mode 0700) or choose a path in an existing one.",
+            value=path,
+        )
+    return path
 
 
 def _load_secret(

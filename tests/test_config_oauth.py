@@ -114,13 +114,13 @@ def test_config_file_keys(tmp_path: Path, secrets: dict[str, str]) -> None:
         f'client_secret_file = "{secrets["client_secret_file"]}"\n'
         'grant = "client_credentials"\n'
         "token_refresh_margin = 120\n"
-        'token_cache_file = "/run/smtpdiag/token.json"\n'
+        f'token_cache_file = "{tmp_path / "token.json"}"\n'
         "introspect = true\n"
     )
     target = load({}, config_path=str(config), target_name="m365", environ={}).target
     assert target.oauth.grant is Grant.CLIENT_CREDENTIALS
     assert target.oauth.refresh_margin == 120
-    assert target.oauth.token_cache_file == "/run/smtpdiag/token.json"
+    assert target.oauth.token_cache_file == str(tmp_path / "token.json")
     assert target.oauth.introspect is True
 
 
@@ -208,3 +208,92 @@ def test_description_names_no_secret(secrets: dict[str, str]) -> None:
     assert REFRESH not in described
     assert CLIENT_SECRET not in described
     assert target.describe()["provider"] == "google"
+
+
+def test_device_as_secret_file_is_rejected() -> None:
+    with pytest.raises(SecretError, match="/dev/zero is a device, not a file"):
+        load(
+            {"provider": "google", "client_id": "a", "refresh_token_file": "/dev/zero"}, environ={}
+        )
+
+
+def test_oversized_secret_file_is_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "refresh"
+    path.write_text("x" * 70_000)
+    with pytest.raises(SecretError, match="larger than 65536 bytes"):
+        load({"provider": "google", "client_id": "a", "refresh_token_file": str(path)}, environ={})
+
+
+def test_pipe_without_writer_ends_at_the_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from smtpdiag import secrets
+
+    monkeypatch.setattr(secrets, "PIPE_READ_SECONDS", 0.2)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(SecretError, match="did not deliver its content"):
+        load({"provider": "google", "client_id": "a", "refresh_token_file": str(fifo)}, environ={})
+
+
+def test_pipe_with_writer_is_read() -> None:
+    import os
+
+    read_end, write_end = os.pipe()
+    os.write(write_end, (REFRESH + "\n").encode())
+    os.close(write_end)
+    try:
+        target = load(
+            {
+                "provider": "google",
+                "client_id": "a",
+                "refresh_token_file": f"/dev/fd/{read_end}",
+            },
+            environ={},
+        ).target
+    finally:
+        os.close(read_end)
+    assert target.oauth.refresh_token is not None
+    assert target.oauth.refresh_token.reveal() == REFRESH
+
+
+def test_token_given_as_path_is_not_repeated(capsys: pytest.CaptureFixture[str]) -> None:
+    from smtpdiag.cli import main
+
+    canary = "1//0gCanaryRefreshTokenPassedAsAPath0123456789"
+    code = main(
+        ["check", "x", "--provider", "google", "--client-id", "a", "--refresh-token-file", canary]
+    )
+    captured = capsys.readouterr()
+    assert code == 3
+    assert canary not in captured.err + captured.out
+    assert "looks like a token rather than a path" in captured.err
+
+
+def test_credentials_in_endpoint_url_are_not_repeated(capsys: pytest.CaptureFixture[str]) -> None:
+    from smtpdiag.cli import main
+
+    canary = "CanaryClientSecretInUrl0123456789"
+    code = main(["check", "x", "--token-endpoint", f"https://app:{canary}@login.example.com/t"])
+    captured = capsys.readouterr()
+    assert code == 3
+    assert canary not in captured.err + captured.out
+    assert "credentials in the URL" in captured.err
+
+
+def test_config_file_device_is_rejected(capsys: pytest.CaptureFixture[str]) -> None:
+    from smtpdiag.cli import main
+
+    assert main(["check", "--config", "/dev/zero", "--target", "x"]) == 3
+    assert "/dev/zero: is not a regular file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("relative", "message"),
+    [(".", "is a directory"), ("missing/token.json", "does not exist")],
+)
+def test_bad_token_cache_file(tmp_path: Path, relative: str, message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        load({"token_cache_file": str(tmp_path / relative)}, host_port="x", environ={})

@@ -14,10 +14,11 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from smtpdiag import __version__
 from smtpdiag.oauth.model import HttpReply
+from smtpdiag.redact import REDACTOR
 
 if TYPE_CHECKING:
     import http.client
@@ -28,6 +29,11 @@ MAX_BODY_BYTES = 1_048_576
 USER_AGENT = f"smtpdiag/{__version__}"
 
 _LOOPBACK_NAMES = ("localhost", "localhost.")
+
+_SECRET_QUERY_KEYS = frozenset(
+    {"client_secret", "refresh_token", "access_token", "code", "password", "assertion"}
+)
+"""Query parameters that carry a secret; the form body is their place."""
 
 
 class EndpointError(Exception):
@@ -68,6 +74,16 @@ def parse_endpoint_url(url: str) -> EndpointUrl:
     """
     try:
         parts = urlsplit(url.strip())
+    except ValueError as error:
+        raise ValueError(f"not a valid URL ({error})") from None
+    # Mask secrets in the URL first, because the error message repeats the value.
+    secret_query = [
+        value for key, value in parse_qsl(parts.query) if key.lower() in _SECRET_QUERY_KEYS
+    ]
+    for secret in (parts.password, *secret_query):
+        if secret:
+            REDACTOR.register(secret)
+    try:
         port = parts.port
     except ValueError as error:
         raise ValueError(f"not a valid URL ({error})") from None
@@ -77,7 +93,7 @@ def parse_endpoint_url(url: str) -> EndpointUrl:
         raise ValueError("not an https:// URL with a host name")
     if scheme == "http" and not is_loopback(host):
         raise ValueError("plain http sends the client secret and tokens unencrypted")
-    if parts.username or parts.password:
+    if parts.username or parts.password or secret_query:
         raise ValueError("credentials in the URL would be sent and logged")
     path = parts.path or "/"
     if parts.query:
@@ -120,9 +136,12 @@ def post_form(
         connection = http.client.HTTPConnection(endpoint.host, endpoint.port, timeout=timeout)
     started = time.monotonic()
     deadline = started + 3 * timeout
+    status: int | None = None
+    response: http.client.HTTPResponse | None = None
     try:
         connection.request("POST", endpoint.path, body=body, headers=request_headers)
         response = connection.getresponse()
+        status = response.status
         data, truncated = _read_body(response, deadline)
         latency = time.monotonic() - started
         reply_headers = {name.lower(): value for name, value in response.getheaders()}
@@ -141,7 +160,12 @@ def post_form(
     except ssl.SSLError as error:
         raise EndpointError(f"TLS handshake failed: {error.reason or error}", tls=True) from None
     except TimeoutError:
-        raise EndpointError(f"no reply within {timeout:g} s") from None
+        if status is None:
+            raise EndpointError(f"no reply within {timeout:g} s") from None
+        raise EndpointError(
+            f"the body of the HTTP {status} reply did not arrive in time "
+            f"({timeout:g} s per read, {3 * timeout:g} s in all)"
+        ) from None
     except socket.gaierror as error:
         raise EndpointError(
             f"the name {endpoint.host} does not resolve ({error.strerror})"
@@ -152,6 +176,8 @@ def post_form(
         detail = getattr(error, "strerror", None) or error.__class__.__name__
         raise EndpointError(f"the connection failed ({detail})") from None
     finally:
+        if response is not None:
+            response.close()
         connection.close()
 
 

@@ -367,7 +367,7 @@ def finding_for_reply(reply: HttpReply, provider: Provider, endpoint: str) -> Fi
         register_secret_fields(value)
     evidence = _reply_evidence(reply, endpoint)
 
-    if reply.status in (404, 405):
+    if reply.status in (404, 405) or 300 <= reply.status < 400:
         return _http_error(reply, provider, endpoint, evidence)
     if reply.truncated:
         problem = f"a body longer than {MAX_BODY_BYTES} bytes"
@@ -623,10 +623,21 @@ def _http_error(
     reply: HttpReply, provider: Provider, endpoint: str, evidence: list[str]
 ) -> Finding:
     cause_hint, fix_hint = _status_hints(reply.status)
+    facts = _reply_facts(reply, provider, endpoint)
+    if 300 <= reply.status < 400:
+        location = REDACTOR.redact(reply.headers.get("location", "")[:300]) or "nowhere"
+        facts["location"] = location
+        cause_hint = (
+            f" The endpoint redirects to {location}; smtpdiag, like token clients in "
+            "general, does not follow redirects of a POST that carries secrets. A proxy's "
+            "sign-in page or a moved or mistyped endpoint URL sends such redirects."
+        )
+        fix_hint = (
+            " Use the provider's token endpoint URL exactly as documented, and check whether "
+            "a proxy on this network intercepts HTTPS."
+        )
     details = {"http_status": reply.status, "cause_hint": cause_hint, "fix_hint": fix_hint}
-    return kinds.ENDPOINT_HTTP_ERROR.make(
-        facts=_reply_facts(reply, provider, endpoint), evidence=evidence, details=details
-    )
+    return kinds.ENDPOINT_HTTP_ERROR.make(facts=facts, evidence=evidence, details=details)
 
 
 def _status_hints(status: int) -> tuple[str, str]:

@@ -151,3 +151,28 @@ def test_body_is_cut_at_the_limit() -> None:
     assert result.truncated is True
     assert len(result.body) == MAX_BODY_BYTES
     assert result.content_type == "text/html"
+
+
+def test_secret_in_query_is_rejected_and_masked() -> None:
+    from smtpdiag.redact import REDACTOR
+
+    with pytest.raises(ValueError, match="credentials in the URL"):
+        parse_endpoint_url("https://login.example.com/token?client_secret=CanarySecretInQuery42")
+    assert "CanarySecretInQuery42" not in REDACTOR.redact("x CanarySecretInQuery42")
+
+
+def test_slow_body_names_the_status() -> None:
+    def handle(request: http.server.BaseHTTPRequestHandler) -> None:
+        request.rfile.read(int(request.headers.get("Content-Length", "0")))
+        request.send_response(200)
+        request.send_header("Content-Length", "100")
+        request.end_headers()
+        request.wfile.write(b"{")
+        request.wfile.flush()
+        time.sleep(2)
+
+    with serve(handle) as url, pytest.raises(EndpointError) as caught:
+        post_form(url, {}, timeout=0.3)
+    assert caught.value.reason == (
+        "the body of the HTTP 200 reply did not arrive in time (0.3 s per read, 0.9 s in all)"
+    )

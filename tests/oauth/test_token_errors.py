@@ -969,3 +969,19 @@ def test_reply_hides_secrets(body: dict[str, Any]) -> None:
     text = json.dumps(finding.to_dict())
     assert SECRET not in text
     assert ACCESS not in text
+
+
+def test_redirect_names_its_location() -> None:
+    reply = HttpReply(
+        302,
+        "Found",
+        {"location": "https://proxy.example.net/login?next=/token", "content-length": "0"},
+        b"",
+        False,
+        0.01,
+    )
+    finding = finding_for_reply(reply, Provider.MICROSOFT, "https://login.example.com/token")
+    assert finding.code == "token.endpoint_http_error"
+    assert finding.facts["location"] == "https://proxy.example.net/login?next=/token"
+    assert "redirects to https://proxy.example.net/login?next=/token" in finding.cause
+    assert "HTTP 302" in finding.title
