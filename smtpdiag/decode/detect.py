@@ -37,6 +37,9 @@ MAX_INPUT_CHARACTERS = 1_000_000
 """Maximum input length decoded; a pasted transcript is far shorter, so more is not a paste."""
 
 _JWT = re.compile(r"^[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*$")
+_BEARER = re.compile(r"^(?:authorization:\s*)?bearer\s+(\S+)$", re.IGNORECASE)
+_STATUS_LINE = re.compile(r"^HTTP/\d(?:\.\d)? (\d{3})\b")
+_HTML = re.compile(r"^(?:<!doctype html|<html)", re.IGNORECASE)
 _BASE64_WORD = re.compile(r"^[A-Za-z0-9+/=_-]+$")
 _SECRET_FIELDS = ("access_token", "refresh_token", "id_token", "client_secret")
 
@@ -60,8 +63,22 @@ def _decode(text: str, host: str | None) -> DecodeResult:
     body = _json_body(stripped)
     if body is not None:
         return _token_response(body)
+    http = _http_response(stripped)
+    if http is not None:
+        return http
+    bearer = _BEARER.match(stripped)
+    if bearer is not None:
+        return _bearer(bearer.group(1))
     if _JWT.match(stripped):
         return _jwt(stripped)
+    if _HTML.match(stripped):
+        return DecodeResult(
+            InputKind.UNKNOWN,
+            {
+                "reason": "an HTML page, such as a proxy's error or sign-in page, in place of "
+                "the JSON a token endpoint sends"
+            },
+        )
     lines = split_lines(stripped)
     if any(is_reply_line(line.text) for line in lines if line.direction is Direction.SERVER):
         return _transcript(lines, host)
@@ -88,6 +105,31 @@ def _json_body(text: str) -> Mapping[str, Any] | None:
         except (ValueError, SyntaxError, MemoryError, RecursionError):
             return None
     return value if isinstance(value, dict) else None
+
+
+def _http_response(text: str) -> DecodeResult | None:
+    """Decode ``curl -i`` output: a status line, headers, and a JSON body after a blank line."""
+    status = _STATUS_LINE.match(text)
+    if status is None:
+        return None
+    _head, _, body_text = text.replace("\r\n", "\n").partition("\n\n")
+    body = _json_body(body_text.strip())
+    if body is None:
+        return None
+    result = _token_response(body)
+    facts = {"http_status": int(status.group(1)), **result.facts}
+    return DecodeResult(result.input_kind, facts, result.findings)
+
+
+def _bearer(token: str) -> DecodeResult:
+    """Decode the token of an ``Authorization: Bearer`` header; only a JWT can be read."""
+    REDACTOR.register(token)
+    if _JWT.match(token):
+        return _jwt(token)
+    return DecodeResult(
+        InputKind.UNKNOWN,
+        {"reason": "an opaque bearer token: only its issuer can tell what it grants"},
+    )
 
 
 def _token_response(body: Mapping[str, Any]) -> DecodeResult:

@@ -21,6 +21,7 @@ from rich.text import Text
 from smtpdiag.decode.result import DecodeResult, InputKind
 from smtpdiag.models import CheckResult, Finding, Report, Severity, Status
 from smtpdiag.render.text import (
+    MAX_FACT_LENGTH,
     describe_target,
     escape_control,
     evidence_lines,
@@ -189,10 +190,10 @@ def render_decode(result: DecodeResult, console: Console) -> None:
         if key == "jwt" and isinstance(value, dict):
             _print_claims(value, console)
             continue
-        console.print(Text(escape_control(f"  {key}: {format_fact_value(value)}")))
-    if result.input_kind is InputKind.TOKEN_RESPONSE and "oauth_error" in result.facts:
-        console.print(Text("The identity provider returned an error; see the facts above."))
-    elif not result.findings and result.input_kind is not InputKind.UNKNOWN:
+        # The reason of an unrecognised input is one sentence and is shown whole.
+        limit = 500 if key == "reason" else MAX_FACT_LENGTH
+        console.print(Text(escape_control(f"  {key}: {format_fact_value(value, limit)}")))
+    if not result.findings and result.input_kind is not InputKind.UNKNOWN:
         console.print(Text("No problem found in this input.", style="green"))
     for finding in result.findings:
         console.print()

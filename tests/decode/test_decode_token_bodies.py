@@ -227,3 +227,42 @@ def test_rotated_tokens_hidden(capsys: pytest.CaptureFixture[str]) -> None:
     assert document["findings"][0]["code"] == "token.refresh_token_rotated"
     assert "refresh-canary-0123456789abcdef" not in out
     assert "opaque-access-canary-0123456789" not in out
+
+
+def test_curl_output_reads_status_and_body() -> None:
+    text = (
+        "HTTP/2 400 \r\ncontent-type: application/json; charset=utf-8\r\n"
+        "date: Fri, 04 Dec 2026 10:00:00 GMT\r\n\r\n"
+        '{"error":"invalid_grant","error_description":"AADSTS700082: The refresh token has '
+        'expired due to inactivity.","error_codes":[700082]}'
+    )
+    result = decode_text(text)
+    assert result.input_kind.value == "token_response"
+    assert result.facts["http_status"] == 400
+    assert [finding.code for finding in result.findings] == ["token.refresh_token_expired"]
+
+
+def test_bearer_header_with_jwt_is_judged() -> None:
+    # {"alg":"none"} . {"aud":"https://graph.microsoft.com","scp":"SMTP.Send"}
+    jwt = (
+        "eyJhbGciOiJub25lIn0."
+        "eyJhdWQiOiJodHRwczovL2dyYXBoLm1pY3Jvc29mdC5jb20iLCJzY3AiOiJTTVRQLlNlbmQifQ.c2ln"
+    )
+    result = decode_text(f"Authorization: Bearer {jwt}")
+    assert result.input_kind.value == "jwt"
+    assert "scope.wrong_audience" in [finding.code for finding in result.findings]
+
+
+def test_opaque_bearer_token_is_unknown_and_masked() -> None:
+    from smtpdiag.redact import REDACTOR
+
+    result = decode_text("Bearer ya29.opaque-bearer-token-value-0123456789")
+    assert result.input_kind.value == "unknown"
+    assert "opaque bearer token" in result.facts["reason"]
+    assert "ya29.opaque" not in REDACTOR.redact("ya29.opaque-bearer-token-value-0123456789")
+
+
+def test_html_page_is_named() -> None:
+    result = decode_text("<!DOCTYPE html><html><body><h1>502 Bad Gateway</h1></body></html>")
+    assert result.input_kind.value == "unknown"
+    assert result.facts["reason"].startswith("an HTML page")
