@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from smtpdiag.context import CheckContext, OAuthSettings, Target
 from smtpdiag.models import CheckResult, Finding, Severity
@@ -32,6 +32,9 @@ from smtpdiag.oauth.token_kinds import TOKEN_FINDINGS, TOKEN_KINDS
 from smtpdiag.sasl import jwt_claims
 from smtpdiag.secrets import Secret
 from smtpdiag.spec import CheckSpec
+
+if TYPE_CHECKING:
+    from smtpdiag.oauth.command import CommandOutcome
 
 CHECK_ID = "token"
 
@@ -71,20 +74,45 @@ def _from_command(command: str, profile: ProviderProfile, ctx: CheckContext) -> 
         )
         for problem in outcome.problems
     ]
+    idp_error = _command_idp_error(outcome, profile)
+    if idp_error is not None:
+        # The identity provider's error names the cause, so it comes before the command's.
+        finding, idp_summary = idp_error
+        if outcome.token is not None:
+            # The command still printed a token, which msmtp sends: a warning, as for its exit.
+            finding = replace(finding, severity=Severity.WARNING)
+        findings.insert(0, finding)
     if outcome.token is not None:
         token = _access_token(outcome.token, "token command")
         return _result("access token from the token command", token, findings, facts, ctx)
-    if outcome.json_body is not None:
-        # A refresh script that prints the identity provider's error body names the cause.
-        from smtpdiag.oauth.token_errors import finding_for_error_body, parse_error_body
-
-        error = parse_error_body(outcome.json_body)
-        if error is not None:
-            findings.insert(0, finding_for_error_body(error, profile.provider))
-            summary = f"the token command printed the identity provider's error {error.error}"
-            return CheckResult.from_findings(CHECK_ID, summary, findings, facts)
+    if idp_error is not None:
+        return CheckResult.from_findings(CHECK_ID, idp_summary, findings, facts)
     summary = f"the token command gave no usable token: {findings[0].title}"
     return CheckResult.from_findings(CHECK_ID, summary, findings, facts)
+
+
+def _command_idp_error(
+    outcome: CommandOutcome, profile: ProviderProfile
+) -> tuple[Finding, str] | None:
+    """Decode an OAuth error body that a token command printed or wrote to standard error.
+
+    Returns the finding and the check's summary, or None when neither output contains an
+    OAuth error body. ``run_token_command`` has registered the body's secret fields already.
+    """
+    if outcome.json_body is None and outcome.stderr_json is None:
+        return None
+    # The error knowledge loads only when a command printed JSON.
+    from smtpdiag.oauth.token_errors import finding_for_error_body, parse_error_body
+
+    sources = (
+        (outcome.json_body, "the token command printed the identity provider's error {}"),
+        (outcome.stderr_json, "the token command wrote the identity provider's error {} to stderr"),
+    )
+    for body, summary in sources:
+        error = None if body is None else parse_error_body(body)
+        if error is not None:
+            return finding_for_error_body(error, profile.provider), summary.format(error.error)
+    return None
 
 
 def _from_endpoint(
@@ -121,7 +149,8 @@ def _from_endpoint(
         )
     except EndpointError as error:
         code = "token.endpoint_tls" if error.tls else "token.endpoint_unreachable"
-        finding = _make(code, {"endpoint": endpoint, "reason": error.reason}, facts)
+        details = {"endpoint": endpoint, "reason": error.reason, **_host_port(endpoint)}
+        finding = _make(code, details, facts)
         return CheckResult.from_findings(CHECK_ID, f"{endpoint}: {error.reason}", [finding], facts)
 
     obtained_at = ctx.now()
@@ -133,9 +162,8 @@ def _from_endpoint(
 
         finding = finding_for_reply(reply, profile.provider, endpoint)
         finding = _with_facts(finding, facts)
-        return CheckResult.from_findings(
-            CHECK_ID, f"the token endpoint refused: {finding.title}", [finding, *findings], facts
-        )
+        summary = finding.title[:1].lower() + finding.title[1:]
+        return CheckResult.from_findings(CHECK_ID, summary, [finding, *findings], facts)
 
     token = AccessToken(
         value=response.access_token,
@@ -148,8 +176,20 @@ def _from_endpoint(
     findings += _response_findings(oauth, response, facts)
     if ctx.token_cache is not None:
         ctx.token_cache.put(key, token)
-    findings += _store(oauth, key, token, facts)
+    reported = {finding.code for finding in findings}
+    findings += [
+        finding for finding in _store(oauth, key, token, facts) if finding.code not in reported
+    ]
     return _result(f"new access token from {endpoint}", token, findings, facts, ctx)
+
+
+def _host_port(endpoint: str) -> dict[str, str]:
+    """Return the ``host`` and ``port`` placeholders of an endpoint URL checked earlier."""
+    from smtpdiag.oauth.http import parse_endpoint_url
+
+    parsed = parse_endpoint_url(endpoint)
+    host = f"[{parsed.host}]" if ":" in parsed.host else parsed.host
+    return {"host": host, "port": str(parsed.port)}
 
 
 def _cached(
@@ -199,7 +239,8 @@ def _response_findings(
         rotated = oauth.refresh_token is None or response.refresh_token != oauth.refresh_token
         facts["refresh_token_rotated"] = rotated
         if rotated:
-            findings.append(_make("token.refresh_token_rotated", {}, facts))
+            stored = _write_back(oauth, response.refresh_token, facts)
+            findings.append(_make("token.refresh_token_rotated", {"stored": stored}, facts))
     else:
         facts["refresh_token_rotated"] = False
     if response.expires_in is not None and response.expires_in <= oauth.refresh_margin:
@@ -212,6 +253,27 @@ def _response_findings(
     if response.scopes is not None:
         facts["scopes"] = list(response.scopes)
     return findings
+
+
+def _write_back(oauth: OAuthSettings, new_token: Secret, facts: dict[str, Any]) -> str:
+    """Store a rotated refresh token when asked to; return the ``stored`` sentence."""
+    if not oauth.write_back_refresh_token or oauth.refresh_token_file is None:
+        return (
+            " smtpdiag used the stored refresh token and did not store the new one"
+            " (--write-back-refresh-token does)."
+        )
+    from smtpdiag.oauth.write_back import write_refresh_token
+
+    try:
+        write_refresh_token(oauth.refresh_token_file, new_token)
+    except OSError as error:
+        facts["refresh_token_written"] = False
+        return (
+            f" smtpdiag could not store the new one in {oauth.refresh_token_file}: "
+            f"{error.strerror or error}."
+        )
+    facts["refresh_token_written"] = True
+    return f" smtpdiag stored the new one in {oauth.refresh_token_file}."
 
 
 def _reply_facts(

@@ -17,11 +17,17 @@ Placeholders (a placeholder that the caller leaves out renders as empty text):
 - ``{content_type}``: the reply's media type, or ``no Content-Type``.
 - ``{problem}``: what is wrong with a reply or with a command's output, as a phrase that
   completes "returned …" or "this command …", e.g. ``an HTML page`` or ``printed 3 lines``.
-- ``{endpoint}``: the token endpoint URL; ``{reason}``: why a connection or command failed,
-  e.g. ``no reply within 1 s``, ``exited with status 1``.
+- ``{endpoint}``: the token endpoint URL, and ``{host}``, ``{port}`` its host and port.
+- ``{reason}``: why a connection or command failed, e.g. ``no reply within 1 s``,
+  ``exited with status 1``.
 - ``{stderr}``: the token command's standard error output, already redacted, as a clause that
   starts with a semicolon, e.g. ``; it wrote to stderr: invalid_grant``; empty when there was
   none.
+- ``{msmtp_outcome}``: one or two sentences on what msmtp does when its ``passwordeval``
+  command fails the same way, e.g. that it waits without a time limit, so the mail hangs.
+  The token command's kinds use ``{fix_hint}`` too, for a step specific to the problem.
+- ``{stored}``: whether smtpdiag wrote the new refresh token back to its file, as a sentence
+  that starts with a space.
 - ``{path}``, ``{mode}``: the token cache file and its permission bits, e.g. ``0644``.
 - ``{expires_in}``, ``{margin}``: the new token's lifetime and the refresh margin, in seconds.
 """
@@ -52,13 +58,10 @@ REFRESH_TOKEN_EXPIRED = FindingKind(
     "token.refresh_token_expired",
     Severity.CRITICAL,
     "The refresh token expired ({error_label})",
-    "The refresh token reached the end of its life. Refresh tokens expire after a time without "
-    "use (Microsoft: 90 days, AADSTS700082) or, for a Google app in Testing status, 7 days "
-    "after the consent.{provider_message}{cause_hint}",
+    "The refresh token reached the end of its life: Microsoft ends a refresh token after 90 "
+    "days without use (AADSTS700082).{provider_message}{cause_hint}",
     "Re-authorize once: run the consent flow for this mailbox and store the new refresh token. "
-    "Then make the token helper write back every new refresh token the endpoint returns. For a "
-    "Google app in Testing status, set its publishing status to In production (Google Cloud "
-    "console, Google Auth Platform, Audience).{fix_hint}",
+    "Then make the token helper write back every new refresh token the endpoint returns.{fix_hint}",
 )
 GRANT_REVOKED = FindingKind(
     "token.grant_revoked",
@@ -261,11 +264,13 @@ ENDPOINT_UNREACHABLE = FindingKind(
     "token.endpoint_unreachable",
     Severity.CRITICAL,
     "The token endpoint is unreachable: {reason}",
-    "smtpdiag got no HTTP reply from {endpoint} ({reason}). A DNS failure, a firewall that "
-    "blocks outbound HTTPS, a network that allows the web only through a proxy, or an outage "
-    "at the provider causes this.",
-    "From this host, test the connection (curl -sv {endpoint} -o /dev/null), and check DNS "
-    "and the firewall rules for outbound HTTPS on port 443.",
+    "smtpdiag got no complete HTTP reply from {endpoint} ({reason}). A name that does not "
+    "resolve, a firewall that blocks outbound HTTPS, a network that allows the web only "
+    "through a proxy, an endpoint that answers slower than the timeout, or an outage at the "
+    "provider causes this.",
+    "From this host, test the connection (curl -sv {endpoint} -o /dev/null), and check name "
+    "resolution of {host} and the firewall rules for outbound connections to port {port}. A "
+    "slow endpoint needs a larger --timeout.",
 )
 ENDPOINT_TLS = FindingKind(
     "token.endpoint_tls",
@@ -273,20 +278,21 @@ ENDPOINT_TLS = FindingKind(
     "TLS to the token endpoint failed: {reason}",
     "The HTTPS connection to {endpoint} failed in the TLS handshake or the certificate check "
     "({reason}). The usual causes are a TLS-inspecting proxy whose CA this host does not "
-    "trust, a wrong system clock, or an outdated CA bundle.",
-    "Look at the certificate this host receives (openssl s_client -connect <host>:443 "
-    "-servername <host>); install the inspecting proxy's CA in the system trust store or "
-    "exempt the identity provider from inspection; check the clock (timedatectl).",
+    "trust, a private CA that --token-ca-file does not name, a wrong system clock, or an "
+    "outdated CA bundle.",
+    "Look at the certificate this host receives (openssl s_client -connect {host}:{port} "
+    "-servername {host}); install the inspecting proxy's CA in the system trust store, exempt "
+    "the identity provider from inspection, or pass a private CA with --token-ca-file; check "
+    "the clock (timedatectl).",
 )
 COMMAND_FAILED = FindingKind(
     "token.command_failed",
     Severity.CRITICAL,
     "The token command failed: {reason}",
-    "The command that prints the access token {reason}{stderr}. Without its token there is "
-    "nothing to send, and msmtp running the same command as passwordeval fails the same way.",
+    "The command that prints the access token {reason}{stderr}. {msmtp_outcome}",
     "Run the command by hand as the user that msmtp runs as (sudo -u <user> <command>) and "
     "fix what it reports, such as an expired refresh token, a missing file or variable, or no "
-    "network access. The command must exit with status 0 and print the token.",
+    "network access. The command must exit with status 0 and print the token.{fix_hint}",
 )
 COMMAND_OUTPUT_INVALID = FindingKind(
     "token.command_output_invalid",
@@ -297,17 +303,18 @@ COMMAND_OUTPUT_INVALID = FindingKind(
     "{problem}.",
     "Make the command print only the access token: send logs and messages to standard error, "
     "drop a 'Bearer ' prefix, and extract access_token from a JSON reply (for example with "
-    "jq -r .access_token).",
+    "jq -r .access_token).{fix_hint}",
 )
 REFRESH_TOKEN_ROTATED = FindingKind(
     "token.refresh_token_rotated",
     Severity.INFO,
     "The token endpoint returned a new refresh token",
     "The reply contains a refresh_token that replaces the stored one. Microsoft returns a new "
-    "refresh token on every refresh; a client that keeps using the stored one instead loses "
-    "access when it expires (Microsoft: after 90 days idle).",
-    "Persist the new refresh token: write it back to the refresh-token file after every "
-    "refresh (to a temporary file, then rename it), so that the next refresh uses it.",
+    "refresh token on every refresh and keeps the old one valid; servers with refresh token "
+    "rotation revoke the old one at once, so a client that keeps using it loses access.{stored}",
+    "Persist the new refresh token: make the token helper write it back to the refresh-token "
+    "file after every refresh (to a temporary file, then rename it), so that the next refresh "
+    "uses it. smtpdiag does that itself with --write-back-refresh-token.",
 )
 CACHE_FILE_UNSAFE = FindingKind(
     "token.cache_file_unsafe",

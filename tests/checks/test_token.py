@@ -18,10 +18,11 @@ from checks import REGISTRY
 from checks import auth as auth_check
 from checks import token as token_check
 from smtpdiag.context import CheckContext, OAuthSettings, Settings, Target, TlsMode
-from smtpdiag.models import CheckResult, Severity, Status
+from smtpdiag.models import CheckResult, Report, Severity, Status
 from smtpdiag.oauth.cache import TokenCache
 from smtpdiag.oauth.model import ACCESS_TOKEN_OUTPUT, AccessToken, Grant
-from smtpdiag.redact import redact_data
+from smtpdiag.redact import redact_data, redact_report
+from smtpdiag.render.json_report import render_json
 from smtpdiag.secrets import Secret
 
 REFRESH = "0.AXoA-refresh-token-canary-1234567890"
@@ -323,8 +324,8 @@ def test_unsafe_cache_file_is_left_alone(tmp_path: Path) -> None:
     path.chmod(0o644)
     with token_endpoint(success()) as endpoint:
         result = run(target(endpoint.url, token_cache_file=str(path)))
-    # Reading and writing the file are both refused, and each adds one finding.
-    assert codes(result) == ["token.cache_file_unsafe", "token.cache_file_unsafe"]
+    # Reading and writing the file are both refused; the finding is reported once.
+    assert codes(result) == ["token.cache_file_unsafe"]
     assert result.status is Status.WARNING
     assert path.read_text() == "{}"
     assert ACCESS_TOKEN_OUTPUT in result.outputs
@@ -376,6 +377,124 @@ def test_token_command_stderr_is_redacted() -> None:
     assert_no_secret(result)
 
 
+def command_report(command: str) -> str:
+    """Run the token check with ``command`` and return its redacted JSON report."""
+    report = Report(
+        "0.1.0",
+        {"host": "x", "access_token": "none"},
+        "2026-12-04T10:00:00Z",
+        0.0,
+        (run(command_target(command)),),
+    )
+    return render_json(redact_report(report))
+
+
+# An error body as Google's token endpoint returns it for a revoked refresh token. Its
+# access_token member is a canary, which no real error body carries.
+GOOGLE_ERROR_WITH_CANARY = json.dumps(
+    {
+        "error": "invalid_grant",
+        "error_description": "Token has been expired or revoked.",
+        "access_token": "ya29.canary-in-error-body-0123456789abcdef",
+    }
+)
+
+
+def test_token_command_error_body_keeps_words_readable() -> None:
+    text = command_report(f"echo '{GOOGLE_ERROR_WITH_CANARY}'; exit 1")
+    assert "ya29.canary-in-error-body-0123456789abcdef" not in text
+    assert '"oauth_error": "invalid_grant"' in text
+    assert '"oauth_error_description": "Token has been expired or revoked."' in text
+    assert "jq -r .access_token" in text
+    assert '"access_token": "none"' in text
+    assert "(invalid_grant)" in text
+
+
+def test_token_command_canary_on_first_line_is_masked() -> None:
+    canary = "opaque-canary-token-value"
+    text = command_report(f"echo '\"{canary}\"'; echo '{GOOGLE_ERROR_WITH_CANARY}' >&2")
+    assert canary not in text
+    assert "jq -r .access_token" in text
+    assert "invalid_grant" in text
+
+
+def test_token_command_error_body_then_log_line() -> None:
+    result = run(command_target(f"echo '{AADSTS700082.decode()}'; echo 'refresh failed'; exit 1"))
+    assert codes(result) == [
+        "token.refresh_token_expired",
+        "token.command_failed",
+        "token.command_output_invalid",
+    ]
+    assert result.summary == (
+        "the token command printed the identity provider's error invalid_grant"
+    )
+
+
+def test_token_command_error_body_on_stderr() -> None:
+    result = run(command_target(f"echo '{AADSTS700082.decode()}' >&2; exit 1"))
+    assert codes(result) == ["token.refresh_token_expired", "token.command_failed"]
+    assert result.status is Status.CRITICAL
+    assert result.findings[0].facts["provider_error_code"] == "AADSTS700082"
+    assert result.summary == (
+        "the token command wrote the identity provider's error invalid_grant to stderr"
+    )
+
+
+def test_token_command_stderr_error_body_secret_is_masked() -> None:
+    refresh = "1//0gStderrRefreshCanary"
+    body = json.dumps({"error": "invalid_grant", "refresh_token": refresh})
+    text = command_report(f"echo 'refresh: {body}' >&2; exit 1")
+    assert refresh not in text
+    assert '"oauth_error": "invalid_grant"' in text
+
+
+def test_token_command_stderr_error_after_token_warns() -> None:
+    result = run(command_target(f"echo {ACCESS}; echo '{AADSTS700082.decode()}' >&2"))
+    assert codes(result) == ["token.refresh_token_expired"]
+    assert result.findings[0].severity is Severity.WARNING
+    assert ACCESS_TOKEN_OUTPUT in result.outputs
+
+
+def test_token_command_double_quotes_is_critical() -> None:
+    result = run(command_target(f"echo '\"{ACCESS}\"'"))
+    assert codes(result) == ["token.command_output_invalid"]
+    assert result.status is Status.CRITICAL
+    assert result.findings[0].title.endswith("it printed the token in double quotes")
+    assert "jq -r .access_token, not jq .access_token" in result.findings[0].fix
+    assert_no_secret(result)
+
+
+def test_token_command_huge_output_is_critical() -> None:
+    result = run(command_target("head -c 100000 /dev/zero | tr '\\0' a"))
+    assert codes(result) == ["token.command_output_invalid"]
+    assert result.status is Status.CRITICAL
+    assert "printed more than 64 KiB" in result.findings[0].title
+    assert ACCESS_TOKEN_OUTPUT not in result.outputs
+
+
+@pytest.mark.parametrize(
+    ("command", "severity", "expected", "unexpected"),
+    [
+        ("exit 3", Severity.CRITICAL, 'fails too, with "cannot read output of"', "anyway"),
+        (f"echo {ACCESS}; exit 1", Severity.WARNING, "sends the token it printed anyway", "fails"),
+        ("sleep 30", Severity.CRITICAL, "without a time limit, so the mail hangs", "fails"),
+    ],
+    ids=["no-output", "token-printed", "timeout"],
+)
+def test_token_command_failed_cause_states_msmtp(
+    command: str, severity: Severity, expected: str, unexpected: str
+) -> None:
+    ctx = CheckContext(settings=Settings(timeout=0.5))
+    result = token_check.run(command_target(command), ctx)
+    finding = result.findings[0]
+    assert finding.code == "token.command_failed"
+    assert finding.severity is severity
+    assert expected in finding.cause
+    assert unexpected not in finding.cause
+    assert "Without its token there is nothing to send" not in finding.cause
+    assert "sudo -u <user> <command>" in finding.fix
+
+
 def test_access_token_file_source() -> None:
     plain = Target(
         host="x",
@@ -412,3 +531,38 @@ def test_auth_takes_the_token_from_the_token_check() -> None:
     own = Secret("ya29.target-own-token-value", "t")
     with_own = Target(host="x", port=587, tls_mode=TlsMode.STARTTLS, access_token=own)
     assert auth_check._access_token(with_own, CheckContext(Settings())) == own
+
+
+def test_rotated_refresh_token_written_back(tmp_path: Path) -> None:
+    path = tmp_path / "refresh-token"
+    path.write_text(REFRESH + "\n")
+    path.chmod(0o600)
+    with token_endpoint(success(refresh_token=NEW_REFRESH)) as endpoint:
+        result = run(
+            target(endpoint.url, refresh_token_file=str(path), write_back_refresh_token=True)
+        )
+    assert path.read_text() == NEW_REFRESH + "\n"
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert result.facts["refresh_token_written"] is True
+    assert f"stored the new one in {path}" in result.findings[0].cause
+    assert_no_secret(result)
+
+
+def test_rotated_refresh_token_kept_without_write_back(tmp_path: Path) -> None:
+    path = tmp_path / "refresh-token"
+    path.write_text(REFRESH + "\n")
+    with token_endpoint(success(refresh_token=NEW_REFRESH)) as endpoint:
+        result = run(target(endpoint.url, refresh_token_file=str(path)))
+    assert path.read_text() == REFRESH + "\n"
+    assert "did not store the new one" in result.findings[0].cause
+    assert "refresh_token_written" not in result.facts
+
+
+def test_write_back_failure_is_reported(tmp_path: Path) -> None:
+    missing = tmp_path / "gone" / "refresh-token"
+    with token_endpoint(success(refresh_token=NEW_REFRESH)) as endpoint:
+        result = run(
+            target(endpoint.url, refresh_token_file=str(missing), write_back_refresh_token=True)
+        )
+    assert result.facts["refresh_token_written"] is False
+    assert "could not store the new one" in result.findings[0].cause

@@ -51,8 +51,12 @@ DOCUMENTED_PLACEHOLDERS = {
     "content_type",
     "problem",
     "endpoint",
+    "host",
+    "port",
     "reason",
     "stderr",
+    "msmtp_outcome",
+    "stored",
     "path",
     "mode",
     "expires_in",
@@ -61,11 +65,11 @@ DOCUMENTED_PLACEHOLDERS = {
 
 # Kinds that the token check raises itself, with the exact placeholders its code fills.
 CHECK_PLACEHOLDERS = {
-    "token.endpoint_unreachable": {"endpoint", "reason"},
-    "token.endpoint_tls": {"endpoint", "reason"},
-    "token.command_failed": {"reason", "stderr"},
-    "token.command_output_invalid": {"problem"},
-    "token.refresh_token_rotated": set(),
+    "token.endpoint_unreachable": {"endpoint", "host", "port", "reason"},
+    "token.endpoint_tls": {"endpoint", "host", "port", "reason"},
+    "token.command_failed": {"reason", "stderr", "msmtp_outcome", "fix_hint"},
+    "token.command_output_invalid": {"problem", "fix_hint"},
+    "token.refresh_token_rotated": {"stored"},
     "token.cache_file_unsafe": {"path", "mode"},
     "token.expires_soon": {"expires_in", "margin"},
 }
@@ -130,16 +134,25 @@ def test_docs_page(code: str) -> None:
 
 def test_command_failed_filled() -> None:
     finding = TOKEN_KINDS["token.command_failed"].make(
-        details={"reason": "exited with status 1", "stderr": "; it wrote to stderr: invalid_grant"}
+        details={
+            "reason": "exited with status 1",
+            "stderr": "; it wrote to stderr: invalid_grant",
+            "msmtp_outcome": "msmtp would fail too.",
+        }
     )
     assert finding.title == "The token command failed: exited with status 1"
-    assert "exited with status 1; it wrote to stderr: invalid_grant. Without" in finding.cause
+    assert (
+        "exited with status 1; it wrote to stderr: invalid_grant. msmtp would fail too."
+        in finding.cause
+    )
 
 
 def test_command_failed_without_stderr() -> None:
-    finding = TOKEN_KINDS["token.command_failed"].make(details={"reason": "timed out after 10 s"})
+    finding = TOKEN_KINDS["token.command_failed"].make(
+        details={"reason": "timed out after 10 s", "msmtp_outcome": "msmtp would hang."}
+    )
     assert finding.cause.startswith(
-        "The command that prints the access token timed out after 10 s. Without"
+        "The command that prints the access token timed out after 10 s. msmtp would hang."
     )
 
 
@@ -173,8 +186,7 @@ def test_grant_revoked_cause_names_reasons() -> None:
         assert reason in cause
 
 
-def test_refresh_token_expired_fix_names_google_testing() -> None:
+def test_refresh_token_expired_fix_says_reauthorize() -> None:
     fix = TOKEN_KINDS["token.refresh_token_expired"].fix
     assert "Re-authorize once" in fix
-    assert "Testing status" in fix
-    assert "In production" in fix
+    assert "write back every new refresh token" in fix
