@@ -301,6 +301,13 @@ def check(
         str | None,
         typer.Option("--refresh-token-file", help="File that contains the refresh token."),
     ] = None,
+    write_back_refresh_token: Annotated[
+        bool | None,
+        typer.Option(
+            "--write-back-refresh-token",
+            help="Store a rotated refresh token in --refresh-token-file (atomic replace).",
+        ),
+    ] = None,
     scope: Annotated[
         str | None,
         typer.Option("--scope", help="Scopes to request, space-separated (default: provider's)."),
@@ -389,6 +396,7 @@ def check(
         "client_id": client_id,
         "client_secret_file": client_secret_file,
         "refresh_token_file": refresh_token_file,
+        "write_back_refresh_token": write_back_refresh_token,
         "scope": scope,
         "token_command": token_command,
         "token_ca_file": token_ca_file,

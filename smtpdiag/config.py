@@ -184,6 +184,7 @@ _TOML_TYPES: Mapping[str, tuple[type, ...]] = {
     "run_deadline": (int, float),
     "dns_nameservers": (list,),
     "introspect": (bool,),
+    "write_back_refresh_token": (bool,),
     "token_refresh_margin": (int, float),
 }
 
@@ -374,6 +375,11 @@ def _build_oauth(values: Mapping[str, Any], environ: Mapping[str, str]) -> OAuth
             "A refresh token, client secret or grant is configured without a client id.",
             "Pass --client-id ID (the application id of the app registration).",
         )
+    if values.get("write_back_refresh_token") and "refresh_token_file" not in values:
+        raise UsageError(
+            "write_back_refresh_token needs the refresh token in a file.",
+            "Pass --refresh-token-file FILE, or drop --write-back-refresh-token.",
+        )
     if grant is Grant.REFRESH_TOKEN and refresh_token is None:
         raise UsageError(
             "The refresh_token grant needs a refresh token.",
@@ -414,6 +420,8 @@ def _build_oauth(values: Mapping[str, Any], environ: Mapping[str, str]) -> OAuth
         client_id=client_id,
         client_secret=client_secret,
         refresh_token=refresh_token,
+        refresh_token_file=values.get("refresh_token_file"),
+        write_back_refresh_token=values.get("write_back_refresh_token", False),
         scope=values.get("scope"),
         token_command=command,
         token_ca_file=_ca_file(values.get("token_ca_file"), "token_ca_file"),

@@ -271,6 +271,7 @@ KEYS: Mapping[str, Key] = {
     "client_id": Key(parse_text, "the OAuth2 client (application) id"),
     "client_secret_file": Key(parse_text, "the path of the file that contains the client secret"),
     "refresh_token_file": Key(parse_text, "the path of the file that contains the refresh token"),
+    "write_back_refresh_token": Key(parse_bool, "true or false"),
     "scope": Key(parse_scope, "scopes separated by spaces"),
     "token_ca_file": Key(parse_text, "the path of a PEM file of CA certificates"),
     "introspect": Key(parse_bool, "true or false"),

@@ -53,6 +53,10 @@ class OAuthSettings:
     client_id: str | None = None
     client_secret: Secret | None = None
     refresh_token: Secret | None = None
+    refresh_token_file: str | None = None
+    """File the refresh token was read from, or None for a variable or credential."""
+    write_back_refresh_token: bool = False
+    """Whether a rotated refresh token replaces the content of ``refresh_token_file``."""
     scope: str | None = None
     """Space-separated scopes to request; None uses the provider profile's."""
     token_command: str | None = None

@@ -153,6 +153,7 @@ def test_config_file_keys(tmp_path: Path, secrets: dict[str, str]) -> None:
         ({"scope": 'mail "smtp'}, "ASCII scopes"),
         ({"token_refresh_margin": "-1"}, "from 0 to 3600"),
         ({"token_command": "x", "access_token_command": "y"}, "both set"),
+        ({"write_back_refresh_token": "true"}, "needs the refresh token in a file"),
     ],
 )
 def test_invalid_oauth_configuration(
