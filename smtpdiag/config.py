@@ -14,7 +14,7 @@ import ssl
 import stat
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -430,6 +430,11 @@ def _build_oauth(values: Mapping[str, Any], environ: Mapping[str, str]) -> OAuth
         token_cache_file=_cache_file(values.get("token_cache_file")),
         refresh_margin=values.get("token_refresh_margin", 300.0),
     )
+    if oauth.grant is None and not oauth.token_command:
+        from smtpdiag.oauth.grants import choose_grant
+
+        # Resolved here so that the report's target shows the grant that will be used.
+        oauth = replace(oauth, grant=choose_grant(oauth))
     if client_id and oauth.token_endpoint is None and not oauth.token_command:
         from smtpdiag.oauth.profiles import get_profile
 

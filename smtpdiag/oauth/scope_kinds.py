@@ -80,8 +80,9 @@ UNVERIFIABLE = FindingKind(
     "scope.unverifiable",
     Severity.INFO,
     "Scopes of the opaque access token could not be checked",
-    "The access token is not a JWT, the token response had no scope field, and no "
-    "introspection was done, so nothing shows what the token grants or to whom.{hint}",
+    "The access token is not a JWT, no granted scopes are known (a token from a file or a "
+    "command, or a token response without a usable scope field), and no introspection was "
+    "done, so nothing shows what the token grants or to whom.{hint}",
     "Run with --introspect where the provider has a tokeninfo or RFC 7662 introspection "
     "endpoint (Google: https://oauth2.googleapis.com/tokeninfo; others: set "
     "introspection_endpoint). Otherwise the auth check's reply is the test of the token.",
