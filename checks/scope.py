@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from smtpdiag.context import CheckContext, OAuthSettings, Target
 from smtpdiag.knowledge.providers import Provider, detect_provider
@@ -24,8 +24,6 @@ from smtpdiag.oauth.claims import (
     iso_time,
     validity_findings,
 )
-from smtpdiag.oauth.http import EndpointError
-from smtpdiag.oauth.introspection import Introspection, IntrospectionError, introspect, judge
 from smtpdiag.oauth.model import ACCESS_TOKEN_OUTPUT, AccessToken, Grant
 from smtpdiag.oauth.profiles import PROFILES, ProviderProfile, get_profile
 from smtpdiag.oauth.scope_kinds import (
@@ -35,6 +33,9 @@ from smtpdiag.oauth.scope_kinds import (
     UNVERIFIABLE,
 )
 from smtpdiag.spec import CheckSpec
+
+if TYPE_CHECKING:
+    from smtpdiag.oauth.introspection import Introspection
 
 CHECK_ID = "scope"
 TOKEN_CHECK_ID = "token"  # noqa: S105 (a check id)
@@ -77,17 +78,19 @@ def evaluate(
     if token.claims is not None:
         findings = evaluate_claims(token.claims, expectations, now)
         facts = _jwt_facts(token, token.claims, expectations)
-        if isinstance(introspection, Introspection):
+        if introspection is not None and not isinstance(introspection, Finding):
+            from smtpdiag.oauth.introspection import judge
+
             # The claims judge scopes and times; the endpoint adds whether the token is active.
             judged = judge(introspection, expectations, now)
             findings += [finding for finding in judged if finding.code == TOKEN_INACTIVE.code]
     else:
         findings = _opaque_findings(token, expectations, now, introspection)
         facts = _opaque_facts(token, expectations, now)
-    if isinstance(introspection, Introspection):
-        facts["introspection"] = introspection.facts()
-    elif isinstance(introspection, Finding):
+    if isinstance(introspection, Finding):
         findings.append(introspection)
+    elif introspection is not None:
+        facts["introspection"] = introspection.facts()
     findings = _unique(findings)
     return CheckResult.from_findings(CHECK_ID, _summary(token, facts, findings), findings, facts)
 
@@ -140,6 +143,10 @@ def _introspect(
             "profile has no tokeninfo endpoint"
         )
         return _introspection_failed("(none)", reason)
+    # Loaded only with --introspect: the HTTP client and the reply parser.
+    from smtpdiag.oauth.http import EndpointError
+    from smtpdiag.oauth.introspection import IntrospectionError, introspect
+
     try:
         return introspect(
             endpoint,
@@ -180,7 +187,9 @@ def _opaque_findings(
         findings += evaluate_scopes(token.scopes, expectations, source=source, facts=facts)
     if token.expires_at is not None:
         findings += validity_findings(token.expires_at.timestamp(), None, now, facts)
-    if isinstance(introspection, Introspection):
+    if introspection is not None and not isinstance(introspection, Finding):
+        from smtpdiag.oauth.introspection import judge
+
         findings += judge(introspection, expectations, now)
     elif token.scopes is None and introspection is None:
         # A failed introspection is its own finding, which states that the scopes are unknown.

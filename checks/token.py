@@ -18,12 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 from smtpdiag.context import CheckContext, OAuthSettings, Target
 from smtpdiag.models import CheckResult, Finding, Severity
-from smtpdiag.oauth.cache import (
-    UnsafeCacheFileError,
-    cache_key,
-    load_cache_file,
-    store_cache_file,
-)
 from smtpdiag.oauth.grants import choose_grant, request_fields, requested_scope, token_response
 from smtpdiag.oauth.http import EndpointError, post_form
 from smtpdiag.oauth.model import ACCESS_TOKEN_OUTPUT, AccessToken, Grant, TokenResponse
@@ -34,6 +28,7 @@ from smtpdiag.secrets import Secret
 from smtpdiag.spec import CheckSpec
 
 if TYPE_CHECKING:
+    from smtpdiag.oauth.cache import UnsafeCacheFileError
     from smtpdiag.oauth.command import CommandOutcome
 
 CHECK_ID = "token"
@@ -131,6 +126,8 @@ def _from_endpoint(
         "provider": profile.provider.value,
         "requested_scope": scope,
     }
+    from smtpdiag.oauth.cache import cache_key  # hashlib, only for grants
+
     key = cache_key(
         endpoint, oauth.client_id, grant, scope, oauth.refresh_token or oauth.client_secret
     )
@@ -203,6 +200,8 @@ def _cached(
             return token, []
     if oauth.token_cache_file is None:
         return None, []
+    from smtpdiag.oauth.cache import UnsafeCacheFileError, load_cache_file
+
     try:
         return load_cache_file(oauth.token_cache_file, key, now, oauth.refresh_margin), []
     except UnsafeCacheFileError as error:
@@ -214,6 +213,8 @@ def _store(
 ) -> list[Finding]:
     if oauth.token_cache_file is None:
         return []
+    from smtpdiag.oauth.cache import UnsafeCacheFileError, store_cache_file
+
     try:
         store_cache_file(oauth.token_cache_file, key, token)
     except UnsafeCacheFileError as error:
