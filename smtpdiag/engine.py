@@ -139,7 +139,9 @@ class _Scheduler:
             if check_id in self.started or check_id in self.results:
                 continue
             pending = [
-                dep for dep in spec.requires if dep in self.specs and dep not in self.results
+                dep
+                for dep in (*spec.requires, *spec.follows)
+                if dep in self.specs and dep not in self.results
             ]
             if pending:
                 continue
@@ -159,7 +161,9 @@ class _Scheduler:
     def _start(self, spec: CheckSpec) -> None:
         start = time.monotonic()
         self.started[spec.id] = start
-        upstream = {dep: self.results[dep] for dep in spec.requires if dep in self.results}
+        upstream = {
+            dep: self.results[dep] for dep in (*spec.requires, *spec.follows) if dep in self.results
+        }
         context = CheckContext(
             settings=self.settings,
             upstream=upstream,

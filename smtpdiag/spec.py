@@ -77,4 +77,8 @@ class CheckSpec:
     findings: tuple[FindingKind, ...]
     """Every finding kind the check can report; the catalog and docs are built from it."""
     requires: tuple[str, ...] = ()
-    """Ids of checks whose results this check reads from ``ctx.upstream``."""
+    """Ids of checks whose results this check reads from ``ctx.upstream``; the check is
+    skipped when one of them ends critical or unknown."""
+    follows: tuple[str, ...] = ()
+    """Ids of checks whose results this check reads when they ran, whatever their status: it
+    starts after them and is never skipped because of them."""

@@ -190,3 +190,18 @@ def test_report_has_duration_per_check() -> None:
 
     report = run_checks([spec("slow", slow)], TARGET, Settings())
     assert report.checks[0].duration_seconds >= 0.1
+
+
+@pytest.mark.parametrize("status", [Status.CRITICAL, Status.UNKNOWN], ids=["critical", "unknown"])
+def test_followed_check_never_skips(status: Status) -> None:
+    seen: dict[str, Status] = {}
+
+    def follower(_target: Target, ctx: CheckContext) -> CheckResult:
+        seen.update({key: result.status for key, result in ctx.upstream.items()})
+        return CheckResult(id="x", status=Status.OK, summary="ok")
+
+    base = spec("base", returning(status))
+    top = CheckSpec(id="top", title="top", run=follower, findings=(BROKEN,), follows=("base",))
+    report = run_checks([top, base], TARGET, Settings())
+    assert report.checks[0].status is Status.OK
+    assert seen == {"base": status}
