@@ -103,7 +103,11 @@ def parse_token_body(body: Mapping[str, Any], obtained_at: datetime) -> TokenRes
 
 
 def _seconds(value: object) -> float | None:
-    """Read ``expires_in``: a number, or a string of digits as some servers send it."""
+    """Read ``expires_in``: a number, or a string of digits as some servers send it.
+
+    NOTE: an unreadable value (``"abc"``, a negative number) is treated as absent, with no
+    finding of its own; the token's lifetime is then unknown.
+    """
     if isinstance(value, bool):
         return None
     if isinstance(value, str) and value.strip().isdigit():

@@ -107,6 +107,8 @@ PROFILES: MappingProxyType[str, ProviderProfile] = MappingProxyType(
             required_roles=("SMTP.SendAsApp",),
             audiences=EXCHANGE_AUDIENCES,
             wrong_audiences=GRAPH_AUDIENCES,
+            # NOTE: tokens for personal Outlook.com accounts (smtp-mail.outlook.com) are
+            # reported to be opaque; that host has no profile of its own.
             jwt_access_tokens=True,
             tokeninfo_endpoint=None,
             refresh_token_lifetime=(
@@ -150,6 +152,9 @@ PROFILES: MappingProxyType[str, ProviderProfile] = MappingProxyType(
             tokeninfo_endpoint=None,
             refresh_token_lifetime="not published",
         ),
+        # NOTE: AOL (smtp.aol.com:587, https://api.login.aol.com/oauth2/get_token) shares
+        # Yahoo's scope and is detected as yahoo from its host, but has no profile of its own:
+        # --provider yahoo sends AOL users to Yahoo's endpoint unless --token-endpoint is set.
         "yahoo": ProviderProfile(
             provider=Provider.YAHOO,
             smtp_host="smtp.mail.yahoo.com",
