@@ -16,6 +16,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from smtpdiag.clock.symptoms import decode_clock_symptom
 from smtpdiag.context import utc_now
 from smtpdiag.decode.lines import Direction, is_reply_line, split_lines
 from smtpdiag.decode.result import DecodeResult, InputKind
@@ -87,6 +88,9 @@ def _decode(text: str, host: str | None) -> DecodeResult:
     tls_error = decode_tls_error(stripped)
     if tls_error is not None:
         return tls_error
+    clock_symptom = decode_clock_symptom(stripped)
+    if clock_symptom is not None:
+        return clock_symptom
     return DecodeResult(
         InputKind.UNKNOWN,
         {"reason": "not a reply, transcript, SASL blob, JWT, token response or TLS error"},

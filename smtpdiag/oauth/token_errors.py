@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
+from smtpdiag.clock.symptoms import finding_for_clock_error
 from smtpdiag.knowledge.providers import Provider
 from smtpdiag.models import Finding
 from smtpdiag.oauth import token_kinds as kinds
@@ -327,13 +328,11 @@ def finding_for_error_body(
     http_status: int | None = None,
     evidence: Sequence[str] = (),
 ) -> Finding:
-    """Turn an OAuth error body into the most specific finding of the token check.
+    """Turn an OAuth error body into the most specific finding of the token check, or of the
+    clock check for an assertion time error.
 
     The facts are the body's facts plus ``http_status`` (when given) and ``provider``.
     """
-    advice = _classify(body, provider)
-    kind = advice.kind or _RFC_KINDS.get(body.error.lower(), kinds.UNKNOWN_ERROR)
-
     facts = {name: _redact_value(value) for name, value in body.facts().items()}
     if http_status is not None:
         facts["http_status"] = http_status
@@ -345,13 +344,20 @@ def finding_for_error_body(
     details = {
         "error_label": REDACTOR.redact(label),
         "provider_message": _provider_message(body.description),
-        "cause_hint": advice.cause_hint,
-        "fix_hint": advice.fix_hint,
         "http_status": http_status,
     }
-    return kind.make(
-        facts=facts, evidence=[REDACTOR.redact(line) for line in evidence], details=details
-    )
+    redacted_evidence = [REDACTOR.redact(line) for line in evidence]
+
+    # Assertion time errors (AADSTS700024, AADSTS50012) and Google's "Invalid JWT" are clock
+    # symptoms, reported by the clock check's kinds with the times the description gives.
+    clock_finding = finding_for_clock_error(body, facts, details, redacted_evidence)
+    if clock_finding is not None:
+        return clock_finding
+
+    advice = _classify(body, provider)
+    kind = advice.kind or _RFC_KINDS.get(body.error.lower(), kinds.UNKNOWN_ERROR)
+    details.update(cause_hint=advice.cause_hint, fix_hint=advice.fix_hint)
+    return kind.make(facts=facts, evidence=redacted_evidence, details=details)
 
 
 def finding_for_reply(reply: HttpReply, provider: Provider, endpoint: str) -> Finding:
