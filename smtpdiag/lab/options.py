@@ -197,7 +197,27 @@ class TokenEndpointOptions:
     delegated permissions."""
     upn: str | None = None
     """``upn`` and ``unique_name`` claims of a JWT access token; None for the lab user."""
+    backdate_seconds: int = 300
+    """Seconds by which ``iat`` and ``nbf`` of a JWT access token precede the time of issue:
+    300 as Microsoft's tokens show; 0 dates them at the time of issue, as issuers without
+    such a margin do."""
 
     def __post_init__(self) -> None:
         if self.delay_seconds < 0:
             raise ValueError(f"delay_seconds {self.delay_seconds} is negative")
+        if self.backdate_seconds < 0:
+            raise ValueError(f"backdate_seconds {self.backdate_seconds} is negative")
+
+
+class NtpMode(StrEnum):
+    """Behaviour of the lab's NTP responder toward client requests."""
+
+    ANSWER = "answer"
+    """Reply with a server packet that carries the lab time."""
+    SILENT = "silent"
+    """Read the request and send nothing, as a firewall that drops NTP looks to a client."""
+    GARBAGE = "garbage"
+    """Reply with bytes that are not an NTP packet."""
+    CLOSED = "closed"
+    """Run no responder: the written configuration names a UDP port on which nothing
+    listens."""

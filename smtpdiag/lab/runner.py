@@ -1,5 +1,5 @@
-"""Start a lab: certificates, secrets, both submission servers, the token endpoint and a
-configuration file.
+"""Start a lab: certificates, secrets, both submission servers, the token endpoint, the NTP
+responder and a configuration file.
 
 Everything lives in a temporary directory that is removed when the lab stops. The written
 configuration has one target, ``lab``, that smtpdiag's commands can use directly
@@ -25,7 +25,10 @@ from typing import TextIO
 
 from smtpdiag.lab.certs import write_certificates
 from smtpdiag.lab.lab_account import LabAccount
-from smtpdiag.lab.options import TokenEndpointOptions, TokenProvider
+from smtpdiag.lab.lab_clock import LabClock
+from smtpdiag.lab.ntp_server import LOOPBACK as NTP_HOST
+from smtpdiag.lab.ntp_server import NtpServer, closed_udp_port
+from smtpdiag.lab.options import NtpMode, TokenEndpointOptions, TokenProvider
 from smtpdiag.lab.scenarios import LabListener, Scenario, get_scenario, list_scenarios
 from smtpdiag.lab.smtp_server import LabServer
 from smtpdiag.lab.token_server import (
@@ -80,6 +83,15 @@ class LabInfo:
     """Client id that the token endpoint accepts; not a secret."""
     client_secret_file: Path
     refresh_token_file: Path
+    ntp: str
+    """``HOST:PORT`` of the NTP responder, written into the configuration as ``ntp_servers``
+    and ``ntp_port``; in a scenario with ``NtpMode.CLOSED`` a UDP port where nothing
+    listens."""
+
+    @property
+    def ntp_port(self) -> int:
+        """UDP port of ``ntp``."""
+        return int(self.ntp.rsplit(":", 1)[1])
 
     def to_json_line(self) -> str:
         """Return the lab description as one JSON object on one line, without a newline."""
@@ -97,6 +109,7 @@ class LabInfo:
             "client_id": self.client_id,
             "client_secret_file": str(self.client_secret_file),
             "refresh_token_file": str(self.refresh_token_file),
+            "ntp": self.ntp,
         }
         return json.dumps(document)
 
@@ -122,19 +135,24 @@ def start_lab(scenario: Scenario, workdir: Path | None = None) -> Iterator[LabIn
         _write_secret(secret_file, credentials.client_secret.reveal())
         _write_secret(refresh_token_file, credentials.refresh_token.reveal())
 
+        clock = LabClock(scenario.clock_offset_seconds)
         servers = {
             LabListener.STARTTLS: LabServer(
-                scenario.server, account, certificates, implicit_tls=False
+                scenario.server, account, certificates, implicit_tls=False, clock=clock
             ),
             LabListener.IMPLICIT: LabServer(
-                scenario.server, account, certificates, implicit_tls=True
+                scenario.server, account, certificates, implicit_tls=True, clock=clock
             ),
         }
         for server in servers.values():
             stack.enter_context(server)
         token_server = stack.enter_context(
-            TokenServer(endpoint_options, account, credentials, certificates)
+            TokenServer(endpoint_options, account, credentials, certificates, clock)
         )
+        if scenario.ntp_mode is NtpMode.CLOSED:
+            ntp_address = f"{NTP_HOST}:{closed_udp_port()}"
+        else:
+            ntp_address = stack.enter_context(NtpServer(clock, scenario.ntp_mode)).address
 
         info = LabInfo(
             scenario=scenario.name,
@@ -150,6 +168,7 @@ def start_lab(scenario: Scenario, workdir: Path | None = None) -> Iterator[LabIn
             client_id=credentials.client_id,
             client_secret_file=secret_file,
             refresh_token_file=refresh_token_file,
+            ntp=ntp_address,
         )
         info.config_file.write_text(
             _config_text(scenario, info, servers[scenario.target_listener]), encoding="utf-8"
@@ -184,7 +203,7 @@ def _write_secret(path: Path, value: str) -> None:
 
 
 def _config_text(scenario: Scenario, info: LabInfo, target: LabServer) -> str:
-    """Return the TOML configuration with the ``lab`` target."""
+    """Return the TOML configuration: the NTP settings and the ``lab`` target."""
     values: dict[str, str | int | bool] = {
         "host": scenario.target_host,
         "port": target.port,
@@ -206,6 +225,8 @@ def _config_text(scenario: Scenario, info: LabInfo, target: LabServer) -> str:
         "",
         "[defaults]",
         f"timeout = {scenario.timeout or TIMEOUT_SECONDS}",
+        f"ntp_servers = {_toml_value([NTP_HOST])}",
+        f"ntp_port = {info.ntp_port}",
         "",
         f"[targets.{TARGET_NAME}]",
     ]
@@ -235,11 +256,13 @@ def _token_endpoint_values(scenario: Scenario, info: LabInfo) -> dict[str, str |
     return values
 
 
-def _toml_value(value: str | int | bool) -> str:
+def _toml_value(value: str | int | bool | list[str]) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
     # An ASCII-only JSON string is also a valid TOML basic string: both use the same escapes.
     return json.dumps(value, ensure_ascii=True)
 

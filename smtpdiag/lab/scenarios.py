@@ -21,6 +21,7 @@ from smtpdiag.lab.options import (
     GOOGLE_MAIL_SCOPE,
     ErrorChallenge,
     LeafOptions,
+    NtpMode,
     RecordedReply,
     ServerOptions,
     TokenEndpointOptions,
@@ -71,6 +72,13 @@ SLOW_ENDPOINT_DELAY_SECONDS = 3.0
 SLOW_ENDPOINT_TIMEOUT = 1
 """``timeout`` written into the configuration of ``slow-endpoint``, in seconds."""
 
+CLOCK_SKEW_SECONDS = 90.0
+"""Offset of the lab clock in ``clock-skew-90s``, ``clock-skew-minus-90s`` (negated) and
+``ntp-unreachable``: over smtpdiag's default critical threshold of 60 s."""
+SMALL_CLOCK_SKEW_SECONDS = 3.0
+"""Offset of the lab clock in ``clock-skew-3s``: under smtpdiag's default warning
+threshold of 5 s."""
+
 
 class LabListener(StrEnum):
     """One of the lab's two servers, as the server that a target points at."""
@@ -114,6 +122,13 @@ class Scenario:
     for the provider's SMTP scope."""
     timeout: int | None = None
     """``timeout`` written into the configuration in seconds; None for the lab default."""
+    clock_offset_seconds: float = 0.0
+    """Seconds by which the lab clock runs ahead of the local clock (behind when negative).
+    The NTP responder, the token endpoint's ``Date`` header and JWT claims, and the SMTP
+    greeting all read the lab clock."""
+    ntp_mode: NtpMode = NtpMode.ANSWER
+    """Behaviour of the NTP responder; ``NtpMode.CLOSED`` runs none, and the configuration
+    names a UDP port on which nothing listens."""
 
     def __post_init__(self) -> None:
         if self.token_length is not None and self.token_length < MIN_TOKEN_LENGTH:
@@ -517,6 +532,42 @@ _ALL = (
         server=EXCHANGE_TOKEN_SERVER,
         token_endpoint=TokenEndpointOptions(rotate_refresh_token=True),
         expected_codes=("token.refresh_token_rotated",),
+    ),
+    Scenario(
+        name="clock-skew-90s",
+        description="lab clock 90 s ahead: NTP, Date header, banner and token times",
+        server=EXCHANGE_TOKEN_SERVER,
+        # iat and nbf at the time of issue, so the token is issued 90 s in the future by
+        # the local clock. With Microsoft's 300 s backdate they would lie in the past.
+        token_endpoint=TokenEndpointOptions(backdate_seconds=0),
+        clock_offset_seconds=CLOCK_SKEW_SECONDS,
+        expected_codes=("clock.skew", "clock.token_issued_in_future"),
+    ),
+    Scenario(
+        name="clock-skew-minus-90s",
+        description="lab clock 90 s behind: NTP, Date header, banner and token times",
+        server=EXCHANGE_TOKEN_SERVER,
+        token_endpoint=TokenEndpointOptions(),
+        clock_offset_seconds=-CLOCK_SKEW_SECONDS,
+        expected_codes=("clock.skew",),
+    ),
+    Scenario(
+        name="clock-skew-3s",
+        description="lab clock 3 s ahead, under the warning threshold",
+        server=EXCHANGE_TOKEN_SERVER,
+        token_endpoint=TokenEndpointOptions(),
+        clock_offset_seconds=SMALL_CLOCK_SKEW_SECONDS,
+    ),
+    Scenario(
+        name="ntp-unreachable",
+        description="no NTP server on the configured port; lab clock 90 s ahead",
+        server=EXCHANGE_TOKEN_SERVER,
+        token_endpoint=TokenEndpointOptions(),
+        clock_offset_seconds=CLOCK_SKEW_SECONDS,
+        ntp_mode=NtpMode.CLOSED,
+        # The NTP query waits for the whole timeout, as behind a firewall that drops UDP.
+        timeout=1,
+        expected_codes=("clock.ntp_unreachable", "clock.skew"),
     ),
 )
 

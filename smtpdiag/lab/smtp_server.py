@@ -6,7 +6,8 @@ password). It rejects a wrong token as the providers do: a ``334`` challenge tha
 base64 JSON error, then ``535`` after the client's next line. ``ServerOptions`` can make it
 reject every token, change or drop the challenge, change the final reply, limit the length
 of the AUTH command line, and check the audience and user of issued JWT access tokens as
-Exchange Online does. Accepted messages are counted and discarded.
+Exchange Online does. Accepted messages are counted and discarded. The 220 greeting ends
+with the lab time as an RFC 5322 date, as some servers' banners do.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import ssl
 from base64 import b64decode
 from collections import defaultdict
 from collections.abc import Callable
+from email.utils import format_datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -48,13 +50,15 @@ from smtpdiag.lab.lab_account import (
     PasswordAuthenticator,
     token_accepted,
 )
+from smtpdiag.lab.lab_clock import LabClock
 from smtpdiag.lab.options import AUTH_BUFFER_OCTETS, SUPPORTED_MECHANISMS, ServerOptions
 
 logger = logging.getLogger(__name__)
 
 LOOPBACK = "127.0.0.1"
 SERVER_NAME = "localhost"
-IDENT = "smtpdiag lab ESMTP"
+IDENT = "ESMTP smtpdiag lab"
+"""Greeting text after the server name; the greeting adds ``; `` and the lab time."""
 
 # Google's reply after a rejected XOAUTH2 token, as seen in Gmail transcripts.
 XOAUTH2_REJECTED = "535 5.7.8 Username and Password not accepted"
@@ -87,6 +91,15 @@ class _DropLoginDataWarning(logging.Filter):
 
 _AIOSMTPD_LOGGER = logging.getLogger("mail.log")
 _LOGIN_DATA_FILTER = _DropLoginDataWarning()
+
+
+def greeting_text(clock: LabClock) -> str:
+    """Return the text of the 220 greeting after the server name, dated by ``clock``.
+
+    For example ``ESMTP smtpdiag lab; Fri, 04 Dec 2026 10:00:00 +0000``: the date is in
+    RFC 5322 form, in UTC, without fractions of a second.
+    """
+    return f"{IDENT}; {format_datetime(clock.now())}"
 
 
 def build_ehlo_lines(lines: list[str], mechanisms: tuple[str, ...]) -> list[str]:
@@ -344,12 +357,18 @@ class LabServer:
         certificates: CertificateFiles,
         *,
         implicit_tls: bool,
+        clock: LabClock | None = None,
     ) -> None:
         self.options = options
         self.implicit_tls = implicit_tls
         self.handler = SinkHandler(options)
         self._controller = _LabController(
-            self.handler, options, account, _server_tls_context(certificates), implicit_tls
+            self.handler,
+            options,
+            account,
+            _server_tls_context(certificates),
+            implicit_tls,
+            clock or LabClock(),
         )
 
     @property
@@ -412,6 +431,7 @@ class _LabController(Controller):
         account: LabAccount,
         tls_context: ssl.SSLContext,
         implicit_tls: bool,
+        clock: LabClock,
     ) -> None:
         # Every mechanism that is not advertised is also refused (504).
         excluded = [name for name in SUPPORTED_MECHANISMS if name not in options.auth_mechanisms]
@@ -432,13 +452,16 @@ class _LabController(Controller):
         )
         self._options = options
         self._account = account
+        self._clock = clock
         self.bound_port = 0
 
     def factory(self) -> LabSMTP:
-        """Build the protocol object of one connection."""
-        return LabSMTP(
-            self.handler, options=self._options, account=self._account, **self.SMTP_kwargs
-        )
+        """Build the protocol object of one connection, whose greeting carries the lab time.
+
+        aiosmtpd calls this when it accepts a connection, just before the greeting.
+        """
+        arguments = {**self.SMTP_kwargs, "ident": greeting_text(self._clock)}
+        return LabSMTP(self.handler, options=self._options, account=self._account, **arguments)
 
     def _trigger_server(self) -> None:
         # aiosmtpd connects to ``self.port`` to check readiness; with port 0 that is the

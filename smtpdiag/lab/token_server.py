@@ -11,6 +11,9 @@ certificate, run in a daemon thread. Each connection gets its own thread, a sock
 and its TLS handshake there, so a silent client delays no other request and never blocks
 the server's shutdown. Request lines go to the ``logging`` module at DEBUG; bodies are never
 logged.
+
+The ``Date`` header, the times in error bodies and the ``iat``, ``nbf`` and ``exp`` claims
+come from a ``LabClock``, which may run ahead of or behind the local clock.
 """
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ import secrets
 import ssl
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -35,6 +37,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from smtpdiag.lab.certs import CertificateFiles
 from smtpdiag.lab.lab_account import APP_SMTP_PERMISSION, IssuedToken, LabAccount
+from smtpdiag.lab.lab_clock import LabClock
 from smtpdiag.lab.options import (
     GOOGLE_MAIL_SCOPE,
     RecordedReply,
@@ -74,9 +77,6 @@ MAX_REQUEST_BODY_OCTETS = 65536
 """Maximum request body size in octets; a token request has a few hundred."""
 
 _MAX_FORM_FIELDS = 100
-
-# Microsoft's ``iat`` and ``nbf`` lie 5 minutes before the time of issue.
-_MICROSOFT_BACKDATE_SECONDS = 300
 
 # Prefixes that make the random values look like the real thing in transcripts.
 _GOOGLE_ACCESS_TOKEN_PREFIX = "ya29.lab-"  # noqa: S105 (a prefix; the rest is random)
@@ -209,15 +209,21 @@ def parse_form(body: bytes, content_type: str) -> dict[str, str]:
 class TokenEndpoint:
     """Request handling of the lab token endpoint apart from HTTP: one method per route.
 
-    Thread-safe, because each request runs in its own thread.
+    Thread-safe, because each request runs in its own thread. Times (issued tokens, error
+    timestamps, expiry checks) come from ``clock``.
     """
 
     def __init__(
-        self, options: TokenEndpointOptions, account: LabAccount, credentials: ClientCredentials
+        self,
+        options: TokenEndpointOptions,
+        account: LabAccount,
+        credentials: ClientCredentials,
+        clock: LabClock | None = None,
     ) -> None:
         self.options = options
         self.account = account
         self.credentials = credentials
+        self.clock = clock or LabClock()
         self._lock = threading.Lock()
         self._refresh_tokens = [credentials.refresh_token]
         self.token_requests = 0
@@ -245,33 +251,38 @@ class TokenEndpoint:
 
     def _microsoft_token(self, grant_type: str, fields: Mapping[str, str]) -> EndpointReply:
         if not grant_type:
-            return _microsoft_missing("grant_type")
+            return self._microsoft_missing("grant_type")
         if grant_type not in ("refresh_token", "client_credentials"):
             return microsoft_error(
                 400,
                 "unsupported_grant_type",
                 70003,
                 f"The app requested an unsupported grant type '{grant_type}'.",
+                self.clock.now(),
             )
         client_error = self._microsoft_client_error(fields)
         if client_error is not None:
             return client_error
         if not fields.get("scope"):
-            return _microsoft_missing("scope")
+            return self._microsoft_missing("scope")
         if grant_type == "client_credentials":
             return self._issue(refresh_grant=False)
         if not fields.get("refresh_token"):
-            return _microsoft_missing("refresh_token")
+            return self._microsoft_missing("refresh_token")
         if not self._known_refresh_token(fields["refresh_token"]):
             return microsoft_error(
-                400, "invalid_grant", 9002313, "Invalid request. Request is malformed or invalid."
+                400,
+                "invalid_grant",
+                9002313,
+                "Invalid request. Request is malformed or invalid.",
+                self.clock.now(),
             )
         return self._issue(refresh_grant=True)
 
     def _microsoft_client_error(self, fields: Mapping[str, str]) -> EndpointReply | None:
         client_id = fields.get("client_id", "")
         if not client_id:
-            return _microsoft_missing("client_id")
+            return self._microsoft_missing("client_id")
         if client_id != self.credentials.client_id:
             return microsoft_error(
                 400,
@@ -281,6 +292,7 @@ class TokenEndpoint:
                 f"'{LAB_TENANT_NAME}'. This can happen if the application has not been "
                 "installed by the administrator of the tenant or consented to by any user in "
                 "the tenant. You may have sent your authentication request to the wrong tenant.",
+                self.clock.now(),
             )
         if not fields.get("client_secret"):
             return microsoft_error(
@@ -289,6 +301,7 @@ class TokenEndpoint:
                 7000218,
                 "The request body must contain the following parameter: 'client_assertion' "
                 "or 'client_secret'.",
+                self.clock.now(),
             )
         if not _same(fields["client_secret"], self.credentials.client_secret):
             return microsoft_error(
@@ -298,8 +311,18 @@ class TokenEndpoint:
                 "Invalid client secret provided. Ensure the secret being sent in the request is "
                 "the client secret value, not the client secret ID, for a secret added to app "
                 f"'{client_id}'.",
+                self.clock.now(),
             )
         return None
+
+    def _microsoft_missing(self, parameter: str) -> EndpointReply:
+        return microsoft_error(
+            400,
+            "invalid_request",
+            900144,
+            f"The request body must contain the following parameter: '{parameter}'.",
+            self.clock.now(),
+        )
 
     def _google_token(self, grant_type: str, fields: Mapping[str, str]) -> EndpointReply:
         # NOTE: Google's texts for a missing or unsupported grant type and a missing refresh
@@ -322,7 +345,7 @@ class TokenEndpoint:
 
     def _issue(self, *, refresh_grant: bool) -> EndpointReply:
         """Create an access token, register it, and return the success reply."""
-        now = time.time()
+        now = self.clock.time()
         issued = self._new_access_token(now, refresh_grant=refresh_grant)
         self.account.issued_tokens.add(issued)
 
@@ -391,11 +414,12 @@ class TokenEndpoint:
 
     def _jwt_claims(self, now: int, expires_at: int, *, refresh_grant: bool) -> dict[str, Any]:
         """Return the payload of a Microsoft-like v1.0 access token."""
+        issued_at = now - self.options.backdate_seconds
         claims: dict[str, Any] = {
             "aud": self.options.audience,
             "iss": f"https://sts.windows.net/{LAB_TENANT_ID}/",
-            "iat": now - _MICROSOFT_BACKDATE_SECONDS,
-            "nbf": now - _MICROSOFT_BACKDATE_SECONDS,
+            "iat": issued_at,
+            "nbf": issued_at,
             "exp": expires_at,
             "app_displayname": LAB_TENANT_NAME,
             "appid": self.credentials.client_id,
@@ -435,7 +459,7 @@ class TokenEndpoint:
                 400, "invalid_request", "Either access_token, id_token, or token_handle required"
             )
         issued = self.account.issued_tokens.find(value)
-        now = time.time()
+        now = self.clock.time()
         if issued is None or issued.expired(now):
             return google_error(400, "invalid_token", "Invalid Value")
         document = {
@@ -460,7 +484,7 @@ class TokenEndpoint:
                 400, {"error": "invalid_request", "error_description": "token is missing"}
             )
         issued = self.account.issued_tokens.find(value)
-        if issued is None or issued.expired():
+        if issued is None or issued.expired(self.clock.time()):
             return json_reply(200, {"active": False})
         document: dict[str, Any] = {
             "active": True,
@@ -476,15 +500,6 @@ class TokenEndpoint:
             "iat": int(issued.issued_at),
         }
         return json_reply(200, document)
-
-
-def _microsoft_missing(parameter: str) -> EndpointReply:
-    return microsoft_error(
-        400,
-        "invalid_request",
-        900144,
-        f"The request body must contain the following parameter: '{parameter}'.",
-    )
 
 
 def _recorded(recorded: RecordedReply) -> EndpointReply:
@@ -596,6 +611,12 @@ class _TokenRequestHandler(BaseHTTPRequestHandler):
         """Return the ``Server`` header value, without the Python version."""
         return self.server_version
 
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """Return the ``Date`` header value: the lab time unless ``timestamp`` is given."""
+        if timestamp is None:
+            timestamp = self.server.endpoint.clock.time()
+        return super().date_time_string(timestamp)
+
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         # The path is logged without its query, which could carry a token.
         logger.debug(
@@ -667,8 +688,9 @@ class TokenServer:
         account: LabAccount,
         credentials: ClientCredentials,
         certificates: CertificateFiles,
+        clock: LabClock | None = None,
     ) -> None:
-        self.endpoint = TokenEndpoint(options, account, credentials)
+        self.endpoint = TokenEndpoint(options, account, credentials, clock)
         self._tls_context = server_tls_context(certificates)
         self._server: _TokenHTTPServer | None = None
         self._thread: threading.Thread | None = None

@@ -12,9 +12,11 @@ import ssl
 import stat
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
+import ntplib
 import pytest
 
 from smtpdiag.config import Loaded, load
@@ -38,6 +40,7 @@ JSON_KEYS = {
     "client_id",
     "client_secret_file",
     "refresh_token_file",
+    "ntp",
 }
 
 
@@ -146,6 +149,49 @@ def test_token_endpoint_runs_in_every_lab(healthy_lab: LabInfo) -> None:
 def test_secret_files_are_private(healthy_lab: LabInfo, attribute: str) -> None:
     path: Path = getattr(healthy_lab, attribute)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_json_line_names_ntp_responder(healthy_lab: LabInfo) -> None:
+    ntp = json.loads(healthy_lab.to_json_line())["ntp"]
+    assert ntp == f"127.0.0.1:{healthy_lab.ntp_port}"
+    assert healthy_lab.ntp_port > 0
+
+
+@pytest.mark.parametrize(
+    "name", ["healthy", "greeting-421", "cert-expired", "token-healthy", "ntp-unreachable"]
+)
+def test_config_names_ntp_responder(lab_parent: Path, name: str) -> None:
+    with start_lab(SCENARIOS[name], workdir=lab_parent) as info:
+        document = tomllib.loads(info.config_file.read_text(encoding="utf-8"))
+    assert document["defaults"]["ntp_servers"] == ["127.0.0.1"]
+    assert document["defaults"]["ntp_port"] == info.ntp_port
+
+
+def test_ntp_responder_answers_at_config_port(healthy_lab: LabInfo) -> None:
+    document = tomllib.loads(healthy_lab.config_file.read_text(encoding="utf-8"))
+    stats = ntplib.NTPClient().request(
+        document["defaults"]["ntp_servers"][0],
+        version=4,
+        port=document["defaults"]["ntp_port"],
+        timeout=5,
+    )
+    assert abs(stats.offset) < 0.05
+
+
+def test_loaded_config_ntp_settings(healthy_lab: LabInfo, healthy_config: Loaded) -> None:
+    assert healthy_config.settings.ntp_servers == ("127.0.0.1",)
+    assert healthy_config.settings.ntp_port == healthy_lab.ntp_port
+
+
+def test_ntp_responder_stopped_after_exit(lab_parent: Path) -> None:
+    with start_lab(SCENARIOS["healthy"], workdir=lab_parent) as info:
+        port = info.ntp_port
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+        client.settimeout(5)
+        client.connect(("127.0.0.1", port))
+        client.send(bytes([0x23]) + bytes(47))
+        with pytest.raises(ConnectionRefusedError):
+            client.recv(1024)
 
 
 def test_token_endpoint_stopped_after_exit(lab_parent: Path) -> None:

@@ -51,6 +51,10 @@ def test_scenario_order() -> None:
         "html-error-page",
         "slow-endpoint",
         "rotating-refresh-token",
+        "clock-skew-90s",
+        "clock-skew-minus-90s",
+        "clock-skew-3s",
+        "ntp-unreachable",
     ]
 
 
@@ -92,7 +96,7 @@ def test_token_length_minimum() -> None:
         Scenario(name="x", description="x", token_length=8)
 
 
-HEALTHY_SCENARIOS = ("healthy", "token-healthy")
+HEALTHY_SCENARIOS = ("healthy", "token-healthy", "clock-skew-3s")
 
 
 @pytest.mark.parametrize("name", HEALTHY_SCENARIOS)

@@ -39,6 +39,9 @@ EXPECTED_CODES = {
 }
 TOKEN_SCENARIOS = list(EXPECTED_CODES)
 
+# The clock scenarios follow the token scenarios and use the token endpoint as well.
+CLOCK_SCENARIOS = ["clock-skew-90s", "clock-skew-minus-90s", "clock-skew-3s", "ntp-unreachable"]
+
 EXCHANGE_5_7_3 = (
     "5.7.3 Authentication unsuccessful "
     "[XX0PR00CA0000.namprd00.prod.outlook.com 2026-12-04T10:00:00.000Z 08DD0000000000]"
@@ -64,7 +67,10 @@ TOKEN_KEYS = {
 
 
 def test_token_scenarios_follow_the_others() -> None:
-    assert list(SCENARIOS)[-len(TOKEN_SCENARIOS) :] == TOKEN_SCENARIOS
+    names = list(SCENARIOS)
+    assert names[-len(TOKEN_SCENARIOS) - len(CLOCK_SCENARIOS) : -len(CLOCK_SCENARIOS)] == (
+        TOKEN_SCENARIOS
+    )
 
 
 @pytest.mark.parametrize("name", TOKEN_SCENARIOS)
@@ -79,7 +85,7 @@ def test_token_scenario_has_endpoint_options(name: str) -> None:
 
 def test_only_token_scenarios_have_endpoint_options() -> None:
     names = [name for name, scenario in SCENARIOS.items() if scenario.token_endpoint]
-    assert names == TOKEN_SCENARIOS
+    assert names == TOKEN_SCENARIOS + CLOCK_SCENARIOS
 
 
 def test_requested_scope_needs_endpoint_options() -> None:
@@ -431,8 +437,7 @@ def test_token_accepted_file_token_skips_validation() -> None:
 
 @pytest.fixture(scope="module")
 def token_check() -> None:
-    """Skip while smtpdiag has no token check to fetch the access token with."""
-    pytest.importorskip("checks.token")
+    """Nothing to prepare: the token check is registered."""
 
 
 def run_check(config_file: str, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
