@@ -6,7 +6,7 @@ unrelated top-level package named ``checks`` earlier on ``sys.path``.
 
 from __future__ import annotations
 
-from checks import auth, connect, dns, scope, tls, token
+from checks import auth, clock, connect, dns, scope, tls, token
 from smtpdiag.spec import CheckSpec
 
 __all__ = ["REGISTRY", "SMTPDIAG_PACKAGE", "CheckSpec"]
@@ -17,6 +17,7 @@ REGISTRY: tuple[CheckSpec, ...] = (
     dns.SPEC,
     connect.SPEC,
     tls.SPEC,
+    clock.SPEC,
     token.SPEC,
     scope.SPEC,
     auth.SPEC,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from smtpdiag.context import CheckContext, Target, TlsMode
@@ -68,6 +69,8 @@ class Exchange:
     message_reply: Reply | None = None
     """Final reply to the test message (MAIL, RCPT or the end of DATA), or None when none
     was sent."""
+    final_received_at: datetime | None = None
+    """Local UTC time at which the AUTH exchange ended, for the clock check."""
 
     @property
     def final(self) -> Reply | None:
@@ -114,6 +117,7 @@ def run(target: Target, ctx: CheckContext) -> CheckResult:
                 CHECK_ID, f"the server offers no OAuth2 mechanism (AUTH {offered or 'none'})"
             )
         exchange = _authenticate(session, target, mechanism)
+        exchange.final_received_at = ctx.now()
         final = exchange.final
         if target.send_test and final is not None and final.code == 235:
             exchange.message_reply = _send_test_message(session, target)
@@ -332,6 +336,8 @@ def _facts(exchange: Exchange, provider: Provider, target: Target) -> dict[str, 
         timestamp = server_timestamp(final.text)
         if timestamp:
             facts["server_timestamp"] = timestamp
+            if exchange.final_received_at is not None:
+                facts["server_timestamp_received_at"] = exchange.final_received_at.isoformat()
     if exchange.challenge is not None and exchange.challenge.payload is not None:
         facts["challenge"] = dict(exchange.challenge.payload)
     if exchange.message_reply is not None:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
+from smtpdiag.clock.sources import find_server_time
 from smtpdiag.context import CheckContext, Target, TlsMode
 from smtpdiag.endpoint import resolve_endpoint
 from smtpdiag.errors import escape_bytes
@@ -248,8 +250,9 @@ def run(target: Target, ctx: CheckContext) -> CheckResult:
         )
         for address in addresses
     ]
+    started_at = ctx.now()
     outcomes = _probe_concurrently(requests)
-    return evaluate(outcomes, timeout)
+    return evaluate(outcomes, timeout, started_at)
 
 
 def _probe_concurrently(requests: Sequence[ProbeRequest]) -> list[ProbeOutcome]:
@@ -287,8 +290,14 @@ def _probe_and_quit(request: ProbeRequest) -> ProbeOutcome:
     return outcome
 
 
-def evaluate(outcomes: Sequence[ProbeOutcome], timeout: float) -> CheckResult:
-    """Turn probe outcomes into the check result; pure, so tests can feed outcomes directly."""
+def evaluate(
+    outcomes: Sequence[ProbeOutcome], timeout: float, started_at: datetime | None = None
+) -> CheckResult:
+    """Turn probe outcomes into the check result; pure, so tests can feed outcomes directly.
+
+    ``started_at`` is the local UTC time at which the probes started; with it, a server time
+    in a greeting becomes the ``server_timestamp`` fact for the clock check.
+    """
     findings: dict[str, Finding] = {}
     any_completed = any(outcome.failure is None for outcome in outcomes)
     for outcome in outcomes:
@@ -312,9 +321,30 @@ def evaluate(outcomes: Sequence[ProbeOutcome], timeout: float) -> CheckResult:
         facts["auth_mechanisms"] = list(best.capabilities.auth_mechanisms)
         if best.tls is not None:
             facts["tls_version"] = best.tls.version
+    if started_at is not None:
+        facts.update(_greeting_time(outcomes, started_at))
     order = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
     ordered = sorted(findings.values(), key=lambda finding: order[finding.severity])
     return CheckResult.from_findings("connect", _summary(outcomes, ordered), ordered, facts)
+
+
+def _greeting_time(outcomes: Sequence[ProbeOutcome], started_at: datetime) -> dict[str, str]:
+    """Return the first server time found in a greeting, with the time it was received by.
+
+    The probe records no time per reply, so the end of the probe stands in for the greeting's
+    arrival: an upper bound, later than the arrival by the EHLO and TLS round trips.
+    """
+    for outcome in outcomes:
+        if outcome.greeting is None:
+            continue
+        timestamp = find_server_time(outcome.greeting.text)
+        if timestamp is not None:
+            received_by = started_at + timedelta(seconds=outcome.elapsed_seconds)
+            return {
+                "server_timestamp": timestamp,
+                "server_timestamp_received_at": received_by.isoformat(),
+            }
+    return {}
 
 
 def _address_failed(finding: Finding) -> Finding:

@@ -363,6 +363,34 @@ def check(
     dns_port: Annotated[
         str | None, typer.Option("--dns-port", metavar="PORT", help="Resolver port (default 53).")
     ] = None,
+    ntp_server: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--ntp-server",
+            metavar="HOST",
+            help="NTP server for the clock check (repeat or comma-separate; default: none, "
+            "so the clock check uses HTTP Date headers and SMTP reply times).",
+        ),
+    ] = None,
+    ntp_port: Annotated[
+        str | None, typer.Option("--ntp-port", metavar="PORT", help="NTP port (default 123).")
+    ] = None,
+    clock_warning_seconds: Annotated[
+        str | None,
+        typer.Option(
+            "--clock-warning-seconds",
+            metavar="SECONDS",
+            help="Warn when the clock is off by this many seconds or more (default 5).",
+        ),
+    ] = None,
+    clock_critical_seconds: Annotated[
+        str | None,
+        typer.Option(
+            "--clock-critical-seconds",
+            metavar="SECONDS",
+            help="Critical when the clock is off by this many seconds or more (default 60).",
+        ),
+    ] = None,
     output_format: Annotated[
         OutputFormat, typer.Option("--format", "-f", help="Output format.")
     ] = OutputFormat.TABLE,
@@ -406,6 +434,10 @@ def check(
         "token_refresh_margin": token_refresh_margin,
         "dns_nameservers": dns_server,
         "dns_port": dns_port,
+        "ntp_servers": ",".join(ntp_server) if ntp_server else None,
+        "ntp_port": ntp_port,
+        "clock_warning_seconds": clock_warning_seconds,
+        "clock_critical_seconds": clock_critical_seconds,
     }
     specs = select_checks(_registry(), only, skip)
     if any(spec.id == "tls" for spec in specs):

@@ -186,6 +186,10 @@ _TOML_TYPES: Mapping[str, tuple[type, ...]] = {
     "introspect": (bool,),
     "write_back_refresh_token": (bool,),
     "token_refresh_margin": (int, float),
+    "ntp_servers": (list,),
+    "ntp_port": (int,),
+    "clock_warning_seconds": (int, float),
+    "clock_critical_seconds": (int, float),
 }
 
 
@@ -579,6 +583,14 @@ def _build_settings(values: Mapping[str, Any]) -> Settings:
             f"cert_critical_days ({critical_days}) is above cert_warning_days ({warning_days}).",
             "Set cert_critical_days to at most cert_warning_days, e.g. 7 and 21.",
         )
+    clock_warning = values.get("clock_warning_seconds", 5.0)
+    clock_critical = values.get("clock_critical_seconds", 60.0)
+    if clock_warning > clock_critical:
+        raise UsageError(
+            f"clock_warning_seconds ({clock_warning:g}) is above clock_critical_seconds "
+            f"({clock_critical:g}).",
+            "Set clock_warning_seconds to at most clock_critical_seconds, e.g. 5 and 60.",
+        )
     return Settings(
         timeout=timeout,
         check_deadline=check_deadline,
@@ -587,4 +599,8 @@ def _build_settings(values: Mapping[str, Any]) -> Settings:
         dns_port=values.get("dns_port", 53),
         cert_warning_days=warning_days,
         cert_critical_days=critical_days,
+        ntp_servers=values.get("ntp_servers", ()),
+        ntp_port=values.get("ntp_port", 123),
+        clock_warning_seconds=clock_warning,
+        clock_critical_seconds=clock_critical,
     )

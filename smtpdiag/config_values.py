@@ -178,6 +178,39 @@ def parse_nameservers(value: object) -> tuple[str, ...]:
     return servers
 
 
+MAX_CLOCK_SECONDS = 86400.0
+"""Largest clock offset threshold accepted: one day."""
+
+
+def parse_ntp_servers(value: object) -> tuple[str, ...]:
+    """Parse NTP server host names or IP addresses: a TOML list, or comma-separated text."""
+    if isinstance(value, list):
+        if not all(isinstance(item, str) for item in value):
+            raise ValueError("expected a list of host name or IP address strings")
+        items = [item.strip() for item in value]
+    elif isinstance(value, str):
+        items = [item.strip() for item in value.split(",")]
+    else:
+        raise ValueError("expected NTP server host names or IP addresses")
+    servers = tuple(item for item in items if item)
+    if not servers:
+        raise ValueError("expected one or more NTP server host names or IP addresses")
+    return tuple(parse_host(server) for server in servers)
+
+
+def parse_clock_seconds(value: object) -> float:
+    """Parse a clock offset threshold: seconds above 0 and at most 86400."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError("expected a number of seconds")
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ValueError("expected a number of seconds, such as 5 or 60") from None
+    if not math.isfinite(seconds) or not 0 < seconds <= MAX_CLOCK_SECONDS:
+        raise ValueError(f"expected a number of seconds above 0 and at most {MAX_CLOCK_SECONDS:g}")
+    return seconds
+
+
 PROVIDER_NAMES = ("google", "microsoft", "yandex", "mailru", "yahoo", "generic")
 """Names of the provider profiles, as ``--provider`` takes them."""
 
@@ -291,4 +324,12 @@ KEYS: Mapping[str, Key] = {
     "run_deadline": Key(parse_seconds, f"a number of seconds up to {MAX_SECONDS:g}"),
     "dns_nameservers": Key(parse_nameservers, "resolver IP addresses, comma-separated"),
     "dns_port": Key(parse_port, "a port number from 1 to 65535"),
+    "ntp_servers": Key(parse_ntp_servers, "NTP server host names or IP addresses, comma-separated"),
+    "ntp_port": Key(parse_port, "a port number from 1 to 65535"),
+    "clock_warning_seconds": Key(
+        parse_clock_seconds, f"a number of seconds above 0 and at most {MAX_CLOCK_SECONDS:g}"
+    ),
+    "clock_critical_seconds": Key(
+        parse_clock_seconds, f"a number of seconds above 0 and at most {MAX_CLOCK_SECONDS:g}"
+    ),
 }

@@ -151,6 +151,13 @@ class Settings:
     """Days before a certificate's expiry at which the tls check warns."""
     cert_critical_days: int = 7
     """Days before a certificate's expiry at which the tls check reports critical."""
+    ntp_servers: tuple[str, ...] = ()
+    """NTP servers for the clock check, queried in order; empty means none (no default)."""
+    ntp_port: int = 123
+    clock_warning_seconds: float = 5.0
+    """Clock offset in seconds, either direction, at which the clock check warns."""
+    clock_critical_seconds: float = 60.0
+    """Clock offset in seconds, either direction, at which the clock check reports critical."""
 
 
 def utc_now() -> datetime:

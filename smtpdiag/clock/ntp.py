@@ -1,0 +1,118 @@
+"""Query one NTP server (RFC 5905) with ntplib and return the local clock's offset.
+
+The offset is returned with the sign the clock check uses: positive when the local clock is
+ahead of the server. ntplib measures against ``time.time()``, so the offset is shifted by the
+difference between the caller's wall clock and ``time.time()``. With the real clock that
+difference is zero. With an injected clock the offset is that of the injected clock.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+NTP_VERSION = 4
+"""Protocol version sent in the request (RFC 5905)."""
+
+SERVER_MODES = frozenset({4, 5})
+"""NTP modes of a server reply: 4 is server, 5 is broadcast."""
+
+LEAP_NOT_SYNCHRONIZED = 3
+"""Leap indicator value of a server whose own clock is not synchronised."""
+
+MAX_STRATUM = 15
+"""Highest stratum of a synchronised server; 16 means unsynchronised (RFC 5905 §7.3)."""
+
+
+@dataclass(frozen=True)
+class NtpResult:
+    """Outcome of one NTP query: the measurement, or the reason there is none."""
+
+    server: str
+    """Server as configured, with the port when it is not 123, e.g. ``127.0.0.1:4123``."""
+    measured_at: datetime
+    """Local wall-clock time (UTC) at which the reply arrived or the query failed."""
+    offset_seconds: float | None = None
+    """Local clock minus server clock: positive when the local clock is ahead."""
+    delay_seconds: float | None = None
+    """Round-trip delay of the query, without the server's processing time."""
+    stratum: int | None = None
+    error: str | None = None
+    """Reason in words that the query gave no offset, or None after a valid reply."""
+
+    @property
+    def ok(self) -> bool:
+        """Whether the query produced an offset."""
+        return self.offset_seconds is not None
+
+
+def server_label(host: str, port: int) -> str:
+    """Return ``host`` with ``:port`` added when the port is not 123."""
+    shown = f"[{host}]" if ":" in host else host
+    return shown if port == 123 else f"{shown}:{port}"
+
+
+def query_ntp(host: str, port: int, timeout: float, now: Callable[[], datetime]) -> NtpResult:
+    """Send one NTP request to ``host``:``port`` and return the offset or the failure reason.
+
+    Errors never escape: an unknown host, a timeout, an ICMP port unreachable, a short or
+    invalid reply, and a server that reports itself unsynchronised all become ``NtpResult.error``.
+    """
+    import ntplib  # imported here because only configured NTP queries need it
+
+    label = server_label(host, port)
+    sent_at = time.time()
+    try:
+        stats = ntplib.NTPClient().request(host, version=NTP_VERSION, port=port, timeout=timeout)
+    except ntplib.NTPException as error:
+        return NtpResult(label, now(), error=_ntplib_reason(str(error), timeout))
+    except socket.gaierror as error:
+        return NtpResult(label, now(), error=f"cannot resolve {host}: {error.strerror or error}")
+    except ConnectionRefusedError:
+        return NtpResult(label, now(), error="port unreachable (nothing listens on that UDP port)")
+    except TimeoutError:
+        return NtpResult(label, now(), error=f"no reply within {timeout:g} s")
+    except OSError as error:
+        return NtpResult(label, now(), error=f"network error: {error.strerror or error}")
+    received_at = time.time()
+    measured_at = now()
+
+    problem = _reply_problem(stats, sent_at, received_at)
+    if problem is not None:
+        return NtpResult(label, measured_at, stratum=stats.stratum, error=problem)
+    # Shift from ntplib's time.time() to the caller's clock; zero with the real clock.
+    clock_shift = measured_at.timestamp() - received_at
+    return NtpResult(
+        label,
+        measured_at,
+        offset_seconds=-float(stats.offset) + clock_shift,
+        delay_seconds=max(0.0, float(stats.delay)),
+        stratum=int(stats.stratum),
+    )
+
+
+def _ntplib_reason(message: str, timeout: float) -> str:
+    if message.startswith("No response"):
+        return f"no reply within {timeout:g} s"
+    return f"invalid reply: {message.rstrip('.')}"
+
+
+def _reply_problem(stats: Any, sent_at: float, received_at: float) -> str | None:
+    """Return why a parsed ``ntplib.NTPStats`` reply cannot be trusted, or None when it can."""
+    if stats.mode not in SERVER_MODES:
+        return f"invalid reply: mode {stats.mode} is not a server reply"
+    if stats.stratum == 0:
+        return "the server sent a kiss-o'-death reply (stratum 0), such as a rate limit"
+    if stats.leap == LEAP_NOT_SYNCHRONIZED or stats.stratum > MAX_STRATUM:
+        return f"the server's own clock is not synchronised (stratum {stats.stratum})"
+    if stats.tx_timestamp == 0:
+        return "invalid reply: no transmit timestamp"
+    # The server copies the request's transmit time into the originate field (RFC 5905 §8).
+    # ntplib does not compare them, so a reply to another request is caught here.
+    if not sent_at - 1.0 <= stats.orig_time <= received_at + 1.0:
+        return "invalid reply: its originate timestamp does not match the request"
+    return None
