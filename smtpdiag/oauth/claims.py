@@ -282,6 +282,12 @@ def user_findings(
     return [USER_MISMATCH.make(facts=finding_facts, evidence=evidence, details=details)]
 
 
+NOT_BEFORE_LEEWAY_SECONDS = 60.0
+"""Seconds by which ``nbf`` may lie ahead of the local clock before the token counts as not
+yet valid. RFC 7519 allows validators a small leeway, and a few seconds of skew are the
+clock check's to report, not a reason to call a fresh token unusable."""
+
+
 def validity_findings(
     expires: float | None,
     not_before: float | None,
@@ -290,7 +296,8 @@ def validity_findings(
     *,
     clock: str = "the local clock",
 ) -> list[Finding]:
-    """Report a token at or after its expiry time, or before its not-before time.
+    """Report a token at or after its expiry time, or more than the leeway before its
+    not-before time.
 
     ``expires`` and ``not_before`` are seconds since the epoch (``exp``, ``nbf``); ``clock``
     names the clock that ``now`` comes from in the finding text.
@@ -304,7 +311,7 @@ def validity_findings(
         details = {"exp": shown, "age": _duration(-seconds), "clock": clock}
         evidence = (f"exp: {_shown(expires)} ({shown})",)
         findings.append(TOKEN_EXPIRED.make(facts=finding_facts, evidence=evidence, details=details))
-    if not_before is not None and not_before > reference:
+    if not_before is not None and not_before > reference + NOT_BEFORE_LEEWAY_SECONDS:
         seconds = not_before - reference
         shown = iso_time(not_before) or "a time after the year 9999"
         finding_facts = {**facts, "nbf": iso_time(not_before), "nbf_in_seconds": _round(seconds)}

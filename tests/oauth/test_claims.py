@@ -317,7 +317,7 @@ def test_no_time_skips_validity() -> None:
 
 
 def test_every_finding_says_unverified() -> None:
-    payload = {**GRAPH_V1, "exp": T - 5, "nbf": T + 5}
+    payload = {**GRAPH_V1, "exp": T - 5, "nbf": T + 65}
     findings = evaluate_claims(claims_of(payload), expect(user="b@c.d", tenant=OTHER_TENANT), NOW)
     assert len(findings) == 5
     assert all(finding.facts["signature_verified"] is False for finding in findings)
@@ -521,3 +521,12 @@ def test_numeric_date(value: Any, expected: float | None) -> None:
 def test_iso_time_out_of_range() -> None:
     assert iso_time(1e300) is None
     assert iso_time(0) == "1970-01-01T00:00:00+00:00"
+
+
+def test_nbf_within_leeway_is_no_finding() -> None:
+    from smtpdiag.oauth.claims import NOT_BEFORE_LEEWAY_SECONDS, validity_findings
+
+    now = datetime.fromtimestamp(T, UTC)
+    assert validity_findings(None, T + NOT_BEFORE_LEEWAY_SECONDS, now, {}) == []
+    late = validity_findings(None, T + NOT_BEFORE_LEEWAY_SECONDS + 1, now, {})
+    assert [finding.code for finding in late] == ["scope.token_not_yet_valid"]
