@@ -115,7 +115,7 @@ _ISO_TIME = re.compile(
     re.IGNORECASE,
 )
 
-# RFC 5322 §3.3 date-time, as Postfix, Sendmail and Exim put it in their greetings:
+# RFC 5322 §3.3 date-time, as Sendmail and Exim put it in their default greetings:
 # "Fri, 04 Dec 2026 10:00:00 +0100". The day name and the seconds are optional; the
 # obsolete zone names (GMT, UT, EST … PDT) are accepted, military letters are not.
 _MONTHS = "Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec"
