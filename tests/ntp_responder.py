@@ -19,7 +19,8 @@ def ntp_timestamp(unix_seconds: float) -> bytes:
     seconds = unix_seconds + NTP_EPOCH_DELTA
     whole = int(seconds)
     fraction = int((seconds - whole) * 2**32)
-    return struct.pack("!II", whole, fraction)
+    # The seconds field wraps at the end of each 136-year era (2036-02-07 for era 0).
+    return struct.pack("!II", whole % 2**32, fraction)
 
 
 @dataclass

@@ -89,10 +89,28 @@ def query_ntp(host: str, port: int, timeout: float, now: Callable[[], datetime])
     return NtpResult(
         label,
         measured_at,
-        offset_seconds=-float(stats.offset) + clock_shift,
+        offset_seconds=-_within_era(float(stats.offset)) + clock_shift,
         delay_seconds=max(0.0, float(stats.delay)),
         stratum=int(stats.stratum),
     )
+
+
+NTP_ERA_SECONDS = 2**32
+"""Length of an NTP era: timestamps carry 32-bit seconds (RFC 5905 section 6)."""
+
+
+def _within_era(server_offset: float) -> float:
+    """Return the server's offset as the one closest to zero modulo an NTP era.
+
+    ntplib maps every timestamp into era 0 (1900-2036), so a server time after
+    2036-02-07 comes out one era early. As RFC 5905 does, the era is chosen that puts the
+    server's time nearest the local time, which is right for offsets under 68 years.
+    """
+    if server_offset < -NTP_ERA_SECONDS / 2:
+        return server_offset + NTP_ERA_SECONDS
+    if server_offset > NTP_ERA_SECONDS / 2:
+        return server_offset - NTP_ERA_SECONDS
+    return server_offset
 
 
 def _ntplib_reason(message: str, timeout: float) -> str:

@@ -90,3 +90,12 @@ def test_unresolvable_host(monkeypatch: pytest.MonkeyPatch) -> None:
 )
 def test_server_label(host: str, port: int, label: str) -> None:
     assert server_label(host, port) == label
+
+
+def test_server_time_after_2036_rollover() -> None:
+    ten_years = 315_576_000.0  # the server's time lies past 2036-02-07, in NTP era 1
+    with ntp_responder(offset_seconds=ten_years) as responder:
+        result = query_ntp("127.0.0.1", responder.port, 2.0, real_now)
+    assert result.error is None
+    assert result.offset_seconds is not None
+    assert abs(result.offset_seconds + ten_years) < 0.5
