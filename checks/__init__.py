@@ -17,9 +17,10 @@ REGISTRY: tuple[CheckSpec, ...] = (
     dns.SPEC,
     connect.SPEC,
     tls.SPEC,
-    clock.SPEC,
     token.SPEC,
     scope.SPEC,
     auth.SPEC,
+    # Last because it reads the replies and the Date header that the checks above recorded.
+    clock.SPEC,
 )
 """Every check, in the order reports list them."""
