@@ -8,9 +8,11 @@ own clock with texts such as "Token used before issued" (Go) or "The Token can't
 before …" (Java).
 
 An AADSTS700024 text gives the server's time and the assertion's window, so the gap can be
-computed. A gap of a whole number of hours, give or take the assertion's lifetime, is the
-size of a timezone offset: the assertion was built from local time taken for UTC, or from UTC
-taken for local time. Any other gap is a stale assertion or a clock that is off.
+computed. A gap the size of a timezone offset means that the assertion was built from local
+time taken for UTC, or from UTC taken for local time. Offsets in use are whole multiples of
+15 minutes from 1 to 14 hours (UTC+05:30 India, UTC+05:45 Nepal, UTC+14 Line Islands), so such
+a multiple, within a minute, counts as a timezone offset. Without the assertion's nbf only whole
+hours count. Any other gap is a stale assertion or a clock that is off.
 
 Placeholders of the finding kinds (a placeholder left out renders as empty text):
 
@@ -22,7 +24,8 @@ Placeholders of the finding kinds (a placeholder left out renders as empty text)
   starts with a space.
 - ``{diagnosis}``, ``{fix_hint}``: what the gap means and what to check first, starting with a
   space.
-- ``{gap}``: the gap as a phrase that completes "ahead by …", starting with a space.
+- ``{gap}``: sentences on the gap between the token's time and the validating machine's time,
+  or on why it is unknown, starting with a space.
 """
 
 from __future__ import annotations
@@ -34,8 +37,11 @@ from typing import Any
 
 from smtpdiag.clock.time_text import (
     ParsedTime,
+    format_duration,
+    offset_text,
     parse_iso,
     parse_time,
+    round_gap,
     seconds_between,
     to_utc_text,
     wall_clock_seconds_between,
@@ -50,10 +56,16 @@ ASSERTION_LIFETIME_SECONDS = 600
 """Longest usual client assertion lifetime: Microsoft recommends 5 to 10 minutes, and MSAL
 builds assertions valid for 10 minutes."""
 
-WHOLE_HOUR_TOLERANCE_SECONDS = 60
-"""Slack around a whole-hour gap for network delay and a small clock error."""
+ZONE_OFFSET_TOLERANCE_SECONDS = 60
+"""Slack around a timezone offset for network delay and a small clock error."""
 
-MAX_ZONE_OFFSET_HOURS = 14
+ZONE_OFFSET_STEP_MINUTES = 15
+"""UTC offsets in use are whole multiples of 15 minutes (UTC+05:45 Nepal, UTC+08:45 Eucla)."""
+
+MIN_ZONE_OFFSET_MINUTES = 60
+"""Smallest non-zero UTC offset in use (UTC+1, UTC-1); a smaller gap is no timezone mistake."""
+
+MAX_ZONE_OFFSET_MINUTES = 14 * 60
 """Largest UTC offset in use (UTC+14, Line Islands); a larger gap is no timezone mistake."""
 
 MAX_QUOTED_CHARACTERS = 300
@@ -81,15 +93,16 @@ ASSERTION_TIME_INVALID = FindingKind(
     "yet valid by the server's clock. This message gives no times, so the gap between this "
     "host's clock and the server's is unknown.{provider_message}",
     f"{_FIX_ASSERTION} A reused (cached) assertion and a host clock that is minutes off are "
-    "the common causes; a gap of whole hours means that the code takes local time for UTC.",
+    "the common causes. A gap the size of a timezone offset means that the code takes local "
+    "time for UTC.",
 )
 TOKEN_USED_BEFORE_ISSUED = FindingKind(
     "clock.token_used_before_issued",
     Severity.CRITICAL,
     "A token was rejected as issued in the future",
-    "The machine that validated the token found its iat or nbf after its own current time: "
-    "the token issuer's clock is ahead of the validating machine's clock{gap}, and the "
-    "validating library allows no leeway, or less than the gap.{diagnosis}{provider_message}",
+    "The machine that validated the token found its iat or nbf after its own current time, "
+    "and the validating library allows no leeway, or less than the "
+    "difference.{gap}{diagnosis}{provider_message}",
     "Synchronise the clocks of the issuer and of the validating machine with NTP. Where the "
     "validating library has a leeway (clock skew) option, allow 30 to 60 seconds for iat and "
     "nbf; RFC 7519 allows a leeway of a few minutes.{fix_hint}",
@@ -120,11 +133,18 @@ decode already reports."""
 
 _AADSTS = re.compile(r"AADSTS(\d{1,10})")
 _ASSERTION_CODES = frozenset({50012, 70002})
-# AADSTS50012 also reports bad signatures and secrets; only its time texts are clock symptoms.
-_ASSERTION_TIME_TEXT = re.compile(
-    r"not within its valid time range|\bexpired\b|not yet valid|\bnbf\b|\bexp\b", re.IGNORECASE
+# AADSTS50012 also reports bad signatures, expired keys or certificates and wrong secrets. Only
+# a text about the assertion's validity window (nbf to exp) is a clock symptom. A text that
+# names a signature, key, certificate or secret is not one, even when it contains "expired".
+_ASSERTION_WINDOW_TEXT = re.compile(
+    r"valid time range|not yet valid|\bnbf\b|\bexp\b"
+    r"|\b(?:assertion|token)\b[^.]{0,80}?\bexpired\b|\bexpired (?:client )?(?:assertion|token)\b",
+    re.IGNORECASE,
 )
-_CERTIFICATE_EXPIRED = re.compile(r"certificate[^.]{0,120}\bexpired\b", re.IGNORECASE)
+_CREDENTIAL_TEXT = re.compile(
+    r"\b(?:signature|signing|keys?|certificates?|secrets?|thumbprint)\b", re.IGNORECASE
+)
+_URL = re.compile(r"https?://\S+")
 _CURRENT_TIME = re.compile(r"Current time:\s*([^,]+)", re.IGNORECASE)
 _VALID_FROM = re.compile(r"valid from\s*([^,]+)", re.IGNORECASE)
 _EXPIRY = re.compile(r"expiry time of assertion\s*(\S+?)\.?(?:\s|$|\"|\\)", re.IGNORECASE)
@@ -245,7 +265,12 @@ def decode_clock_symptom(text: str) -> DecodeResult | None:
 
 
 def _is_assertion_time_text(text: str) -> bool:
-    return bool(_ASSERTION_TIME_TEXT.search(text)) and not _CERTIFICATE_EXPIRED.search(text)
+    """Tell whether an AADSTS50012 or AADSTS70002 text is about the assertion's validity window.
+
+    URLs are left out first: Microsoft's texts link pages such as ``…/certificate-credentials``.
+    """
+    words = _URL.sub(" ", text)
+    return bool(_ASSERTION_WINDOW_TEXT.search(words)) and not _CREDENTIAL_TEXT.search(words)
 
 
 _AssertionBuilder = Callable[[str, Mapping[str, Any], Mapping[str, Any], Sequence[str]], Finding]
@@ -270,6 +295,17 @@ def _assertion_time_invalid(
     return ASSERTION_TIME_INVALID.make(facts=facts, evidence=evidence, details=details)
 
 
+_FIX_TIMEZONE = (
+    " Check first how the code that builds the assertion reads the time: it must use UTC and "
+    "must not convert a UTC time as if it were local (the host's timezone setting shows which "
+    "offset)."
+)
+_STALE = (
+    ", so the assertion was built long before it was sent (a cached or reused assertion), or "
+    "this host's clock is behind."
+)
+
+
 def _assertion_time_range(
     description: str,
     facts: Mapping[str, Any],
@@ -287,13 +323,12 @@ def _assertion_time_range(
         # Microsoft prints the Unix epoch as the start when the assertion has no nbf.
         valid_from = None
 
+    facts["timezone_suspected"] = False
     if server is None or expiry is None:
-        facts["timezone_suspected"] = False
         details["window"] = (
             " The message does not give the server's time and the assertion's expiry in a "
             "readable form, so the gap is unknown."
         )
-        details["fix_hint"] = " Compare this host's clock with NTP first."
         return ASSERTION_TIME_RANGE.make(facts=facts, evidence=evidence, details=details)
 
     facts["server_time"] = to_utc_text(server) or server.text
@@ -307,17 +342,21 @@ def _assertion_time_range(
         window += f", from {facts['assertion_valid_from']}"
     details["window"] = f"{window}."
 
-    gap = _assertion_gap(server, valid_from, expiry)
-    if gap is None:
-        facts["timezone_suspected"] = False
-        details["fix_hint"] = " Compare this host's clock with NTP first."
+    window_length = seconds_between(valid_from, expiry) if valid_from is not None else None
+    if window_length is not None and window_length <= 0:
+        facts["assertion_window_empty"] = True
+        details.update(_empty_window_diagnosis(-window_length, valid_from, expiry))
         return ASSERTION_TIME_RANGE.make(facts=facts, evidence=evidence, details=details)
-    facts["gap_seconds"] = round(gap)
-    hours = _whole_hours_of_assertion_gap(server, valid_from, expiry, gap)
-    facts["timezone_suspected"] = hours is not None
-    details.update(_assertion_diagnosis(gap, hours))
-    if hours is not None:
-        facts["timezone_offset_hours_suspected"] = hours
+
+    measured = _assertion_gap(server, valid_from, expiry)
+    if measured is None:
+        details["window"] += " The times cannot be compared, so the gap is unknown."
+        return ASSERTION_TIME_RANGE.make(facts=facts, evidence=evidence, details=details)
+    gap = round_gap(measured[0], server, measured[1])
+    facts["gap_seconds"] = gap
+    offset_minutes = _assertion_diagnosis(server, valid_from, gap, details)
+    if offset_minutes is not None:
+        _add_offset_facts(facts, offset_minutes)
     return ASSERTION_TIME_RANGE.make(facts=facts, evidence=evidence, details=details)
 
 
@@ -328,93 +367,165 @@ def _time_after(pattern: re.Pattern[str], text: str) -> ParsedTime | None:
 
 def _assertion_gap(
     server: ParsedTime, valid_from: ParsedTime | None, expiry: ParsedTime
-) -> float | None:
-    """Return how far the server's time lies outside the window, in seconds: positive when the
-    assertion had expired, negative when it was not valid yet, 0 inside the window."""
+) -> tuple[float, ParsedTime] | None:
+    """Return how far the server's time lies outside the window, in seconds, and the window's
+    end that it was measured from. The gap is positive when the assertion had expired, negative
+    when it was not valid yet and 0 inside the window."""
     expired_by = seconds_between(expiry, server)
     if expired_by is None:
         return None
     if expired_by > 0:
-        return expired_by
+        return expired_by, expiry
     if valid_from is not None:
         early_by = seconds_between(server, valid_from)
         if early_by is not None and early_by > 0:
-            return -early_by
-    return 0.0
+            return -early_by, valid_from
+    return 0.0, expiry
 
 
-def _whole_hours_of_assertion_gap(
-    server: ParsedTime, valid_from: ParsedTime | None, expiry: ParsedTime, gap: float
-) -> int | None:
-    """Return the number of hours when the gap is the size of a timezone offset, else None.
+def _zone_offset_near(seconds: float, low: float, high: float, step_minutes: int) -> int | None:
+    """Return the timezone offset in minutes that ``seconds`` matches, or None.
 
-    The rule: when the assertion has expired and its nbf is known, nbf is the time it was
-    built, so its age at the server (server time minus nbf) must be within a minute of a whole
-    number of hours. Otherwise only the gap is known, and the assertion's lifetime (up to 10
-    minutes) hides part of the hours: whole hours minus the gap must lie between -1 and +11
-    minutes. Hours count from 1 to 14, the largest UTC offset.
+    The offset is a multiple of ``step_minutes`` from 1 to 14 hours, and ``offset * 60 -
+    seconds`` must lie in ``[low, high]``.
     """
-    if gap > 0 and valid_from is not None:
-        age = seconds_between(valid_from, server)
-        if age is None:
-            return None
-        return _near_whole_hours(age, -WHOLE_HOUR_TOLERANCE_SECONDS, WHOLE_HOUR_TOLERANCE_SECONDS)
-    return _near_whole_hours(
-        abs(gap),
-        -WHOLE_HOUR_TOLERANCE_SECONDS,
-        ASSERTION_LIFETIME_SECONDS + WHOLE_HOUR_TOLERANCE_SECONDS,
-    )
-
-
-def _near_whole_hours(seconds: float, low: float, high: float) -> int | None:
-    """Return n when ``n * 3600 - seconds`` lies in ``[low, high]`` for n from 1 to 14."""
-    for hours in range(1, MAX_ZONE_OFFSET_HOURS + 1):
-        if low <= hours * 3600 - seconds <= high:
-            return hours
+    for minutes in range(MIN_ZONE_OFFSET_MINUTES, MAX_ZONE_OFFSET_MINUTES + 1, step_minutes):
+        if low <= minutes * 60 - seconds <= high:
+            return minutes
     return None
 
 
-def _assertion_diagnosis(gap: float, hours: int | None) -> dict[str, str]:
-    """Return the ``diagnosis`` and ``fix_hint`` details for an assertion's gap."""
+def _assertion_diagnosis(
+    server: ParsedTime, valid_from: ParsedTime | None, gap: float, details: dict[str, Any]
+) -> int | None:
+    """Set the ``diagnosis`` and ``fix_hint`` details for an assertion's gap.
+
+    Returns the timezone offset in minutes that the gap matches, or None. The rule has three
+    forms. Not yet valid: nbf minus the server's time is within a minute of an offset. Expired
+    with nbf known: nbf is when the assertion was built, so its age (the server's time minus
+    nbf) is within a minute of an offset. Expired without nbf: the gap plus the assertion's
+    lifetime of up to 10 minutes is within a minute of a whole number of hours.
+    """
+    tolerance = ZONE_OFFSET_TOLERANCE_SECONDS
     if gap == 0:
-        return {
-            "diagnosis": " The times shown put the server's time inside the window, so the "
-            "assertion's claims may differ from what the message shows.",
-            "fix_hint": " Decode the assertion and compare its nbf and exp with the UTC time.",
-        }
-    if gap > 0:
-        sentence = f" The assertion expired {_duration(gap)} before the server's current time."
-    else:
-        sentence = (
-            f" The assertion was not valid yet: its window started {_duration(-gap)} after "
-            "the server's current time."
+        details["diagnosis"] = (
+            " The times shown put the server's time inside the window, so the assertion's "
+            "claims may differ from what the message shows."
         )
-    if hours is not None:
-        unit = "hour" if hours == 1 else "hours"
-        return {
-            "diagnosis": f"{sentence} That matches {hours} {unit}, the size of a timezone "
-            "offset, less at most the assertion's lifetime of 10 minutes: the assertion was "
-            "most likely built from local time taken for UTC, or from UTC taken for local "
-            "time.",
-            "fix_hint": " Check first how the code that builds the assertion gets the time: it "
-            "must use UTC and must not convert a UTC time as if it were local (the host's "
-            "timezone setting shows which offset). Then compare the clock with NTP.",
-        }
-    if gap > 0:
-        return {
-            "diagnosis": f"{sentence} The gap is no whole number of hours, so the assertion was "
-            "built long before it was sent (a cached or reused assertion), or this host's "
-            "clock is behind.",
-            "fix_hint": " Build the assertion just before each token request instead of "
-            "caching it, and compare this host's clock with NTP.",
-        }
+        details["fix_hint"] = " Decode the assertion and compare its nbf and exp with the UTC time."
+        return None
+
+    if gap < 0:
+        sentence = (
+            f" The assertion was not valid yet: its window started {format_duration(-gap)} after "
+            "the server's current time"
+        )
+        minutes = _zone_offset_near(-gap, -tolerance, tolerance, ZONE_OFFSET_STEP_MINUTES)
+        if minutes is None:
+            details["diagnosis"] = (
+                f"{sentence}, which is no timezone offset. This host's clock is most likely "
+                "ahead of the server's."
+            )
+            details["fix_hint"] = " Check first whether this host's clock is ahead of UTC."
+            return None
+        details["diagnosis"] = (
+            f"{sentence}, within a minute of {_offset_words(minutes)}, the size of a timezone "
+            f"offset:{_zone_mistake(minutes, assertion_ahead=True)}"
+        )
+        details["fix_hint"] = _FIX_TIMEZONE
+        return minutes
+
+    sentence = f" The assertion expired {format_duration(gap)} before the server's current time."
+    age = seconds_between(valid_from, server) if valid_from is not None else None
+    if age is not None:
+        built = f" It was built {format_duration(age)} before that time (server time minus nbf)"
+        minutes = _zone_offset_near(age, -tolerance, tolerance, ZONE_OFFSET_STEP_MINUTES)
+    else:
+        # NOTE: without nbf only whole hours count. With a lifetime anywhere from 0 to 10
+        # minutes, 12 of every 15 minutes of gap would match some multiple of 15 minutes, so a
+        # half-hour zone such as UTC+05:30 is not recognised here.
+        built = (
+            " The message gives no nbf, and that gap plus the assertion's lifetime of up to "
+            "10 minutes"
+        )
+        minutes = _zone_offset_near(gap, -tolerance, ASSERTION_LIFETIME_SECONDS + tolerance, 60)
+    if minutes is None:
+        no_offset = (
+            ", which is no timezone offset"
+            if age is not None
+            else " is still no whole number of hours"
+        )
+        details["diagnosis"] = f"{sentence}{built}{no_offset}{_STALE}"
+        details["fix_hint"] = " Look first for code that caches or reuses an assertion."
+        return None
+    reaches = ", within a minute of" if age is not None else " comes within a minute of"
+    details["diagnosis"] = (
+        f"{sentence}{built}{reaches} {_offset_words(minutes)}, the size of a timezone offset:"
+        f"{_zone_mistake(minutes, assertion_ahead=False)}"
+    )
+    details["fix_hint"] = _FIX_TIMEZONE
+    return minutes
+
+
+def _empty_window_diagnosis(
+    nbf_after_exp: float, valid_from: ParsedTime | None, expiry: ParsedTime
+) -> dict[str, str]:
+    """Return the ``diagnosis`` and ``fix_hint`` details for an nbf that is not before exp."""
+    if nbf_after_exp == 0:
+        where = "its nbf equals its exp"
+    else:
+        rounded = round_gap(nbf_after_exp, valid_from or expiry, expiry)
+        where = f"its nbf lies {format_duration(rounded)} after its exp"
     return {
-        "diagnosis": f"{sentence} This host's clock is most likely ahead of the server's.",
-        "fix_hint": " Compare this host's clock with NTP and synchronise it.",
+        "diagnosis": f" The assertion's window is empty because {where}, so no server time "
+        "lies inside it. The code that builds the assertion computes nbf or exp wrongly, and "
+        "the gap to the server's time shows nothing about a timezone.",
+        "fix_hint": " Check first how the code computes nbf and exp: exp must lie after nbf.",
     }
 
 
+def _zone_mistake(minutes: int, assertion_ahead: bool) -> str:
+    """Name the two timezone mistakes that put an assertion's times ``minutes`` off UTC."""
+    east = f"UTC{offset_text(minutes)}"
+    west = f"UTC{offset_text(-minutes)}"
+    if assertion_ahead:
+        first, second = "local time taken for UTC", "UTC taken for local time"
+    else:
+        first, second = "UTC taken for local time", "local time taken for UTC"
+    return (
+        f" the assertion was most likely built from {first} on a host at {east}, or from "
+        f"{second} on a host at {west}."
+    )
+
+
+def _offset_words(minutes: int) -> str:
+    hours, rest = divmod(minutes, 60)
+    words = f"{hours} hour{'' if hours == 1 else 's'}"
+    return f"{words} {rest} minutes" if rest else words
+
+
+def _add_offset_facts(facts: dict[str, Any], minutes: int) -> None:
+    """Add ``timezone_suspected``, ``timezone_offset_suspected`` (the zone east of UTC that
+    explains the gap, such as ``+05:30``) and ``timezone_offset_hours_suspected``."""
+    facts["timezone_suspected"] = True
+    facts["timezone_offset_suspected"] = offset_text(minutes)
+    facts["timezone_offset_hours_suspected"] = minutes // 60 if minutes % 60 == 0 else minutes / 60
+
+
 # JWT libraries that reject a token from the future.
+
+
+@dataclass(frozen=True)
+class _Comparison:
+    """The token's time compared with the validating machine's time."""
+
+    gap: int | float | None
+    """Token's time minus the validator's time in seconds, rounded; None when unknown."""
+    source: str = ""
+    """Source of the validator's time: ``message`` or ``log_timestamp``."""
+    validator: ParsedTime | None = None
+    unknown_reason: str = ""
+    """Reason why the gap is unknown, as a sentence that starts with a space."""
 
 
 def _token_used_before_issued(text: str, rule: _EarlyTokenRule, found: re.Match[str]) -> Finding:
@@ -439,63 +550,148 @@ def _token_used_before_issued(text: str, rule: _EarlyTokenRule, found: re.Match[
             else:
                 facts["timezone_note"] = token_time.zone.note
 
-    gap, source = _early_token_gap(text, found.start(), token_time, now, facts)
-    diagnosis = ""
-    if gap is None:
+    comparison = _compare_early_token(text, found.start(), rule, token_time, now)
+    validator = comparison.validator
+    if validator is not None:
+        facts["validator_time"] = to_utc_text(validator) or validator.text
+        if comparison.source == "log_timestamp" and validator.value.tzinfo is None:
+            # The program is assumed to write its log timestamp and the message's time in the
+            # same local zone, so both are compared as wall-clock times.
+            facts["gap_assumes_same_timezone"] = True
+
+    facts["timezone_suspected"] = False
+    if comparison.gap is None:
         details["gap"] = (
-            " (usually by a few seconds; the message does not give the validating machine's "
-            "time, so the exact gap is unknown)"
+            " The token issuer's clock is most likely ahead of the validating machine's clock, "
+            f"usually by a few seconds.{comparison.unknown_reason}"
         )
-        facts["timezone_suspected"] = False
     else:
-        facts["gap_seconds"] = round(gap, 3)
-        facts["gap_source"] = source
-        details["gap"] = f" by {_duration(gap)}" if gap > 0 else ""
-        hours = _near_whole_hours(
-            abs(gap), -WHOLE_HOUR_TOLERANCE_SECONDS, WHOLE_HOUR_TOLERANCE_SECONDS
-        )
-        facts["timezone_suspected"] = hours is not None
-        if hours is not None:
-            facts["timezone_offset_hours_suspected"] = hours
-            diagnosis = (
-                f" The gap is {hours} {'hour' if hours == 1 else 'hours'}, the size of a "
-                "timezone offset: the issuer most likely wrote local time as UTC"
-                + (
-                    ", or the log's timestamp is in another zone than the message's time."
-                    if source == "log_timestamp"
-                    else "."
-                )
-            )
-            details["fix_hint"] = " Check first that the issuer computes iat and nbf from UTC."
-    details["diagnosis"] = diagnosis
+        facts["gap_seconds"] = comparison.gap
+        facts["gap_source"] = comparison.source
+        minutes = _early_token_texts(comparison.gap, comparison.source, details)
+        if minutes is not None:
+            _add_offset_facts(facts, minutes)
     return TOKEN_USED_BEFORE_ISSUED.make(facts=facts, evidence=(error_text,), details=details)
 
 
-def _early_token_gap(
+def _compare_early_token(
     text: str,
     position: int,
+    rule: _EarlyTokenRule,
     token_time: ParsedTime | None,
     now: ParsedTime | None,
-    facts: dict[str, Any],
-) -> tuple[float | None, str]:
-    """Return how far the token's time lies ahead of the validator's clock, and the source of
-    the validator's time: ``message`` or ``log_timestamp``."""
+) -> _Comparison:
+    """Compare the token's time with the validator's time from the message or, when the
+    message gives none, from the timestamp of the message's line or of a line before it."""
+    if rule.token_time is None:
+        return _Comparison(
+            None, unknown_reason=" The message gives no times, so the exact gap is unknown."
+        )
     if token_time is None:
-        return None, ""
-    if now is not None:
-        facts["validator_time"] = to_utc_text(now) or now.text
-        return seconds_between(now, token_time), "message"
+        return _Comparison(
+            None,
+            unknown_reason=" The message's time cannot be read, so the exact gap is unknown.",
+        )
 
-    logged = _log_timestamp_before(text, position)
-    if logged is None:
-        return None, ""
-    facts["validator_time"] = logged.text
-    if logged.zone is None:
-        # Assume the program wrote its log timestamp and the message's time in the same
-        # local zone, and compare both as wall-clock times; the fact below states it.
-        facts["gap_assumes_same_timezone"] = True
-        return wall_clock_seconds_between(logged, token_time), "log_timestamp"
-    return seconds_between(logged, token_time), "log_timestamp"
+    if now is not None:
+        validator, source = now, "message"
+    else:
+        logged = _log_timestamp_before(text, position)
+        if logged is None:
+            return _Comparison(
+                None,
+                unknown_reason=" The message does not give the validating machine's time, so "
+                "the exact gap is unknown.",
+            )
+        validator, source = logged, "log_timestamp"
+
+    if source == "log_timestamp" and validator.value.tzinfo is None:
+        measured: float | None = wall_clock_seconds_between(validator, token_time)
+    else:
+        measured = seconds_between(validator, token_time)
+    if measured is None:
+        reason = _incomparable_reason(validator, token_time, source)
+        return _Comparison(None, source, validator, reason)
+    return _Comparison(round_gap(measured, validator, token_time), source, validator)
+
+
+def _incomparable_reason(validator: ParsedTime, token_time: ParsedTime, source: str) -> str:
+    """Explain, as a sentence, why an aware and a naive time cannot be compared."""
+    where = "log line" if source == "log_timestamp" else "message"
+    opening = (
+        f" The {where} gives the validating machine's time ({validator.text}), but the gap is "
+        "unknown because"
+    )
+    if token_time.value.tzinfo is None:
+        if token_time.zone is not None:
+            return f"{opening} the token's time has no known UTC offset. {token_time.zone.note}."
+        return f"{opening} the token's time gives no timezone."
+    return f"{opening} the validating machine's time gives no timezone."
+
+
+def _early_token_texts(gap: float, source: str, details: dict[str, Any]) -> int | None:
+    """Set the ``gap``, ``diagnosis`` and ``fix_hint`` details for a known gap.
+
+    Returns the timezone offset in minutes that the gap matches, or None. An offset counts when
+    the gap is within a minute of a multiple of 15 minutes from 1 to 14 hours.
+    """
+    from_log = source == "log_timestamp"
+    source_words = " given by the log line's timestamp" if from_log else " given in the message"
+    tolerance = ZONE_OFFSET_TOLERANCE_SECONDS
+    minutes = _zone_offset_near(abs(gap), -tolerance, tolerance, ZONE_OFFSET_STEP_MINUTES)
+
+    if gap < 0:
+        other_source = (
+            "the log's timestamps and the message's time are in different zones, or the log "
+            "line was not written by the validating machine"
+            if from_log
+            else "the message's two times are in different zones"
+        )
+        details["gap"] = (
+            f" The token's time was already {format_duration(-gap)} past at the validating "
+            f"machine's time{source_words}, so that time cannot be when the token was "
+            f"rejected: {other_source}."
+        )
+        if minutes is not None:
+            details["diagnosis"] = (
+                f" The difference is within a minute of {_offset_words(minutes)}, the size of "
+                "a timezone offset."
+            )
+        details["fix_hint"] = (
+            " Take the validating machine's time at the rejection from its own log in UTC "
+            "before comparing the two clocks."
+        )
+        return minutes
+
+    if gap == 0:
+        details["gap"] = (
+            " The token's time is less than a second ahead of the validating machine's "
+            f"time{source_words}."
+        )
+        return None
+    if minutes is None:
+        details["gap"] = (
+            f" The token's time lies {format_duration(gap)} after the validating machine's "
+            f"time{source_words}, so the token issuer's clock is ahead of the validating "
+            f"machine's clock by {format_duration(gap)}."
+        )
+        return None
+    details["gap"] = (
+        f" The token's time lies {format_duration(gap)} after the validating machine's "
+        f"time{source_words}."
+    )
+    other_zone = (
+        ", or the log's timestamps are in another zone than the message's time."
+        if from_log
+        else "."
+    )
+    details["diagnosis"] = (
+        f" That is within a minute of {_offset_words(minutes)}, the size of a timezone offset: "
+        "the issuer most likely wrote local time as UTC on a host at "
+        f"UTC{offset_text(minutes)}{other_zone}"
+    )
+    details["fix_hint"] = " Check first that the issuer computes iat and nbf from UTC."
+    return minutes
 
 
 def _log_timestamp_before(text: str, position: int) -> ParsedTime | None:
@@ -531,15 +727,3 @@ def _quote(line: str) -> str:
         return ""
     end = "" if quoted.endswith((".", "!", "?", "…")) else "."
     return f' The message says: "{REDACTOR.redact(quoted)}"{end}'
-
-
-def _duration(seconds: float) -> str:
-    """Return a duration in words: ``23 seconds``, ``55 minutes``, ``3 hours 32 minutes``."""
-    total = round(seconds)
-    if total < 120:
-        return f"{total} second{'' if total == 1 else 's'}"
-    minutes, rest = divmod(total, 60)
-    if minutes < 120:
-        return f"{minutes} minutes" + (f" {rest} seconds" if rest else "")
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} hours" + (f" {minutes} minutes" if minutes else "")

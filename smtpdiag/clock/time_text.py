@@ -97,9 +97,7 @@ class Zone:
         """Offset in ``+07:00`` form, or None when unknown."""
         if self.offset is None:
             return None
-        minutes = int(self.offset.total_seconds()) // 60
-        sign = "-" if minutes < 0 else "+"
-        return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+        return offset_text(int(self.offset.total_seconds()) // 60)
 
 
 @dataclass(frozen=True)
@@ -197,6 +195,41 @@ def seconds_between(earlier: ParsedTime, later: ParsedTime) -> float | None:
     if (earlier.value.tzinfo is None) != (later.value.tzinfo is None):
         return None
     return (later.value - earlier.value).total_seconds()
+
+
+def offset_text(minutes: int) -> str:
+    """Return a UTC offset in minutes east of UTC in ``+05:30`` form."""
+    sign = "-" if minutes < 0 else "+"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+def round_gap(seconds: float, first: ParsedTime, second: ParsedTime) -> int | float:
+    """Round a difference between two times to whole seconds, or to 0.001 s when both times
+    carry a fraction of a second (a fraction of zeros, as Microsoft prints, counts as none)."""
+    if first.value.microsecond and second.value.microsecond:
+        return round(seconds, 3) + 0.0  # adding 0.0 turns -0.0 into 0.0
+    return round(seconds)
+
+
+def format_duration(seconds: float) -> str:
+    """Return a positive duration in words: ``23 seconds``, ``2.488 seconds``, ``55 minutes``,
+    ``3 hours 32 minutes``; seconds are left out from 2 hours on."""
+    whole = int(seconds)
+    fraction = seconds - whole
+    if whole < 120:
+        return f"{_seconds_text(seconds)} second{'' if seconds == 1 else 's'}"
+    minutes, rest = divmod(whole, 60)
+    if minutes < 120:
+        if rest == 0 and fraction == 0:
+            return f"{minutes} minutes"
+        return f"{minutes} minutes {_seconds_text(rest + fraction)} seconds"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} hours" + (f" {minutes} minutes" if minutes else "")
+
+
+def _seconds_text(seconds: float) -> str:
+    """Write seconds with up to 3 decimals and never in scientific notation."""
+    return f"{seconds:.3f}".rstrip("0").rstrip(".")
 
 
 def wall_clock_seconds_between(earlier: ParsedTime, later: ParsedTime) -> float:

@@ -107,9 +107,48 @@ def test_curl_reply_keeps_http_status() -> None:
 def test_log_gap_from_line_before() -> None:
     result = decode_text(JAVA_JWT_LOG)
     assert result.facts["validator_time"] == "2018-04-17 11:32:39.512"
-    assert result.facts["gap_seconds"] == 2.488
+    assert result.facts["gap_seconds"] == 2
     assert result.facts["gap_assumes_same_timezone"] is True
     assert "by 2 seconds" in result.findings[0].cause
+
+
+def test_cli_json_gap_in_plain_numbers(capsys: pytest.CaptureFixture[str]) -> None:
+    body = json.dumps(
+        {
+            "error": "invalid_client",
+            "error_description": "AADSTS700024: Client assertion is not within its valid time "
+            "range. Current time: 2024-10-02T22:05:03.6755165Z, assertion valid from "
+            "1970-01-01T00:00:00.0000000Z, expiry time of assertion "
+            "2024-10-02T21:30:53.1234567Z.",
+        }
+    )
+    main(["decode", body, "--format", "json"])
+    output = capsys.readouterr().out
+    assert '"gap_seconds": 2050.552' in output
+    assert "34 minutes 10.552 seconds" in output
+
+
+def test_cli_json_key_expired_is_not_clock(capsys: pytest.CaptureFixture[str]) -> None:
+    body = json.dumps(
+        {
+            "error": "invalid_client",
+            "error_description": "AADSTS50012: Client assertion contains an invalid signature. "
+            "[Reason - The key used is expired.]",
+        }
+    )
+    main(["decode", body, "--format", "json"])
+    document = json.loads(capsys.readouterr().out)
+    assert [finding["code"] for finding in document["findings"]] == ["token.invalid_client"]
+
+
+def test_cli_ambiguous_zone_gap_reason(capsys: pytest.CaptureFixture[str]) -> None:
+    text = "2018-04-17T11:30:00Z The Token can't be used before Tue Apr 17 11:32:42 IST 2018."
+    main(["decode", text, "--format", "json"])
+    document = json.loads(capsys.readouterr().out)
+    cause = document["findings"][0]["cause"]
+    assert document["facts"]["validator_time"] == "2018-04-17T11:30:00Z"
+    assert "no known UTC offset" in cause
+    assert "does not give the validating machine's time" not in cause
 
 
 def test_certificate_not_yet_valid_stays_tls() -> None:
