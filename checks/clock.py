@@ -1,10 +1,11 @@
 """The ``clock`` check: measure the local clock's offset and relate it to token validity.
 
-Sources, the most precise one wins: the configured NTP servers (queried in order until one
-replies), the token endpoint's HTTP ``Date`` header recorded by the token check, and server
-times in SMTP replies recorded by the connect check (greeting) and the auth check (final
-reply). There is no default NTP server, so without ``ntp_servers`` only the fallbacks count.
-All times are compared in UTC and read from ``ctx.now()``.
+The most precise source wins. The configured NTP servers are queried in order until one
+replies. The fallbacks are the token endpoint's HTTP ``Date`` header recorded by the token
+check, and server times in SMTP replies recorded by the connect check (greeting) and the
+auth check (final reply). There is no default NTP server, so without ``ntp_servers``
+only the fallbacks count. A fallback that is off by a time zone offset is reported and left
+out. All times are compared in UTC and read from ``ctx.now()``.
 """
 
 from __future__ import annotations
@@ -19,20 +20,26 @@ from smtpdiag.clock.kinds import (
     NO_TIME_SOURCE,
     NTP_NOT_CONFIGURED,
     NTP_UNREACHABLE,
+    SERVER_TIME_ZONE_SUSPECT,
     SKEW,
     SKEW_EXCEEDS_REFRESH_MARGIN,
+    SYNC_FIX,
+    SYNC_FIX_SEE_SKEW,
     TOKEN_EXPIRED_AT_SERVER,
     TOKEN_EXPIRED_LOCALLY,
     TOKEN_ISSUED_IN_FUTURE,
 )
-from smtpdiag.clock.ntp import NtpResult, query_ntp, server_label
+from smtpdiag.clock.ntp import NtpFailure, NtpResult, query_ntp, server_label
 from smtpdiag.clock.sources import (
+    MIN_PRECISION_SECONDS,
+    ZONE_TOLERANCE_SECONDS,
     ClockSource,
     OffsetEstimate,
     best_estimate,
     http_date_estimate,
     ntp_estimate,
     smtp_reply_estimate,
+    zone_shift_seconds,
 )
 from smtpdiag.clock.symptoms import SYMPTOM_FINDINGS
 from smtpdiag.context import CheckContext, Target
@@ -54,6 +61,16 @@ _SOURCE_NAMES = {
     ClockSource.HTTP_DATE: "the token endpoint's HTTP Date header",
     ClockSource.SMTP_REPLY: "a server time in an SMTP reply",
 }
+
+_DISPLAY_DECIMALS = {ClockSource.NTP: 3, ClockSource.HTTP_DATE: 1, ClockSource.SMTP_REPLY: 1}
+"""Decimals shown per source: NTP measures milliseconds, the others whole seconds at best."""
+
+DISAGREEMENT_FACTOR = 3.0
+"""A fallback disagrees with NTP when the offsets differ by more than this many times the sum
+of both precisions."""
+
+NTP_PORT = 123
+"""Standard NTP port (RFC 5905), the default of ``ntp_port``."""
 
 # Origins of SMTP server times: (upstream check id, the reply in words).
 _SMTP_TIME_SOURCES = (("auth", "the AUTH reply"), ("connect", "the greeting"))
@@ -78,7 +95,8 @@ def run(target: Target, ctx: CheckContext) -> CheckResult:
         settings.clock_critical_seconds,
         target.oauth.refresh_margin,
     )
-    return evaluate(ntp_results, fallbacks, thresholds, ctx.now(), _access_token(ctx), facts)
+    token = _access_token(ctx)
+    return evaluate(ntp_results, fallbacks, thresholds, ctx.now(), token, facts, settings.ntp_port)
 
 
 def _query_servers(servers: Sequence[str], port: int, ctx: CheckContext) -> list[NtpResult]:
@@ -87,7 +105,9 @@ def _query_servers(servers: Sequence[str], port: int, ctx: CheckContext) -> list
     for host in servers:
         if ctx.remaining() < MIN_QUERY_SECONDS:
             reason = "not queried: the check's deadline was reached"
-            results.append(NtpResult(server_label(host, port), ctx.now(), error=reason))
+            label = server_label(host, port)
+            failure = NtpFailure.NO_REPLY
+            results.append(NtpResult(label, ctx.now(), error=reason, failure=failure))
             continue
         result = query_ntp(host, port, ctx.io_timeout(), ctx.now)
         results.append(result)
@@ -156,34 +176,100 @@ def evaluate(
     now: datetime,
     token: AccessToken | None = None,
     source_facts: Mapping[str, Any] | None = None,
+    ntp_port: int = NTP_PORT,
 ) -> CheckResult:
     """Turn measured offsets, thresholds and token claims into the check result.
 
-    Pure: ``now`` is the local wall-clock time (UTC) at which token claims are judged.
+    Pure: ``now`` is the local wall-clock time (UTC) at which token claims are judged, and
+    ``ntp_port`` is the port that the NTP advice names.
     """
     answered = next((result for result in ntp_results if result.ok), None)
-    estimates = [*fallbacks]
-    if answered is not None:
-        ntp = ntp_estimate(answered)
-        assert ntp is not None
-        estimates.insert(0, ntp)
-    best = best_estimate(estimates)
+    ntp = ntp_estimate(answered) if answered is not None else None
+    estimates = [*fallbacks] if ntp is None else [ntp, *fallbacks]
+    suspects = _zone_suspects(fallbacks, ntp)
+    best = best_estimate(estimate for estimate in estimates if estimate not in suspects)
     facts = _facts(ntp_results, answered, estimates, best, source_facts or {})
+    facts.update(_comparison_facts(fallbacks, ntp, suspects))
 
     findings: list[Finding] = []
     if ntp_results and answered is None:
-        findings.append(_ntp_unreachable(ntp_results, best, facts))
+        findings.append(_ntp_unreachable(ntp_results, best, ntp_port, facts))
+    for estimate, shift in suspects.items():
+        findings.append(_zone_suspect(estimate, shift, ntp, bool(ntp_results), facts))
     if best is None:
-        findings.append(_no_time_source(bool(ntp_results), facts))
+        findings.append(_no_time_source(bool(ntp_results), bool(suspects), facts))
         return CheckResult.from_findings(
             CHECK_ID, "clock offset not measured: no time source", _ordered(findings), facts
         )
     if not ntp_results:
         findings.append(NTP_NOT_CONFIGURED.make(facts=facts, details=_details(best)))
-    findings += _skew_findings(best, thresholds, facts)
+    advice = _SyncAdvice()
+    findings += _skew_findings(best, thresholds, facts, advice)
     if token is not None:
-        findings += _token_findings(token, best, now, facts)
+        findings += _token_findings(token, best, now, facts, advice)
     return CheckResult.from_findings(CHECK_ID, _summary(best), _ordered(findings), facts)
+
+
+class _SyncAdvice:
+    """The NTP advice: in full in the first finding that needs it, then a reference to it."""
+
+    def __init__(self) -> None:
+        self._first_code: str | None = None
+
+    def text(self, code: str) -> str:
+        if self._first_code is None:
+            self._first_code = code
+            return SYNC_FIX
+        if self._first_code == SKEW.code:
+            return SYNC_FIX_SEE_SKEW
+        return f"Synchronise the clock with NTP as {self._first_code} describes."
+
+
+def _zone_suspects(
+    fallbacks: Sequence[OffsetEstimate], ntp: OffsetEstimate | None
+) -> dict[OffsetEstimate, float]:
+    """Return the fallbacks whose offset is a time zone offset, with that offset in seconds.
+
+    A fallback that agrees with an NTP reply measures real skew and is no suspect.
+    """
+    suspects: dict[OffsetEstimate, float] = {}
+    for estimate in fallbacks:
+        shift = zone_shift_seconds(estimate)
+        if shift is None:
+            continue
+        if ntp is not None and not _disagrees(estimate, ntp):
+            continue
+        suspects[estimate] = shift
+    return suspects
+
+
+def _disagrees(estimate: OffsetEstimate, ntp: OffsetEstimate) -> bool:
+    difference = abs(estimate.offset_seconds - ntp.offset_seconds)
+    return difference > DISAGREEMENT_FACTOR * (estimate.precision_seconds + ntp.precision_seconds)
+
+
+def _comparison_facts(
+    fallbacks: Sequence[OffsetEstimate],
+    ntp: OffsetEstimate | None,
+    suspects: Mapping[OffsetEstimate, float],
+) -> dict[str, Any]:
+    facts: dict[str, Any] = {}
+    if suspects:
+        facts["clock_zone_suspects"] = [estimate.origin for estimate in suspects]
+    if ntp is None:
+        return facts
+    disagreements = [
+        {
+            "reference": estimate.origin,
+            "difference_seconds": _rounded(estimate.offset_seconds - ntp.offset_seconds, 1),
+            "ntp_reference": ntp.origin,
+        }
+        for estimate in fallbacks
+        if _disagrees(estimate, ntp)
+    ]
+    if disagreements:
+        facts["clock_source_disagreements"] = disagreements
+    return facts
 
 
 def _facts(
@@ -195,15 +281,17 @@ def _facts(
 ) -> dict[str, Any]:
     facts: dict[str, Any] = {}
     if best is not None:
-        facts["clock_offset_seconds"] = round(best.offset_seconds, 3)
+        decimals = _DISPLAY_DECIMALS[best.source]
+        facts["clock_offset_seconds"] = _rounded(best.offset_seconds, decimals)
         facts["clock_source"] = best.source.value
-        facts["clock_precision_seconds"] = round(best.precision_seconds, 3)
+        facts["clock_precision_seconds"] = _precision_value(best.precision_seconds)
+        facts["clock_offset_lower_bound_seconds"] = _rounded(_lower_bound(best), decimals)
         facts["clock_reference"] = best.origin
     facts["clock_sources"] = [
         {
             "source": estimate.source.value,
-            "offset_seconds": round(estimate.offset_seconds, 3),
-            "precision_seconds": round(estimate.precision_seconds, 3),
+            "offset_seconds": _rounded(estimate.offset_seconds, _DISPLAY_DECIMALS[estimate.source]),
+            "precision_seconds": _precision_value(estimate.precision_seconds),
             "reference": estimate.origin,
         }
         for estimate in estimates
@@ -219,28 +307,148 @@ def _facts(
     return facts
 
 
-def _seconds(value: float) -> str:
-    """Format seconds for a message: at most three decimals, no trailing zeros, no ``-0``."""
-    return f"{round(value, 3) + 0.0:g}"
+def _rounded(value: float, decimals: int) -> float:
+    """Round ``value``; adding 0.0 turns ``-0.0`` into ``0.0``."""
+    return round(value, decimals) + 0.0
+
+
+def _precision_value(value: float) -> float:
+    return max(round(value, 3), MIN_PRECISION_SECONDS)
+
+
+def _lower_bound(estimate: OffsetEstimate) -> float:
+    """Return the smallest absolute offset that the estimate and its precision allow."""
+    return max(0.0, abs(estimate.offset_seconds) - estimate.precision_seconds)
+
+
+def _number_text(value: float, decimals: int) -> str:
+    """Format a number with at most ``decimals`` decimals, no trailing zeros and no ``-0``."""
+    text = f"{value:.{decimals}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+def _duration(seconds: float, decimals: int) -> str:
+    """Format a duration as ``25199.3 s (7 h)``: seconds, and a larger unit from 2 minutes."""
+    text = f"{_number_text(seconds, decimals)} s"
+    amount = abs(seconds)
+    for unit_seconds, unit in ((86400.0, "d"), (3600.0, "h"), (60.0, "min")):
+        if amount >= 2 * unit_seconds:
+            return f"{text} ({_number_text(seconds / unit_seconds, 1)} {unit})"
+    return text
+
+
+def _amount(estimate: OffsetEstimate) -> str:
+    return _duration(abs(estimate.offset_seconds), _DISPLAY_DECIMALS[estimate.source])
 
 
 def _precision(value: float) -> str:
-    """Format a precision, keeping one significant digit below a millisecond."""
-    return f"{value:.1g}" if 0 < value < 0.0005 else _seconds(value)
+    return _number_text(max(value, MIN_PRECISION_SECONDS), 3)
 
 
 def _details(estimate: OffsetEstimate) -> dict[str, str]:
     return {
-        "amount": _seconds(abs(estimate.offset_seconds)),
+        "amount": _amount(estimate),
         "direction": "ahead of" if estimate.offset_seconds > 0 else "behind",
         "origin": estimate.origin,
         "source_name": _SOURCE_NAMES[estimate.source],
         "precision": _precision(estimate.precision_seconds),
+        "lower_bound": _number_text(_lower_bound(estimate), _DISPLAY_DECIMALS[estimate.source]),
     }
 
 
+def _zone_suspect(
+    estimate: OffsetEstimate,
+    shift: float,
+    ntp: OffsetEstimate | None,
+    ntp_configured: bool,
+    facts: Mapping[str, Any],
+) -> Finding:
+    if ntp is not None:
+        difference = _duration(estimate.offset_seconds - ntp.offset_seconds, 1)
+        verdict = (
+            f"{ntp.origin} measures the local clock at {_signed(ntp)}, so {estimate.origin} "
+            f"is {difference} away from NTP time, far beyond both precisions: the server's "
+            "time zone is wrong, not this machine's clock."
+        )
+        ntp_hint = ""
+    elif ntp_configured:
+        verdict = (
+            "No NTP server gave a usable reply (clock.ntp_unreachable), so smtpdiag cannot "
+            "tell which clock is wrong."
+        )
+        ntp_hint = "An NTP reply tells which clock is wrong."
+    else:
+        verdict = "Without an NTP reply smtpdiag cannot tell which clock is wrong."
+        ntp_hint = "Pass --ntp-server HOST to tell which clock is wrong."
+    details = {
+        "origin": estimate.origin,
+        "amount": _amount(estimate),
+        "tolerance": _number_text(ZONE_TOLERANCE_SECONDS + estimate.precision_seconds, 1),
+        "shift": _zone_text(shift),
+        "verdict": verdict,
+        "ntp_hint": ntp_hint,
+    }
+    return SERVER_TIME_ZONE_SUSPECT.make(facts=facts, details=details)
+
+
+def _signed(estimate: OffsetEstimate) -> str:
+    decimals = _DISPLAY_DECIMALS[estimate.source]
+    sign = "-" if _rounded(estimate.offset_seconds, decimals) < 0 else "+"
+    return f"{sign}{_amount(estimate)}"
+
+
+def _zone_text(shift: float) -> str:
+    """Format a zone-sized difference in seconds as ``7 h`` or ``5 h 45 min``."""
+    minutes = round(abs(shift) / 60)
+    hours, rest = divmod(minutes, 60)
+    if hours == 0:
+        return f"{rest} min"
+    return f"{hours} h" if rest == 0 else f"{hours} h {rest} min"
+
+
+# Title, cause and fix of clock.ntp_unreachable for each kind of failure.
+_NTP_FAILURE_TEXT: Mapping[NtpFailure, tuple[str, str, str]] = {
+    NtpFailure.NO_REPLY: (
+        "no reply",
+        "Firewalls often block outgoing UDP port {port}.",
+        "Open UDP port {port} towards the NTP server, or configure one that this host can "
+        "reach (--ntp-server, ntp_servers); the host's NTP client needs the same path.",
+    ),
+    NtpFailure.UNRESOLVED: (
+        "name not resolved",
+        "The NTP server's host name has no address in DNS.",
+        "Check the spelling of the NTP server's name, or configure its IP address.",
+    ),
+    NtpFailure.KISS_OF_DEATH: (
+        "kiss-o'-death reply",
+        "A kiss-o'-death reply (stratum 0) is the server's request to back off: code RATE "
+        "means this host queries too often, DENY and RSTR mean the server denies it access.",
+        "Back off: query that server less often (the host's NTP client and smtpdiag share "
+        "its rate limit), or configure another NTP server.",
+    ),
+    NtpFailure.UNSYNCHRONISED: (
+        "server not synchronised",
+        "A server that sends leap indicator 3 or stratum 16 does not know the time itself, so "
+        "its time cannot be used.",
+        "Choose another NTP server, or fix the synchronisation of that server first.",
+    ),
+    NtpFailure.INVALID_REPLY: (
+        "invalid reply",
+        "The reply on UDP port {port} is not an NTP server reply to this request, so the "
+        "service on that port is probably not an NTP server.",
+        "Check the NTP server's address and ntp_port ({port}), and that an NTP server "
+        "listens there.",
+    ),
+}
+
+
 def _ntp_unreachable(
-    ntp_results: Sequence[NtpResult], best: OffsetEstimate | None, facts: Mapping[str, Any]
+    ntp_results: Sequence[NtpResult],
+    best: OffsetEstimate | None,
+    port: int,
+    facts: Mapping[str, Any],
 ) -> Finding:
     if best is None:
         fallback = "No other time source was available either, so the offset is unknown."
@@ -249,37 +457,65 @@ def _ntp_unreachable(
             f"smtpdiag fell back to {best.origin} ({_SOURCE_NAMES[best.source]}, "
             f"precision ±{_precision(best.precision_seconds)} s)."
         )
+    failures = list(dict.fromkeys(result.failure or NtpFailure.NO_REPLY for result in ntp_results))
+    texts = [_NTP_FAILURE_TEXT[failure] for failure in failures]
+    failure = texts[0][0] if len(texts) == 1 else "several reasons"
     details = {
+        "failure": failure,
         "servers": ", ".join(result.server for result in ntp_results),
         "reasons": "; ".join(f"{result.server}: {result.error}" for result in ntp_results),
+        "explanation": " ".join(text[1] for text in texts).format(port=port),
+        "fix": " ".join(text[2] for text in texts).format(port=port),
         "fallback": fallback,
     }
     return NTP_UNREACHABLE.make(facts=facts, details=details)
 
 
-def _no_time_source(ntp_configured: bool, facts: Mapping[str, Any]) -> Finding:
-    ntp = "No NTP server answered" if ntp_configured else "No NTP server is configured"
-    return NO_TIME_SOURCE.make(facts=facts, details={"ntp": ntp})
+def _no_time_source(ntp_configured: bool, zone_suspects: bool, facts: Mapping[str, Any]) -> Finding:
+    if ntp_configured:
+        ntp = "No NTP server gave a usable reply"
+        ntp_fix = "Make a configured NTP server usable (see clock.ntp_unreachable)."
+    else:
+        ntp = "No NTP server is configured"
+        ntp_fix = "Pass --ntp-server HOST (or set ntp_servers)."
+    if zone_suspects:
+        fallbacks = (
+            "the server times found are off by a time zone offset (clock.server_time_zone_suspect)"
+        )
+    else:
+        fallbacks = (
+            "the token check recorded no HTTP Date header and no SMTP reply carried a server time"
+        )
+    details = {"ntp": ntp, "ntp_fix": ntp_fix, "fallbacks": fallbacks}
+    return NO_TIME_SOURCE.make(facts=facts, details=details)
 
 
 def _skew_findings(
-    best: OffsetEstimate, thresholds: Thresholds, facts: Mapping[str, Any]
+    best: OffsetEstimate,
+    thresholds: Thresholds,
+    facts: Mapping[str, Any],
+    advice: _SyncAdvice,
 ) -> list[Finding]:
+    """Compare the smallest offset that the precision allows with the thresholds."""
     findings: list[Finding] = []
-    amount = abs(best.offset_seconds)
+    # Rounded so that 5.001 ± 0.001 reaches a 5 s threshold despite binary floating point.
+    lower_bound = round(_lower_bound(best), 6)
     details = _details(best)
-    if amount >= thresholds.critical_seconds:
-        limit = _seconds(thresholds.critical_seconds)
+    if lower_bound >= thresholds.critical_seconds:
+        limit = _number_text(thresholds.critical_seconds, 3)
         threshold = {"threshold_name": "critical", "threshold": limit}
-        findings.append(
-            SKEW.make(facts=facts, details={**details, **threshold}, severity=Severity.CRITICAL)
+        finding = SKEW.make(
+            facts=facts, details={**details, **threshold}, severity=Severity.CRITICAL
         )
-    elif amount >= thresholds.warning_seconds:
-        limit = _seconds(thresholds.warning_seconds)
+        advice.text(SKEW.code)
+        findings.append(finding)
+    elif lower_bound >= thresholds.warning_seconds:
+        limit = _number_text(thresholds.warning_seconds, 3)
         threshold = {"threshold_name": "warning", "threshold": limit}
+        advice.text(SKEW.code)
         findings.append(SKEW.make(facts=facts, details={**details, **threshold}))
-    if amount > thresholds.refresh_margin_seconds:
-        findings.append(_margin_finding(best, thresholds, details, facts))
+    if lower_bound > thresholds.refresh_margin_seconds:
+        findings.append(_margin_finding(best, thresholds, details, facts, advice))
     return findings
 
 
@@ -288,31 +524,40 @@ def _margin_finding(
     thresholds: Thresholds,
     details: Mapping[str, str],
     facts: Mapping[str, Any],
+    advice: _SyncAdvice,
 ) -> Finding:
     amount = details["amount"]
     if best.offset_seconds < 0:
         # Behind: the local clock reaches "expiry minus margin" after the real expiry.
         effect = (
             f"By the local clock a token still has time left when it has already expired, "
-            f"so clients keep sending expired tokens for up to {amount} s minus the margin "
+            f"so clients keep sending expired tokens for up to {amount} minus the margin "
             "and AUTH fails until they refresh."
         )
         severity = Severity.CRITICAL
     else:
         effect = (
-            f"Clients believe tokens expire {amount} s earlier than they do and refresh them "
+            f"Clients believe tokens expire {amount} earlier than they do and refresh them "
             "early; once the offset exceeds a token's lifetime every new token looks expired, "
             "and assertions signed here are not yet valid at the server."
         )
         severity = Severity.WARNING
-    margin = {"margin": _seconds(thresholds.refresh_margin_seconds), "effect": effect}
+    extra = {
+        "margin": _number_text(thresholds.refresh_margin_seconds, 3),
+        "effect": effect,
+        "sync_fix": advice.text(SKEW_EXCEEDS_REFRESH_MARGIN.code),
+    }
     return SKEW_EXCEEDS_REFRESH_MARGIN.make(
-        facts=facts, details={**details, **margin}, severity=severity
+        facts=facts, details={**details, **extra}, severity=severity
     )
 
 
 def _token_findings(
-    token: AccessToken, best: OffsetEstimate | None, now: datetime, facts: Mapping[str, Any]
+    token: AccessToken,
+    best: OffsetEstimate | None,
+    now: datetime,
+    facts: Mapping[str, Any],
+    advice: _SyncAdvice,
 ) -> list[Finding]:
     payload = token.claims.get("payload", {}) if token.claims is not None else {}
     if not isinstance(payload, Mapping):
@@ -327,9 +572,11 @@ def _token_findings(
         if ahead > TOKEN_CLAIM_TOLERANCE_SECONDS:
             details = {
                 "claim": claim,
-                "amount": _seconds(ahead),
+                # JWT times have one-second resolution, so decimals would only vary run to run.
+                "amount": _duration(ahead, 0),
                 "claim_time": _iso(claim_time),
                 "local_time": local_time,
+                "sync_fix": advice.text(TOKEN_ISSUED_IN_FUTURE.code),
             }
             findings.append(TOKEN_ISSUED_IN_FUTURE.make(facts=facts, details=details))
             break  # nbf and iat are usually equal; one finding names the gap
@@ -339,8 +586,9 @@ def _token_findings(
         # A grant's token was issued moments ago, so a past expiry means the clock is ahead.
         details = {
             "expires_at": _iso(exp),
-            "amount": _seconds((now - exp).total_seconds()),
+            "amount": _duration((now - exp).total_seconds(), 0),
             "local_time": local_time,
+            "sync_fix": advice.text(TOKEN_EXPIRED_LOCALLY.code),
         }
         findings.append(TOKEN_EXPIRED_LOCALLY.make(facts=facts, details=details))
 
@@ -348,7 +596,11 @@ def _token_findings(
     if best is not None and best.offset_seconds < 0 and expires_at is not None:
         remaining = (expires_at - now).total_seconds()
         if 0 < remaining < -best.offset_seconds:
-            details = {**_details(best), "remaining": _seconds(remaining)}
+            details = {
+                **_details(best),
+                "remaining": _duration(remaining, 0),
+                "sync_fix": advice.text(TOKEN_EXPIRED_AT_SERVER.code),
+            }
             findings.append(TOKEN_EXPIRED_AT_SERVER.make(facts=facts, details=details))
     return findings
 
@@ -372,9 +624,8 @@ def _ordered(findings: list[Finding]) -> list[Finding]:
 
 
 def _summary(best: OffsetEstimate) -> str:
-    sign = "-" if round(best.offset_seconds, 3) < 0 else "+"
     return (
-        f"local clock {sign}{_seconds(abs(best.offset_seconds))} s against {best.origin} "
+        f"local clock {_signed(best)} against {best.origin} "
         f"(±{_precision(best.precision_seconds)} s)"
     )
 

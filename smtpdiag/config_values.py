@@ -195,7 +195,20 @@ def parse_ntp_servers(value: object) -> tuple[str, ...]:
     servers = tuple(item for item in items if item)
     if not servers:
         raise ValueError("expected one or more NTP server host names or IP addresses")
-    return tuple(parse_host(server) for server in servers)
+    return tuple(_parse_ntp_server(server) for server in servers)
+
+
+def _parse_ntp_server(text: str) -> str:
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        pass
+    if ":" in text:
+        raise ValueError(
+            f"{text!r} is not a host name or IP address: an NTP server takes no port and "
+            "no brackets; set the port with --ntp-port (ntp_port)"
+        )
+    return parse_host(text)
 
 
 def parse_clock_seconds(value: object) -> float:

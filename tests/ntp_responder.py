@@ -31,18 +31,24 @@ class Responder:
     offset_seconds: float = 0.0
     """Server clock minus the real clock: positive makes the local clock look behind."""
     mode: str = "reply"
-    """``reply``, ``silent``, ``garbage``, ``short``, ``unsynchronised`` or ``kiss``."""
+    """``reply``, ``silent``, ``garbage``, ``short``, ``unsynchronised`` (leap indicator 3),
+    ``stratum16`` or ``kiss`` (stratum 0 with kiss code RATE)."""
     requests: int = 0
 
 
-def server_reply(request: bytes, offset_seconds: float, leap: int = 0, stratum: int = 2) -> bytes:
+def server_reply(
+    request: bytes,
+    offset_seconds: float,
+    leap: int = 0,
+    stratum: int = 2,
+    reference_id: bytes = b"LOCL",
+) -> bytes:
     """Build a version 4 server reply to ``request`` with the clock shifted by the offset."""
     now = time.time() + offset_seconds
     header = struct.pack(
         "!BBbb", (leap << 6) | (4 << 3) | 4, stratum, 6, -20
     )  # leap, version 4, mode 4 (server); stratum; poll; precision
     root = struct.pack("!II", 0, 0)  # root delay and root dispersion
-    reference_id = b"LOCL"
     originate = request[40:48]  # the client's transmit timestamp, copied back
     return (
         header
@@ -80,8 +86,10 @@ def ntp_responder(offset_seconds: float = 0.0, mode: str = "reply") -> Iterator[
                 reply = b"\x24\x02"
             elif state.mode == "unsynchronised":
                 reply = server_reply(request, state.offset_seconds, leap=3)
+            elif state.mode == "stratum16":
+                reply = server_reply(request, state.offset_seconds, stratum=16)
             elif state.mode == "kiss":
-                reply = server_reply(request, state.offset_seconds, stratum=0)
+                reply = server_reply(request, state.offset_seconds, stratum=0, reference_id=b"RATE")
             else:
                 reply = server_reply(request, state.offset_seconds)
             sock.sendto(reply, client)

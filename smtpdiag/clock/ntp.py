@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 NTP_VERSION = 4
@@ -26,6 +27,24 @@ LEAP_NOT_SYNCHRONIZED = 3
 
 MAX_STRATUM = 15
 """Highest stratum of a synchronised server; 16 means unsynchronised (RFC 5905 §7.3)."""
+
+NTP_HEADER_BYTES = 48
+"""Size of an NTP packet without extension fields or MAC (RFC 5905 §7.3)."""
+
+
+class NtpFailure(StrEnum):
+    """Kind of reason that an NTP query gave no offset; each kind needs a different fix."""
+
+    NO_REPLY = "no_reply"
+    """Timeout, ICMP port unreachable, network error or a query skipped for the deadline."""
+    UNRESOLVED = "unresolved"
+    """The server's host name did not resolve."""
+    KISS_OF_DEATH = "kiss_of_death"
+    """Stratum 0 reply: the server requests a lower query rate (RATE) or denies access."""
+    UNSYNCHRONISED = "unsynchronised"
+    """Leap indicator 3 or stratum 16: the server does not know the time itself."""
+    INVALID_REPLY = "invalid_reply"
+    """A datagram that is no NTP server reply to this request."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +62,8 @@ class NtpResult:
     stratum: int | None = None
     error: str | None = None
     """Reason in words that the query gave no offset, or None after a valid reply."""
+    failure: NtpFailure | None = None
+    """Kind of ``error``, or None after a valid reply."""
 
     @property
     def ok(self) -> bool:
@@ -65,25 +86,35 @@ def query_ntp(host: str, port: int, timeout: float, now: Callable[[], datetime])
     import ntplib  # imported here because only configured NTP queries need it
 
     label = server_label(host, port)
+    no_reply = NtpFailure.NO_REPLY
     sent_at = time.time()
+    # NOTE: ntplib reads one datagram from the server's address, so a junk datagram that
+    # arrives before the real reply ends the query as invalid. Its socket is not connected,
+    # so Linux does not report an ICMP port unreachable and a closed port waits for the timeout.
     try:
         stats = ntplib.NTPClient().request(host, version=NTP_VERSION, port=port, timeout=timeout)
     except ntplib.NTPException as error:
-        return NtpResult(label, now(), error=_ntplib_reason(str(error), timeout))
+        failure, reason = _ntplib_reason(str(error), timeout)
+        return NtpResult(label, now(), error=reason, failure=failure)
     except socket.gaierror as error:
-        return NtpResult(label, now(), error=f"cannot resolve {host}: {error.strerror or error}")
+        reason = f"cannot resolve {host}: {error.strerror or error}"
+        return NtpResult(label, now(), error=reason, failure=NtpFailure.UNRESOLVED)
     except ConnectionRefusedError:
-        return NtpResult(label, now(), error="port unreachable (nothing listens on that UDP port)")
+        reason = "port unreachable (nothing listens on that UDP port)"
+        return NtpResult(label, now(), error=reason, failure=no_reply)
     except TimeoutError:
-        return NtpResult(label, now(), error=f"no reply within {timeout:g} s")
+        reason = f"no reply within {format_seconds(timeout)} s"
+        return NtpResult(label, now(), error=reason, failure=no_reply)
     except OSError as error:
-        return NtpResult(label, now(), error=f"network error: {error.strerror or error}")
+        reason = f"network error: {error.strerror or error}"
+        return NtpResult(label, now(), error=reason, failure=no_reply)
     received_at = time.time()
     measured_at = now()
 
     problem = _reply_problem(stats, sent_at, received_at)
     if problem is not None:
-        return NtpResult(label, measured_at, stratum=stats.stratum, error=problem)
+        failure, reason = problem
+        return NtpResult(label, measured_at, stratum=stats.stratum, error=reason, failure=failure)
     # Shift from ntplib's time.time() to the caller's clock; zero with the real clock.
     clock_shift = measured_at.timestamp() - received_at
     return NtpResult(
@@ -113,24 +144,49 @@ def _within_era(server_offset: float) -> float:
     return server_offset
 
 
-def _ntplib_reason(message: str, timeout: float) -> str:
+def format_seconds(value: float) -> str:
+    """Format seconds with at most three decimals, no trailing zeros and no ``-0``."""
+    text = f"{value:.3f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+def _ntplib_reason(message: str, timeout: float) -> tuple[NtpFailure, str]:
     if message.startswith("No response"):
-        return f"no reply within {timeout:g} s"
-    return f"invalid reply: {message.rstrip('.')}"
+        return NtpFailure.NO_REPLY, f"no reply within {format_seconds(timeout)} s"
+    if message == "Invalid NTP packet.":
+        # ntplib raises this only when the datagram is shorter than the NTP header and does
+        # not pass the datagram on, so its exact length is unknown here.
+        reason = f"invalid reply: the datagram is shorter than the {NTP_HEADER_BYTES} bytes of NTP"
+        return NtpFailure.INVALID_REPLY, reason
+    return NtpFailure.INVALID_REPLY, f"invalid reply: {message.rstrip('.')}"
 
 
-def _reply_problem(stats: Any, sent_at: float, received_at: float) -> str | None:
+def _reply_problem(stats: Any, sent_at: float, received_at: float) -> tuple[NtpFailure, str] | None:
     """Return why a parsed ``ntplib.NTPStats`` reply cannot be trusted, or None when it can."""
+    invalid = NtpFailure.INVALID_REPLY
     if stats.mode not in SERVER_MODES:
-        return f"invalid reply: mode {stats.mode} is not a server reply"
+        return invalid, f"invalid reply: mode {stats.mode} is not a server reply"
     if stats.stratum == 0:
-        return "the server sent a kiss-o'-death reply (stratum 0), such as a rate limit"
-    if stats.leap == LEAP_NOT_SYNCHRONIZED or stats.stratum > MAX_STRATUM:
-        return f"the server's own clock is not synchronised (stratum {stats.stratum})"
+        code = _kiss_code(stats.ref_id)
+        reason = f"kiss-o'-death reply (stratum 0) with code {code}"
+        return NtpFailure.KISS_OF_DEATH, reason
+    if stats.leap == LEAP_NOT_SYNCHRONIZED:
+        reason = f"leap indicator {LEAP_NOT_SYNCHRONIZED}: the server's clock is not synchronised"
+        return NtpFailure.UNSYNCHRONISED, reason
+    if stats.stratum > MAX_STRATUM:
+        reason = f"stratum {stats.stratum}: the server's clock is not synchronised"
+        return NtpFailure.UNSYNCHRONISED, reason
     if stats.tx_timestamp == 0:
-        return "invalid reply: no transmit timestamp"
+        return invalid, "invalid reply: no transmit timestamp"
     # The server copies the request's transmit time into the originate field (RFC 5905 §8).
     # ntplib does not compare them, so a reply to another request is caught here.
     if not sent_at - 1.0 <= stats.orig_time <= received_at + 1.0:
-        return "invalid reply: its originate timestamp does not match the request"
+        return invalid, "invalid reply: its originate timestamp does not match the request"
     return None
+
+
+def _kiss_code(reference_id: int) -> str:
+    """Return the four ASCII letters of a kiss code (RATE, DENY, RSTR …), or its hex value."""
+    raw = int(reference_id).to_bytes(4, "big")
+    text = raw.decode("ascii", errors="replace").rstrip("\x00")
+    return text if text.isalnum() else f"0x{raw.hex()}"

@@ -7,11 +7,16 @@ offset (``+0700``) shows no skew when its clock is right.
 Precision is the half-width of the interval in which the true offset lies:
 
 - NTP: half the round-trip delay, because the server's timestamps fall somewhere within the
-  round trip (RFC 5905).
-- HTTP ``Date``: 1 s, because the header has one-second resolution and is truncated, plus
-  half the request latency, because the server stamps the reply at an unknown point of it.
+  round trip (RFC 5905), and at least 1 ms.
+- HTTP ``Date``: 1 s, because the header has one-second resolution, plus half the request
+  latency, because the server stamps the reply at an unknown point of it.
 - SMTP reply timestamps: their resolution (1 s for RFC 5322 dates, the fraction digits of an
   ISO 8601 time) plus an allowance for network delay and server processing.
+
+Servers truncate times to their resolution, so a time is taken to stand for the middle of its
+interval: a ``Date`` of 09:00:00 stands for 09:00:00.5. A synchronised clock then measures
+about 0 s instead of +0.5 s. The precision stays at the full resolution, so a server that
+rounds instead of truncating is still covered.
 """
 
 from __future__ import annotations
@@ -27,6 +32,19 @@ from smtpdiag.clock.ntp import NtpResult
 
 HTTP_DATE_RESOLUTION_SECONDS = 1.0
 """Resolution of the HTTP ``Date`` header (RFC 9110 §5.6.7)."""
+
+MIN_PRECISION_SECONDS = 0.001
+"""Smallest precision reported: NTP offsets are shown to the millisecond."""
+
+ZONE_STEP_SECONDS = 900.0
+"""Time zone offsets are multiples of a quarter hour (+05:45, +05:30, +07:00)."""
+
+ZONE_MIN_SECONDS = 1800.0
+"""Smallest difference that counts as a time zone error rather than clock skew."""
+
+ZONE_TOLERANCE_SECONDS = 2.0
+"""Distance from a multiple of ``ZONE_STEP_SECONDS``, beyond the source's precision, within
+which a difference counts as a time zone error."""
 
 SMTP_REPLY_DELAY_SECONDS = 1.0
 """Allowance for the time between a server stamping a reply and this client reading it."""
@@ -62,9 +80,9 @@ def ntp_estimate(result: NtpResult) -> OffsetEstimate | None:
     """Return the estimate of a successful NTP query, or None for a failed one."""
     if result.offset_seconds is None:
         return None
-    delay = result.delay_seconds or 0.0
+    precision = max((result.delay_seconds or 0.0) / 2, MIN_PRECISION_SECONDS)
     return OffsetEstimate(
-        ClockSource.NTP, result.offset_seconds, delay / 2, f"NTP server {result.server}"
+        ClockSource.NTP, result.offset_seconds, precision, f"NTP server {result.server}"
     )
 
 
@@ -75,9 +93,10 @@ def http_date_estimate(
 
     ``server_date_offset_seconds`` is the ``Date`` value minus the local time at which the
     whole reply was read (the token check's fact of that name), so it is negated. The server's
-    stamp is taken to be from the middle of the request.
+    stamp is taken to be from the middle of the request and the middle of its second.
     """
-    offset = -server_date_offset_seconds - latency_seconds / 2
+    centred = server_date_offset_seconds + HTTP_DATE_RESOLUTION_SECONDS / 2
+    offset = -centred - latency_seconds / 2
     precision = HTTP_DATE_RESOLUTION_SECONDS + latency_seconds / 2
     return OffsetEstimate(ClockSource.HTTP_DATE, offset, precision, origin)
 
@@ -94,7 +113,8 @@ def smtp_reply_estimate(
     if parsed is None:
         return None
     server_time, resolution = parsed
-    offset = (received_at.astimezone(UTC) - server_time).total_seconds()
+    # The time is truncated to its resolution, so its interval's middle is half of it later.
+    offset = (received_at.astimezone(UTC) - server_time).total_seconds() - resolution / 2
     return OffsetEstimate(
         ClockSource.SMTP_REPLY, offset, resolution + SMTP_REPLY_DELAY_SECONDS, origin
     )
@@ -106,6 +126,24 @@ def best_estimate(estimates: Iterable[OffsetEstimate]) -> OffsetEstimate | None:
         estimates, key=lambda item: (item.precision_seconds, _SOURCE_ORDER[item.source])
     )
     return ranked[0] if ranked else None
+
+
+def zone_shift_seconds(estimate: OffsetEstimate) -> float | None:
+    """Return the time zone offset that ``estimate`` most likely is, or None for skew.
+
+    A difference counts when it is at least 30 minutes and lies within
+    ``ZONE_TOLERANCE_SECONDS`` plus the precision of a multiple of 15 minutes. It comes from
+    a time written with a wrong zone (local time labelled ``+0000``, for example), or from a
+    clock set in local time as if it were UTC. Returns the multiple in seconds, signed like
+    the offset.
+    """
+    shift = round(estimate.offset_seconds / ZONE_STEP_SECONDS) * ZONE_STEP_SECONDS
+    if abs(shift) < ZONE_MIN_SECONDS:
+        return None
+    tolerance = ZONE_TOLERANCE_SECONDS + estimate.precision_seconds
+    if abs(estimate.offset_seconds - shift) > tolerance:
+        return None
+    return shift
 
 
 # ISO 8601 with a zone: Exchange writes 2023-09-12T20:59:57.214Z in its bracketed server id.

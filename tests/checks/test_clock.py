@@ -15,7 +15,8 @@ from checks import clock
 from checks import connect as connect_check
 from smtpdiag import config as configuration
 from smtpdiag.cli import main
-from smtpdiag.clock.ntp import NtpResult
+from smtpdiag.clock.kinds import SYNC_FIX
+from smtpdiag.clock.ntp import NtpFailure, NtpResult
 from smtpdiag.clock.sources import ClockSource, OffsetEstimate
 from smtpdiag.context import CheckContext, OAuthSettings, Settings, Target, TlsMode
 from smtpdiag.errors import ConfigError, UsageError
@@ -36,8 +37,10 @@ def ntp(offset: float, delay: float = 0.002) -> NtpResult:
     return NtpResult("127.0.0.1:4123", NOW, offset_seconds=offset, delay_seconds=delay, stratum=2)
 
 
-def failed_ntp(reason: str = "no reply within 1 s") -> NtpResult:
-    return NtpResult("127.0.0.1:4123", NOW, error=reason)
+def failed_ntp(
+    reason: str = "no reply within 1 s", failure: NtpFailure = NtpFailure.NO_REPLY
+) -> NtpResult:
+    return NtpResult("127.0.0.1:4123", NOW, error=reason, failure=failure)
 
 
 def date_header(offset: float) -> OffsetEstimate:
@@ -59,9 +62,12 @@ def severity_of(result: CheckResult, code: str) -> Severity:
         (-90.0, Status.CRITICAL, ["clock.skew"]),
         (3.0, Status.OK, []),
         (-3.0, Status.OK, []),
-        (5.0, Status.WARNING, ["clock.skew"]),
+        # The thresholds apply to the offset minus its precision of 0.001 s.
+        (5.0, Status.OK, []),
+        (5.001, Status.WARNING, ["clock.skew"]),
         (-59.9, Status.WARNING, ["clock.skew"]),
-        (60.0, Status.CRITICAL, ["clock.skew"]),
+        (60.0, Status.WARNING, ["clock.skew"]),
+        (60.001, Status.CRITICAL, ["clock.skew"]),
         (0.0, Status.OK, []),
     ],
 )
@@ -83,6 +89,7 @@ def test_skew_names_direction_and_source() -> None:
     assert behind.title == "Local clock is 90 s behind NTP server 127.0.0.1:4123"
     assert "critical threshold of 60 s" in ahead.cause
     assert "precision ±0.001 s" in ahead.cause
+    assert "the offset is 89.999 s, at or above" in ahead.cause
 
 
 @pytest.mark.parametrize(
@@ -105,7 +112,9 @@ def test_offset_beyond_refresh_margin_behind_is_critical() -> None:
     assert codes(result) == ["clock.skew", "clock.skew_exceeds_refresh_margin"]
     assert severity_of(result, "clock.skew_exceeds_refresh_margin") is Severity.CRITICAL
     margin = result.findings[1]
-    assert margin.title == "Clock offset of 400 s exceeds the token refresh margin of 300 s"
+    assert margin.title == (
+        "Clock offset of 400 s (6.7 min) exceeds the token refresh margin of 300 s"
+    )
     assert "expired tokens" in margin.cause
 
 
@@ -216,7 +225,7 @@ def test_banner_in_another_zone_is_no_skew() -> None:
         "connect",
         {
             "server_timestamp": "Fri, 04 Dec 2026 16:00:00 +0700",
-            "server_timestamp_received_at": "2026-12-04T09:00:00+00:00",
+            "server_timestamp_received_at": "2026-12-04T09:00:00.500000+00:00",
         },
     )
     estimates, facts = clock.fallback_estimates({"connect": connect})
@@ -250,8 +259,9 @@ def test_fallback_estimates_from_token_and_auth() -> None:
         ClockSource.SMTP_REPLY,
     ]
     assert estimates[0].origin == "the Date header of http://127.0.0.1:8080/token"
-    assert estimates[0].offset_seconds == pytest.approx(89.9)
-    assert estimates[1].offset_seconds == pytest.approx(90.0)
+    # Both times are truncated, so they are centred in their second and millisecond.
+    assert estimates[0].offset_seconds == pytest.approx(89.4)
+    assert estimates[1].offset_seconds == pytest.approx(89.9995)
     assert facts == {
         "server_date": "2026-12-04T08:58:30Z",
         "server_timestamp": "2026-12-04T08:58:30.000Z",
@@ -475,4 +485,219 @@ def test_auth_records_reply_receipt_time() -> None:
     assert result.facts["server_timestamp"] == "2026-12-04T08:58:30.000Z"
     assert result.facts["server_timestamp_received_at"] == "2026-12-04T09:00:00+00:00"
     estimates, _ = clock.fallback_estimates({"auth": result})
-    assert estimates[0].offset_seconds == pytest.approx(90.0)
+    assert estimates[0].offset_seconds == pytest.approx(89.9995)
+
+
+def greeting_estimate(timestamp: str, received_at: str) -> list[OffsetEstimate]:
+    connect = upstream_result(
+        "connect",
+        {"server_timestamp": timestamp, "server_timestamp_received_at": received_at},
+    )
+    estimates, _ = clock.fallback_estimates({"connect": connect})
+    return estimates
+
+
+# Jakarta wall time (+0700) written with the zone +0000, read 0.7 s into the second.
+JAKARTA_AS_UTC = greeting_estimate(
+    "Fri, 04 Dec 2026 16:00:00 +0000", "2026-12-04T09:00:00.700000+00:00"
+)
+
+
+def test_wrong_zone_greeting_is_not_skew() -> None:
+    result = clock.evaluate([], JAKARTA_AS_UTC, DEFAULTS, NOW)
+    assert codes(result) == ["clock.server_time_zone_suspect", "clock.no_time_source"]
+    assert result.status is Status.WARNING
+    suspect = result.findings[0]
+    assert suspect.title == (
+        "Server time in the greeting of the SMTP server is off by 7 h: "
+        "a time zone error, not clock skew"
+    )
+    assert "by 25199.8 s (7 h), within 4 s of 7 h" in suspect.cause
+    assert "cannot tell which clock is wrong" in suspect.cause
+    assert "Pass --ntp-server HOST" in suspect.fix
+    assert "off by a time zone offset" in result.findings[1].cause
+    assert result.facts["clock_zone_suspects"] == ["the greeting of the SMTP server"]
+    assert "clock_offset_seconds" not in result.facts
+
+
+def test_wrong_zone_greeting_is_excluded_from_best() -> None:
+    result = clock.evaluate([], [*JAKARTA_AS_UTC, date_header(0.3)], DEFAULTS, NOW)
+    assert codes(result) == ["clock.server_time_zone_suspect", "clock.ntp_not_configured"]
+    assert result.facts["clock_source"] == "http_date"
+    assert result.facts["clock_offset_seconds"] == 0.3
+
+
+@pytest.mark.parametrize("offset", [19800.4, -20701.1])
+def test_quarter_hour_zones_are_suspect(offset: float) -> None:
+    result = clock.evaluate([], [date_header(offset)], DEFAULTS, NOW)
+    assert codes(result) == ["clock.server_time_zone_suspect", "clock.no_time_source"]
+
+
+def test_wrong_zone_greeting_against_ntp() -> None:
+    result = clock.evaluate([ntp(0.012)], JAKARTA_AS_UTC, DEFAULTS, NOW)
+    assert codes(result) == ["clock.server_time_zone_suspect"]
+    cause = result.findings[0].cause
+    assert "NTP server 127.0.0.1:4123 measures the local clock at +0.012 s" in cause
+    assert "the server's time zone is wrong, not this machine's clock" in cause
+    assert result.facts["clock_source"] == "ntp"
+    assert result.facts["clock_source_disagreements"] == [
+        {
+            "reference": "the greeting of the SMTP server",
+            "difference_seconds": -25199.8,
+            "ntp_reference": "NTP server 127.0.0.1:4123",
+        }
+    ]
+
+
+def test_zone_sized_skew_confirmed_by_ntp_is_skew() -> None:
+    result = clock.evaluate([ntp(-25199.9)], JAKARTA_AS_UTC, DEFAULTS, NOW)
+    assert codes(result) == ["clock.skew", "clock.skew_exceeds_refresh_margin"]
+    assert "clock_source_disagreements" not in result.facts
+    assert result.findings[0].title == (
+        "Local clock is 25199.9 s (7 h) behind NTP server 127.0.0.1:4123"
+    )
+
+
+def test_fallback_far_from_ntp_is_named() -> None:
+    result = clock.evaluate([ntp(0.0)], [date_header(40.0)], DEFAULTS, NOW)
+    assert codes(result) == []
+    disagreement = result.facts["clock_source_disagreements"][0]
+    assert disagreement["reference"] == "the Date header of the endpoint"
+    assert disagreement["difference_seconds"] == 40.0
+    close = clock.evaluate([ntp(0.0)], [date_header(1.5)], DEFAULTS, NOW)
+    assert "clock_source_disagreements" not in close.facts
+
+
+@pytest.mark.parametrize(
+    ("failure", "reason", "title", "cause", "fix"),
+    [
+        (
+            NtpFailure.NO_REPLY,
+            "no reply within 1 s",
+            "No usable NTP reply (127.0.0.1:4123): no reply",
+            "block outgoing UDP port 4123",
+            "Open UDP port 4123",
+        ),
+        (
+            NtpFailure.KISS_OF_DEATH,
+            "kiss-o'-death reply (stratum 0) with code RATE",
+            "No usable NTP reply (127.0.0.1:4123): kiss-o'-death reply",
+            "code RATE means this host queries too often",
+            "Back off",
+        ),
+        (
+            NtpFailure.UNSYNCHRONISED,
+            "leap indicator 3: the server's clock is not synchronised",
+            "No usable NTP reply (127.0.0.1:4123): server not synchronised",
+            "leap indicator 3 or stratum 16",
+            "Choose another NTP server",
+        ),
+        (
+            NtpFailure.INVALID_REPLY,
+            "invalid reply: mode 0 is not a server reply",
+            "No usable NTP reply (127.0.0.1:4123): invalid reply",
+            "probably not an NTP server",
+            "ntp_port (4123)",
+        ),
+    ],
+)
+def test_ntp_failure_advice_follows_reason(
+    failure: NtpFailure, reason: str, title: str, cause: str, fix: str
+) -> None:
+    result = clock.evaluate(
+        [failed_ntp(reason, failure)], [date_header(0.2)], DEFAULTS, NOW, ntp_port=4123
+    )
+    finding = result.findings[0]
+    assert finding.code == "clock.ntp_unreachable"
+    assert finding.title == title
+    assert f"127.0.0.1:4123: {reason}" in finding.cause
+    assert cause in finding.cause
+    assert fix in finding.fix
+    assert "UDP port 123 " not in finding.cause + finding.fix
+    if failure is not NtpFailure.NO_REPLY:
+        assert "Firewall" not in finding.cause
+        assert "Open UDP port" not in finding.fix
+
+
+def test_mixed_ntp_failures_give_each_fix() -> None:
+    results = [
+        failed_ntp("no reply within 1 s"),
+        failed_ntp("stratum 16: the server's clock is not synchronised", NtpFailure.UNSYNCHRONISED),
+    ]
+    finding = clock.evaluate(results, [], DEFAULTS, NOW).findings[0]
+    assert finding.title.endswith(": several reasons")
+    assert "Open UDP port 123 " in finding.fix
+    assert "Choose another NTP server" in finding.fix
+
+
+def test_no_time_source_with_ntp_configured() -> None:
+    result = clock.evaluate([failed_ntp()], [], DEFAULTS, NOW)
+    finding = result.findings[1]
+    assert finding.code == "clock.no_time_source"
+    assert "Pass --ntp-server" not in finding.fix
+    assert "clock.ntp_unreachable" in finding.fix
+    unconfigured = clock.evaluate([], [], DEFAULTS, NOW).findings[0]
+    assert "Pass --ntp-server HOST" in unconfigured.fix
+
+
+def test_offsets_shown_to_source_precision() -> None:
+    date = clock.evaluate([], [date_header(89.4567)], DEFAULTS, NOW)
+    skew = next(f for f in date.findings if f.code == "clock.skew")
+    assert skew.title == "Local clock is 89.5 s ahead of the Date header of the endpoint"
+    assert date.facts["clock_offset_seconds"] == 89.5
+    large = clock.evaluate([ntp(-25000.1234)], [], DEFAULTS, NOW).findings[0]
+    assert large.title == "Local clock is 25000.123 s (6.9 h) behind NTP server 127.0.0.1:4123"
+    days = clock.evaluate([ntp(200000.0)], [], DEFAULTS, NOW).findings[0]
+    assert days.title.startswith("Local clock is 200000 s (2.3 d) ahead")
+
+
+def test_tiny_offsets_have_no_negative_zero() -> None:
+    result = clock.evaluate([ntp(-0.0001, delay=0.0)], [], DEFAULTS, NOW)
+    assert str(result.facts["clock_offset_seconds"]) == "0.0"
+    assert result.facts["clock_precision_seconds"] == 0.001
+    assert result.summary == "local clock +0 s against NTP server 127.0.0.1:4123 (±0.001 s)"
+    assert "e-" not in result.summary
+
+
+def test_token_gap_in_whole_seconds() -> None:
+    now = NOW + timedelta(seconds=0.571)
+    payload = {"iat": epoch(NOW) + 90, "exp": epoch(NOW) + 3690}
+    result = clock.evaluate([ntp(-90.0)], [], DEFAULTS, now, token(payload))
+    finding = next(f for f in result.findings if f.code == "clock.token_issued_in_future")
+    assert finding.title == "Access token's iat is 89 s after the local time"
+
+
+def test_thresholds_apply_to_offset_minus_precision() -> None:
+    tight = clock.Thresholds(0.1, 0.5)
+    coarse = clock.evaluate([], [date_header(1.0)], tight, NOW)
+    assert "clock.skew" not in codes(coarse)
+    assert coarse.facts["clock_offset_lower_bound_seconds"] == 0.0
+    precise = clock.evaluate([ntp(0.6)], [], tight, NOW)
+    assert severity_of(precise, "clock.skew") is Severity.CRITICAL
+    assert precise.facts["clock_offset_lower_bound_seconds"] == 0.599
+
+
+def test_ntp_advice_given_once() -> None:
+    payload = {"iat": epoch(NOW) + 400, "exp": epoch(NOW) + 4000}
+    result = clock.evaluate([ntp(-400.0)], [], DEFAULTS, NOW, token(payload))
+    fixes = {finding.code: finding.fix for finding in result.findings}
+    assert SYNC_FIX in fixes["clock.skew"]
+    for code in ("clock.skew_exceeds_refresh_margin", "clock.token_issued_in_future"):
+        assert "as clock.skew describes" in fixes[code]
+        assert "timedatectl" not in fixes[code]
+
+
+def test_ntp_advice_in_full_without_skew_finding() -> None:
+    thresholds = clock.Thresholds(100.0, 1000.0, refresh_margin_seconds=30.0)
+    result = clock.evaluate([ntp(-45.0)], [], thresholds, NOW)
+    assert codes(result) == ["clock.skew_exceeds_refresh_margin"]
+    assert SYNC_FIX in result.findings[0].fix
+
+
+@pytest.mark.parametrize("server", ["127.0.0.1:40123", "[::1]:40123", "[::1]"])
+def test_ntp_server_with_port_names_ntp_port(server: str) -> None:
+    with pytest.raises(UsageError) as raised:
+        configuration.load({"ntp_servers": server}, host_port="127.0.0.1", environ={})
+    message = str(raised.value)
+    assert "--ntp-port" in message
+    assert "[IPV6]:PORT" not in message

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from ntp_responder import closed_udp_port, ntp_responder
 
-from smtpdiag.clock.ntp import query_ntp, server_label
+from smtpdiag.clock.ntp import NtpFailure, format_seconds, query_ntp, server_label
 
 
 def real_now() -> datetime:
@@ -46,6 +46,7 @@ def test_silent_server_times_out() -> None:
     assert responder.requests == 1
     assert result.error is not None
     assert result.error.startswith("no reply within 0.3 s")
+    assert result.failure is NtpFailure.NO_REPLY
 
 
 def test_closed_port_is_unreachable() -> None:
@@ -57,19 +58,37 @@ def test_closed_port_is_unreachable() -> None:
 
 
 @pytest.mark.parametrize(
-    ("mode", "reason"),
+    ("mode", "reason", "failure"),
     [
-        ("garbage", "invalid reply: mode 0 is not a server reply"),
-        ("short", "invalid reply: Invalid NTP packet"),
-        ("unsynchronised", "the server's own clock is not synchronised (stratum 2)"),
-        ("kiss", "the server sent a kiss-o'-death reply (stratum 0), such as a rate limit"),
+        ("garbage", "invalid reply: mode 0 is not a server reply", NtpFailure.INVALID_REPLY),
+        (
+            "short",
+            "invalid reply: the datagram is shorter than the 48 bytes of NTP",
+            NtpFailure.INVALID_REPLY,
+        ),
+        (
+            "unsynchronised",
+            "leap indicator 3: the server's clock is not synchronised",
+            NtpFailure.UNSYNCHRONISED,
+        ),
+        (
+            "stratum16",
+            "stratum 16: the server's clock is not synchronised",
+            NtpFailure.UNSYNCHRONISED,
+        ),
+        (
+            "kiss",
+            "kiss-o'-death reply (stratum 0) with code RATE",
+            NtpFailure.KISS_OF_DEATH,
+        ),
     ],
 )
-def test_unusable_replies(mode: str, reason: str) -> None:
+def test_unusable_replies(mode: str, reason: str, failure: NtpFailure) -> None:
     with ntp_responder(mode=mode) as responder:
         result = query_ntp("127.0.0.1", responder.port, 1.0, real_now)
     assert result.offset_seconds is None
     assert result.error == reason
+    assert result.failure is failure
     assert not result.ok
 
 
@@ -82,6 +101,14 @@ def test_unresolvable_host(monkeypatch: pytest.MonkeyPatch) -> None:
     result = query_ntp("ntp.example.test", 123, 0.5, real_now)
     assert result.offset_seconds is None
     assert result.error == "cannot resolve ntp.example.test: Name or service not known"
+    assert result.failure is NtpFailure.UNRESOLVED
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(0.3, "0.3"), (1.0, "1"), (0.00001, "0"), (-0.0001, "0"), (12.5, "12.5")]
+)
+def test_format_seconds_plain(seconds: float, text: str) -> None:
+    assert format_seconds(seconds) == text
 
 
 @pytest.mark.parametrize(

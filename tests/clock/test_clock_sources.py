@@ -16,6 +16,7 @@ from smtpdiag.clock.sources import (
     ntp_estimate,
     parse_server_time,
     smtp_reply_estimate,
+    zone_shift_seconds,
 )
 
 RECEIVED = datetime(2026, 12, 4, 9, 0, 0, tzinfo=UTC)
@@ -92,8 +93,10 @@ def test_find_server_time_in_replies(reply: str, found: str | None) -> None:
 
 
 def test_banner_zone_offset_is_not_skew() -> None:
-    # The server writes its local time in +0700; it is exactly the local clock's UTC time.
-    estimate = smtp_reply_estimate("Fri, 04 Dec 2026 16:00:00 +0700", RECEIVED, "the greeting")
+    # The server writes its local time in +0700, truncated to the second: read half a second
+    # into that second, it matches the local clock's UTC time.
+    received = RECEIVED.replace(microsecond=500000)
+    estimate = smtp_reply_estimate("Fri, 04 Dec 2026 16:00:00 +0700", received, "the greeting")
     assert estimate is not None
     assert estimate.offset_seconds == 0.0
     assert estimate.source is ClockSource.SMTP_REPLY
@@ -104,7 +107,8 @@ def test_smtp_reply_local_ahead_is_positive() -> None:
     received = datetime(2023, 9, 12, 21, 1, 27, 214000, tzinfo=UTC)
     estimate = smtp_reply_estimate("2023-09-12T20:59:57.214Z", received, "the AUTH reply")
     assert estimate is not None
-    assert estimate.offset_seconds == pytest.approx(90.0)
+    # Centred in its millisecond: 90 s minus 0.5 ms.
+    assert estimate.offset_seconds == pytest.approx(89.9995)
     assert estimate.precision_seconds == pytest.approx(1.001)
 
 
@@ -116,8 +120,43 @@ def test_http_date_estimate() -> None:
     # The Date header was 90 s behind the local time at which the reply was read.
     estimate = http_date_estimate(-90.0, 0.4, "the Date header of https://login.example.test")
     assert estimate.source is ClockSource.HTTP_DATE
-    assert estimate.offset_seconds == pytest.approx(89.8)
+    # 90 s, minus half a second for the truncated Date, minus half the latency.
+    assert estimate.offset_seconds == pytest.approx(89.3)
     assert estimate.precision_seconds == pytest.approx(1.2)
+
+
+def test_http_date_of_synchronised_clock_is_zero() -> None:
+    # The server stamped 09:00:00.5 as "09:00:00"; the reply was read 0.6 s after that second
+    # began, 0.2 s after the request was sent.
+    estimate = http_date_estimate(-0.6, 0.2, "the Date header")
+    assert estimate.offset_seconds == pytest.approx(0.0)
+
+
+def test_rfc5322_greeting_of_synchronised_clock_is_zero() -> None:
+    received = datetime(2026, 12, 4, 9, 0, 0, 500000, tzinfo=UTC)
+    estimate = smtp_reply_estimate("Fri, 04 Dec 2026 09:00:00 +0000", received, "the greeting")
+    assert estimate is not None
+    assert estimate.offset_seconds == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize(
+    ("offset", "precision", "shift"),
+    [
+        (-25199.3, 2.0, -25200.0),  # Jakarta wall time labelled +0000
+        (25201.5, 1.2, 25200.0),
+        (19800.4, 1.2, 19800.0),  # +05:30
+        (-20702.0, 2.0, -20700.0),  # +05:45
+        (1800.0, 1.0, 1800.0),
+        (900.0, 1.0, None),  # below 30 minutes
+        (90.0, 1.2, None),
+        (25190.0, 2.0, None),  # 10 s from a whole hour: skew
+        (3605.5, 1.2, None),  # 5.5 s from a whole hour, beyond 2 s plus the precision
+        (3605.5, 4.0, 3600.0),
+    ],
+)
+def test_zone_shift_seconds(offset: float, precision: float, shift: float | None) -> None:
+    estimate = OffsetEstimate(ClockSource.SMTP_REPLY, offset, precision, "the greeting")
+    assert zone_shift_seconds(estimate) == shift
 
 
 def test_ntp_estimate_precision_is_half_delay() -> None:
@@ -129,6 +168,13 @@ def test_ntp_estimate_precision_is_half_delay() -> None:
     assert estimate.offset_seconds == -90.0
     assert estimate.precision_seconds == pytest.approx(0.025)
     assert estimate.origin == "NTP server 127.0.0.1:4123"
+
+
+def test_ntp_estimate_precision_at_least_one_millisecond() -> None:
+    result = NtpResult("127.0.0.1", RECEIVED, offset_seconds=0.0, delay_seconds=0.0001, stratum=2)
+    estimate = ntp_estimate(result)
+    assert estimate is not None
+    assert estimate.precision_seconds == 0.001
 
 
 def test_ntp_estimate_of_failed_query() -> None:
