@@ -41,7 +41,7 @@ from smtpdiag.clock.sources import (
     smtp_reply_estimate,
     zone_shift_seconds,
 )
-from smtpdiag.clock.symptoms import SYMPTOM_FINDINGS
+from smtpdiag.clock.symptom_kinds import SYMPTOM_FINDINGS
 from smtpdiag.context import CheckContext, Target
 from smtpdiag.models import CheckResult, Finding, Severity
 from smtpdiag.oauth.model import ACCESS_TOKEN_OUTPUT, AccessToken

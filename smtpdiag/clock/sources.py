@@ -25,7 +25,6 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from enum import StrEnum
 
 from smtpdiag.clock.ntp import NtpResult
@@ -191,6 +190,8 @@ def parse_server_time(text: str) -> tuple[datetime, float] | None:
     rfc = _RFC5322_TIME.fullmatch(text)
     if rfc is None:
         return None
+    from email.utils import parsedate_to_datetime  # about 3 ms; only for a dated banner
+
     try:
         parsed = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):

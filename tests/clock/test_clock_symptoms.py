@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from smtpdiag.clock.symptom_kinds import SYMPTOM_FINDINGS
 from smtpdiag.clock.symptoms import (
-    SYMPTOM_FINDINGS,
     decode_clock_symptom,
     finding_for_clock_error,
 )
