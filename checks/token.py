@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from smtpdiag.context import CheckContext, OAuthSettings, Target
 from smtpdiag.models import CheckResult, Finding, Severity
+from smtpdiag.oauth.claims import numeric_date
 from smtpdiag.oauth.grants import choose_grant, request_fields, requested_scope, token_response
 from smtpdiag.oauth.http import EndpointError, post_form
 from smtpdiag.oauth.model import ACCESS_TOKEN_OUTPUT, AccessToken, Grant, TokenResponse
@@ -296,12 +297,12 @@ def _access_token(value: Secret, source: str) -> AccessToken:
 def _jwt_expiry(claims: Mapping[str, Any] | None) -> datetime | None:
     if claims is None:
         return None
-    exp = claims["payload"].get("exp")
-    if isinstance(exp, bool) or not isinstance(exp, int | float):
+    exp = numeric_date(claims["payload"].get("exp"))
+    if exp is None:
         return None
     try:
-        return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=exp)
-    except OverflowError:
+        return datetime.fromtimestamp(exp, UTC)
+    except (OverflowError, OSError, ValueError):
         return None
 
 

@@ -34,14 +34,23 @@ def parse_port(value: object) -> int:
 
 def parse_seconds(value: object) -> float:
     """Parse a positive number of seconds, at most ``MAX_SECONDS``."""
+    return _parse_seconds_in_range(value, MAX_SECONDS, allow_zero=False, example="10 or 2.5")
+
+
+def _parse_seconds_in_range(
+    value: object, maximum: float, *, allow_zero: bool, example: str
+) -> float:
+    """Parse a finite number of seconds up to ``maximum``, above 0 or from 0 inclusive."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ValueError("expected a number of seconds")
     try:
         seconds = float(value)
     except ValueError:
-        raise ValueError("expected a number of seconds, such as 10 or 2.5") from None
-    if not math.isfinite(seconds) or not 0 < seconds <= MAX_SECONDS:
-        raise ValueError(f"expected a number of seconds above 0 and at most {MAX_SECONDS:g}")
+        raise ValueError(f"expected a number of seconds, such as {example}") from None
+    in_range = 0 <= seconds <= maximum if allow_zero else 0 < seconds <= maximum
+    if not math.isfinite(seconds) or not in_range:
+        lower = "from 0 to" if allow_zero else "above 0 and at most"
+        raise ValueError(f"expected a number of seconds {lower} {maximum:g}")
     return seconds
 
 
@@ -212,16 +221,8 @@ def _parse_ntp_server(text: str) -> str:
 
 
 def parse_clock_seconds(value: object) -> float:
-    """Parse a clock offset threshold: seconds above 0 and at most 86400."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError("expected a number of seconds")
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise ValueError("expected a number of seconds, such as 5 or 60") from None
-    if not math.isfinite(seconds) or not 0 < seconds <= MAX_CLOCK_SECONDS:
-        raise ValueError(f"expected a number of seconds above 0 and at most {MAX_CLOCK_SECONDS:g}")
-    return seconds
+    """Parse a clock offset threshold: seconds above 0 and at most ``MAX_CLOCK_SECONDS``."""
+    return _parse_seconds_in_range(value, MAX_CLOCK_SECONDS, allow_zero=False, example="5 or 60")
 
 
 PROVIDER_NAMES = ("google", "microsoft", "yandex", "mailru", "yahoo", "generic")
@@ -273,16 +274,8 @@ def parse_scope(value: object) -> str:
 
 
 def parse_margin(value: object) -> float:
-    """Parse the token refresh margin: seconds from 0 to 3600."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError("expected a number of seconds")
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise ValueError("expected a number of seconds, such as 300") from None
-    if not math.isfinite(seconds) or not 0 <= seconds <= MAX_SECONDS:
-        raise ValueError(f"expected a number of seconds from 0 to {MAX_SECONDS:g}")
-    return seconds
+    """Parse the token refresh margin: seconds from 0 to ``MAX_SECONDS``."""
+    return _parse_seconds_in_range(value, MAX_SECONDS, allow_zero=True, example="300")
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from smtpdiag.decode.transcript import analyse, group_steps
 from smtpdiag.knowledge.providers import Provider
 from smtpdiag.models import Finding
 from smtpdiag.oauth.claims import decode_findings
+from smtpdiag.oauth.model import register_secret_fields
 from smtpdiag.oauth.token_errors import (
     finding_for_error_body,
     parse_error_body,
@@ -42,7 +43,6 @@ _BEARER = re.compile(r"^(?:authorization:\s*)?bearer\s+(\S+)$", re.IGNORECASE)
 _STATUS_LINE = re.compile(r"^HTTP/\d(?:\.\d)? (\d{3})\b")
 _HTML = re.compile(r"^(?:<!doctype html|<html)", re.IGNORECASE)
 _BASE64_WORD = re.compile(r"^[A-Za-z0-9+/=_-]+$")
-_SECRET_FIELDS = ("access_token", "refresh_token", "id_token", "client_secret")
 
 
 def decode_text(text: str, host: str | None = None) -> DecodeResult:
@@ -139,9 +139,7 @@ def _bearer(token: str) -> DecodeResult:
 def _token_response(body: Mapping[str, Any]) -> DecodeResult:
     """Decode a token endpoint body: an OAuth error body or a successful token response."""
     # Secrets first, so that no fact or finding built below can show them.
-    for name in _SECRET_FIELDS:
-        if isinstance(body.get(name), str):
-            REDACTOR.register(body[name])
+    register_secret_fields(body)
 
     facts: dict[str, Any] = {}
     findings: list[Finding] = []

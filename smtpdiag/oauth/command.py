@@ -28,6 +28,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import IO, Any
 
+from smtpdiag.oauth.model import register_secret_fields
 from smtpdiag.redact import MASK, REDACTOR
 from smtpdiag.sasl.tokens import looks_like_token
 from smtpdiag.secrets import Secret
@@ -50,7 +51,6 @@ _POLL_SECONDS = 0.1
 _REGISTER_MIN_LENGTH = 16
 """Shortest word of the output registered as a secret: shorter ones are words and codes."""
 
-_SECRET_FIELDS = ("access_token", "refresh_token", "id_token", "client_secret")
 
 _MAX_JSON_STARTS = 50
 """Most ``{`` positions of standard error tried as the start of a JSON object."""
@@ -244,7 +244,7 @@ def _json_output(stdout: bytes, facts: dict[str, Any]) -> CommandOutcome:
         body = None
     if not isinstance(body, dict):
         return _invalid("printed something that starts like JSON", facts)
-    _register_secret_fields(body)
+    register_secret_fields(body)
     return CommandOutcome(
         problems=(_problem("printed a JSON document", True),), facts=facts, json_body=body
     )
@@ -427,13 +427,6 @@ def _register(value: str) -> None:
         REDACTOR.register(value)
 
 
-def _register_secret_fields(body: dict[str, Any]) -> None:
-    for name in _SECRET_FIELDS:
-        value = body.get(name)
-        if isinstance(value, str):
-            REDACTOR.register(value)
-
-
 def _find_error_json(output: bytes) -> dict[str, Any] | None:
     """Return the first JSON object with an ``error`` member in ``output``, if any.
 
@@ -451,7 +444,7 @@ def _find_error_json(output: bytes) -> dict[str, Any] | None:
             start = text.find("{", start + 1)
             continue
         if isinstance(value, dict):
-            _register_secret_fields(value)
+            register_secret_fields(value)
             if "error" in value:
                 return value
         start = text.find("{", end)

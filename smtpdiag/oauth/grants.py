@@ -13,12 +13,9 @@ from datetime import datetime
 from typing import Any
 
 from smtpdiag.context import OAuthSettings
-from smtpdiag.oauth.model import Grant, HttpReply, TokenResponse
+from smtpdiag.oauth.model import Grant, HttpReply, TokenResponse, register_secret_fields
 from smtpdiag.oauth.profiles import ProviderProfile
-from smtpdiag.redact import REDACTOR
 from smtpdiag.secrets import Secret
-
-_SECRET_FIELDS = ("access_token", "refresh_token", "id_token")
 
 
 def choose_grant(oauth: OAuthSettings) -> Grant | None:
@@ -64,9 +61,7 @@ def json_object(reply: HttpReply) -> dict[str, Any] | None:
         return None
     if not isinstance(value, dict):
         return None
-    for name in _SECRET_FIELDS:
-        if isinstance(value.get(name), str):
-            REDACTOR.register(value[name])
+    register_secret_fields(value)
     return value
 
 

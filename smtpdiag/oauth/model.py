@@ -13,10 +13,22 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from smtpdiag.redact import REDACTOR
 from smtpdiag.secrets import Secret
 
 ACCESS_TOKEN_OUTPUT = "access_token"  # noqa: S105 (a key name)
 """Key of the ``AccessToken`` in the token check's ``CheckResult.outputs``."""
+
+SECRET_FIELDS = ("access_token", "refresh_token", "id_token", "client_secret")
+"""Fields of token endpoint bodies whose values are secrets."""
+
+
+def register_secret_fields(body: Mapping[str, Any]) -> None:
+    """Register the string values of a body's secret fields with the redactor."""
+    for name in SECRET_FIELDS:
+        value = body.get(name)
+        if isinstance(value, str):
+            REDACTOR.register(value)
 
 
 class Grant(StrEnum):

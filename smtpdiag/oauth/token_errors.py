@@ -25,7 +25,7 @@ from smtpdiag.knowledge.providers import Provider
 from smtpdiag.models import Finding
 from smtpdiag.oauth import token_kinds as kinds
 from smtpdiag.oauth.http import MAX_BODY_BYTES
-from smtpdiag.oauth.model import HttpReply, TokenErrorBody
+from smtpdiag.oauth.model import HttpReply, TokenErrorBody, register_secret_fields
 from smtpdiag.redact import REDACTOR
 from smtpdiag.spec import FindingKind
 
@@ -45,9 +45,6 @@ MAX_QUOTED_CHARACTERS = 300
 
 EXCERPT_BYTES = 300
 """Bytes of a reply body shown as evidence."""
-
-SECRET_FIELDS = ("access_token", "refresh_token", "id_token", "client_secret")
-"""Body fields whose values are secrets and are registered with the redactor."""
 
 _AADSTS = re.compile(r"AADSTS(\d{1,10})")
 _HTML_TITLE = re.compile(r"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
@@ -393,14 +390,6 @@ def finding_for_reply(reply: HttpReply, provider: Provider, endpoint: str) -> Fi
     if not isinstance(value, Mapping):
         problem = "JSON that is not an object"
     return _malformed(reply, provider, endpoint, evidence, problem, _UNEXPECTED_JSON_HINT)
-
-
-def register_secret_fields(body: Mapping[str, Any]) -> None:
-    """Register the string values of a body's secret fields with the redactor."""
-    for name in SECRET_FIELDS:
-        value = body.get(name)
-        if isinstance(value, str):
-            REDACTOR.register(value)
 
 
 # Parsing.
