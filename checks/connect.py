@@ -331,7 +331,7 @@ def evaluate(
 def _greeting_time(outcomes: Sequence[ProbeOutcome], started_at: datetime) -> dict[str, str]:
     """Return the first server time found in a greeting, with the time it was received by.
 
-    The probe records no time per reply, so the end of the probe stands in for the greeting's
+    The probe records no time per reply, so the end of the probe is used in place of the greeting's
     arrival: an upper bound, later than the arrival by the EHLO and TLS round trips.
     """
     for outcome in outcomes:

@@ -128,9 +128,9 @@ def select_checks(
 ) -> tuple[CheckSpec, ...]:
     """Return the checks to run after ``--only`` and ``--skip``, in registry order."""
     known = [spec.id for spec in registry]
-    wanted = _split_ids(only) or known
+    requested = _split_ids(only) or known
     skipped = _split_ids(skip)
-    for check_id in [*wanted, *skipped]:
+    for check_id in [*requested, *skipped]:
         if check_id not in known:
             raise UsageError(
                 f"Unknown check {check_id!r}.", f"Valid checks: {', '.join(known)}.", value=check_id
@@ -138,10 +138,10 @@ def select_checks(
     # The token check supplies the access token, so --only auth or --only scope runs it as
     # well, unless --skip token excludes it.
     if only and "token" in known and "token" not in skipped:
-        needs_token = any("token" in spec.requires for spec in registry if spec.id in wanted)
-        if needs_token and "token" not in wanted:
-            wanted = [*wanted, "token"]
-    selected = tuple(spec for spec in registry if spec.id in wanted and spec.id not in skipped)
+        needs_token = any("token" in spec.requires for spec in registry if spec.id in requested)
+        if needs_token and "token" not in requested:
+            requested = [*requested, "token"]
+    selected = tuple(spec for spec in registry if spec.id in requested and spec.id not in skipped)
     if not selected:
         raise UsageError("No check left to run.", "Remove some --skip values or widen --only.")
     return selected

@@ -70,8 +70,8 @@ PIPE_READ_SECONDS = 5.0
 def secret_from_file(path: str | os.PathLike[str], name: str = "access token") -> Secret:
     """Read the secret called ``name`` in messages from a file, without one trailing newline.
 
-    Regular files and pipes are read, at most ``MAX_SECRET_BYTES`` and a pipe for at most
-    ``PIPE_READ_SECONDS``; devices and sockets are rejected, so ``/dev/zero`` cannot exhaust
+    Regular files and pipes are read up to ``MAX_SECRET_BYTES``, a pipe for at most
+    ``PIPE_READ_SECONDS``. Devices and sockets are rejected, so ``/dev/zero`` cannot exhaust
     memory and a pipe without a writer cannot hang the run.
     """
     origin = f"file {path}"

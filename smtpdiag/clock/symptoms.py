@@ -52,7 +52,7 @@ from smtpdiag.oauth.model import TokenErrorBody
 from smtpdiag.redact import REDACTOR
 
 ASSERTION_LIFETIME_SECONDS = 600
-"""Longest usual client assertion lifetime: Microsoft recommends 5 to 10 minutes, and MSAL
+"""Maximum usual client assertion lifetime: Microsoft recommends 5 to 10 minutes, and MSAL
 builds assertions valid for 10 minutes."""
 
 ZONE_OFFSET_TOLERANCE_SECONDS = 60

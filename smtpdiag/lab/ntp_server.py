@@ -162,7 +162,7 @@ class NtpServer:
 
     @property
     def requests_received(self) -> int:
-        """Datagrams received since the responder started, answered or not."""
+        """Datagrams received since the responder started, whether a reply was sent or not."""
         with self._lock:
             return self._requests_received
 

@@ -1,8 +1,8 @@
 """Access tokens kept until shortly before they expire, in memory and optionally in a file.
 
 The key of a cached token is a SHA-256 digest of everything that selects it (endpoint, client
-id, grant, scope and the refresh token), so neither the key nor the cache file names a
-secret in clear; the file contains the access token itself and is used only with mode 0600.
+id, grant, scope and the refresh token), so no key shows a secret in clear. The cache file
+contains the access token itself, so it is used only with mode 0600.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """Store a rotated refresh token in the file the old one came from.
 
 RFC 6749 section 6 lets a token endpoint return a new refresh token and revoke the old one.
-Microsoft returns a new one on every refresh and keeps the old one valid; servers with
-rotation switched on (PingOne, WSO2's "Renew refresh token") revoke the old one at once, so
-a diagnostic run that drops the new token breaks the next refresh of the real client.
+Microsoft returns a new one on every refresh and does not revoke the old one ("Refresh
+tokens in the Microsoft identity platform"). Servers with rotation switched on (PingOne,
+WSO2's "Renew refresh token") revoke the old one at once. There, a diagnostic run that drops
+the new token breaks the next refresh of the real client.
 Writing it back keeps the file current.
 
 The new file replaces the old one atomically (a temporary file in the same directory, then a

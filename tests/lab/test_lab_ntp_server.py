@@ -108,7 +108,7 @@ def test_reply_reference_id_is_documentation_address(answering_server: NtpServer
     ],
 )
 def test_invalid_request_gets_no_reply(answering_server: NtpServer, ignored: bytes) -> None:
-    # The responder handles datagrams in order, so the first reply answers the valid request
+    # The responder handles datagrams in order, so the first reply belongs to the valid request
     # only when the ignored datagram got none.
     valid = request_packet(transmit=2)
     reply = exchange(answering_server, ignored, valid)
