@@ -16,9 +16,10 @@ CANDIDATE = re.compile(
     rb"|[Aa]uthenticat|SASL|sasl"  # Postfix, Exim, sasl-xoauth2 AUTH lines
     rb"|status="  # Postfix deliveries (relay successes and failures)
     rb"|defer \(-42\)|after AUTH|[Pp]ipe command"  # Exim client, msmtpd and its bounces
+    rb"| A=\w"  # Exim arrivals and deliveries that authenticated
     rb"|TokenStore"  # sasl-xoauth2 trace lines
     rb"|MESSAGE"  # journalctl -o json objects
-    rb"|Bearer|eyJ|ya29\.|refresh_token|client_secret"  # secrets (leaks)
-    rb"|XOAUTH2|OAUTHBEARER|dXNlcj0|bixhPS|biws"  # SASL responses: user=, n,a=, n,,
+    rb"|[Bb]earer|eyJ|ya29\.|access_token|refresh_token|client_secret"  # secrets (leaks)
+    rb"|XOAUTH2|OAUTHBEARER|dXNlcj|bixhPS|biws"  # SASL responses: user=, n,a=, n,,
 )
 """Bytes pattern; a line is a candidate when it contains a match."""

@@ -1,0 +1,196 @@
+"""The line dispatcher: each format reaches its parser, other lines give no result."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from smtpdiag.logs.dispatch import LineParser
+from smtpdiag.logs.model import NO_RESULT, LineResult, Outcome, Side, Source
+from smtpdiag.logs.timestamps import TimeReader
+
+NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC).timestamp()
+AT = datetime(2026, 12, 4, 10, 0, 0, tzinfo=UTC).timestamp()
+
+MSMTP_RECORD = (
+    "host=smtp.example.com tls=on auth=on user=user@example.com from=user@example.com "
+    "recipients=a@example.net smtpstatus=535 smtpmsg='535 5.7.8 Username and Password not "
+    "accepted' errormsg='authentication failed (method XOAUTH2)' exitcode=EX_NOPERM"
+)
+# Postfix smtpd's warning for a failed AUTH (smtpd_sasl_proto.c); the client is made up.
+POSTFIX_SERVER_FAILURE = (
+    "postfix/submission/smtpd[4711]: warning: unknown[192.0.2.7]: "
+    "SASL LOGIN authentication failed: UGFzc3dvcmQ6"
+)
+# Exim's server-side authenticator failure (smtp_in.c layout); names are made up.
+EXIM_FAILURE = (
+    "plain_server authenticator failed for (helo.example.net) [192.0.2.7]: "
+    "535 Incorrect authentication data (set_id=user@example.com)"
+)
+SASL_XOAUTH2_FAILURE = "auth failed: 2026-12-04 10:00:00: TokenStore::Refresh: request failed"
+
+
+def parser(time_format: str | None = "%b %d %H:%M:%S") -> LineParser:
+    return LineParser(TimeReader(UTC, now=lambda: NOW), time_format)
+
+
+def journal_line(message: str, identifier: str) -> str:
+    return json.dumps(
+        {
+            "MESSAGE": message,
+            "SYSLOG_IDENTIFIER": identifier,
+            "__REALTIME_TIMESTAMP": str(int(AT * 1_000_000)),
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "time_format", "source", "outcome"),
+    [
+        pytest.param(
+            "Dec 04 10:00:00 " + MSMTP_RECORD,
+            "%b %d %H:%M:%S",
+            Source.MSMTP,
+            Outcome.FAILURE,
+            id="msmtp-logfile-default-time",
+        ),
+        pytest.param(MSMTP_RECORD, None, Source.MSMTP, Outcome.FAILURE, id="msmtp-logfile-no-time"),
+        pytest.param(
+            "2026-12-04 10:00:00 " + MSMTP_RECORD,
+            "%Y-%m-%d %H:%M:%S",
+            Source.MSMTP,
+            Outcome.FAILURE,
+            id="msmtp-logfile-iso-time",
+        ),
+        pytest.param(
+            "Dec  4 10:00:00 mx msmtp: " + MSMTP_RECORD,
+            "%b %d %H:%M:%S",
+            Source.MSMTP,
+            Outcome.FAILURE,
+            id="msmtp-syslog",
+        ),
+        pytest.param(
+            "sendmail: log info was: " + MSMTP_RECORD,
+            "%b %d %H:%M:%S",
+            Source.MSMTP,
+            Outcome.FAILURE,
+            id="msmtp-stderr",
+        ),
+        pytest.param(
+            "2026-12-04 10:00:00 msmtpd[12] error: authentication failed, session aborted",
+            "%b %d %H:%M:%S",
+            Source.MSMTPD,
+            Outcome.FAILURE,
+            id="msmtpd-logfile",
+        ),
+        pytest.param(
+            "Dec  4 10:00:00 mx msmtpd[12]: pipe command reported error 77, session aborted",
+            "%b %d %H:%M:%S",
+            Source.MSMTPD,
+            Outcome.FAILURE,
+            id="msmtpd-syslog",
+        ),
+        pytest.param(
+            "Dec  4 10:00:00 mx " + POSTFIX_SERVER_FAILURE,
+            "%b %d %H:%M:%S",
+            Source.POSTFIX,
+            Outcome.FAILURE,
+            id="postfix-syslog",
+        ),
+        pytest.param(
+            "Dec  4 10:00:00 mx postfix/smtp[77]: sasl-xoauth2: " + SASL_XOAUTH2_FAILURE,
+            "%b %d %H:%M:%S",
+            Source.POSTFIX,
+            Outcome.DELIVERY,
+            id="sasl-xoauth2-inside-postfix",
+        ),
+        pytest.param(
+            "Dec  4 10:00:00 mx sasl-xoauth2: " + SASL_XOAUTH2_FAILURE,
+            "%b %d %H:%M:%S",
+            Source.POSTFIX,
+            Outcome.DELIVERY,
+            id="sasl-xoauth2-syslog",
+        ),
+        pytest.param(
+            "2026-12-04 10:00:00 " + EXIM_FAILURE,
+            "%Y-%m-%d %H:%M:%S",
+            Source.EXIM,
+            Outcome.FAILURE,
+            id="exim-mainlog-with-iso-msmtp-format",
+        ),
+        pytest.param(
+            "Dec  4 10:00:00 mx exim[99]: " + EXIM_FAILURE,
+            "%b %d %H:%M:%S",
+            Source.EXIM,
+            Outcome.FAILURE,
+            id="exim-syslog",
+        ),
+        pytest.param(
+            journal_line(MSMTP_RECORD, "msmtp"),
+            "%b %d %H:%M:%S",
+            Source.MSMTP,
+            Outcome.FAILURE,
+            id="journal-msmtp",
+        ),
+        pytest.param(
+            journal_line("authenticated user relay", "msmtpd"),
+            "%b %d %H:%M:%S",
+            Source.MSMTPD,
+            Outcome.SUCCESS,
+            id="journal-msmtpd",
+        ),
+        pytest.param(
+            journal_line(POSTFIX_SERVER_FAILURE.split(": ", 1)[1], "postfix/submission/smtpd"),
+            "%b %d %H:%M:%S",
+            Source.POSTFIX,
+            Outcome.FAILURE,
+            id="journal-postfix",
+        ),
+    ],
+)
+def test_line_reaches_its_parser(
+    line: str, time_format: str | None, source: Source, outcome: Outcome
+) -> None:
+    result = parser(time_format).parse(line)
+    assert result.source == source
+    assert [event.outcome for event in result.events] == [outcome]
+
+
+def test_msmtp_event_fields_through_dispatch() -> None:
+    result = parser().parse("Dec 04 10:00:00 " + MSMTP_RECORD)
+    event = result.events[0]
+    assert (event.side, event.host, event.reason, event.timestamp) == (
+        Side.CLIENT,
+        "smtp.example.com",
+        "auth.credentials_rejected",
+        AT,
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        pytest.param("Dec  4 10:00:00 mx cron[5]: SASL nothing", NO_RESULT, id="other-program"),
+        pytest.param("random text with exitcode=EX_OK", NO_RESULT, id="no-known-format"),
+        pytest.param("{not json", NO_RESULT, id="broken-json"),
+        pytest.param(
+            journal_line("Authenticated", "sshd"),
+            LineResult(source=Source.JOURNAL),
+            id="journal-other-program",
+        ),
+        pytest.param(
+            "Dec  4 10:00:00 mx msmtp: host=smtp.example.com tls=on auth=on",
+            LineResult(source=Source.MSMTP, parse_error=True),
+            id="msmtp-without-exitcode",
+        ),
+    ],
+)
+def test_line_without_parser(line: str, expected: LineResult) -> None:
+    assert parser().parse(line) == expected
+
+
+def test_msmtp_logfile_time_format_must_match() -> None:
+    result = parser(None).parse("Dec 04 10:00:00 " + MSMTP_RECORD)
+    assert result == NO_RESULT
