@@ -1,0 +1,188 @@
+"""Tests of the streaming reader, the fast pre-filter and journald reading."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from smtpdiag.errors import UsageError
+from smtpdiag.logs import reader
+from smtpdiag.logs.keywords import CANDIDATE
+from smtpdiag.logs.reader import FAST_CANDIDATE, LogLine, LogReader, journal_lines
+
+MSMTP = (
+    "Dec  3 10:15:02 laptop msmtp: host=smtp.gmail.com tls=on auth=on user=alice@example.com "
+    "from=alice@example.com recipients=bob@example.net smtpstatus=535 smtpmsg='535-5.7.8 "
+    "Username and Password not accepted.' errormsg='authentication failed (method XOAUTH2)' "
+    "exitcode=EX_NOPERM"
+)
+NOISE = "Dec  3 10:15:03 laptop CRON[812]: (root) CMD (run-parts /etc/cron.hourly)"
+SASL = (
+    "Dec  3 10:15:04 mx postfix/submission/smtpd[4242]: warning: unknown[192.0.2.10]: "
+    "SASL LOGIN authentication failed: UGFzc3dvcmQ6"
+)
+
+
+def read_all(paths: list[str], stdin: io.BytesIO | None = None) -> tuple[list[LogLine], LogReader]:
+    log_reader = LogReader(paths, stdin=stdin)
+    return list(log_reader), log_reader
+
+
+def test_reader_yields_candidates_with_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "mail.log"
+    path.write_text("\n".join([NOISE, MSMTP, NOISE, NOISE, SASL, NOISE]) + "\n")
+    lines, log_reader = read_all([str(path)])
+    assert [(line.number, line.text) for line in lines] == [(2, MSMTP), (5, SASL)]
+    assert log_reader.lines_read == 6
+
+
+def test_reader_last_line_without_newline(tmp_path: Path) -> None:
+    path = tmp_path / "mail.log"
+    path.write_text(f"{NOISE}\n{MSMTP}")
+    lines, log_reader = read_all([str(path)])
+    assert [(line.number, line.text) for line in lines] == [(2, MSMTP)]
+    assert log_reader.lines_read == 2
+
+
+def test_reader_crlf_and_invalid_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "mail.log"
+    path.write_bytes(MSMTP.encode() + b" \xff\r\n")
+    lines, _ = read_all([str(path)])
+    assert lines[0].text == MSMTP + " \ufffd"
+
+
+def test_reader_lines_across_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(reader, "BLOCK_SIZE", 64)
+    path = tmp_path / "mail.log"
+    content = [NOISE, MSMTP, SASL, NOISE, MSMTP] * 20
+    path.write_text("\n".join(content) + "\n")
+    lines, log_reader = read_all([str(path)])
+    expected = [(number, text) for number, text in enumerate(content, 1) if text != NOISE]
+    assert [(line.number, line.text) for line in lines] == expected
+    assert log_reader.lines_read == len(content)
+
+
+def test_reader_cuts_long_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(reader, "BLOCK_SIZE", 64)
+    monkeypatch.setattr(reader, "MAX_LINE_BYTES", 300)
+    path = tmp_path / "mail.log"
+    path.write_text(f"{SASL} {'x' * 500}\n{MSMTP}\n")
+    lines, log_reader = read_all([str(path)])
+    assert [line.number for line in lines] == [1, 2]
+    assert len(lines[0].text.encode()) == 300
+    assert lines[1].text == MSMTP
+    assert log_reader.lines_cut == 1
+
+
+def test_reader_gzip_by_magic_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "mail.log.2"
+    path.write_bytes(gzip.compress(f"{NOISE}\n{MSMTP}\n".encode()))
+    lines, log_reader = read_all([str(path)])
+    assert [line.text for line in lines] == [MSMTP]
+    assert log_reader.lines_read == 2
+
+
+def test_reader_stdin_and_files_in_order(tmp_path: Path) -> None:
+    path = tmp_path / "mail.log.1.gz"
+    path.write_bytes(gzip.compress(f"{SASL}\n".encode()))
+    stdin = io.BytesIO(f"{NOISE}\n{MSMTP}\n".encode())
+    lines, log_reader = read_all([str(path), "-"], stdin=stdin)
+    assert [(line.path, line.number) for line in lines] == [(str(path), 1), ("-", 2)]
+    assert log_reader.lines_read == 3
+
+
+def test_reader_records_missing_file(tmp_path: Path) -> None:
+    good = tmp_path / "mail.log"
+    good.write_text(MSMTP + "\n")
+    missing = str(tmp_path / "missing.log")
+    lines, log_reader = read_all([missing, str(good)])
+    assert [line.text for line in lines] == [MSMTP]
+    assert log_reader.errors == [(missing, "No such file or directory")]
+
+
+def test_reader_records_truncated_gzip(tmp_path: Path) -> None:
+    path = tmp_path / "mail.log.3.gz"
+    path.write_bytes(gzip.compress((MSMTP + "\n").encode() * 50)[:-20])
+    _, log_reader = read_all([str(path)])
+    assert len(log_reader.errors) == 1
+    assert log_reader.errors[0][1].startswith("invalid or truncated gzip data")
+
+
+PREFILTER_LINES = [
+    MSMTP,
+    NOISE,
+    SASL,
+    "2026-12-03 10:00:00 msmtpd[12]: info: connection from 127.0.0.1",
+    "== bob@example.net R=smarthost T=remote_smtp defer (-42): authentication required",
+    "some Authentication and authentication words",
+    "Pipe command and pipe command",
+    "2026-12-03 10:00:00 [1234] 1rX <= alice@example.com H=mx [192.0.2.1] A=xoauth2:alice",
+    "TokenStore::Refresh: attempt 1",
+    '{"MESSAGE": "hello"}',
+    "Bearer eyJ ya29. refresh_token client_secret XOAUTH2 OAUTHBEARER dXNlcj0 bixhPS biws",
+    "a status= line after AUTH with SASL sasl exitcode=",
+    "A= without word char A=",
+    "plain text without any keyword at all",
+]
+
+
+@pytest.mark.parametrize("line", PREFILTER_LINES)
+def test_fast_pattern_matches_same_lines(line: str) -> None:
+    data = line.encode()
+    assert (FAST_CANDIDATE.search(data) is None) == (CANDIDATE.search(data) is None)
+
+
+def test_fast_pattern_is_rewritten() -> None:
+    assert FAST_CANDIDATE.pattern != CANDIDATE.pattern
+
+
+def write_fake_journalctl(directory: Path, body: str) -> None:
+    script = directory / "journalctl"
+    script.write_text(f'#!/bin/sh\necho "$@" > {directory}/arguments\n{body}\n')
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+
+
+def test_journal_lines_from_journalctl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_fake_journalctl(tmp_path, 'echo \'{"MESSAGE":"one"}\'\necho \'{"MESSAGE":"two"}\'')
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setattr(reader, "systemd_journal_module", lambda: None)
+    lines = list(journal_lines(follow=False, since=1764755700.5))
+    assert [(line.path, line.number, line.text) for line in lines] == [
+        ("journal", 1, '{"MESSAGE":"one"}'),
+        ("journal", 2, '{"MESSAGE":"two"}'),
+    ]
+    arguments = (tmp_path / "arguments").read_text().split()
+    assert arguments == ["-o", "json", "--no-pager", "--since", "@1764755700"]
+
+
+def test_journal_follow_stops_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_fake_journalctl(tmp_path, 'echo \'{"MESSAGE":"one"}\'\nexec sleep 30')
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setattr(reader, "systemd_journal_module", lambda: None)
+    lines = journal_lines(follow=True)
+    first = next(lines)
+    lines.close()  # type: ignore[attr-defined]
+    assert first.text == '{"MESSAGE":"one"}'
+    assert (tmp_path / "arguments").read_text().split() == ["-o", "json", "--no-pager", "--follow"]
+
+
+def test_journalctl_failure_raises(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_fake_journalctl(tmp_path, "echo 'No journal files were found.' >&2\nexit 1")
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setattr(reader, "systemd_journal_module", lambda: None)
+    with pytest.raises(UsageError, match="No journal files were found"):
+        list(journal_lines(follow=False))
+
+
+def test_journal_unavailable_names_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(reader, "systemd_journal_module", lambda: None)
+    with pytest.raises(UsageError) as raised:
+        journal_lines(follow=False)
+    assert "python3-systemd" in raised.value.fix
+    assert "journalctl" in raised.value.fix
