@@ -6,7 +6,7 @@ unrelated top-level package named ``checks`` earlier on ``sys.path``.
 
 from __future__ import annotations
 
-from checks import auth, clock, connect, dns, scope, tls, token
+from checks import auth, auth_failure_rate, clock, connect, dns, scope, tls, token
 from smtpdiag.spec import CheckSpec
 
 __all__ = ["REGISTRY", "SMTPDIAG_PACKAGE", "CheckSpec"]
@@ -22,5 +22,6 @@ REGISTRY: tuple[CheckSpec, ...] = (
     auth.SPEC,
     # Last because it reads the replies and the Date header that the checks above recorded.
     clock.SPEC,
+    auth_failure_rate.SPEC,
 )
 """Every check, in the order reports list them."""

@@ -19,7 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from smtpdiag.config_values import KEYS, parse_host, parse_port
-from smtpdiag.context import OAuthSettings, Settings, Target, TlsMode
+from smtpdiag.context import (
+    DEFAULT_MSMTP_TIME_FORMAT,
+    LogSettings,
+    OAuthSettings,
+    Settings,
+    Target,
+    TlsMode,
+)
 from smtpdiag.errors import ConfigError, SecretError, UsageError
 from smtpdiag.secrets import (
     Secret,
@@ -190,6 +197,10 @@ _TOML_TYPES: Mapping[str, tuple[type, ...]] = {
     "ntp_port": (int,),
     "clock_warning_seconds": (int, float),
     "clock_critical_seconds": (int, float),
+    "log_files": (list, str),
+    "log_window_minutes": (int, float),
+    "failure_threshold_percent": (int, float),
+    "failure_min_attempts": (int,),
 }
 
 
@@ -339,6 +350,20 @@ def _build_target(
         rcpt_to=values.get("rcpt_to"),
         access_token=_checked_token(_load_access_token(values, environ)),
         oauth=_build_oauth(values, environ),
+        logs=_build_logs(values),
+    )
+
+
+def _build_logs(values: Mapping[str, Any]) -> LogSettings:
+    """Collect the log files and the failure-rate rule of the auth_failure_rate check."""
+    time_format = values.get("msmtp_time_format", DEFAULT_MSMTP_TIME_FORMAT)
+    return LogSettings(
+        files=values.get("log_files", ()),
+        window_minutes=values.get("log_window_minutes", 15.0),
+        threshold_percent=values.get("failure_threshold_percent", 2.0),
+        min_attempts=values.get("failure_min_attempts", 20),
+        timezone=values.get("log_timezone"),
+        msmtp_time_format=time_format,
     )
 
 

@@ -278,6 +278,90 @@ def parse_margin(value: object) -> float:
     return _parse_seconds_in_range(value, MAX_SECONDS, allow_zero=True, example="300")
 
 
+MAX_WINDOW_MINUTES = 1440.0
+"""Maximum failure-rate window in minutes: one day."""
+
+MAX_MIN_ATTEMPTS = 1_000_000
+"""Maximum value of failure_min_attempts."""
+
+
+def parse_log_files(value: object) -> tuple[str, ...]:
+    """Parse log file paths: a TOML list of strings, or comma-separated text."""
+    if isinstance(value, list):
+        if not all(isinstance(item, str) for item in value):
+            raise ValueError("expected a list of file path strings")
+        items = [item.strip() for item in value]
+    elif isinstance(value, str):
+        items = [item.strip() for item in value.split(",")]
+    else:
+        raise ValueError("expected log file paths")
+    paths = tuple(item for item in items if item)
+    if not paths:
+        raise ValueError("expected one or more log file paths")
+    return tuple(parse_text(path) for path in paths)
+
+
+def parse_window_minutes(value: object) -> float:
+    """Parse a window length in minutes: above 0 and at most ``MAX_WINDOW_MINUTES``."""
+    minutes = _parse_number(value, "a number of minutes, such as 15")
+    if not 0 < minutes <= MAX_WINDOW_MINUTES:
+        raise ValueError(f"expected a number of minutes above 0 and at most {MAX_WINDOW_MINUTES:g}")
+    return minutes
+
+
+def parse_percent(value: object) -> float:
+    """Parse a percentage from 0 to 100, such as 2 or 0.5."""
+    percent = _parse_number(value, "a percentage, such as 2 or 0.5")
+    if not 0 <= percent <= 100:
+        raise ValueError("expected a percentage from 0 to 100")
+    return percent
+
+
+def parse_min_attempts(value: object) -> int:
+    """Parse a whole number of attempts from 1 to ``MAX_MIN_ATTEMPTS``."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError("expected a whole number of attempts")
+    text = str(value).strip()
+    if not text.isdigit() or not 1 <= int(text) <= MAX_MIN_ATTEMPTS:
+        raise ValueError(f"expected a whole number of attempts from 1 to {MAX_MIN_ATTEMPTS}")
+    return int(text)
+
+
+def parse_timezone(value: object) -> str:
+    """Parse an IANA time zone name such as Europe/Berlin or UTC."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    text = parse_text(value)
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("expected an IANA time zone name such as Europe/Berlin or UTC") from None
+    return text
+
+
+def parse_time_format(value: object) -> str | None:
+    """Parse a strftime format with at least one % directive, or none for no timestamp."""
+    text = parse_text(value)
+    if text.lower() == "none":
+        return None
+    if "%" not in text:
+        raise ValueError("expected a strftime format such as %b %d %H:%M:%S, or none")
+    return text
+
+
+def _parse_number(value: object, example: str) -> float:
+    """Parse a finite number from a TOML number or text."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"expected {example}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"expected {example}") from None
+    if not math.isfinite(number):
+        raise ValueError(f"expected {example}")
+    return number
+
+
 @dataclass(frozen=True)
 class Key:
     """One configuration key."""
@@ -337,5 +421,17 @@ KEYS: Mapping[str, Key] = {
     ),
     "clock_critical_seconds": Key(
         parse_clock_seconds, f"a number of seconds above 0 and at most {MAX_CLOCK_SECONDS:g}"
+    ),
+    "log_files": Key(parse_log_files, "mail log file paths, comma-separated"),
+    "log_window_minutes": Key(
+        parse_window_minutes, f"a number of minutes above 0 and at most {MAX_WINDOW_MINUTES:g}"
+    ),
+    "failure_threshold_percent": Key(parse_percent, "a percentage from 0 to 100, such as 2"),
+    "failure_min_attempts": Key(
+        parse_min_attempts, f"a whole number of attempts from 1 to {MAX_MIN_ATTEMPTS}"
+    ),
+    "log_timezone": Key(parse_timezone, "an IANA time zone name such as Europe/Berlin or UTC"),
+    "msmtp_time_format": Key(
+        parse_time_format, "msmtp's logfile_time_format, such as %b %d %H:%M:%S, or none"
     ),
 }

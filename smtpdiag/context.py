@@ -78,6 +78,28 @@ class OAuthSettings:
         return bool(self.token_command or self.refresh_token or self.client_id)
 
 
+DEFAULT_MSMTP_TIME_FORMAT = "%b %d %H:%M:%S"
+"""msmtp's default ``logfile_time_format``: no year and no zone."""
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    """Log files of the auth_failure_rate check and the rule that judges their failure rate."""
+
+    files: tuple[str, ...] = ()
+    """Paths of the mail logs to read; empty means the check is skipped."""
+    window_minutes: float = 15.0
+    """Length in minutes of the window, ending now, whose AUTH attempts are counted."""
+    threshold_percent: float = 2.0
+    """Share of failed attempts, in percent, above which the window is reported as critical."""
+    min_attempts: int = 20
+    """Attempts a window needs before its failure share is judged."""
+    timezone: str | None = None
+    """IANA zone name for timestamps without an offset; None means the local zone."""
+    msmtp_time_format: str | None = DEFAULT_MSMTP_TIME_FORMAT
+    """strftime format of msmtp's log file (``logfile_time_format``); None for ``none``."""
+
+
 @dataclass(frozen=True)
 class Target:
     """The submission service under test and the identity used against it."""
@@ -111,6 +133,8 @@ class Target:
     """Whether the auth check sends one small test message after a successful AUTH."""
     mail_from: str | None = None
     rcpt_to: str | None = None
+    logs: LogSettings = field(default_factory=LogSettings)
+    """Mail logs that the auth_failure_rate check reads."""
 
     def describe(self) -> dict[str, Any]:
         """Return the target for reports: no secret, only whether one is configured."""

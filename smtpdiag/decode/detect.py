@@ -1,6 +1,8 @@
 """Recognise what a pasted input is and route it to the matching decoder.
 
-Order matters: JSON bodies and JWTs have unmistakable shapes and are tried first, then
+Order matters: mail log lines come first, but only those with an unmistakable shape (a
+syslog header, an msmtp record, a journald JSON object) that the log parsers understand.
+JSON bodies and JWTs also have unmistakable shapes and are tried next, then
 anything that contains an SMTP reply line or a direction marker is a transcript, and a lone
 base64 word is a SASL challenge or client response. A known TLS or certificate error message
 comes last, so a transcript that quotes one stays a transcript.
@@ -19,6 +21,7 @@ from typing import Any
 from smtpdiag.clock.symptoms import decode_clock_symptom
 from smtpdiag.context import utc_now
 from smtpdiag.decode.lines import Direction, is_reply_line, split_lines
+from smtpdiag.decode.log_line import decode_log_lines, looks_like_log
 from smtpdiag.decode.result import DecodeResult, InputKind
 from smtpdiag.decode.tls_error import decode_tls_error
 from smtpdiag.decode.transcript import analyse, group_steps
@@ -61,6 +64,10 @@ def _decode(text: str, host: str | None) -> DecodeResult:
     stripped = text.strip()
     if not stripped:
         return DecodeResult(InputKind.UNKNOWN, {"reason": "empty input"})
+    # Before JSON (a journalctl -o json object) and transcripts (a reply quoted in a log).
+    log = decode_log_lines(stripped) if looks_like_log(stripped) else None
+    if log is not None:
+        return log
     body = _json_body(stripped)
     if body is not None:
         return _token_response(body)

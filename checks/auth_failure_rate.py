@@ -1,0 +1,203 @@
+"""The ``auth_failure_rate`` check: the share of failed AUTH attempts in the target's mail logs.
+
+The check reads the configured log files (msmtp, msmtpd, Postfix, Exim, sasl-xoauth2 lines)
+and counts the AUTH attempts whose time lies in the window that ends now. The window is
+critical when more than ``failure_threshold_percent`` of at least ``failure_min_attempts``
+attempts failed, the rule of the SmtpAuthFailureRatioHigh alert (2 % of 20 in 15 minutes by
+default). The most frequent reasons, secrets written to the logs and unreadable files are
+reported as well. Lines without a time (msmtp with ``logfile_time_format none``) are counted
+whatever their age. The check needs no network and no other check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import tzinfo
+from typing import Any
+
+from smtpdiag.context import CheckContext, LogSettings, Target
+from smtpdiag.logs.analysis import Analysis, AnalysisOptions, LogsSummary, iso_time
+from smtpdiag.logs.kinds import (
+    AUTH_FAILURE_RATE_FINDINGS,
+    FAILURES_BELOW_THRESHOLD,
+    NO_ATTEMPTS,
+    SECRETS_FINDINGS,
+    THRESHOLD_EXCEEDED,
+)
+from smtpdiag.models import CheckResult, Finding, Severity
+from smtpdiag.spec import CheckSpec
+
+CHECK_ID = "auth_failure_rate"
+
+NO_LOG_FILES = (
+    "not run: no log file configured (log_files in the configuration file or SMTPDIAG_LOG_FILES)"
+)
+
+DEADLINE_CHECK_LINES = 4096
+"""Candidate lines read between two looks at the check's deadline."""
+
+MIN_REMAINING_SECONDS = 0.05
+"""Time left before the check's deadline at which reading stops."""
+
+_RATE_CODES = frozenset({THRESHOLD_EXCEEDED.code, FAILURES_BELOW_THRESHOLD.code, NO_ATTEMPTS.code})
+"""Codes of the analysis's verdict over fixed windows, which the check replaces with its own."""
+
+
+def run(target: Target, ctx: CheckContext) -> CheckResult:
+    """Read the target's log files and judge the failure rate of the window that ends now."""
+    logs = target.logs
+    if not logs.files:
+        return CheckResult.skipped(CHECK_ID, NO_LOG_FILES)
+    options = analysis_options(logs, ctx.now().timestamp())
+    summary = _analyse(logs.files, options, ctx)
+    if summary is None:
+        reason = (
+            f"not finished: the check's deadline ({ctx.settings.check_deadline:g} s) was "
+            "reached before the log files were read to the end; raise check_deadline or "
+            "split the files"
+        )
+        return CheckResult.unknown(CHECK_ID, reason, {"log_files": list(logs.files)})
+    return evaluate(summary, options, logs.files)
+
+
+def analysis_options(logs: LogSettings, now: float) -> AnalysisOptions:
+    """Return the analysis settings for the window of ``logs.window_minutes`` ending at ``now``."""
+    window_seconds = logs.window_minutes * 60.0
+    return AnalysisOptions(
+        window_seconds=window_seconds,
+        threshold=logs.threshold_percent / 100.0,
+        min_attempts=logs.min_attempts,
+        since=now - window_seconds,
+        until=now,
+        zone=_zone(logs.timezone),
+        msmtp_time_format=logs.msmtp_time_format,
+    )
+
+
+def _zone(name: str | None) -> tzinfo | None:
+    if name is None:
+        return None
+    from zoneinfo import ZoneInfo  # the name was validated when the configuration was read
+
+    return ZoneInfo(name)
+
+
+def _analyse(
+    paths: Sequence[str], options: AnalysisOptions, ctx: CheckContext
+) -> LogsSummary | None:
+    """Feed every candidate line of ``paths`` to an analysis; None when the deadline came first."""
+    # NOTE: each file is read from its start, although only the last window counts. Seeking
+    # close to the end of a large file first would make the check faster.
+    from smtpdiag.logs.reader import LogReader
+
+    now = options.until if options.until is not None else ctx.now().timestamp()
+    analysis = Analysis(options, lambda: now)
+    reader = LogReader(paths)
+    lines = iter(reader)
+    fed = 0
+    try:
+        for line in lines:
+            analysis.feed(line)
+            fed += 1
+            if fed % DEADLINE_CHECK_LINES == 0 and ctx.remaining() < MIN_REMAINING_SECONDS:
+                return None
+    finally:
+        # Closing the generator closes the file it stopped in.
+        close = getattr(lines, "close", None)
+        if close is not None:
+            close()
+    analysis.add_lines_read(reader.lines_read - fed)
+    for path, error in reader.errors:
+        analysis.add_read_error(path, error)
+    return analysis.summary()
+
+
+def evaluate(
+    summary: LogsSummary, options: AnalysisOptions, paths: Sequence[str] = ()
+) -> CheckResult:
+    """Turn the counts of the window ``[since, until)`` into the check result.
+
+    Pure. ``options.since`` and ``options.until`` bound the window. The analysis's verdict over
+    windows aligned to the epoch is replaced by one verdict over this window. Its reasons,
+    leaks and unreadable files are kept.
+    """
+    facts = _facts(summary, options, paths)
+    findings = [_rate_finding(summary, options, facts)]
+    findings += [finding for finding in summary.findings if finding.code not in _RATE_CODES]
+    return CheckResult.from_findings(
+        CHECK_ID, _summary_text(summary, options), _ordered(findings), facts
+    )
+
+
+def _facts(summary: LogsSummary, options: AnalysisOptions, paths: Sequence[str]) -> dict[str, Any]:
+    facts: dict[str, Any] = {
+        "attempts": summary.attempts,
+        "failures": summary.failures,
+        "failure_ratio": summary.failure_ratio,
+        "window_start": iso_time(options.since),
+        "window_end": iso_time(options.until),
+        "log_source": sorted(summary.by_source),
+        "lines": summary.lines,
+        "parse_errors": summary.parse_errors,
+        "failure_threshold_percent": options.threshold * 100.0,
+        "failure_min_attempts": options.min_attempts,
+    }
+    if paths:
+        facts["log_files"] = list(paths)
+    if summary.by_reason:
+        facts["reasons"] = {code: counts.count for code, counts in summary.by_reason.items()}
+    return facts
+
+
+def is_over_threshold(attempts: int, failures: int, options: AnalysisOptions) -> bool:
+    """Return whether a window with these counts breaks the rule of ``options``."""
+    return attempts >= options.min_attempts and failures / attempts > options.threshold
+
+
+def _rate_finding(summary: LogsSummary, options: AnalysisOptions, facts: dict[str, Any]) -> Finding:
+    attempts, failures = summary.attempts, summary.failures
+    rate_facts = {
+        name: facts[name]
+        for name in ("attempts", "failures", "failure_ratio", "window_start", "window_end")
+    }
+    if attempts == 0:
+        return NO_ATTEMPTS.make(facts={"lines": summary.lines}, details={"lines": summary.lines})
+    details = {
+        **rate_facts,
+        "percent": _percent(failures / attempts),
+        "threshold_percent": _percent(options.threshold),
+        "window_minutes": f"{options.window_seconds / 60:g}",
+        "min_attempts": options.min_attempts,
+    }
+    if is_over_threshold(attempts, failures, options):
+        return THRESHOLD_EXCEEDED.make(facts=rate_facts, details=details)
+    return FAILURES_BELOW_THRESHOLD.make(facts=rate_facts, details=details)
+
+
+def _summary_text(summary: LogsSummary, options: AnalysisOptions) -> str:
+    minutes = f"{options.window_seconds / 60:g}"
+    if summary.attempts == 0:
+        return f"no AUTH attempts in the last {minutes} minutes ({summary.lines} lines read)"
+    percent = _percent(summary.failures / summary.attempts)
+    return (
+        f"{summary.failures} of {summary.attempts} AUTH attempts failed ({percent}) "
+        f"in the last {minutes} minutes"
+    )
+
+
+def _percent(ratio: float) -> str:
+    """Format a ratio as a percentage with at most two decimals: 0.025 -> '2.5 %'."""
+    return f"{ratio * 100:.2f}".rstrip("0").rstrip(".") + " %"
+
+
+def _ordered(findings: list[Finding]) -> list[Finding]:
+    order = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
+    return sorted(findings, key=lambda finding: order[finding.severity])
+
+
+SPEC = CheckSpec(
+    id=CHECK_ID,
+    title="AUTH failure rate in the mail logs",
+    run=run,
+    findings=(*AUTH_FAILURE_RATE_FINDINGS, *SECRETS_FINDINGS),
+)
