@@ -391,6 +391,57 @@ def check(
             help="Critical when the clock is off by this many seconds or more (default 60).",
         ),
     ] = None,
+    log_file: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--log-file",
+            metavar="PATH",
+            help="Mail log file for the auth_failure_rate check, plain or gzip "
+            "(repeat or comma-separate).",
+        ),
+    ] = None,
+    log_window_minutes: Annotated[
+        str | None,
+        typer.Option(
+            "--log-window-minutes",
+            metavar="MINUTES",
+            help="Length of the window, ending now, whose AUTH attempts auth_failure_rate "
+            "counts (default 15).",
+        ),
+    ] = None,
+    failure_threshold_percent: Annotated[
+        str | None,
+        typer.Option(
+            "--failure-threshold-percent",
+            metavar="PERCENT",
+            help="auth_failure_rate is critical when more than this share of the window's AUTH "
+            "attempts failed (default 2).",
+        ),
+    ] = None,
+    failure_min_attempts: Annotated[
+        str | None,
+        typer.Option(
+            "--failure-min-attempts",
+            metavar="N",
+            help="AUTH attempts the window needs before its failure share is judged (default 20).",
+        ),
+    ] = None,
+    log_timezone: Annotated[
+        str | None,
+        typer.Option(
+            "--log-timezone",
+            metavar="ZONE",
+            help="IANA time zone of log times without an offset (default: the local zone).",
+        ),
+    ] = None,
+    msmtp_time_format: Annotated[
+        str | None,
+        typer.Option(
+            "--msmtp-time-format",
+            metavar="FORMAT",
+            help="msmtp's logfile_time_format, or none (default %b %d %H:%M:%S).",
+        ),
+    ] = None,
     output_format: Annotated[
         OutputFormat, typer.Option("--format", "-f", help="Output format.")
     ] = OutputFormat.TABLE,
@@ -438,6 +489,12 @@ def check(
         "ntp_port": ntp_port,
         "clock_warning_seconds": clock_warning_seconds,
         "clock_critical_seconds": clock_critical_seconds,
+        "log_files": ",".join(log_file) if log_file else None,
+        "log_window_minutes": log_window_minutes,
+        "failure_threshold_percent": failure_threshold_percent,
+        "failure_min_attempts": failure_min_attempts,
+        "log_timezone": log_timezone,
+        "msmtp_time_format": msmtp_time_format,
     }
     specs = select_checks(_registry(), only, skip)
     if any(spec.id == "tls" for spec in specs):
@@ -517,7 +574,10 @@ def demo() -> None:
     """Start the lab, diagnose every scenario, and report whether each diagnosis is right."""
     from smtpdiag import config as configuration
     from smtpdiag.engine import run_checks
-    from smtpdiag.lab.demo import run_demo
+    from smtpdiag.lab.demo import Verdict, run_demo
+    from smtpdiag.lab.logs_demo import run_log_scenarios
+    from smtpdiag.logs.analysis import LogsSummary
+    from smtpdiag.logs.render import render_logs_table
     from smtpdiag.redact import redact_report
     from smtpdiag.render.table import make_console, render_table
 
@@ -532,7 +592,14 @@ def demo() -> None:
         console.rule(f"scenario {scenario}")
         render_table(redact_report(report), console)
 
-    raise typer.Exit(run_demo(run_suite, show, sys.stdout))
+    def show_logs(scenario: str, summary: LogsSummary) -> None:
+        console.rule(f"scenario {scenario}")
+        render_logs_table(summary, console)
+
+    def log_scenarios() -> list[Verdict] | None:
+        return run_log_scenarios(show_logs)
+
+    raise typer.Exit(run_demo(run_suite, show, sys.stdout, log_scenarios))
 
 
 class DecodeFormat(StrEnum):
@@ -606,6 +673,120 @@ def findings(
     specs = _registry()
     text = render_catalog_markdown(specs) if markdown else render_catalog_text(specs)
     sys.stdout.write(text)
+
+
+class LogsFormat(StrEnum):
+    """Output format of ``smtpdiag logs``."""
+
+    TABLE = "table"
+    JSON = "json"
+
+
+@app.command()
+def logs(
+    files: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[FILE...]",
+            help="Log files of msmtp, msmtpd, Postfix or Exim, plain or gzip; - reads "
+            "standard input.",
+        ),
+    ] = None,
+    output_format: Annotated[
+        LogsFormat, typer.Option("--format", "-f", help="Output format.")
+    ] = LogsFormat.TABLE,
+    window: Annotated[
+        float, typer.Option("--window", metavar="MINUTES", help="Length of a window in minutes.")
+    ] = 15.0,
+    threshold: Annotated[
+        float,
+        typer.Option(
+            "--threshold",
+            metavar="PERCENT",
+            help="A window is over the threshold when more than PERCENT % of its AUTH "
+            "attempts failed.",
+        ),
+    ] = 2.0,
+    min_attempts: Annotated[
+        int,
+        typer.Option(
+            "--min-attempts", metavar="N", help="Attempts a window needs before it is judged."
+        ),
+    ] = 20,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            metavar="TIME",
+            help="Count only events at or after TIME: ISO 8601, or a duration back from now "
+            "such as 30m, 2h, 1d.",
+        ),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            "--until", metavar="TIME", help="Count only events before TIME (same forms as --since)."
+        ),
+    ] = None,
+    timezone: Annotated[
+        str | None,
+        typer.Option(
+            "--timezone",
+            metavar="ZONE",
+            help="IANA zone of timestamps written without one (default: the local zone).",
+        ),
+    ] = None,
+    msmtp_time_format: Annotated[
+        str,
+        typer.Option(
+            "--msmtp-time-format",
+            metavar="FMT",
+            help="strftime format of msmtp's logfile_time_format, or none.",
+        ),
+    ] = "%b %d %H:%M:%S",
+    journal: Annotated[
+        bool, typer.Option("--journal", help="Read the systemd journal (journalctl).")
+    ] = False,
+    follow: Annotated[
+        bool,
+        typer.Option("--follow", "-F", help="Keep reading new lines, across log rotation."),
+    ] = False,
+    state: Annotated[
+        str | None,
+        typer.Option(
+            "--state",
+            metavar="FILE",
+            help="With --follow: file that stores the read positions, so a restart goes on "
+            "where the last run stopped.",
+        ),
+    ] = None,
+    interval: Annotated[
+        float,
+        typer.Option(
+            "--interval", metavar="SECONDS", help="With --follow: seconds between two updates."
+        ),
+    ] = 1.0,
+) -> None:
+    """Count AUTH attempts and failures in mail logs, per 15-minute window, with reasons."""
+    from smtpdiag.logs.command import LogsRequest, run_logs
+
+    request = LogsRequest(
+        paths=tuple(files or ()),
+        output_format=output_format.value,
+        window_minutes=window,
+        threshold_percent=threshold,
+        min_attempts=min_attempts,
+        since=since,
+        until=until,
+        timezone=timezone,
+        msmtp_time_format=msmtp_time_format,
+        journal=journal,
+        follow=follow,
+        state_file=state,
+        interval=interval,
+    )
+    stdin = getattr(sys.stdin, "buffer", None)
+    raise typer.Exit(run_logs(request, stdin=stdin))
 
 
 def main(argv: list[str] | None = None) -> int:

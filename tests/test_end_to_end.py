@@ -19,6 +19,7 @@ from scripted_peer import scripted_peer
 from system_programs import require_program
 
 from smtpdiag.cli import main
+from smtpdiag.lab.logs_demo import LOG_SCENARIOS
 from smtpdiag.lab.runner import LabInfo, start_lab
 from smtpdiag.lab.scenarios import SCENARIOS, get_scenario
 
@@ -202,6 +203,8 @@ def test_lab_command_prints_json_line_and_cleans_up() -> None:
 
 
 def test_demo_diagnoses_every_scenario() -> None:
+    require_program("msmtp")  # the log scenarios run the real msmtp
+    total = len(SCENARIOS) + len(LOG_SCENARIOS)
     completed = subprocess.run(
         [sys.executable, "-m", "smtpdiag", "demo"],
         capture_output=True,
@@ -212,7 +215,7 @@ def test_demo_diagnoses_every_scenario() -> None:
     last_line = completed.stdout.strip().splitlines()[-1]
     assert (completed.returncode, last_line) == (
         0,
-        f"{len(SCENARIOS)} scenarios, {len(SCENARIOS)} diagnosed as expected",
+        f"{total} scenarios, {total} diagnosed as expected",
     )
 
 

@@ -61,10 +61,20 @@ def judge(scenario: Scenario, report: Report) -> Verdict:
     )
 
 
-def run_demo(run_suite: RunSuite, show: ShowReport, out: TextIO) -> int:
+RunLogScenarios = Callable[[], list[Verdict] | None]
+"""Run the log scenarios and return their verdicts; None when they cannot run here."""
+
+
+def run_demo(
+    run_suite: RunSuite,
+    show: ShowReport,
+    out: TextIO,
+    run_log_scenarios: RunLogScenarios | None = None,
+) -> int:
     """Diagnose every scenario in turn and write one verdict line each, then a summary.
 
-    Returns 0 when every scenario was diagnosed as expected, 1 otherwise.
+    Log scenarios, when given, run after the check scenarios and count alike. Returns 0 when
+    every scenario was diagnosed as expected, 1 otherwise.
     """
     verdicts = []
     for scenario in SCENARIOS.values():
@@ -76,6 +86,14 @@ def run_demo(run_suite: RunSuite, show: ShowReport, out: TextIO) -> int:
         verdicts.append(verdict)
         out.write(verdict.line() + "\n")
         out.flush()
+
+    if run_log_scenarios is not None:
+        log_verdicts = run_log_scenarios()
+        if log_verdicts is None:
+            out.write("log scenarios: not run, msmtp is not installed (Debian package msmtp)\n")
+        for verdict in log_verdicts or ():
+            verdicts.append(verdict)
+            out.write(verdict.line() + "\n")
 
     diagnosed = sum(verdict.diagnosed for verdict in verdicts)
     out.write(f"{len(verdicts)} scenarios, {diagnosed} diagnosed as expected\n")
