@@ -100,7 +100,8 @@ def decode_log_lines(text: str) -> DecodeResult | None:
     for number, line in enumerate(lines, start=1):
         leaks = find_leaks(line)
         masked = mask_leaks(line, leaks) if leaks else line
-        line_events, source = _parse(parsers, line)
+        # Parse the masked line, so that no reply text or title carries the secret.
+        line_events, source = _parse(parsers, masked)
         if source is not None and source not in sources:
             sources.append(source)
         events += [(event, masked) for event in line_events]

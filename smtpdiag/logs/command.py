@@ -37,6 +37,10 @@ POLL_SECONDS = 0.25
 """Pause between two reads of the followed files; the display refreshes every ``--interval``."""
 
 
+MAX_WINDOW_MINUTES = 1440
+"""Longest window: one day, as the auth_failure_rate check allows."""
+
+
 @dataclass(frozen=True)
 class LogsRequest:
     """The command line of ``smtpdiag logs``, as given."""
@@ -96,8 +100,12 @@ def parse_time(text: str, option: str, now: float, zone: tzinfo | None) -> float
 
 def build_options(request: LogsRequest, now: float) -> AnalysisOptions:
     """Check the numeric and time options and return the analysis options."""
-    if not request.window_minutes > 0:
-        raise _invalid("--window", request.window_minutes, "Give a number of minutes above 0.")
+    if not 0 < request.window_minutes <= MAX_WINDOW_MINUTES:
+        raise _invalid(
+            "--window",
+            request.window_minutes,
+            f"Give a number of minutes above 0 and at most {MAX_WINDOW_MINUTES} (one day).",
+        )
     if not 0 <= request.threshold_percent < 100:
         raise _invalid(
             "--threshold", request.threshold_percent, "Give a percentage from 0 to below 100."

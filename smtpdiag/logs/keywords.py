@@ -19,7 +19,7 @@ CANDIDATE = re.compile(
     rb"| A=\w"  # Exim arrivals and deliveries that authenticated
     rb"|TokenStore"  # sasl-xoauth2 trace lines
     rb"|MESSAGE"  # journalctl -o json objects
-    rb"|[Bb]earer|eyJ|ya29\.|access_token|refresh_token|client_secret"  # secrets (leaks)
+    rb"|[Bb]earer|BEARER|eyJ|ya29\.|access_token|refresh_token|client_secret"  # secrets (leaks)
     rb"|XOAUTH2|OAUTHBEARER|dXNlcj|bixhPS|biws"  # SASL responses: user=, n,a=, n,,
 )
 """Bytes pattern; a line is a candidate when it contains a match."""

@@ -50,7 +50,7 @@ _FIELD_KINDS = {
     "access_token": "bearer_token",
 }
 _TOKEN_CHARS = r"[A-Za-z0-9\-._~+/]"  # noqa: S105 - a character class, not a password
-_BEARER = re.compile(rf"[Bb]earer[ \t]+(?P<token>{_TOKEN_CHARS}{{16,}}=*)")
+_BEARER = re.compile(rf"(?i:bearer)[ \t]+(?P<token>{_TOKEN_CHARS}{{16,}}=*)")
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 _GOOGLE_ACCESS_TOKEN = re.compile(r"ya29\.[A-Za-z0-9_\-]{20,}")
 _PLACEHOLDERS = frozenset({"redacted", "removed", "hidden", "secret", "changeme", "undefined"})
@@ -71,7 +71,7 @@ def find_leaks(text: str) -> tuple[Leak, ...]:
         leaks += _matches(_JWT, text, "jwt")
     if "ya29." in text:
         leaks += _matches(_GOOGLE_ACCESS_TOKEN, text, "google_access_token")
-    if "earer" in text:
+    if "earer" in text or "EARER" in text:
         leaks += [
             Leak("bearer_token", found.start("token"), found.end("token"))
             for found in _BEARER.finditer(text)

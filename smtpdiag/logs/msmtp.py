@@ -140,6 +140,10 @@ def parse_fields(message: str) -> dict[str, str]:
     return fields
 
 
+_NONE_PREFIX = "none "
+"""Time prefix that msmtp 1.8.23 writes for ``logfile_time_format none``."""
+
+
 def split_logfile(line: str, times: TimeReader, time_format: str | None) -> SyslogRecord | None:
     """Split a line of msmtp's own log file into its time and record; None if it is not one.
 
@@ -148,7 +152,9 @@ def split_logfile(line: str, times: TimeReader, time_format: str | None) -> Sysl
     setting that drops the time, and ``logfile_time_format none`` writes the word ``none``.
     """
     if time_format is None:
-        return SyslogRecord(message=line) if line.startswith(_RECORD_START) else None
+        # msmtp writes the word "none" for logfile_time_format none.
+        record = line[5:] if line.startswith(_NONE_PREFIX) else line
+        return SyslogRecord(message=record) if record.startswith(_RECORD_START) else None
     if time_format == DEFAULT_TIME_FORMAT:
         return _split_default_time(line, times)
     return _split_custom_time(line, times, time_format)

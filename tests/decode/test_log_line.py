@@ -253,3 +253,14 @@ def test_log_line_without_event_falls_through() -> None:
         "certificate verify failed"
     )
     assert decode_text(text).input_kind is InputKind.TLS_ERROR
+
+
+def test_secret_in_reply_text_is_masked() -> None:
+    line = (
+        "Sep 28 13:03:50 relay postfix/smtp[17059]: 9BDCBA19EA: to=<a@example.net>, "
+        "relay=smtp.gmail.com[192.0.2.1]:587, delay=1, delays=0/0/0/1, dsn=5.7.8, "
+        "status=deferred (SASL authentication failed; server smtp.gmail.com[192.0.2.1] said: "
+        "535 5.7.8 bad token ya29.a0AfB_byC7SECRETexampleTOKEN1234567890)"
+    )
+    result = decode_text(line)
+    assert "SECRETexample" not in json.dumps(result.to_dict())

@@ -124,3 +124,10 @@ def test_mask_leaks_keeps_text_around() -> None:
 def test_overlapping_bearer_and_google_token() -> None:
     line = f"Bearer {ACCESS_TOKEN}"
     assert [leak.kind for leak in find_leaks(line)] == ["google_access_token"]
+
+
+def test_upper_case_bearer_scheme_is_found() -> None:
+    # The auth scheme name is case-insensitive (RFC 7235), so BEARER is a Bearer token too.
+    line = "proxy: authorization: BEARER ya29.a0AfB_byC7exampletokenvalue1234"
+    kinds = {leak.kind for leak in find_leaks(line)}
+    assert kinds & {"bearer_token", "google_access_token"}

@@ -392,3 +392,14 @@ def test_parse_stderr_rejects(line: str) -> None:
 )
 def test_event_lines_are_candidates(line: str) -> None:
     assert CANDIDATE.search(line.encode()) is not None
+
+
+def test_time_format_none_writes_the_word_none() -> None:
+    # msmtp 1.8.23 writes the literal word for logfile_time_format none.
+    line = (
+        "none host=127.0.0.1 tls=on auth=on from=a@example.com recipients=b@example.com "
+        "exitcode=EX_OK"
+    )
+    record = msmtp.split_logfile(line, TimeReader(None), None)
+    assert record is not None
+    assert record.message.startswith("host=127.0.0.1")
