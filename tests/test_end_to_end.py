@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from system_programs import require_program
 
 from smtpdiag.cli import main
 from smtpdiag.lab.logs_demo import LOG_SCENARIOS
+from smtpdiag.lab.msmtp_client import send, write_msmtprc
 from smtpdiag.lab.runner import LabInfo, start_lab
 from smtpdiag.lab.scenarios import SCENARIOS, get_scenario
 
@@ -219,52 +219,22 @@ def test_demo_diagnoses_every_scenario() -> None:
     )
 
 
-def write_msmtprc(tmp_path: Path, info: LabInfo, token_file: Path) -> Path:
-    host, port = info.smtp_starttls.rsplit(":", 1)
-    config = tmp_path / "msmtprc"
-    config.write_text(
-        "defaults\n"
-        "tls on\n"
-        "tls_starttls on\n"
-        f"tls_trust_file {info.ca_file}\n"
-        f"logfile {tmp_path / 'msmtp.log'}\n"
-        "account lab\n"
-        f"host {host}\n"
-        f"port {port}\n"
-        "auth xoauth2\n"
-        f"user {info.user}\n"
-        f"from {info.user}\n"
-        f"passwordeval cat {token_file}\n"
-        "account default : lab\n"
-    )
-    config.chmod(0o600)  # msmtp rejects a configuration file that others can read
-    return config
-
-
-def send_with_msmtp(config: Path) -> subprocess.CompletedProcess[str]:
-    message = "Subject: lab\r\n\r\nbody\r\n"
-    return subprocess.run(
-        [require_program("msmtp"), "-C", str(config), "rcpt@example.com"],
-        input=message,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-        env={**os.environ, "HOME": str(config.parent)},
-    )
+def send_with_msmtp(tmp_path: Path, info: LabInfo, token_file: Path) -> int:
+    config = write_msmtprc(tmp_path, info, token_file=token_file)
+    return send(config, require_program("msmtp")).returncode
 
 
 def test_msmtp_sends_through_lab_with_xoauth2(tmp_path: Path) -> None:
     with start_lab(get_scenario("healthy")) as info:
-        completed = send_with_msmtp(write_msmtprc(tmp_path, info, info.access_token_file))
-    assert completed.returncode == 0, completed.stderr
+        exit_code = send_with_msmtp(tmp_path, info, info.access_token_file)
+    assert exit_code == 0
 
 
 def test_msmtp_wrong_token_exits_noperm(tmp_path: Path) -> None:
     wrong = tmp_path / "wrong-token"
     wrong.write_text("ya29.not-the-lab-token\n")
     with start_lab(get_scenario("healthy")) as info:
-        completed = send_with_msmtp(write_msmtprc(tmp_path, info, wrong))
+        exit_code = send_with_msmtp(tmp_path, info, wrong)
     log = (tmp_path / "msmtp.log").read_text()
-    assert completed.returncode == 77  # EX_NOPERM: msmtp's exit code for an AUTH failure
+    assert exit_code == 77  # EX_NOPERM: msmtp's exit code for an AUTH failure
     assert "exitcode=EX_NOPERM" in log

@@ -65,9 +65,11 @@ def write_msmtprc(
     return config
 
 
-def send(config: Path, msmtp: str, recipient: str = "rcpt@example.com") -> int:
-    """Send the test message with ``msmtp -C config`` and return msmtp's exit code."""
-    completed = subprocess.run(
+def send(
+    config: Path, msmtp: str, recipient: str = "rcpt@example.com"
+) -> subprocess.CompletedProcess[str]:
+    """Send the test message with ``msmtp -C config``; msmtp's exit code and output."""
+    return subprocess.run(
         [msmtp, "-C", str(config), recipient],
         input=TEST_MESSAGE,
         capture_output=True,
@@ -76,4 +78,3 @@ def send(config: Path, msmtp: str, recipient: str = "rcpt@example.com") -> int:
         check=False,
         env={**os.environ, "HOME": str(config.parent)},
     )
-    return completed.returncode

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from system_programs import require_program
 
-from smtpdiag.lab.runner import LabInfo, start_lab
+from smtpdiag.lab.msmtp_client import send, write_msmtprc
+from smtpdiag.lab.runner import start_lab
 from smtpdiag.lab.scenarios import get_scenario
 from smtpdiag.logs.dispatch import LineParser
 from smtpdiag.logs.keywords import CANDIDATE
@@ -32,44 +31,9 @@ def run_msmtp(tmp_path: Path, scenario: str, time_format: str | None = None) -> 
     """Send one message with msmtp (XOAUTH2, STARTTLS) and return its log file's lines."""
     log_file = tmp_path / "msmtp.log"
     with start_lab(get_scenario(scenario)) as info:
-        completed = send(write_config(tmp_path, info, log_file, time_format))
+        config = write_msmtprc(tmp_path, info, logfile=log_file, time_format=time_format)
+        completed = send(config, require_program("msmtp"))
     return MsmtpRun(completed.returncode, tuple(log_file.read_text().splitlines()))
-
-
-def send(config: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [require_program("msmtp"), "-C", str(config), "rcpt@example.com"],
-        input="Subject: lab\r\n\r\nbody\r\n",
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-        env={**os.environ, "HOME": str(config.parent)},
-    )
-
-
-def write_config(tmp_path: Path, info: LabInfo, log_file: Path, time_format: str | None) -> Path:
-    host, port = info.smtp_starttls.rsplit(":", 1)
-    time_line = f"logfile_time_format {time_format}\n" if time_format is not None else ""
-    config = tmp_path / "msmtprc"
-    config.write_text(
-        "defaults\n"
-        "tls on\n"
-        "tls_starttls on\n"
-        f"tls_trust_file {info.ca_file}\n"
-        f"logfile {log_file}\n"
-        f"{time_line}"
-        "account lab\n"
-        f"host {host}\n"
-        f"port {port}\n"
-        "auth xoauth2\n"
-        f"user {info.user}\n"
-        f"from {info.user}\n"
-        f"passwordeval cat {info.access_token_file}\n"
-        "account default : lab\n"
-    )
-    config.chmod(0o600)  # msmtp rejects a configuration file that others can read
-    return config
 
 
 def events(run: MsmtpRun, time_format: str | None = "%b %d %H:%M:%S") -> list[LogEvent]:
@@ -131,7 +95,7 @@ def test_real_msmtp_stderr_record(tmp_path: Path) -> None:
     # A directory in place of the log file makes msmtp print the record to stderr.
     (tmp_path / "msmtp.log").mkdir()
     with start_lab(get_scenario("google-bad-token")) as info:
-        completed = send(write_config(tmp_path, info, tmp_path / "msmtp.log", None))
+        completed = send(write_msmtprc(tmp_path, info), require_program("msmtp"))
     line_parser = LineParser(TimeReader(), None)
     found = [
         event for line in completed.stderr.splitlines() for event in line_parser.parse(line).events
