@@ -7,9 +7,15 @@ newline arrives. Rotation cases:
 
 * rename (``mail.log`` becomes ``mail.log.1``): the old file is read to its end, then the
   new file at the path is read from offset 0;
-* copytruncate (the file is shorter than the offset): reading restarts at offset 0;
+* copytruncate (the file is shorter than the read position, or its first bytes changed):
+  reading restarts at offset 0. The first bytes (up to ``FINGERPRINT_BYTES``) are compared
+  on every poll before reading, so a file that grew back past the old position within one
+  poll interval is read from its start too;
 * a path that does not exist yet, or was deleted: it is checked again on every poll and read
   from offset 0 when it appears, after the open deleted file has been read to its end.
+
+Directories, devices, FIFOs and sockets are never opened for reading. Each problem with a
+path is logged once, and again only when it changes.
 
 The state file stores, per path, device, inode, offset, line number and a SHA-256 of the
 file's first bytes (up to 256, at most the offset), which tells a new file that reused the
@@ -36,6 +42,7 @@ from smtpdiag.logs.reader import (
     LogLine,
     candidate_spans,
     decode_line,
+    open_regular_file,
 )
 
 logger = logging.getLogger(__name__)
@@ -44,6 +51,16 @@ POLL_CAP_BYTES = 8 << 20
 """Bytes read per path and poll at most, so that one poll stays short after a long pause."""
 
 FINGERPRINT_BYTES = 256
+"""Bytes at the start of a file that tell it from a new file at the same path and inode."""
+
+MAX_STATE_BYTES = 1 << 20
+"""Largest state file read: 1 MiB, several thousand paths."""
+
+MAX_OFFSET = (1 << 63) - 1
+"""Largest file offset the operating system accepts; a larger saved offset is invalid."""
+
+MAX_DEVICE_OR_INODE = (1 << 64) - 1
+"""Largest device or inode number: both are unsigned 64-bit integers on Linux."""
 
 
 class _Tail:
@@ -60,16 +77,44 @@ class _Tail:
         """Lines of the file up to ``offset``."""
         self.pending = b""
         self.dropping = False
+        self.head = b""
+        """The first bytes of the open file read so far, at most ``FINGERPRINT_BYTES``."""
+        self.problem: str | None = None
+        """The problem with the path logged last, so that a repeated one is not logged."""
 
     def open(self, name: str, offset: int, number: int) -> None:
-        handle = open(name, "rb", buffering=0)  # noqa: SIM115 - closed by close()
+        handle = open_regular_file(name)
         status = os.fstat(handle.fileno())
         self.close()
         self.handle = handle
         self.device, self.inode = status.st_dev, status.st_ino
-        handle.seek(offset)
+        self.seek(offset, number)
+
+    def seek(self, offset: int, number: int) -> None:
+        """Continue reading the open file at ``offset``, the start of line ``number + 1``."""
+        self.handle.seek(offset)
         self.offset, self.number = offset, number
         self.pending, self.dropping = b"", False
+        self.head = os.pread(self.handle.fileno(), min(FINGERPRINT_BYTES, offset), 0)
+
+    def was_truncated(self) -> bool:
+        """Tell whether the open file is shorter than the read position or starts otherwise."""
+        descriptor = self.handle.fileno()
+        if os.fstat(descriptor).st_size < self.handle.tell():
+            return True
+        return bool(self.head) and os.pread(descriptor, len(self.head), 0) != self.head
+
+    def update_head(self) -> None:
+        """Keep the first bytes read, until ``FINGERPRINT_BYTES`` of them are known."""
+        if len(self.head) < FINGERPRINT_BYTES and self.offset > len(self.head):
+            length = min(FINGERPRINT_BYTES, self.offset)
+            self.head = os.pread(self.handle.fileno(), length, 0)
+
+    def report(self, problem: str | None, level: int = logging.WARNING) -> None:
+        """Log ``problem`` unless it was the last one logged; None marks the path as fine."""
+        if problem is not None and problem != self.problem:
+            logger.log(level, "%s", problem)
+        self.problem = problem
 
     def close(self) -> None:
         if self.handle is not None:
@@ -91,6 +136,13 @@ class Follower:
     def __init__(
         self, paths: Sequence[str], *, state_file: str | None = None, start_at_end: bool = True
     ) -> None:
+        """Open every path, at its end or at the position saved in ``state_file``.
+
+        Raises:
+            UsageError: the state file cannot be used: its directory is missing or not
+                writable, it is not a regular file, it is larger than 1 MiB, or its content
+                is invalid.
+        """
         self._state_file = state_file
         self._saved = _load_state(state_file) if state_file is not None else {}
         self._tails = [_Tail(path) for path in paths]
@@ -110,6 +162,9 @@ class Follower:
         """Write device, inode, offset and fingerprint of every path to the state file.
 
         The write is atomic (a temporary file renamed over the old one) with mode 0600.
+
+        Raises:
+            UsageError: the state file cannot be written.
         """
         if self._state_file is None:
             return
@@ -123,7 +178,14 @@ class Follower:
                     "line": tail.number,
                     "fingerprint": tail.fingerprint(),
                 }
-        _write_atomically(self._state_file, json.dumps(state, indent=1, sort_keys=True))
+        try:
+            _write_atomically(self._state_file, json.dumps(state, indent=1, sort_keys=True))
+        except OSError as error:
+            raise UsageError(
+                f"Cannot write the state file {self._state_file}: {error.strerror or error}",
+                "Pass a --state path in a writable directory.",
+                value=self._state_file,
+            ) from error
 
     def close(self) -> None:
         """Close every open file."""
@@ -133,10 +195,7 @@ class Follower:
     def _start(self, tail: _Tail, start_at_end: bool) -> None:
         """Open a path at the saved position, at its end, or (rotated state) in its old file."""
         saved = self._saved.get(tail.path)
-        try:
-            status = os.stat(tail.path)
-        except OSError:
-            status = None
+        status = self._stat_path(tail)
         if saved is None:
             if status is not None:
                 self._open_or_wait(tail, tail.path, start_at_end)
@@ -151,25 +210,43 @@ class Follower:
         elif status is not None:
             self._open_at(tail, tail.path, 0, 0)
 
-    def _open_or_wait(self, tail: _Tail, name: str, at_end: bool) -> None:
+    @staticmethod
+    def _stat_path(tail: _Tail) -> os.stat_result | None:
+        """Return the status of the path; None, logged once, when it is missing or unreadable."""
         try:
-            tail.open(name, 0, 0)
+            return os.stat(tail.path)
+        except FileNotFoundError:
+            if tail.handle is None:
+                tail.report(f"waiting for {tail.path} to be created", logging.INFO)
         except OSError as error:
-            logger.warning("cannot open %s: %s", name, error.strerror)
+            tail.report(f"cannot open {tail.path}: {error.strerror or error}")
+        return None
+
+    def _open_or_wait(self, tail: _Tail, name: str, at_end: bool) -> None:
+        if not self._try_open(tail, name):
             return
         if at_end:
             self._skip_to_end(tail)
 
     def _open_at(self, tail: _Tail, name: str, offset: int, number: int) -> None:
-        try:
-            tail.open(name, 0, 0)
-        except OSError as error:
-            logger.warning("cannot open %s: %s", name, error.strerror)
+        if not self._try_open(tail, name):
             return
         size = os.fstat(tail.handle.fileno()).st_size
         if size >= offset:
-            tail.handle.seek(offset)
-            tail.offset, tail.number = offset, number
+            tail.seek(offset, number)
+
+    @staticmethod
+    def _try_open(tail: _Tail, name: str) -> bool:
+        """Open ``name`` for ``tail`` at offset 0; log a failure once and return False."""
+        try:
+            tail.open(name, 0, 0)
+        except OSError as error:
+            tail.report(f"cannot open {name}: {error.strerror or error}")
+            return False
+        if tail.problem is not None:
+            logger.info("reading %s", name)
+        tail.report(None)
+        return True
 
     def _skip_to_end(self, tail: _Tail) -> None:
         """Move to the end of the last complete line, counting the lines skipped."""
@@ -186,16 +263,16 @@ class Follower:
             if found >= 0:
                 last_newline = position + found
             position += len(block)
-        tail.handle.seek(last_newline + 1)
-        tail.offset, tail.number = last_newline + 1, count
+        tail.seek(last_newline + 1, count)
 
     def _poll_tail(self, tail: _Tail, lines: list[LogLine]) -> None:
         at_end = True
         if tail.handle is not None:
+            if tail.offset or tail.pending or tail.dropping:
+                self._restart_if_truncated(tail)
             at_end = self._read(tail, lines)
-        try:
-            status = os.stat(tail.path)
-        except OSError:
+        status = self._stat_path(tail)
+        if status is None:
             return  # deleted or renamed away: the open file is read on, the path awaited
         if tail.handle is None:
             self._open_or_wait(tail, tail.path, at_end=False)
@@ -210,10 +287,13 @@ class Follower:
                     logger.info("reading %s from its start: the file was rotated", tail.path)
                     self._read(tail, lines)
             return
-        if status.st_size < tail.handle.tell():
+
+    @staticmethod
+    def _restart_if_truncated(tail: _Tail) -> None:
+        """Go back to offset 0 of the open file when it was truncated (copytruncate)."""
+        if tail.was_truncated():
             logger.info("reading %s from its start: the file was truncated", tail.path)
-            tail.open(tail.path, 0, 0)
-            self._read(tail, lines)
+            tail.seek(0, 0)
 
     def _read(self, tail: _Tail, lines: list[LogLine]) -> bool:
         """Read up to ``POLL_CAP_BYTES`` from the open file; return True at its end."""
@@ -224,6 +304,7 @@ class Follower:
                 return True
             total += len(block)
             self._consume(tail, block, lines)
+            tail.update_head()
         return False
 
     def _consume(self, tail: _Tail, block: bytes, lines: list[LogLine]) -> None:
@@ -289,29 +370,89 @@ def _find_rotated(path: str, saved: dict[str, Any]) -> str | None:
 
 
 def _load_state(state_file: str) -> dict[str, dict[str, Any]]:
-    try:
-        with open(state_file, encoding="utf-8") as stream:
-            data = json.load(stream)
-    except FileNotFoundError:
+    """Read the saved positions; an empty mapping when the state file does not exist yet.
+
+    Raises:
+        UsageError: the directory of the state file is missing or not writable, the state
+            file is not a regular file or larger than ``MAX_STATE_BYTES``, or its content
+            is not valid JSON of the expected shape.
+    """
+    _check_state_directory(state_file)
+    text = _read_state_text(state_file)
+    if text is None:
         return {}
-    except (OSError, ValueError) as error:
-        raise UsageError(
-            f"Cannot read the state file {state_file}: {error}",
-            "Fix or delete the file; without it, following starts at the end of each file.",
-            value=state_file,
-        ) from error
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as error:
+        raise _state_error(state_file, f"is not valid JSON ({error})") from error
     if not isinstance(data, dict):
+        raise _state_error(state_file, "does not contain a JSON object")
+    saved: dict[str, dict[str, Any]] = {}
+    for path, entry in data.items():
+        if isinstance(entry, dict) and entry.keys() >= STATE_FIELDS:
+            _check_entry(state_file, path, entry)
+            saved[path] = entry
+    return saved
+
+
+STATE_FIELDS = frozenset({"device", "inode", "offset", "fingerprint"})
+"""Fields that every entry of the state file has; ``line`` is optional."""
+
+
+def _check_state_directory(state_file: str) -> None:
+    directory = os.path.dirname(os.path.abspath(state_file))
+    if not os.path.isdir(directory):
         raise UsageError(
-            f"The state file {state_file} does not contain a JSON object.",
-            "Delete the file; without it, following starts at the end of each file.",
+            f"The directory of the state file {state_file} does not exist: {directory}.",
+            "Create the directory first, or pass a --state path in an existing directory.",
             value=state_file,
         )
-    required = {"device", "inode", "offset", "fingerprint"}
-    return {
-        path: entry
-        for path, entry in data.items()
-        if isinstance(entry, dict) and required <= entry.keys()
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise UsageError(
+            f"The directory of the state file {state_file} is not writable: {directory}.",
+            "Pass a --state path in a directory that this user can write to.",
+            value=state_file,
+        )
+
+
+def _read_state_text(state_file: str) -> bytes | None:
+    """Return the bytes of the state file, or None when it does not exist."""
+    try:
+        with open_regular_file(state_file, "state file") as stream:
+            text = stream.read(MAX_STATE_BYTES + 1)
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise _state_error(state_file, f"cannot be read: {error.strerror or error}") from error
+    if len(text) > MAX_STATE_BYTES:
+        raise _state_error(state_file, f"is larger than {MAX_STATE_BYTES} bytes")
+    return text
+
+
+def _check_entry(state_file: str, path: str, entry: dict[str, Any]) -> None:
+    """Check the types and ranges of one saved position."""
+    if not isinstance(entry["fingerprint"], str):
+        raise _state_error(state_file, f"has an invalid fingerprint for {path}")
+    limits = {
+        "device": MAX_DEVICE_OR_INODE,
+        "inode": MAX_DEVICE_OR_INODE,
+        "offset": MAX_OFFSET,
+        "line": MAX_OFFSET,
     }
+    for name, limit in limits.items():
+        value = entry.get(name, 0)
+        # bool is a subclass of int, but true and false are no positions.
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= limit:
+            raise _state_error(state_file, f"has an invalid {name} for {path}: {value!r:.40}")
+
+
+def _state_error(state_file: str, problem: str) -> UsageError:
+    return UsageError(
+        f"The state file {state_file} {problem}.",
+        "Delete the file or pass another --state path; without a state file, following "
+        "starts at the end of each file.",
+        value=state_file,
+    )
 
 
 def _write_atomically(path: str, text: str) -> None:

@@ -46,9 +46,10 @@ LOG_UNREADABLE = FindingKind(
     "auth_failure_rate.log_unreadable",
     Severity.WARNING,
     "Cannot read the log file {path}",
-    "{error}",
-    "Check that the path is right and that smtpdiag may read it (mail logs are often readable "
-    "only by root and the adm group).",
+    "Reading {path} failed: {error}.",
+    "Check that the path names the mail log file (a plain or gzip file, not a directory or a "
+    "device) and that smtpdiag may read it: mail logs are often readable only by root and the "
+    "adm group.",
 )
 BACKEND_UNAVAILABLE = FindingKind(
     "auth_failure_rate.backend_unavailable",

@@ -1,16 +1,21 @@
 """Detection of OAuth2 secrets written to log lines: SASL responses, tokens, client secrets.
 
 ``find_leaks`` runs on every candidate line, so it first checks with ``in`` for the words a
-secret needs and runs a regex only for lines that contain one.
+secret needs and runs a regex only for lines that contain one. Secrets are found in plain
+text, in ``key=value``, ``key: value`` and JSON fields, in URL-encoded form bodies
+(``refresh_token%3D…``, ``Bearer%20…``) and in the decoded ``MESSAGE`` of a
+``journalctl -o json`` line.
 """
 
 from __future__ import annotations
 
 import binascii
+import json
 import re
 from base64 import b64decode
 from collections.abc import Sequence
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 MASK = "[secret]"
 """What ``mask_leaks`` puts in place of a secret."""
@@ -38,22 +43,41 @@ of ``user`` (XOAUTH2), ``n,a`` and ``n,,`` (OAUTHBEARER GS2 headers). The base64
 after them depends on the next byte: ``user=alice`` is ``dXNlcj1h``, ``user=1`` is
 ``dXNlcj0x``."""
 _BASE64_WORD = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{20,}={0,2}(?![A-Za-z0-9+/=])")
+_NEXT_BASE64_WORD = re.compile(r" ([A-Za-z0-9+/]+={0,2})(?![A-Za-z0-9+/=])")
+"""A base64 word after one space: the rest of a SASL response that a log line split."""
+MAX_SPLIT_WORDS = 4
+"""Words after the first that one SASL response is joined from at most."""
+_RESPONSE_STARTS = (b"user=", b"n,")
+"""How a decoded XOAUTH2 (``user=``) or OAUTHBEARER (GS2 header ``n,``) response starts."""
 
 _FIELD = re.compile(
     r"""(?P<name>refresh_token|client_secret|access_token)"""
     r"""(?:=(?P<form>[^&\s"',;]*)"""  # URL-encoded form body or key=value
-    r"""|"?\s*:\s*"(?P<json>(?:[^"\\]|\\.)*)")"""  # JSON member
+    r"""|%3[Dd](?P<encoded>(?:[^%&\s"',;]|%(?!26)[0-9A-Fa-f]{2})*)"""  # form body, encoded again
+    r'|["\']?\s*:\s*(?:"(?P<json>(?:[^"\\]|\\.)*)"'  # JSON member, quoted YAML value
+    r"""|'(?P<single>[^']*)'"""  # single-quoted YAML value or Python dict
+    r"""|(?P<plain>[^\s"',;&}\]]+)))"""  # key: value
 )
+_FIELD_GROUPS = ("form", "encoded", "json", "single", "plain")
 _FIELD_KINDS = {
     "refresh_token": "refresh_token",
     "client_secret": "client_secret",
     "access_token": "bearer_token",
 }
 _TOKEN_CHARS = r"[A-Za-z0-9\-._~+/]"  # noqa: S105 - a character class, not a password
-_BEARER = re.compile(rf"(?i:bearer)[ \t]+(?P<token>{_TOKEN_CHARS}{{16,}}=*)")
+_BEARER = re.compile(
+    rf"(?i:bearer)(?:[ \t]+(?P<token>{_TOKEN_CHARS}{{16,}}=*)"
+    rf"|%20(?P<encoded>(?:{_TOKEN_CHARS}|%(?!26)[0-9A-Fa-f]{{2}}){{16,}}))"
+)
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 _GOOGLE_ACCESS_TOKEN = re.compile(r"ya29\.[A-Za-z0-9_\-]{20,}")
 _PLACEHOLDERS = frozenset({"redacted", "removed", "hidden", "secret", "changeme", "undefined"})
+_WORD_VALUE = re.compile(r"[a-z_]+")
+"""A value of lower-case letters and underscores only, such as ``invalid_grant``: an OAuth2
+error code or a word, not a secret."""
+_JOURNAL_MESSAGE = re.compile(r'"MESSAGE"\s*:\s*(?P<value>"(?:[^"\\]|\\.)*"|\[[0-9,\s]*\])')
+"""The MESSAGE member of a ``journalctl -o json`` line: a string, or an array of byte values
+when the message is not valid UTF-8."""
 
 
 def find_leaks(text: str) -> tuple[Leak, ...]:
@@ -61,9 +85,21 @@ def find_leaks(text: str) -> tuple[Leak, ...]:
 
     Where spans overlap, the more specific kind wins: a SASL response over the token inside
     it, a named field (``refresh_token=``) or a JWT over a ``Bearer`` token.
+
+    A ``journalctl -o json`` line whose MESSAGE is an array of byte values or a string with
+    escapes is also searched in its decoded MESSAGE, because the raw line does not show
+    those secrets. Each kind found there gives one leak that spans the whole MESSAGE value
+    in ``text``, so these leaks have the same span: ``mask_leaks`` masks the value once.
     """
     leaks: list[Leak] = []
-    if any(mark in text for mark in _SASL_MARKS):
+    # Chained ``in`` checks instead of any() over _SASL_MARKS: no generator per line.
+    if (
+        "XOAUTH2" in text
+        or "OAUTHBEARER" in text
+        or "dXNlcj" in text
+        or "bixh" in text
+        or "biws" in text
+    ):
         leaks += _sasl_responses(text)
     if "refresh_token" in text or "client_secret" in text or "access_token" in text:
         leaks += _fields(text)
@@ -72,11 +108,53 @@ def find_leaks(text: str) -> tuple[Leak, ...]:
     if "ya29." in text:
         leaks += _matches(_GOOGLE_ACCESS_TOKEN, text, "google_access_token")
     if "earer" in text or "EARER" in text:
-        leaks += [
-            Leak("bearer_token", found.start("token"), found.end("token"))
-            for found in _BEARER.finditer(text)
-        ]
-    return _without_overlaps(leaks) if len(leaks) > 1 else tuple(leaks)
+        leaks += _bearer_tokens(text)
+    found = _without_overlaps(leaks) if len(leaks) > 1 else tuple(leaks)
+    if text.startswith("{") and '"MESSAGE"' in text:
+        return _with_journal_message(text, found)
+    return found
+
+
+def _with_journal_message(text: str, leaks: tuple[Leak, ...]) -> tuple[Leak, ...]:
+    """Add the secrets of a journal line's decoded MESSAGE as leaks spanning its value."""
+    found = _JOURNAL_MESSAGE.search(text)
+    if found is None:
+        return leaks
+    value = found["value"]
+    if value.startswith('"') and "\\" not in value:
+        return leaks  # the decoded text is the raw text, already searched
+    message = _decode_journal_value(value)
+    if message is None:
+        return leaks
+    # The decoded MESSAGE is shorter than its escaped or byte-array form, so this recursion
+    # into a MESSAGE that is itself a journal line ends.
+    kinds = dict.fromkeys(leak.kind for leak in find_leaks(message))
+    if not kinds:
+        return leaks
+    start, end = found.span("value")
+    outside = [leak for leak in leaks if leak.end <= start or leak.start >= end]
+    inside = [Leak(kind, start, end) for kind in kinds]
+    return tuple(sorted([*outside, *inside], key=lambda leak: leak.start))
+
+
+def _decode_journal_value(value: str) -> str | None:
+    """Decode a journal field value: a JSON string or an array of byte values."""
+    try:
+        decoded = json.loads(value)
+        if isinstance(decoded, list):
+            return bytes(decoded).decode("utf-8", errors="replace")
+    except (ValueError, TypeError):
+        return None
+    return decoded if isinstance(decoded, str) else None
+
+
+def _bearer_tokens(text: str) -> list[Leak]:
+    """Find tokens after ``Bearer`` and a space, or ``Bearer%20`` in URL-encoded text."""
+    leaks: list[Leak] = []
+    for found in _BEARER.finditer(text):
+        group = "token" if found["token"] is not None else "encoded"
+        leaks.append(Leak("bearer_token", found.start(group), found.end(group)))
+    return leaks
 
 
 def mask_leaks(text: str, leaks: Sequence[Leak]) -> str:
@@ -95,25 +173,65 @@ def mask_leaks(text: str, leaks: Sequence[Leak]) -> str:
 def _sasl_responses(text: str) -> list[Leak]:
     """Find base64 words that decode to an XOAUTH2 or OAUTHBEARER client response."""
     leaks: list[Leak] = []
+    covered = 0
     for found in _BASE64_WORD.finditer(text):
+        if found.start() < covered:
+            continue
         word = found[0].rstrip("=")
         try:
             decoded = b64decode(word[: len(word) // 4 * 4])
         except (binascii.Error, ValueError):
             continue
+        if b"=" not in decoded:
+            # Responses contain "auth=", and a cut one starts with "user=", "n,a=" or
+            # "n,," and a short key with "=", within the 15 bytes of 20 base64 characters.
+            continue
+        end = found.end()
+        if decoded.startswith(_RESPONSE_STARTS) and not decoded.endswith(b"\x01\x01"):
+            decoded, end = _join_split_response(text, found[0], decoded, end)
         if b"auth=bearer" not in decoded.lower():
             continue
         kind = "oauthbearer_response" if decoded.startswith(b"n,") else "xoauth2_response"
-        leaks.append(Leak(kind, found.start(), found.end()))
+        leaks.append(Leak(kind, found.start(), end))
+        covered = end
     return leaks
+
+
+def _join_split_response(text: str, word: str, decoded: bytes, end: int) -> tuple[bytes, int]:
+    """Join a response that looks cut with the base64 words after it, one space apart.
+
+    A response looks cut when it starts like one but lacks the closing ``^A^A``, because
+    some programs wrap long words. Returns the decoded joined response and its end in
+    ``text``.
+    """
+    for _ in range(MAX_SPLIT_WORDS):
+        following = _NEXT_BASE64_WORD.match(text, end)
+        if following is None:
+            break
+        joined = _decode_base64(word + following[1])
+        if joined is None:
+            break
+        word, end, decoded = word + following[1], following.end(), joined
+        if decoded.endswith(b"\x01\x01"):
+            break
+    return decoded, end
+
+
+def _decode_base64(word: str) -> bytes | None:
+    """Decode the whole 4-character groups of a base64 word; None when that fails."""
+    word = word.rstrip("=")
+    try:
+        return b64decode(word[: len(word) // 4 * 4])
+    except (binascii.Error, ValueError):
+        return None
 
 
 def _fields(text: str) -> list[Leak]:
     """Find non-empty values of ``refresh_token``, ``client_secret`` and ``access_token``."""
     leaks: list[Leak] = []
     for found in _FIELD.finditer(text):
-        group = "form" if found["form"] is not None else "json"
-        value = found[group]
+        group = next(name for name in _FIELD_GROUPS if found[name] is not None)
+        value = unquote(found[group]) if group == "encoded" else found[group]
         if _is_placeholder(value):
             continue
         leaks.append(Leak(_FIELD_KINDS[found["name"]], found.start(group), found.end(group)))
@@ -125,6 +243,8 @@ def _is_placeholder(value: str) -> bool:
     if len(value) < MIN_SECRET_LENGTH:
         return True
     if value[0] in "[<*({%$" or len(set(value)) == 1:
+        return True
+    if _WORD_VALUE.fullmatch(value) is not None:
         return True
     return value.strip("[]<>()").lower() in _PLACEHOLDERS
 

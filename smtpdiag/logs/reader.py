@@ -8,12 +8,16 @@ constant: at most one block plus one partial line is held.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import importlib
 import io
 import json
 import logging
+import os
 import re
 import shutil
+import stat
 import subprocess
 import tempfile
 import zlib
@@ -42,6 +46,48 @@ GZIP_MAGIC = b"\x1f\x8b"
 
 STDIN_PATH = "-"
 JOURNAL_PATH = "journal"
+
+_FILE_TYPES = (
+    (stat.S_ISDIR, "directory"),
+    (stat.S_ISCHR, "character device"),
+    (stat.S_ISBLK, "block device"),
+    (stat.S_ISFIFO, "FIFO (named pipe)"),
+    (stat.S_ISSOCK, "socket"),
+)
+
+
+class NotRegularFileError(OSError):
+    """A path names a directory, device, FIFO or socket, which is never read as a log file."""
+
+
+def open_regular_file(path: str, role: str = "log file", *, allow_pipe: bool = False) -> io.FileIO:
+    """Open ``path`` for unbuffered binary reading, rejecting anything but a regular file.
+
+    With ``allow_pipe`` a FIFO is accepted too, such as the ``/dev/fd/N`` of a shell's
+    process substitution: it ends when its writer closes it, as standard input does.
+
+    The file is opened with ``O_NONBLOCK``, so that opening a FIFO without a writer does not
+    block, and its type is checked on the open descriptor, so a path swapped in between
+    cannot slip through. ``role`` names the file in the error reason.
+
+    Raises:
+        NotRegularFileError: the path is a directory, device, FIFO or socket.
+        OSError: the path cannot be opened.
+    """
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(descriptor).st_mode
+        if not (stat.S_ISREG(mode) or (allow_pipe and stat.S_ISFIFO(mode))):
+            name = next((name for test, name in _FILE_TYPES if test(mode)), "special file")
+            reason = f"is a {name}, not a {role}"
+            if stat.S_ISFIFO(mode) and role == "log file":
+                reason += "; pass its data on standard input as '-'"
+            raise NotRegularFileError(errno.EINVAL, reason, path)
+        os.set_blocking(descriptor, True)
+        return io.FileIO(descriptor, "rb", closefd=True)
+    except BaseException:
+        os.close(descriptor)
+        raise
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,8 +220,11 @@ class LogReader:
 
     Reads ``.gz`` files transparently (recognised by their magic bytes, whatever their name),
     and ``-`` from ``stdin``. A file that cannot be opened or read is recorded in ``errors``
-    and the next file is read. A line longer than ``MAX_LINE_BYTES`` is cut to that length
-    and still counts as one line.
+    and the next file is read. Directories, devices, FIFOs and sockets are recorded there
+    too, without being read. The lines of a truncated gzip file up to the cut are read, and the
+    cut is recorded. Each file is read once: a later path to the same device and inode (the
+    same name twice, ``./name``, a symbolic or hard link) and a second ``-`` are skipped. A
+    line longer than ``MAX_LINE_BYTES`` is cut to that length and still counts as one line.
     """
 
     def __init__(self, paths: Sequence[str], *, stdin: BinaryIO | None = None) -> None:
@@ -187,6 +236,8 @@ class LogReader:
         """Lines longer than ``MAX_LINE_BYTES``, of which only the start was kept."""
         self.errors: list[tuple[str, str]] = []
         """``(path, reason)`` for each file that could not be read, or not to its end."""
+        self._files_read: set[tuple[int, int] | str] = set()
+        """``(st_dev, st_ino)`` of every file opened so far, and ``-`` once stdin was read."""
 
     def __iter__(self) -> Iterator[LogLine]:
         for path in self._paths:
@@ -197,6 +248,8 @@ class LogReader:
             stream = self._open(path)
         except OSError as error:
             self._record_error(path, error)
+            return
+        if stream is None:
             return
         try:
             yield from self._read_stream(path, stream)
@@ -210,6 +263,21 @@ class LogReader:
                 if inner is not None:
                     inner.close()
 
+    def _first_visit(self, path: str, raw: IO[bytes]) -> bool:
+        """Tell whether ``raw`` is a file not read before; log the skip of a repeated one."""
+        key: tuple[int, int] | str = path
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            status = os.fstat(raw.fileno())
+            if stat.S_ISREG(status.st_mode):
+                key = (status.st_dev, status.st_ino)
+        if key in self._files_read:
+            logger.info("skipping %s: the same file was already read", path)
+            return False
+        self._files_read.add(key)
+        if path == STDIN_PATH:
+            self._files_read.add(STDIN_PATH)
+        return True
+
     def _record_error(self, path: str, error: Exception) -> None:
         reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
         if isinstance(error, (EOFError, zlib.error, BadGzipFile)):
@@ -217,9 +285,15 @@ class LogReader:
         logger.warning("cannot read %s: %s", path, reason)
         self.errors.append((path, reason))
 
-    def _open(self, path: str) -> IO[bytes]:
-        """Open ``path`` (or stdin) for binary reading, decompressing gzip data."""
+    def _open(self, path: str) -> IO[bytes] | None:
+        """Open ``path`` (or stdin) for binary reading, decompressing gzip data.
+
+        Returns None for a file that was already read.
+        """
         if path == STDIN_PATH:
+            if STDIN_PATH in self._files_read:
+                logger.info("skipping a repeated '-': standard input was already read")
+                return None
             raw = self._stdin
             if raw is None:
                 raise UsageError(
@@ -227,13 +301,19 @@ class LogReader:
                     "Pass log file paths instead of '-'.",
                     value=path,
                 )
+            if not self._first_visit(path, raw):
+                return None
             buffered: io.BufferedReader = (
                 raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[arg-type]
             )
         else:
-            buffered = open(path, "rb")  # noqa: SIM115 - closed by _read_path
+            file = open_regular_file(path, allow_pipe=True)
+            if not self._first_visit(path, file):
+                file.close()
+                return None
+            buffered = io.BufferedReader(file)
         if buffered.peek(len(GZIP_MAGIC))[: len(GZIP_MAGIC)] == GZIP_MAGIC:
-            return cast(IO[bytes], GzipFile(fileobj=buffered, mode="rb"))
+            return cast(IO[bytes], _GzipBlocks(GzipFile(fileobj=buffered, mode="rb")))
         return buffered
 
     def _read_stream(self, path: str, stream: IO[bytes]) -> Iterator[LogLine]:
@@ -270,6 +350,42 @@ class LogReader:
             self.lines_read = lines_before_file + base
             if FAST_CANDIDATE.search(pending) is not None:
                 yield LogLine(path, base, decode_line(pending))
+
+
+class _GzipBlocks:
+    """A ``GzipFile`` whose ``read`` returns the data decoded before a truncation or error.
+
+    ``GzipFile.read(size)`` drops the bytes it has gathered when the compressed data ends
+    early, so a truncated small file would yield nothing. Here blocks are gathered with
+    ``read1``, and an error is raised only by the call after the one returning the last
+    decoded bytes.
+    """
+
+    def __init__(self, gzip_file: GzipFile) -> None:
+        self._file = gzip_file
+        self.fileobj = gzip_file.fileobj
+        self._error: Exception | None = None
+
+    def read(self, size: int) -> bytes:
+        if self._error is not None:
+            raise self._error
+        parts: list[bytes] = []
+        gathered = 0
+        try:
+            while gathered < size:
+                part = self._file.read1(size - gathered)
+                if not part:
+                    break
+                parts.append(part)
+                gathered += len(part)
+        except (OSError, EOFError, zlib.error) as error:
+            if not parts:
+                raise
+            self._error = error
+        return b"".join(parts)
+
+    def close(self) -> None:
+        self._file.close()
 
 
 def journal_lines(*, follow: bool, since: float | None = None) -> Iterator[LogLine]:

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import stat
+import threading
 from pathlib import Path
 
+import pytest
+
+from smtpdiag.errors import UsageError
 from smtpdiag.logs.follow import Follower
 
 NOISE = "Dec  3 10:15:03 mx CRON[812]: (root) CMD (run-parts /etc/cron.hourly)\n"
@@ -177,3 +182,187 @@ def test_state_new_file_same_inode(tmp_path: Path) -> None:
     second = Follower([str(log)], state_file=str(state))
     assert tags(second.poll()) == [7, 8]
     second.close()
+
+
+def test_follow_truncated_and_regrown(tmp_path: Path) -> None:
+    log = tmp_path / "mail.log"
+    log.write_text("")
+    follower = Follower([str(log)])
+    append(log, "".join(event(number) for number in range(100)))
+    assert tags(follower.poll()) == list(range(100))
+    log.write_text("".join(event(number) for number in range(1000, 1200)))
+    lines = follower.poll()
+    assert tags(lines) == list(range(1000, 1200))
+    assert [line.number for line in lines] == list(range(1, 201))
+    follower.close()
+
+
+def test_follow_appends_after_regrowth(tmp_path: Path) -> None:
+    log = tmp_path / "mail.log"
+    log.write_text(event(1))
+    follower = Follower([str(log)], start_at_end=False)
+    assert tags(follower.poll()) == [1]
+    append(log, event(2))
+    assert tags(follower.poll()) == [2]
+    assert follower.poll() == []
+    follower.close()
+
+
+def test_follow_rejects_character_device(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="smtpdiag.logs.follow")
+    follower = Follower(["/dev/null"])
+    assert follower.poll() == []
+    assert follower.poll() == []
+    assert [record.getMessage() for record in caplog.records] == [
+        "cannot open /dev/null: is a character device, not a log file"
+    ]
+    follower.close()
+
+
+def test_follow_directory_logged_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="smtpdiag.logs.follow")
+    follower = Follower([str(tmp_path)])
+    for _ in range(5):
+        assert follower.poll() == []
+    assert [(record.levelno, record.getMessage()) for record in caplog.records] == [
+        (logging.WARNING, f"cannot open {tmp_path}: is a directory, not a log file")
+    ]
+    follower.close()
+
+
+def test_follow_missing_logged_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="smtpdiag.logs.follow")
+    log = tmp_path / "mail.log"
+    follower = Follower([str(log)])
+    for _ in range(5):
+        assert follower.poll() == []
+    log.write_text(event(1))
+    assert tags(follower.poll()) == [1]
+    assert [(record.levelno, record.getMessage()) for record in caplog.records] == [
+        (logging.INFO, f"waiting for {log} to be created"),
+        (logging.INFO, f"reading {log}"),
+    ]
+    follower.close()
+
+
+def write_state(path: Path, log: Path, **fields: object) -> None:
+    entry = {"device": 1, "inode": 2, "offset": 0, "line": 0, "fingerprint": "0" * 64}
+    entry.update(fields)
+    path.write_text(json.dumps({str(log): entry}))
+
+
+INVALID_ENTRIES = [
+    pytest.param({"offset": -5}, "invalid offset", id="negative-offset"),
+    pytest.param({"offset": 1 << 70}, "invalid offset", id="offset-beyond-64-bits"),
+    pytest.param({"inode": "12"}, "invalid inode", id="inode-string"),
+    pytest.param({"device": 2049.5}, "invalid device", id="device-float"),
+    pytest.param({"inode": True}, "invalid inode", id="inode-boolean"),
+    pytest.param({"line": -1}, "invalid line", id="negative-line"),
+    pytest.param({"fingerprint": 7}, "invalid fingerprint", id="fingerprint-number"),
+]
+
+
+@pytest.mark.parametrize(("fields", "problem"), INVALID_ENTRIES)
+def test_state_invalid_entry_raises(
+    tmp_path: Path, fields: dict[str, object], problem: str
+) -> None:
+    log = tmp_path / "mail.log"
+    log.write_text(event(1))
+    state = tmp_path / "state.json"
+    write_state(state, log, **fields)
+    with pytest.raises(UsageError, match=problem) as raised:
+        Follower([str(log)], state_file=str(state))
+    assert raised.value.value == str(state)
+    assert str(state) in raised.value.problem
+
+
+def test_state_offset_past_end_rereads(tmp_path: Path) -> None:
+    log = tmp_path / "mail.log"
+    log.write_text(event(1))
+    state = tmp_path / "state.json"
+    status = os.stat(log)
+    write_state(state, log, device=status.st_dev, inode=status.st_ino, offset=10**15)
+    follower = Follower([str(log)], state_file=str(state))
+    assert tags(follower.poll()) == [1]
+    follower.close()
+
+
+def test_state_directory_missing(tmp_path: Path) -> None:
+    log = tmp_path / "mail.log"
+    log.write_text("")
+    state = tmp_path / "missing" / "state.json"
+    with pytest.raises(UsageError, match="does not exist") as raised:
+        Follower([str(log)], state_file=str(state))
+    assert str(state) in raised.value.problem
+    assert "Create the directory" in raised.value.fix
+
+
+def test_state_save_after_directory_removed(tmp_path: Path) -> None:
+    log = tmp_path / "mail.log"
+    log.write_text(event(1))
+    directory = tmp_path / "state"
+    directory.mkdir()
+    state = directory / "state.json"
+    follower = Follower([str(log)], state_file=str(state))
+    directory.rmdir()
+    with pytest.raises(UsageError, match="Cannot write the state file") as raised:
+        follower.save_state()
+    assert raised.value.value == str(state)
+    follower.close()
+
+
+def test_state_file_is_directory(tmp_path: Path) -> None:
+    log = tmp_path / "mail.log"
+    log.write_text("")
+    state = tmp_path / "state.json"
+    state.mkdir()
+    with pytest.raises(UsageError, match="is a directory, not a state file") as raised:
+        Follower([str(log)], state_file=str(state))
+    assert raised.value.value == str(state)
+
+
+def test_state_link_to_device(tmp_path: Path) -> None:
+    log = tmp_path / "mail.log"
+    log.write_text("")
+    state = tmp_path / "state.json"
+    state.symlink_to("/dev/null")
+    with pytest.raises(UsageError, match="is a character device, not a state file"):
+        Follower([str(log)], state_file=str(state))
+
+
+def test_state_link_to_fifo(tmp_path: Path) -> None:
+    log = tmp_path / "mail.log"
+    log.write_text("")
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    state = tmp_path / "state.json"
+    state.symlink_to(fifo)
+    # A writer that sends an empty JSON object, so that a reader that opened the FIFO
+    # blocking would return instead of waiting for ever.
+    writer = threading.Thread(target=lambda: fifo.write_text("{}"), daemon=True)
+    writer.start()
+    try:
+        with pytest.raises(UsageError, match="is a FIFO"):
+            Follower([str(log)], state_file=str(state))
+    finally:
+        descriptor = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+        writer.join(timeout=10)
+        os.close(descriptor)
+
+
+def test_state_file_too_large(tmp_path: Path) -> None:
+    log = tmp_path / "mail.log"
+    log.write_text("")
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps({"padding": "x" * (2 << 20)}))
+    with pytest.raises(UsageError, match="is larger than 1048576 bytes"):
+        Follower([str(log)], state_file=str(state))
+
+
+def test_state_deeply_nested_json(tmp_path: Path) -> None:
+    log = tmp_path / "mail.log"
+    log.write_text("")
+    state = tmp_path / "state.json"
+    state.write_text("[" * 200_000)
+    with pytest.raises(UsageError, match="is not valid JSON"):
+        Follower([str(log)], state_file=str(state))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import json
+from urllib.parse import quote
 
 import pytest
 
@@ -24,6 +26,13 @@ JWT = (
 )
 REFRESH_TOKEN = "1//0gExampleRefreshToken-abcdefghijklmnop"
 CLIENT_SECRET = "GOCSPX-ExampleSecret123456"
+# A form body that was URL-encoded a second time, as a query parameter or in a logged URL.
+ENCODED_BODY = quote(
+    f"client_secret={CLIENT_SECRET}&refresh_token={REFRESH_TOKEN}&access_token={ACCESS_TOKEN}",
+    safe="",
+)
+XOAUTH2_HEAD, XOAUTH2_TAIL = XOAUTH2[:41], XOAUTH2[41:]
+OAUTHBEARER_HEAD, OAUTHBEARER_TAIL = OAUTHBEARER[:70], OAUTHBEARER[70:]
 
 LEAK_CASES = [
     # msmtp --debug prints the client's commands after "--> ".
@@ -63,6 +72,60 @@ LEAK_CASES = [
         [("google_access_token", ACCESS_TOKEN), ("refresh_token", REFRESH_TOKEN)],
         id="json-token-body",
     ),
+    # NOTE: the key: value lines are examples of debug output and configuration echoes, not
+    # copied from a particular program.
+    pytest.param(
+        f"oauth2 debug: refresh_token: {REFRESH_TOKEN}",
+        [("refresh_token", REFRESH_TOKEN)],
+        id="key-colon-space-value",
+    ),
+    pytest.param(
+        f"config client_secret:{CLIENT_SECRET} loaded",
+        [("client_secret", CLIENT_SECRET)],
+        id="key-colon-value",
+    ),
+    pytest.param(
+        f'refresh_token: "{REFRESH_TOKEN}"', [("refresh_token", REFRESH_TOKEN)], id="yaml-quoted"
+    ),
+    pytest.param(
+        f"client_secret: '{CLIENT_SECRET}'",
+        [("client_secret", CLIENT_SECRET)],
+        id="yaml-single-quoted",
+    ),
+    pytest.param(
+        f"token response: {{'access_token': '{ACCESS_TOKEN}', 'refresh_token': '{REFRESH_TOKEN}'}}",
+        [("google_access_token", ACCESS_TOKEN), ("refresh_token", REFRESH_TOKEN)],
+        id="python-dict-repr",
+    ),
+    pytest.param(
+        f"GET /callback?body={ENCODED_BODY} HTTP/1.1",
+        [
+            ("client_secret", quote(CLIENT_SECRET, safe="")),
+            ("refresh_token", quote(REFRESH_TOKEN, safe="")),
+            ("google_access_token", ACCESS_TOKEN),
+        ],
+        id="url-encoded-fields",
+    ),
+    pytest.param(
+        "request: url=https://mail.example.com/api?auth=Bearer%20abcdefABCDEF0123456789-_.~xyz",
+        [("bearer_token", "abcdefABCDEF0123456789-_.~xyz")],
+        id="url-encoded-bearer",
+    ),
+    pytest.param(
+        "header=Authorization%3A%20Bearer%20abcdef%2FABCDEF0123456789%3D%3D&x=1",
+        [("bearer_token", "abcdef%2FABCDEF0123456789%3D%3D")],
+        id="url-encoded-bearer-with-escapes",
+    ),
+    pytest.param(
+        f"--> AUTH XOAUTH2 {XOAUTH2_HEAD} {XOAUTH2_TAIL}",
+        [("xoauth2_response", f"{XOAUTH2_HEAD} {XOAUTH2_TAIL}")],
+        id="xoauth2-split-by-space",
+    ),
+    pytest.param(
+        f"--> AUTH OAUTHBEARER {OAUTHBEARER_HEAD} {OAUTHBEARER_TAIL} exitcode=EX_OK",
+        [("oauthbearer_response", f"{OAUTHBEARER_HEAD} {OAUTHBEARER_TAIL}")],
+        id="oauthbearer-split-by-space",
+    ),
 ]
 
 NO_LEAK_CASES = [
@@ -86,6 +149,9 @@ NO_LEAK_CASES = [
     pytest.param(
         'WWW-Authenticate: Bearer realm="example", error="invalid_token"', id="bearer-challenge"
     ),
+    pytest.param("refresh_token: invalid_grant", id="colon-error-code"),
+    pytest.param('"grant_type": "refresh_token", "scope": "mail"', id="grant-type-value"),
+    pytest.param("refresh_token%3D%3Credacted%3E", id="url-encoded-placeholder"),
 ]
 
 
@@ -131,3 +197,63 @@ def test_upper_case_bearer_scheme_is_found() -> None:
     line = "proxy: authorization: BEARER ya29.a0AfB_byC7exampletokenvalue1234"
     kinds = {leak.kind for leak in find_leaks(line)}
     assert kinds & {"bearer_token", "google_access_token"}
+
+
+def test_complete_response_keeps_next_word() -> None:
+    line = f"--> AUTH XOAUTH2 {XOAUTH2} dGFpbA=="
+    leaks = find_leaks(line)
+    assert [line[leak.start : leak.end] for leak in leaks] == [XOAUTH2]
+
+
+def journal_line(message: object) -> str:
+    """Return a ``journalctl -o json`` line with the given MESSAGE value."""
+    # Field names and the byte-array form follow systemd's JSON export format; the values
+    # are examples.
+    entry = {
+        "__REALTIME_TIMESTAMP": "1764756902000000",
+        "_HOSTNAME": "mx",
+        "SYSLOG_IDENTIFIER": "sasl-xoauth2",
+        "MESSAGE": message,
+        "_PID": "99",
+    }
+    return json.dumps(entry, separators=(",", ":"))
+
+
+JOURNAL_CASES = [
+    pytest.param(
+        journal_line(list(f"refresh_token={REFRESH_TOKEN} \xff".encode("latin-1"))),
+        ["refresh_token"],
+        id="byte-array-message",
+    ),
+    pytest.param(
+        journal_line(f'response={{"refresh_token": "{REFRESH_TOKEN}"}}'),
+        ["refresh_token"],
+        id="escaped-json-in-message",
+    ),
+    pytest.param(
+        journal_line(list(f"--> AUTH XOAUTH2 {XOAUTH2}".encode())),
+        ["xoauth2_response"],
+        id="byte-array-sasl-response",
+    ),
+]
+
+
+@pytest.mark.parametrize(("line", "kinds"), JOURNAL_CASES)
+def test_journal_message_is_decoded(line: str, kinds: list[str]) -> None:
+    leaks = find_leaks(line)
+    message_start = line.index('"MESSAGE":') + len('"MESSAGE":')
+    message_end = line.index(',"_PID"')
+    assert [leak.kind for leak in leaks] == kinds
+    assert [(leak.start, leak.end) for leak in leaks] == [(message_start, message_end)]
+    assert CANDIDATE.search(line.encode()) is not None
+
+
+def test_journal_masking_removes_message() -> None:
+    line = journal_line(list(f"refresh_token={REFRESH_TOKEN} \xff".encode("latin-1")))
+    masked = mask_leaks(line, find_leaks(line))
+    assert masked.endswith('"MESSAGE":[secret],"_PID":"99"}')
+    assert '"_HOSTNAME":"mx"' in masked
+
+
+def test_journal_message_without_secret() -> None:
+    assert find_leaks(journal_line(list(b"hello \xff world"))) == ()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import os
 import stat
+import threading
+import zlib
 from pathlib import Path
 
 import pytest
@@ -186,3 +189,89 @@ def test_journal_unavailable_names_fix(tmp_path: Path, monkeypatch: pytest.Monke
         journal_lines(follow=False)
     assert "python3-systemd" in raised.value.fix
     assert "journalctl" in raised.value.fix
+
+
+def test_reader_reads_same_file_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "a.log"
+    path.write_text(f"{NOISE}\n{MSMTP}\n")
+    (tmp_path / "link.log").symlink_to(path)
+    os.link(path, tmp_path / "hard.log")
+    monkeypatch.chdir(tmp_path)
+    paths = ["a.log", "a.log", "./a.log", str(path), "link.log", "hard.log"]
+    lines, log_reader = read_all(paths)
+    assert [(line.path, line.number) for line in lines] == [("a.log", 2)]
+    assert log_reader.lines_read == 2
+    assert log_reader.errors == []
+
+
+def test_reader_reads_stdin_once() -> None:
+    stdin = io.BytesIO(f"{MSMTP}\n".encode())
+    lines, log_reader = read_all(["-", "-"], stdin=stdin)
+    assert [(line.path, line.number) for line in lines] == [("-", 1)]
+    assert log_reader.lines_read == 1
+    assert log_reader.errors == []
+
+
+def test_reader_keeps_lines_before_gzip_cut(tmp_path: Path) -> None:
+    content = "".join(f"{MSMTP} #{number}\n" for number in range(5000)).encode()
+    truncated = gzip.compress(content)[:-2000]
+    decoded = zlib.decompressobj(wbits=31).decompress(truncated)
+    complete = decoded.count(b"\n")
+    path = tmp_path / "mail.log.4.gz"
+    path.write_bytes(truncated)
+    lines, log_reader = read_all([str(path)])
+    assert complete > 1000
+    assert len(lines) == complete
+    assert lines[-1].text == f"{MSMTP} #{complete - 1}"
+    assert log_reader.lines_read == complete
+    assert [reason.split(":")[0] for _, reason in log_reader.errors] == [
+        "invalid or truncated gzip data"
+    ]
+
+
+def test_reader_rejects_directory(tmp_path: Path) -> None:
+    lines, log_reader = read_all([str(tmp_path)])
+    assert lines == []
+    assert log_reader.errors == [(str(tmp_path), "is a directory, not a log file")]
+
+
+def test_reader_rejects_character_device(tmp_path: Path) -> None:
+    good = tmp_path / "mail.log"
+    good.write_text(MSMTP + "\n")
+    lines, log_reader = read_all(["/dev/null", str(good)])
+    assert [line.text for line in lines] == [MSMTP]
+    assert log_reader.errors == [("/dev/null", "is a character device, not a log file")]
+
+
+def feed_fifo_in_background(fifo: Path, data: bytes) -> threading.Thread:
+    """Start a thread that writes ``data`` to ``fifo`` once a reader opens it.
+
+    Without a writer, a reader that opens the FIFO blocking would wait for ever. With this
+    one, such a reader gets ``data`` and then the end of the file.
+    """
+
+    def write() -> None:
+        with contextlib.suppress(OSError), fifo.open("wb") as stream:
+            stream.write(data)
+
+    thread = threading.Thread(target=write, daemon=True)
+    thread.start()
+    return thread
+
+
+def stop_fifo_writer(fifo: Path, thread: threading.Thread) -> None:
+    """Unblock a writer still waiting for a reader, then wait for its thread."""
+    descriptor = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    thread.join(timeout=10)
+    os.close(descriptor)
+
+
+def test_reader_reads_fifo_like_process_substitution(tmp_path: Path) -> None:
+    # A shell's <(zcat mail.log.2.gz) hands over /dev/fd/N, a pipe.
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    writer = feed_fifo_in_background(fifo, f"{MSMTP}\n".encode())
+    lines, log_reader = read_all([str(fifo)])
+    stop_fifo_writer(fifo, writer)
+    assert [line.text for line in lines] == [MSMTP]
+    assert log_reader.errors == []
