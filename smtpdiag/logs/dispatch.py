@@ -13,6 +13,8 @@ Order of the checks, cheapest and least ambiguous first:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from smtpdiag.logs import exim, journal, msmtp, msmtpd, postfix, sasl_xoauth2, syslog
 from smtpdiag.logs.model import NO_RESULT, LineResult, Source, SyslogRecord
 from smtpdiag.logs.timestamps import TimeReader
@@ -22,6 +24,11 @@ _SASL_XOAUTH2_PREFIX = "sasl-xoauth2: "
 _MSMTP_START = ("host=", "socket=")
 _MSMTP_MARKS = (" host=", " socket=")
 _JOURNAL_ONLY = LineResult(source=Source.JOURNAL)
+_ROUTES_SIZE = 10_000
+"""Maximum number of programs in the dispatcher's parser cache; a full cache is emptied."""
+
+Route = Callable[[SyslogRecord], LineResult | None]
+"""A program's parser: the result of its record, None for programs without one."""
 
 
 class LineParser:
@@ -37,6 +44,7 @@ class LineParser:
         self._times = times
         self._msmtp_time_format = msmtp_time_format
         self._postfix = postfix.PostfixParser()
+        self._routes: dict[str, Route] = {}
 
     def parse(self, line: str) -> LineResult:
         """Return the events of one line, without its newline."""
@@ -47,28 +55,41 @@ class LineParser:
             return self._route(record) or _JOURNAL_ONLY
 
         record = syslog.split_header(line, self._times)
-        if record is not None:
-            return self._route(record) or NO_RESULT
-        return self._parse_without_header(line)
+        if record is None:
+            return self._parse_without_header(line)
+        return self._route(record) or NO_RESULT
 
     def _route(self, record: SyslogRecord) -> LineResult | None:
         """Return the result of the program's parser; None for a program without one."""
         program = record.program
         if program is None:
             return None
+        route = self._routes.get(program)
+        if route is None:
+            route = self._route_for(program)
+            if len(self._routes) >= _ROUTES_SIZE:
+                self._routes.clear()
+            self._routes[program] = route
+        return route(record)
+
+    def _route_for(self, program: str) -> Route:
+        """Return the parser of a syslog tag; the dispatcher caches it per tag."""
         if program == "msmtp":
-            return msmtp.parse_record(record)
+            return msmtp.parse_record
         if program == "msmtpd":
-            return msmtpd.parse_record(record)
+            return msmtpd.parse_record
         if postfix.is_postfix(program):
-            if record.message.startswith(_SASL_XOAUTH2_PREFIX):
-                return sasl_xoauth2.parse(record)
-            return self._postfix.parse(record)
+            return self._parse_postfix
         if exim.is_exim(program):
-            return exim.parse_message(record)
+            return exim.parse_message
         if program == _SASL_XOAUTH2:
+            return sasl_xoauth2.parse
+        return _no_parser
+
+    def _parse_postfix(self, record: SyslogRecord) -> LineResult:
+        if record.message.startswith(_SASL_XOAUTH2_PREFIX):
             return sasl_xoauth2.parse(record)
-        return None
+        return self._postfix.parse(record)
 
     def _parse_without_header(self, line: str) -> LineResult:
         record = msmtpd.split_logfile(line, self._times)
@@ -86,6 +107,10 @@ class LineParser:
         if record is not None:
             return exim.parse_message(record)
         return NO_RESULT
+
+
+def _no_parser(record: SyslogRecord) -> None:
+    return None
 
 
 def _may_be_msmtp(line: str) -> bool:

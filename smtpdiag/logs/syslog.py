@@ -21,14 +21,19 @@ import re
 from smtpdiag.logs.model import SyslogRecord
 from smtpdiag.logs.timestamps import MONTHS, TimeReader
 
-_TAG = r"(?P<tag>[\w./-]+?)(?:\[(?P<pid>\d+)\])?:(?: |$)(?P<message>.*)"
-"""A tag with an optional ``[pid]``, the colon, and the message."""
+_TAG = r"(?P<tag>[\w./-]++)(?:\[(?P<pid>\d+)\])?:(?: |$)(?P<message>.*)"
+"""A tag with an optional ``[pid]``, the colon, and the message.
+
+The tag is possessive: ``[`` and ``:`` are not tag characters, so only the whole run of tag
+characters can be followed by them, and giving back characters could never find a match.
+"""
 
 _RFC3164 = re.compile(
-    r"(?P<month>[A-Z][a-z]{2}) (?P<day>[ \d]?\d) (?P<hour>\d\d):(?P<minute>\d\d):(?P<second>\d\d)"
+    r"(?:<\d{1,3}>)?(?P<minute>[A-Z][a-z]{2} [ \d]?\d \d\d:\d\d):(?P<second>\d\d)"
     r" (?:(?P<host>\S*[^\s:]) )??" + _TAG,
     re.DOTALL,
 )
+"""RFC 3164 with an optional ``<PRI>``, matched first because it is the common case."""
 _RFC3339 = re.compile(
     r"(?P<time>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:[Zz]|[+-]\d\d:?\d\d)?)"
     r" (?:(?P<host>\S*[^\s:]) )??" + _TAG,
@@ -53,6 +58,23 @@ _ESCAPE = re.compile("#01[125]")
 
 def split_header(line: str, times: TimeReader) -> SyslogRecord | None:
     """Split a syslog line into header fields and message; None if it has no syslog header."""
+    found = _RFC3164.match(line)
+    if found is None:
+        return _split_other(line, times)
+
+    minute, second, host, tag, pid, message = found.groups()
+    timestamp = times.without_year_text(minute, second)
+    if timestamp is None and minute[:3] not in MONTHS:
+        return None
+    if "#01" in message:
+        message = unescape(message)
+    # Positional arguments, in field order: CPython 3.11 builds the record about a quarter
+    # faster than with keywords.
+    return SyslogRecord(message, timestamp, host, tag, None if pid is None else int(pid))
+
+
+def _split_other(line: str, times: TimeReader) -> SyslogRecord | None:
+    """Split a line that ``_RFC3164`` does not match: RFC 5424, RFC 3339 or OpenWrt."""
     start = 0
     if line.startswith("<"):
         found = _PRI.match(line)
@@ -64,7 +86,8 @@ def split_header(line: str, times: TimeReader) -> SyslogRecord | None:
 
     first = line[start : start + 3]
     if first in MONTHS:
-        return _split_rfc3164(line, start, times)
+        # A year-less time that _RFC3164 rejected, such as msmtp's own log file.
+        return None
     if first[:1].isdigit():
         return _split_rfc3339(line, start, times)
     if first in _WEEKDAYS:
@@ -77,20 +100,6 @@ def unescape(message: str) -> str:
     if "#01" not in message:
         return message
     return _ESCAPE.sub(lambda found: _ESCAPES[found[0]], message)
-
-
-def _split_rfc3164(line: str, start: int, times: TimeReader) -> SyslogRecord | None:
-    found = _RFC3164.match(line, start)
-    if found is None:
-        return None
-    timestamp = times.without_year(
-        MONTHS[found["month"]],
-        int(found["day"]),
-        int(found["hour"]),
-        int(found["minute"]),
-        int(found["second"]),
-    )
-    return _record(found, timestamp)
 
 
 def _split_rfc3339(line: str, start: int, times: TimeReader) -> SyslogRecord | None:

@@ -191,6 +191,33 @@ def test_line_without_parser(line: str, expected: LineResult) -> None:
     assert parser().parse(line) == expected
 
 
-def test_msmtp_logfile_time_format_must_match() -> None:
+def test_msmtp_time_not_in_format_is_parse_error() -> None:
+    # With logfile_time_format none, a time in front of the record cannot be read.
     result = parser(None).parse("Dec 04 10:00:00 " + MSMTP_RECORD)
-    assert result == NO_RESULT
+    assert result == LineResult(source=Source.MSMTP, parse_error=True)
+
+
+def test_one_parser_serves_lines_of_many_programs() -> None:
+    line_parser = parser()
+    lines = [
+        "Dec  4 10:00:00 mx cron[5]: SASL nothing",
+        "Dec  4 10:00:00 mx " + POSTFIX_SERVER_FAILURE,
+        "Dec  4 10:00:00 mx cron[6]: SASL nothing",
+        "Dec  4 10:00:00 mx postfix/submission/smtpd[4711]: sasl-xoauth2: " + SASL_XOAUTH2_FAILURE,
+        "Dec  4 10:00:00 mx " + POSTFIX_SERVER_FAILURE,
+    ]
+    results = [line_parser.parse(line) for line in lines]
+    assert [result.source for result in results] == [
+        None,
+        Source.POSTFIX,
+        None,
+        Source.POSTFIX,
+        Source.POSTFIX,
+    ]
+    assert [[event.outcome for event in result.events] for result in results] == [
+        [],
+        [Outcome.FAILURE],
+        [],
+        [Outcome.DELIVERY],
+        [Outcome.FAILURE],
+    ]

@@ -112,6 +112,30 @@ def stamp(text: str) -> float:
             ),
             id="rsyslog-newline-escape",
         ),
+        pytest.param(
+            "Dec 4 10:00:00 mx msmtp: host=smtp.example.com exitcode=EX_OK",
+            SyslogRecord(
+                message="host=smtp.example.com exitcode=EX_OK",
+                timestamp=stamp("2026-12-04T10:00:00+00:00"),
+                hostname="mx",
+                program="msmtp",
+            ),
+            id="rfc3164-unpadded-day",
+        ),
+        pytest.param(
+            "Feb 30 10:00:00 mx msmtp: host=smtp.example.com exitcode=EX_OK",
+            SyslogRecord(
+                message="host=smtp.example.com exitcode=EX_OK", hostname="mx", program="msmtp"
+            ),
+            id="rfc3164-impossible-date",
+        ),
+        pytest.param(
+            "Dec  4 10:00:61 mx msmtp: host=smtp.example.com exitcode=EX_OK",
+            SyslogRecord(
+                message="host=smtp.example.com exitcode=EX_OK", hostname="mx", program="msmtp"
+            ),
+            id="rfc3164-impossible-second",
+        ),
     ],
 )
 def test_split_header(line: str, expected: SyslogRecord) -> None:
@@ -131,11 +155,23 @@ def test_split_header(line: str, expected: SyslogRecord) -> None:
         pytest.param("<22>garbage", id="pri-without-header"),
         pytest.param("<x>Dec  4 10:00:00 mx msmtp: x", id="malformed-pri"),
         pytest.param("Foo  4 10:00:00 mx msmtp: x", id="unknown-month"),
+        pytest.param("<22>Foo  4 10:00:00 mx msmtp: x", id="pri-and-unknown-month"),
+        pytest.param("Sun  4 10:00:00 mx msmtp: x", id="weekday-in-place-of-month"),
         pytest.param("", id="empty"),
     ],
 )
 def test_line_without_syslog_header(line: str) -> None:
     assert split_header(line, TIMES) is None
+
+
+def test_same_minute_gives_same_times_twice() -> None:
+    times = TimeReader(UTC, now=lambda: NOW)
+    lines = ["Dec  4 10:00:00 mx msmtp: a", "Dec  4 10:00:59 mx msmtp: b"] * 2
+    records = [split_header(line, times) for line in lines]
+    assert [record.timestamp if record else None for record in records] == [
+        stamp("2026-12-04T10:00:00+00:00"),
+        stamp("2026-12-04T10:00:59+00:00"),
+    ] * 2
 
 
 def test_pid_is_not_part_of_program() -> None:

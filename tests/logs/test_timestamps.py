@@ -33,6 +33,51 @@ def test_year_is_inferred_without_future_dates(month: int, day: int, expected: s
     assert iso(reader().without_year(month, day, 11, 29, 50)) == expected
 
 
+@pytest.mark.parametrize(
+    ("minute", "second", "expected"),
+    [
+        pytest.param("Dec  4 11:29", "50", "2026-12-04T11:29:50+00:00", id="space-padded-day"),
+        pytest.param("Dec 04 11:29", "50", "2026-12-04T11:29:50+00:00", id="zero-padded-day"),
+        pytest.param("Mar 13 11:29", "50", "2026-03-13T11:29:50+00:00", id="earlier-this-year"),
+        pytest.param("Dec 6 11:29", "50", "2025-12-06T11:29:50+00:00", id="unpadded-day-last-year"),
+        pytest.param("Feb 29 11:29", "50", "2024-02-29T11:29:50+00:00", id="leap-day"),
+        pytest.param("Feb 30 11:29", "50", None, id="impossible-date"),
+        pytest.param("Dec  4 11:29", "61", None, id="impossible-second"),
+        pytest.param("Foo  4 11:29", "50", None, id="unknown-month"),
+        pytest.param("Dec  4 11-29", "50", None, id="not-a-time"),
+    ],
+)
+def test_year_less_text(minute: str, second: str, expected: str | None) -> None:
+    assert iso(reader().without_year_text(minute, second)) == expected
+
+
+def test_year_less_text_repeats_give_same_time() -> None:
+    times = reader()
+    stamps = [times.without_year_text("Dec  4 11:29", second) for second in ("50", "99", "50")]
+    assert [iso(stamp) for stamp in stamps] == [
+        "2026-12-04T11:29:50+00:00",
+        None,
+        "2026-12-04T11:29:50+00:00",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("second", "expected"),
+    [
+        pytest.param(29, "2026-12-04T11:59:29+00:00", id="before-limit-this-year"),
+        pytest.param(30, "2026-12-04T11:59:30+00:00", id="at-limit-this-year"),
+        pytest.param(31, "2025-12-04T11:59:31+00:00", id="past-limit-last-year"),
+    ],
+)
+def test_minute_across_future_limit(second: int, expected: str) -> None:
+    # The limit lies one day after now: 2026-12-04 11:59:30, inside the minute 11:59.
+    now = datetime(2026, 12, 3, 11, 59, 30, tzinfo=UTC).timestamp()
+    times = TimeReader(UTC, now=lambda: now)
+    for _ in range(2):
+        assert iso(times.without_year(12, 4, 11, 59, second)) == expected
+        assert iso(times.without_year_text("Dec  4 11:59", f"{second:02d}")) == expected
+
+
 def test_december_line_read_in_january_is_last_year() -> None:
     january = TimeReader(UTC, now=lambda: datetime(2027, 1, 2, tzinfo=UTC).timestamp())
     assert iso(january.without_year(12, 31, 23, 59, 0)) == "2026-12-31T23:59:00+00:00"
