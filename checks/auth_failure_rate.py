@@ -16,7 +16,15 @@ from datetime import tzinfo
 from typing import Any
 
 from smtpdiag.context import CheckContext, LogSettings, Target
-from smtpdiag.logs.analysis import Analysis, AnalysisOptions, LogsSummary, iso_time
+from smtpdiag.logs.analysis import (
+    Analysis,
+    AnalysisOptions,
+    LogsSummary,
+    exceeds_threshold,
+    iso_time,
+    lines_text,
+    no_attempts_finding,
+)
 from smtpdiag.logs.kinds import (
     AUTH_FAILURE_RATE_FINDINGS,
     FAILURES_BELOW_THRESHOLD,
@@ -151,7 +159,9 @@ def _facts(summary: LogsSummary, options: AnalysisOptions, paths: Sequence[str])
 
 def is_over_threshold(attempts: int, failures: int, options: AnalysisOptions) -> bool:
     """Return whether a window with these counts breaks the rule of ``options``."""
-    return attempts >= options.min_attempts and failures / attempts > options.threshold
+    return attempts >= options.min_attempts and exceeds_threshold(
+        failures, attempts, options.threshold
+    )
 
 
 def _rate_finding(summary: LogsSummary, options: AnalysisOptions, facts: dict[str, Any]) -> Finding:
@@ -161,7 +171,14 @@ def _rate_finding(summary: LogsSummary, options: AnalysisOptions, facts: dict[st
         for name in ("attempts", "failures", "failure_ratio", "window_start", "window_end")
     }
     if attempts == 0:
-        return NO_ATTEMPTS.make(facts={"lines": summary.lines}, details={"lines": summary.lines})
+        minutes = f"{options.window_seconds / 60:g}"
+        period = f"from {facts['window_start']} to {facts['window_end']}"
+        return no_attempts_finding(
+            summary.lines,
+            summary.attempts_outside,
+            summary.latest_outside,
+            f"in the last {minutes} minutes ({period})",
+        )
     details = {
         **rate_facts,
         "percent": _percent(failures / attempts),
@@ -177,7 +194,11 @@ def _rate_finding(summary: LogsSummary, options: AnalysisOptions, facts: dict[st
 def _summary_text(summary: LogsSummary, options: AnalysisOptions) -> str:
     minutes = f"{options.window_seconds / 60:g}"
     if summary.attempts == 0:
-        return f"no AUTH attempts in the last {minutes} minutes ({summary.lines} lines read)"
+        read = f"{lines_text(summary.lines)} read"
+        outside = summary.attempts_outside
+        if outside:
+            read += f"; {outside} {'attempt' if outside == 1 else 'attempts'} outside the window"
+        return f"no AUTH attempts in the last {minutes} minutes ({read})"
     percent = _percent(summary.failures / summary.attempts)
     return (
         f"{summary.failures} of {summary.attempts} AUTH attempts failed ({percent}) "

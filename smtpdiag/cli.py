@@ -123,6 +123,10 @@ def _registry() -> tuple[CheckSpec, ...]:
     return checks.REGISTRY
 
 
+SERVERLESS_CHECKS = frozenset({"auth_failure_rate"})
+"""Checks that read only local files: ``check --only`` these needs no host or domain."""
+
+
 def select_checks(
     registry: tuple[CheckSpec, ...], only: list[str] | None, skip: list[str] | None
 ) -> tuple[CheckSpec, ...]:
@@ -504,6 +508,7 @@ def check(
         host_port=target,
         config_path=str(config) if config else None,
         target_name=target_name,
+        needs_server=any(spec.id not in SERVERLESS_CHECKS for spec in specs),
     )
     from smtpdiag.oauth.cache import TokenCache
 
@@ -808,21 +813,28 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.close()
         return EXIT_UNKNOWN
     except OSError as error:
-        sys.stderr.write(f"smtpdiag: cannot write the output: {error.strerror or error}.\n")
+        sys.stderr.write(f"smtpdiag: {_os_error_text(error)}\n")
         return EXIT_UNKNOWN
     except Exception as error:  # a bug outside the engine: report it without a traceback
         logger.debug("unexpected error", exc_info=True)
         hint = (
-            "The traceback is in the debug log above"
+            "The traceback is in the debug log above. Please report it with the traceback."
             if logger.isEnabledFor(logging.DEBUG)
-            else "Run again with --log-level debug for the traceback"
+            else "Please report it; run again with --log-level debug for the traceback."
         )
         sys.stderr.write(
-            f"smtpdiag: internal error: {error.__class__.__name__}: {redact(str(error))}. "
-            f"{hint} and report it.\n"
+            f"smtpdiag: internal error: {error.__class__.__name__}: {redact(str(error))}. {hint}\n"
         )
         return EXIT_UNKNOWN
     return result if isinstance(result, int) else 0
+
+
+def _os_error_text(error: OSError) -> str:
+    """Name the file an OSError is about; without a file name it came from writing the output."""
+    reason = error.strerror or str(error)
+    if error.filename is None:
+        return f"cannot write the output: {reason}."
+    return f"cannot read or write {redact(str(error.filename))}: {reason}."
 
 
 def run() -> None:

@@ -213,10 +213,17 @@ def _check_toml_type(path: str, where: str, key: str, value: object) -> None:
     if wrong:
         raise ConfigError(
             path,
-            f"[{where}] {key} = {value!r} has the wrong type.",
+            f"[{where}] {key} = {toml_text(value)} has the wrong type.",
             f"Set {key} to {KEYS[key].expected}, written as a TOML "
             f"{' or '.join(_TOML_TYPE_NAMES[kind] for kind in expected)}.",
         )
+
+
+def toml_text(value: object) -> str:
+    """Return ``value`` for a message, booleans as TOML writes them (``true``, ``false``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value)
 
 
 _TOML_TYPE_NAMES = {int: "integer", float: "float", bool: "boolean", list: "array", str: "string"}
@@ -251,7 +258,7 @@ def _merge(layers: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
                 merged[key] = KEYS[key].parse(raw)
             except ValueError as error:
                 raise UsageError(
-                    f"Invalid {key} {raw!r} from {origin}: {error}.",
+                    f"Invalid {key} {toml_text(raw)} from {origin}: {error}.",
                     f"Set {key} to {KEYS[key].expected}.",
                     value=str(raw),
                 ) from None
@@ -265,8 +272,13 @@ def load(
     config_path: str | None = None,
     target_name: str | None = None,
     environ: Mapping[str, str] | None = None,
+    needs_server: bool = True,
 ) -> Loaded:
-    """Build the target and settings from all configuration sources."""
+    """Build the target and settings from all configuration sources.
+
+    With ``needs_server`` False (every selected check reads only local files), a missing
+    host and domain is no error: the target is then named after its log files, or ``local``.
+    """
     environ = os.environ if environ is None else environ
     config_path = config_path or environ.get(f"{ENV_PREFIX}CONFIG")
     target_name = target_name or environ.get(f"{ENV_PREFIX}TARGET")
@@ -294,7 +306,20 @@ def load(
     layers.append(("the command line", cli_layer))
     values = _apply_provider(_merge(layers))
 
+    if not needs_server and "host" not in values and "domain" not in values:
+        values = {**values, "host": ""}
+        target_name = target_name or _local_name(values)
     return Loaded(_build_target(values, target_name, environ), _build_settings(values))
+
+
+LOCAL_TARGET = "local"
+"""Target name of a run without a server when no log file is configured."""
+
+
+def _local_name(values: Mapping[str, Any]) -> str:
+    """Name a target without a server after its log files."""
+    files = values.get("log_files", ())
+    return ", ".join(files) if files else LOCAL_TARGET
 
 
 def _apply_provider(values: dict[str, Any]) -> dict[str, Any]:

@@ -346,6 +346,11 @@ def parse_time_format(value: object) -> str | None:
         return None
     if "%" not in text:
         raise ValueError("expected a strftime format such as %b %d %H:%M:%S, or none")
+    from smtpdiag.logs.msmtp import time_format_problem
+
+    problem = time_format_problem(text)
+    if problem is not None:
+        raise ValueError(f"expected a strftime format such as %b %d %H:%M:%S, or none; {problem}")
     return text
 
 
@@ -422,7 +427,9 @@ KEYS: Mapping[str, Key] = {
     "clock_critical_seconds": Key(
         parse_clock_seconds, f"a number of seconds above 0 and at most {MAX_CLOCK_SECONDS:g}"
     ),
-    "log_files": Key(parse_log_files, "mail log file paths, comma-separated"),
+    "log_files": Key(
+        parse_log_files, "a list of mail log file paths (comma-separated in the environment)"
+    ),
     "log_window_minutes": Key(
         parse_window_minutes, f"a number of minutes above 0 and at most {MAX_WINDOW_MINUTES:g}"
     ),

@@ -178,3 +178,50 @@ def test_internal_error_exits_3_without_traceback(
     assert code == 3
     assert "internal error: RuntimeError: renderer bug" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        pytest.param(
+            PermissionError(13, "Permission denied", "/var/log/mail.log"),
+            "smtpdiag: cannot read or write /var/log/mail.log: Permission denied.\n",
+            id="with-file",
+        ),
+        pytest.param(
+            OSError(28, "No space left on device"),
+            "smtpdiag: cannot write the output: No space left on device.\n",
+            id="without-file",
+        ),
+    ],
+)
+def test_os_error_names_file(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    error: OSError,
+    expected: str,
+) -> None:
+    import smtpdiag.engine
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise error
+
+    monkeypatch.setattr(smtpdiag.engine, "run_checks", broken)
+    code, _, err = run_main(capsys, "check", "127.0.0.1:1")
+    assert (code, err) == (3, expected)
+
+
+def test_internal_error_hint_is_two_sentences(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import smtpdiag.engine
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("renderer bug")
+
+    monkeypatch.setattr(smtpdiag.engine, "run_checks", broken)
+    _, _, err = run_main(capsys, "check", "127.0.0.1:1")
+    assert err == (
+        "smtpdiag: internal error: RuntimeError: renderer bug. "
+        "Please report it; run again with --log-level debug for the traceback.\n"
+    )

@@ -214,6 +214,21 @@ CONFIG_ERRORS = [
         "put the port in the port setting",
         id="port-inside-host",
     ),
+    pytest.param(
+        "[targets.a]\nhost = 'x'\nport = true\n",
+        "port = true has the wrong type",
+        id="toml-boolean-shown-as-toml",
+    ),
+    pytest.param(
+        "[targets.a]\nhost = 'x'\nmsmtp_time_format = '%b %Q'\n",
+        "%Q is not a directive smtpdiag can read",
+        id="unreadable-time-format",
+    ),
+    pytest.param(
+        "[targets.a]\nhost = 'x'\nlog_files = []\n",
+        "Set log_files to a list of mail log file paths",
+        id="empty-log-files",
+    ),
     pytest.param("[targets.a]\n", "has neither host nor domain", id="empty-target"),
     pytest.param("[targets.b]\nhost = 'x'\n", "no target named 'a'", id="missing-target"),
 ]

@@ -8,12 +8,13 @@ kinds per file, and with at most ``MAX_HOSTS`` hosts, never with the number of l
 
 from __future__ import annotations
 
+import math
 import re
 import string
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -26,7 +27,7 @@ from smtpdiag.logs.kinds import (
     THRESHOLD_EXCEEDED,
     TOKEN_IN_LOG,
 )
-from smtpdiag.logs.model import NO_RESULT, LineResult, LogEvent, Outcome
+from smtpdiag.logs.model import NO_RESULT, Fate, LineResult, LogEvent, Outcome, Source
 from smtpdiag.models import Finding, Severity, Status, worst_status
 from smtpdiag.redact import redact
 
@@ -63,6 +64,9 @@ SECRET_KIND_NAMES = {
 
 MISSING_DETAIL = "(not in the log)"
 """Text for a title placeholder that the log line gives no value for."""
+
+_BYTE_ARRAY_MESSAGE = re.compile(r'"MESSAGE":\s*\[')
+"""A journal entry whose MESSAGE is an array of byte values (not valid UTF-8)."""
 
 _EXIT_CODE = re.compile(r"(?:reported error|exit code|exitcode=EX_\w+ \()\s*(\d+)")
 
@@ -186,6 +190,10 @@ class LogsSummary:
     findings: tuple[Finding, ...]
     status: Status
     options: AnalysisOptions = field(default_factory=AnalysisOptions)
+    attempts_outside: int = 0
+    """AUTH attempts read whose time lies outside ``since`` to ``until``, so not counted."""
+    latest_outside: float | None = None
+    """Time of the newest of those attempts; None when there was none."""
 
     @property
     def fates(self) -> dict[str, int]:
@@ -239,11 +247,31 @@ class LogsSummary:
 
 
 def iso_time(seconds: float | None) -> str | None:
-    """Return POSIX ``seconds`` as ISO 8601 UTC with a ``Z``; None stays None."""
+    """Return POSIX ``seconds`` as ISO 8601 UTC with a ``Z``; None stays None.
+
+    A time outside the years 1 to 9999 (or not a number) gives None rather than an error.
+    """
     if seconds is None:
         return None
-    moment = datetime.fromtimestamp(seconds, UTC)
+    try:
+        moment = datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+THRESHOLD_TOLERANCE = 1e-9
+"""Relative margin of the threshold comparison, larger than the rounding error of a percent
+divided by 100 (0.7 / 100 is slightly below 7 / 1000 in floating point)."""
+
+
+def exceeds_threshold(failures: int, attempts: int, threshold: float) -> bool:
+    """Return whether ``failures`` of ``attempts`` is more than the ratio ``threshold``.
+
+    The comparison multiplies instead of dividing and allows ``THRESHOLD_TOLERANCE``, so a
+    ratio exactly at a threshold given in percent (7 of 1000 at 0.7 %) is not over it.
+    """
+    return failures > threshold * attempts * (1 + THRESHOLD_TOLERANCE)
 
 
 def window_dict(window: WindowCount) -> dict[str, Any]:
@@ -289,7 +317,7 @@ class _SourceCounter:
         self.attempts = 0
         self.failures = 0
         self.parse_errors = 0
-        self.fates: dict[str, int] = {}
+        self.fates: dict[Fate, int] = {}
 
 
 class _ReasonCounter:
@@ -334,12 +362,17 @@ class Analysis:
         self._attempts = 0
         self._failures = 0
         self._parse_errors = 0
-        self._sources: dict[str, _SourceCounter] = {}
+        self._sources: dict[Source, _SourceCounter] = {}
+        self._since = options.since if options.since is not None else -math.inf
+        self._until = options.until if options.until is not None else math.inf
+        self._window_size = options.window_seconds
         self._hosts: dict[str, list[int]] = {}
         self._reasons: dict[str, _ReasonCounter] = {}
         self._windows: dict[float, list[int]] = {}
         self._leaks: dict[tuple[str, str], list[int]] = {}
         self._read_errors: list[tuple[str, str]] = []
+        self._outside = 0
+        self._latest_outside: float | None = None
         self.recent_failures: deque[RecentFailure] = deque(maxlen=RECENT_FAILURES)
         """The last failures counted, oldest first."""
 
@@ -358,19 +391,48 @@ class Analysis:
         self._lines += 1
         text = line.text
         leaks = self._find_leaks(text)
+        example = text
+        if text[:1] == "{" and _BYTE_ARRAY_MESSAGE.search(text) is not None:
+            message, decoded = self._decoded_message_leaks(text)
+            if decoded:
+                # The bytes spell a secret: the example shows the decoded text, masked.
+                leaks = [*leaks, *decoded]
+                example = self._mask_leaks(message, decoded)
         if leaks:
             self._count_leaks(line, leaks)
+
         result = self._parse(text)
         if result is NO_RESULT or result.source is None:
             return
-        counter = self._source(result.source.value)
+        source = result.source
+        counter = self._sources.get(source) or self._source(source)
         counter.lines += 1
         if result.parse_error:
             counter.parse_errors += 1
             self._parse_errors += 1
+
+        if example is not text:
+            text, leaks = example, ()
+        since, until = self._since, self._until
         for event in result.events:
-            if self._in_range(event.timestamp):
-                self._count_event(event, text, leaks)
+            timestamp = event.timestamp
+            if timestamp is None or since <= timestamp < until:
+                self._count_event(event, text, leaks, counter if event.source is source else None)
+            elif event.outcome is not Outcome.DELIVERY:
+                self._count_outside(timestamp)
+
+    def _decoded_message_leaks(self, text: str) -> tuple[str, Sequence[Leak]]:
+        """Return a journal entry's MESSAGE written as an array of bytes, and its secrets.
+
+        journald writes a MESSAGE that is not valid UTF-8 as byte values, which hide a
+        secret from the search in the raw line.
+        """
+        from smtpdiag.logs.journal import record_from_json
+
+        record = record_from_json(text)
+        if record is None:
+            return "", ()
+        return record.message, self._find_leaks(record.message)
 
     def add_lines_read(self, count: int) -> None:
         """Count lines that were read but were not candidates, so never fed."""
@@ -409,6 +471,7 @@ class Analysis:
             reasons=reasons,
             leaks=leaks,
             read_errors=self._read_errors,
+            outside=(self._outside, self._latest_outside),
         )
         status = worst_status(finding.severity.status for finding in findings)
         return LogsSummary(
@@ -416,7 +479,9 @@ class Analysis:
             attempts=self._attempts,
             failures=self._failures,
             failure_ratio=ratio,
-            by_source={name: _frozen_source(counter) for name, counter in self._sources.items()},
+            by_source={
+                source.value: _frozen_source(counter) for source, counter in self._sources.items()
+            },
             by_host={name: HostCount(counts[0], counts[1]) for name, counts in self._hosts.items()},
             by_reason=reasons,
             windows=windows,
@@ -426,34 +491,44 @@ class Analysis:
             findings=findings,
             status=Status.OK if status is Status.SKIPPED else status,
             options=self.options,
+            attempts_outside=self._outside,
+            latest_outside=self._latest_outside,
         )
 
-    def _source(self, name: str) -> _SourceCounter:
-        counter = self._sources.get(name)
+    def _source(self, source: Source) -> _SourceCounter:
+        counter = self._sources.get(source)
         if counter is None:
-            counter = self._sources[name] = _SourceCounter()
+            counter = self._sources[source] = _SourceCounter()
         return counter
 
-    def _in_range(self, timestamp: float | None) -> bool:
-        if timestamp is None:
-            return True
-        since, until = self.options.since, self.options.until
-        if since is not None and timestamp < since:
-            return False
-        return until is None or timestamp < until
+    def _count_outside(self, timestamp: float | None) -> None:
+        self._outside += 1
+        latest = self._latest_outside
+        if timestamp is not None and (latest is None or timestamp > latest):
+            self._latest_outside = timestamp
 
-    def _count_event(self, event: LogEvent, text: str, leaks: Sequence[Leak]) -> None:
-        counter = self._source(event.source.value)
-        if event.fate is not None:
+    def _count_event(
+        self,
+        event: LogEvent,
+        text: str,
+        leaks: Sequence[Leak],
+        counter: _SourceCounter | None = None,
+    ) -> None:
+        """Count one event in range; ``counter`` is its source's, when the caller has it."""
+        if counter is None:
+            counter = self._source(event.source)
+        fate = event.fate
+        if fate is not None:
             # A Postfix delivery line both counts as a failed attempt and defers the message.
-            fate = event.fate.value
-            counter.fates[fate] = counter.fates.get(fate, 0) + 1
+            fates = counter.fates
+            fates[fate] = fates.get(fate, 0) + 1
         outcome = event.outcome
         if outcome is Outcome.DELIVERY:
             # sasl-xoauth2 names the cause of a failure that Postfix's own line counted: the
             # reason is listed, the attempt is not counted twice.
             self._count_reason(event, text, leaks)
             return
+
         failed = outcome is Outcome.FAILURE
         self._attempts += 1
         counter.attempts += 1
@@ -466,29 +541,38 @@ class Analysis:
                     self._failures, event.timestamp, event.source.value, event.host, event.reason
                 )
             )
-        if event.host is not None:
-            self._count_host(event.host, failed)
-        if event.timestamp is not None:
-            self._count_window(event.timestamp, failed)
 
-    def _count_host(self, host: str, failed: bool) -> None:
-        counts = self._hosts.get(host)
-        if counts is None:
-            key = host if len(self._hosts) < MAX_HOSTS else OTHER_HOSTS
-            counts = self._hosts.setdefault(key, [0, 0])
-        counts[0] += 1
-        if failed:
-            counts[1] += 1
+        # Host and window counters, inline: this runs for every attempt.
+        host = event.host
+        if host is not None:
+            counts = self._hosts.get(host) or self._new_host(host)
+            counts[0] += 1
+            if failed:
+                counts[1] += 1
+        timestamp = event.timestamp
+        if timestamp is not None:
+            start = timestamp - timestamp % self._window_size
+            window = self._windows.get(start) or self._new_window(start)
+            if window is not None:
+                window[0] += 1
+                if failed:
+                    window[1] += 1
 
-    def _count_window(self, timestamp: float, failed: bool) -> None:
-        size = self.options.window_seconds
-        start = timestamp - timestamp % size
-        counts = self._windows.get(start)
-        if counts is None:
-            counts = self._windows[start] = [0, 0]
-        counts[0] += 1
-        if failed:
-            counts[1] += 1
+    def _new_host(self, host: str) -> list[int]:
+        """Return the counters of a host not seen before; ``OTHER_HOSTS``'s past the limit."""
+        key = host if len(self._hosts) < MAX_HOSTS else OTHER_HOSTS
+        return self._hosts.setdefault(key, [0, 0])
+
+    def _new_window(self, start: float) -> list[int] | None:
+        """Return new counters for the window at ``start``; None when it cannot be shown.
+
+        A window beyond the years that ISO 8601 output can show is not kept: its events count
+        as events without a time.
+        """
+        if iso_time(start + self._window_size) is None:
+            return None
+        counts = self._windows[start] = [0, 0]
+        return counts
 
     def _count_reason(self, event: LogEvent, text: str, leaks: Sequence[Leak]) -> None:
         if event.reason is None:
@@ -517,8 +601,11 @@ class Analysis:
                 counts[1] += 1
 
     def _window(self, start: float, attempts: int, failures: int) -> WindowCount:
+        options = self.options
         ratio = failures / attempts if attempts else 0.0
-        over = attempts >= self.options.min_attempts and ratio > self.options.threshold
+        over = attempts >= options.min_attempts and exceeds_threshold(
+            failures, attempts, options.threshold
+        )
         return WindowCount(
             start, start + self.options.window_seconds, attempts, failures, ratio, over
         )
@@ -536,8 +623,9 @@ def _default_parser(options: AnalysisOptions, now: Callable[[], float]) -> Parse
 
 
 def _frozen_source(counter: _SourceCounter) -> SourceCount:
+    fates = {fate.value: count for fate, count in counter.fates.items()}
     return SourceCount(
-        counter.lines, counter.attempts, counter.failures, counter.parse_errors, dict(counter.fates)
+        counter.lines, counter.attempts, counter.failures, counter.parse_errors, fates
     )
 
 
@@ -602,10 +690,17 @@ def _findings(
     reasons: Mapping[str, ReasonCount],
     leaks: Sequence[LeakReport],
     read_errors: Sequence[tuple[str, str]],
+    outside: tuple[int, float | None] = (0, None),
 ) -> tuple[Finding, ...]:
-    """Build the findings of a summary: the rate verdict, the top reasons, leaks, read errors."""
+    """Build the findings of a summary: the rate verdict, the top reasons, leaks, read errors.
+
+    ``outside`` is the number of attempts outside ``since`` to ``until`` and the newest one's
+    time.
+    """
     findings: list[Finding | None] = [
-        _rate_finding(options, lines, attempts, failures, failure_ratio, windows)
+        no_attempts_finding(lines, outside[0], outside[1], _period(options))
+        if attempts == 0
+        else _rate_finding(options, lines, attempts, failures, failure_ratio, windows)
     ]
     findings.extend(
         _reason_finding(code, counts) for code, counts in list(reasons.items())[:TOP_REASONS]
@@ -618,6 +713,51 @@ def _findings(
         for path, error in read_errors
     )
     return tuple(finding for finding in findings if finding is not None)
+
+
+def lines_text(count: int) -> str:
+    """Return ``1 line`` or ``N lines``."""
+    return f"{count} line" if count == 1 else f"{count} lines"
+
+
+def _period(options: AnalysisOptions) -> str:
+    """Name the time range of ``--since`` and ``--until``; empty when it is unbounded."""
+    since, until = iso_time(options.since), iso_time(options.until)
+    if since and until:
+        return f"from {since} to {until}"
+    if since:
+        return f"since {since}"
+    return f"before {until}" if until else ""
+
+
+def no_attempts_finding(
+    lines: int, outside: int, latest_outside: float | None, period: str
+) -> Finding:
+    """Say that no attempt was counted: none in the lines read, or none inside ``period``.
+
+    ``outside`` attempts were read with a time outside ``period`` (``from ... to ...``, or
+    ``in the last 15 minutes``); ``latest_outside`` is the newest one's time.
+    """
+    finding = NO_ATTEMPTS.make(facts={"lines": lines}, details={"lines": lines})
+    if outside:
+        newest = iso_time(latest_outside)
+        cause = (
+            f"{lines_text(lines).capitalize()} read, with {outside} AUTH "
+            f"{'attempt' if outside == 1 else 'attempts'} in all, but no attempt falls "
+            f"{period}{f'; the newest is from {newest}' if newest else ''}. Either no mail "
+            "was sent in that time, or the times in the log are read in the wrong zone or "
+            "format."
+        )
+        fix = (
+            "Widen the time range (--since, --window or log_window_minutes), or set the zone "
+            "(--timezone, log_timezone) and msmtp's time format (--msmtp-time-format, "
+            "msmtp_time_format) that the log was written with."
+        )
+        facts = {"lines": lines, "attempts_outside": outside, "latest_attempt": newest}
+        return replace(finding, cause=cause, fix=fix, facts=facts)
+    if lines == 1:
+        return replace(finding, cause=finding.cause.replace("1 lines read", "1 line read"))
+    return finding
 
 
 def _rule_details(options: AnalysisOptions) -> dict[str, Any]:
@@ -636,8 +776,8 @@ def _rate_finding(
     failure_ratio: float | None,
     windows: Sequence[WindowCount],
 ) -> Finding:
-    """Judge the failure rate: a window over the threshold, failures below it, or no attempts."""
-    if attempts == 0 or failure_ratio is None:
+    """Judge the failure rate: a window over the threshold, or failures below it."""
+    if failure_ratio is None:
         return NO_ATTEMPTS.make(facts={"lines": lines}, details={"lines": lines})
     over = [window for window in windows if window.over_threshold]
     if over:

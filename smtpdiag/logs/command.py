@@ -106,10 +106,8 @@ def build_options(request: LogsRequest, now: float) -> AnalysisOptions:
             request.window_minutes,
             f"Give a number of minutes above 0 and at most {MAX_WINDOW_MINUTES} (one day).",
         )
-    if not 0 <= request.threshold_percent < 100:
-        raise _invalid(
-            "--threshold", request.threshold_percent, "Give a percentage from 0 to below 100."
-        )
+    if not 0 <= request.threshold_percent <= 100:
+        raise _invalid("--threshold", request.threshold_percent, "Give a percentage from 0 to 100.")
     if request.min_attempts < 1:
         raise _invalid("--min-attempts", request.min_attempts, "Give a whole number of 1 or more.")
     if not request.interval > 0:
@@ -122,7 +120,7 @@ def build_options(request: LogsRequest, now: float) -> AnalysisOptions:
             f"--since {request.since} is not before --until {request.until}.",
             "Give a --since time earlier than the --until time.",
         )
-    time_format = request.msmtp_time_format
+    time_format = _msmtp_time_format(request.msmtp_time_format)
     return AnalysisOptions(
         window_seconds=request.window_minutes * 60,
         threshold=request.threshold_percent / 100,
@@ -130,8 +128,25 @@ def build_options(request: LogsRequest, now: float) -> AnalysisOptions:
         since=since,
         until=until,
         zone=zone,
-        msmtp_time_format=None if time_format.lower() == "none" else time_format,
+        msmtp_time_format=time_format,
     )
+
+
+def _msmtp_time_format(text: str) -> str | None:
+    """Return the checked ``--msmtp-time-format``; None for ``none``."""
+    if text.lower() == "none":
+        return None
+    from smtpdiag.logs.msmtp import time_format_problem
+
+    problem = time_format_problem(text)
+    if problem is not None:
+        raise UsageError(
+            f"Invalid value {text!r} for --msmtp-time-format: {problem}.",
+            "Give msmtp's logfile_time_format as written in its configuration, such as "
+            "'%b %d %H:%M:%S' (the default) or '%Y-%m-%d %H:%M:%S', or none.",
+            value=text,
+        )
+    return text
 
 
 def _invalid(option: str, value: object, fix: str) -> UsageError:

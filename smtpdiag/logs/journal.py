@@ -8,17 +8,31 @@ is too large. ``__REALTIME_TIMESTAMP`` is microseconds since the epoch, as a str
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from smtpdiag.logs.model import SyslogRecord
 
+MAX_MICROSECONDS = 253_402_300_799_999_999
+"""Last microsecond of the year 9999; a later ``__REALTIME_TIMESTAMP`` is read as no time."""
+
+_DEEP_NESTING = re.compile(r"[\[{](?:\s*[\[{]){2}")
+"""Three arrays or objects opened in a row: journald's entries never nest that deep."""
+
 
 def record_from_json(line: str) -> SyslogRecord | None:
     """Return the syslog record of one ``journalctl -o json`` line; None for lines that are
-    not a JSON object with a readable MESSAGE field."""
+    not a JSON object with a readable MESSAGE field.
+
+    journald's entries are flat objects whose values are strings, arrays of byte values or
+    arrays of such values, so a line nested deeper is rejected before the JSON decoder
+    runs into Python's recursion limit.
+    """
+    if _DEEP_NESTING.search(line, 0, 64) is not None:
+        return None
     try:
         entry = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not isinstance(entry, dict):
         return None
@@ -53,7 +67,10 @@ def _timestamp(value: Any) -> float | None:
     text = _text(value)
     if text is None or not text.isdigit():
         return None
-    return int(text) / 1_000_000
+    microseconds = int(text)
+    if microseconds > MAX_MICROSECONDS:
+        return None
+    return microseconds / 1_000_000
 
 
 def _pid(value: Any) -> int | None:

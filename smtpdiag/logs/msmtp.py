@@ -98,8 +98,11 @@ _CONNECTION_EXIT_CODES = frozenset(("EX_IOERR", "EX_TEMPFAIL", "EX_NOHOST"))
 def parse_record(record: SyslogRecord) -> LineResult:
     """Count one msmtp record: an AUTH success, an AUTH failure with its reason, or nothing.
 
-    A record without ``exitcode=`` is a parse error.
+    A record without ``exitcode=``, or behind a time prefix that ``split_logfile`` could not
+    read, is a parse error.
     """
+    if type(record) is _UnreadTimeRecord:
+        return LineResult(source=Source.MSMTP, parse_error=True)
     fields = parse_fields(record.message)
     exit_code = fields.get("exitcode")
     if exit_code is None:
@@ -153,11 +156,39 @@ def split_logfile(line: str, times: TimeReader, time_format: str | None) -> Sysl
     """
     if time_format is None:
         # msmtp writes the word "none" for logfile_time_format none.
-        record = line[5:] if line.startswith(_NONE_PREFIX) else line
-        return SyslogRecord(message=record) if record.startswith(_RECORD_START) else None
+        message = line[5:] if line.startswith(_NONE_PREFIX) else line
+        if message.startswith(_RECORD_START):
+            return SyslogRecord(message=message)
+        return _record_behind_unread_time(line)
     if time_format == DEFAULT_TIME_FORMAT:
-        return _split_default_time(line, times)
-    return _split_custom_time(line, times, time_format)
+        record = _split_default_time(line, times)
+    else:
+        record = _split_custom_time(line, times, time_format)
+    return record if record is not None else _record_behind_unread_time(line)
+
+
+@dataclass(frozen=True, slots=True)
+class _UnreadTimeRecord(SyslogRecord):
+    """A record behind a time prefix that does not match the time format (or NUL bytes)."""
+
+
+_RECORD_INSIDE = re.compile(r"(?:^|[\s\x00])((?:host|socket)=)")
+_EXIT_MARK = " exitcode=EX_"
+
+
+def _record_behind_unread_time(line: str) -> SyslogRecord | None:
+    """Return the record of a line whose prefix cannot be read as a time; None if it has none.
+
+    Such a record is a parse error and is not counted: without its time it could not be
+    placed in a window, and a wrong ``--msmtp-time-format`` would otherwise count every old
+    record as current.
+    """
+    if _EXIT_MARK not in line:
+        return None
+    found = _RECORD_INSIDE.search(line)
+    if found is None:
+        return None
+    return _UnreadTimeRecord(message=line[found.start(1) :])
 
 
 def parse_stderr(line: str) -> SyslogRecord | None:
@@ -318,7 +349,36 @@ def _word_count(time_format: str) -> int:
 @lru_cache(maxsize=16)
 def _strptime_format(time_format: str) -> str:
     """Return ``time_format`` with the C shorthands that ``strptime`` lacks spelled out."""
-    return time_format.replace("%F", "%Y-%m-%d").replace("%T", "%H:%M:%S")
+    for short, long in _SHORTHANDS.items():
+        time_format = time_format.replace(short, long)
+    return time_format
+
+
+_SHORTHANDS = {"%F": "%Y-%m-%d", "%T": "%H:%M:%S", "%e": "%d", "%h": "%b"}
+"""C directives that ``strptime`` lacks, and what reads them (``%d`` takes a space-padded day)."""
+
+READABLE_DIRECTIVES = frozenset("aAbBcdfFGhHIjmMpSTuUVwWxXyYzZ%e")
+"""Letters after ``%`` in a ``logfile_time_format`` that smtpdiag can read back."""
+
+
+def time_format_problem(time_format: str) -> str | None:
+    """Return why smtpdiag cannot read times written with ``time_format``; None if it can.
+
+    The format must not be empty, and every ``%`` must start a directive that ``strptime``
+    reads (after the shorthands ``%F``, ``%T``, ``%e`` and ``%h`` are spelled out). GNU flags
+    and widths (``%-d``, ``%_H``), ``%s`` and ``%k`` are not readable.
+    """
+    if not time_format.strip():
+        return "the format is empty"
+    index = time_format.find("%")
+    while index >= 0:
+        directive = time_format[index + 1 : index + 2]
+        if not directive:
+            return "it ends with a lone %"
+        if directive not in READABLE_DIRECTIVES:
+            return f"%{directive} is not a directive smtpdiag can read"
+        index = time_format.find("%", index + 2)
+    return None
 
 
 def _posix_time(parsed: datetime, times: TimeReader, time_format: str) -> float | None:

@@ -448,3 +448,81 @@ def test_cli_no_attempts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     code, report = run_cli(tmp_path, [msmtp_ok(recent(120))], capsys)
     assert code == 0
     assert report["status"] == "ok"
+
+
+@pytest.mark.parametrize("percent", [0.7, 1.4, 2.8, 2.9, 4.1], ids=str)
+@pytest.mark.parametrize(
+    ("extra", "over"), [pytest.param(0, False, id="at"), pytest.param(1, True, id="above")]
+)
+def test_threshold_boundary_in_percent(percent: float, extra: int, over: bool) -> None:
+    options = auth_failure_rate.AnalysisOptions(threshold=percent / 100)
+    failures = round(percent * 10) + extra
+    assert auth_failure_rate.is_over_threshold(1000, failures, options) is over
+
+
+@pytest.mark.parametrize(
+    ("lines", "summary"),
+    [
+        pytest.param(
+            [msmtp_ok(ago(60)), msmtp_ok(ago(30))],
+            "no AUTH attempts in the last 15 minutes (2 lines read; 2 attempts outside the window)",
+            id="old-attempts",
+        ),
+        pytest.param(
+            [msmtp_ok(ago(60))],
+            "no AUTH attempts in the last 15 minutes (1 line read; 1 attempt outside the window)",
+            id="one-old-attempt",
+        ),
+        pytest.param(
+            ["Dec 04 09:59:00 mx sshd[1]: Accepted publickey for admin"],
+            "no AUTH attempts in the last 15 minutes (1 line read)",
+            id="one-line-no-attempt",
+        ),
+    ],
+)
+def test_no_attempts_summary(tmp_path: Path, lines: list[str], summary: str) -> None:
+    assert run_on(tmp_path, lines).summary == summary
+
+
+def test_old_attempts_cause_names_window(tmp_path: Path) -> None:
+    result = run_on(tmp_path, [msmtp_ok(ago(60)), msmtp_ok(ago(30))])
+    finding = result.findings[0]
+    assert finding.code == "auth_failure_rate.no_attempts"
+    assert finding.cause.startswith(
+        "2 lines read, with 2 AUTH attempts in all, but no attempt falls in the last 15 minutes "
+        "(from 2026-12-04T09:45:00Z to 2026-12-04T10:00:00Z); the newest is from "
+        "2026-12-04T09:30:00Z."
+    )
+    assert finding.facts["attempts_outside"] == 2
+
+
+def test_one_line_cause_is_singular(tmp_path: Path) -> None:
+    result = run_on(tmp_path, ["Dec 04 09:59:00 mx sshd[1]: Accepted publickey for admin"])
+    assert result.findings[0].cause.startswith("None of the 1 line read records")
+
+
+@pytest.mark.parametrize(
+    ("args", "name"),
+    [
+        pytest.param(["--log-file", "LOG"], "LOG", id="log-file"),
+        pytest.param([], "local", id="no-log-file"),
+    ],
+)
+def test_check_without_target_when_only_log_checks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], name: str
+) -> None:
+    log = tmp_path / "mail.log"
+    log.write_text(msmtp_ok(recent(5)) + "\n", encoding="utf-8")
+    args = [str(log) if arg == "LOG" else arg for arg in args]
+    code = main(["check", "--only", "auth_failure_rate", "--format", "json", *args])
+    report = json.loads(capsys.readouterr().out)
+    expected_name = str(log) if name == "LOG" else name
+    assert (code, report["target"]["name"], report["target"]["host"]) == (0, expected_name, "")
+
+
+def test_check_with_network_checks_still_needs_target(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = main(["check", "--only", "connect,auth_failure_rate", "--log-file", "mail.log"])
+    assert code == 3
+    assert "No target given." in capsys.readouterr().err

@@ -471,3 +471,83 @@ def test_sasl_xoauth2_cause_listed_without_second_failure() -> None:
     summary = analysis.summary()
     assert summary.failures == 1
     assert "token.refresh_token_expired" in summary.by_reason
+
+
+BOUNDARY_PERCENTS = [0.7, 1.4, 2.8, 2.9, 4.1]
+"""Percentages whose value divided by 100 is not exact in floating point."""
+
+
+@pytest.mark.parametrize("percent", BOUNDARY_PERCENTS, ids=str)
+@pytest.mark.parametrize(
+    ("extra", "over"), [pytest.param(0, False, id="at"), pytest.param(1, True, id="above")]
+)
+def test_threshold_boundary_in_percent(percent: float, extra: int, over: bool) -> None:
+    failures = round(percent * 10) + extra
+    summary = analyze(attempts(1000, failures), threshold=percent / 100, window_seconds=3600.0)
+    assert [window.over_threshold for window in summary.windows] == [over]
+
+
+@pytest.mark.parametrize(
+    ("failures", "attempts_count", "threshold", "expected"),
+    [
+        pytest.param(7, 1000, 0.7 / 100, False, id="at-0.7"),
+        pytest.param(8, 1000, 0.7 / 100, True, id="above-0.7"),
+        pytest.param(1, 1, 0.0, True, id="any-failure-at-0"),
+        pytest.param(0, 1, 0.0, False, id="no-failure-at-0"),
+        pytest.param(1, 1, 1.0, False, id="nothing-over-100"),
+    ],
+)
+def test_exceeds_threshold(
+    failures: int, attempts_count: int, threshold: float, expected: bool
+) -> None:
+    assert analysis_module.exceeds_threshold(failures, attempts_count, threshold) is expected
+
+
+@pytest.mark.parametrize(
+    "seconds",
+    [
+        pytest.param(1e20, id="after-9999"),
+        pytest.param(-1e20, id="before-year-1"),
+        pytest.param(float("nan"), id="nan"),
+    ],
+)
+def test_iso_time_out_of_range_is_none(seconds: float) -> None:
+    assert analysis_module.iso_time(seconds) is None
+
+
+def test_time_beyond_9999_counts_without_window() -> None:
+    summary = analyze(["S 1e20 msmtp -", "S 100 msmtp -"])
+    assert (summary.attempts, [window.attempts for window in summary.windows]) == (2, [1])
+    document = json.dumps(summary.to_dict())
+    assert '"start": "1970-01-01T00:00:00Z"' in document
+
+
+def journal_bytes_line(message: str) -> str:
+    # journald exports a MESSAGE that is not valid UTF-8 as an array of byte values; the
+    # trailing 0xff byte makes this one invalid.
+    values = [*message.encode(), 0xFF]
+    return json.dumps({"__REALTIME_TIMESTAMP": "100000000", "MESSAGE": values})
+
+
+def test_secret_in_journal_byte_array_reported() -> None:
+    summary = analyze(["S 1 msmtp -", journal_bytes_line("token SECRETabc here")])
+    assert [(leak.line_number, leak.kind, leak.count) for leak in summary.leaks] == [
+        (2, "bearer_token", 1)
+    ]
+
+
+def test_journal_byte_array_without_secret_no_leak() -> None:
+    assert analyze([journal_bytes_line("plain text")]).leaks == ()
+
+
+def test_journal_byte_array_example_masked() -> None:
+    def parse(text: str) -> LineResult:
+        event = LogEvent(Source.JOURNAL, Side.CLIENT, Outcome.FAILURE, 1.0, reason=REJECTED)
+        return LineResult((event,), Source.JOURNAL) if text.startswith("{") else NO_RESULT
+
+    analysis = Analysis(
+        AnalysisOptions(), lambda: 0.0, parser=parse, find_leaks=fake_leaks, mask_leaks=fake_mask
+    )
+    analysis.feed(LogLine("journal", 1, journal_bytes_line("AUTH XOAUTH2 SECRETabc")))
+    example = analysis.summary().by_reason[REJECTED].example
+    assert example == "AUTH XOAUTH2 [secret]\ufffd"

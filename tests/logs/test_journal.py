@@ -106,3 +106,34 @@ REJECTED = {
 @pytest.mark.parametrize("text", REJECTED.values(), ids=REJECTED.keys())
 def test_rejected_line(text: str) -> None:
     assert record_from_json(text) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("[" * 100_000 + "]" * 100_000, id="arrays"),
+        pytest.param('{"MESSAGE":' + "[" * 100_000 + "]" * 100_000 + "}", id="message-arrays"),
+        pytest.param('{"a":' * 100_000 + "1" + "}" * 100_000, id="objects"),
+    ],
+)
+def test_deep_nesting_is_no_record(text: str) -> None:
+    assert record_from_json(text) is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param("99999999999999999999999", id="beyond-float-seconds"),
+        pytest.param("253402300800000000", id="year-10000"),
+    ],
+)
+def test_time_out_of_range_is_none(value: str) -> None:
+    record = record_from_json(line(__REALTIME_TIMESTAMP=value))
+    assert record is not None
+    assert (record.message, record.timestamp) == (POSTFIX_ENTRY["MESSAGE"], None)
+
+
+def test_repeated_byte_array_message() -> None:
+    record = record_from_json(line(MESSAGE=[[104, 105], [106]]))
+    assert record is not None
+    assert record.message == "hi"

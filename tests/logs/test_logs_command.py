@@ -205,6 +205,12 @@ def test_timezone_of_zoneless_times(
         pytest.param(["--min-attempts", "0"], "--min-attempts", id="zero-min-attempts"),
         pytest.param(["--state", "x.json"], "--follow", id="state-without-follow"),
         pytest.param(["--since", "1h", "--until", "2h"], "--until", id="since-after-until"),
+        pytest.param(["--threshold", "100.5"], "--threshold", id="threshold-above-100"),
+        pytest.param(["--msmtp-time-format", ""], "the format is empty", id="empty-format"),
+        pytest.param(["--msmtp-time-format", "%"], "a lone %", id="lone-percent"),
+        pytest.param(
+            ["--msmtp-time-format", "%Q"], "--msmtp-time-format: %Q is not", id="bad-directive"
+        ),
     ],
 )
 def test_usage_errors_exit_3(
@@ -420,3 +426,19 @@ def test_follow_run_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
     assert source.saved >= 1
     assert "failure: " in stdout.getvalue()
     assert "auth.credentials_rejected" in stdout.getvalue()
+
+
+def test_threshold_100_accepted(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = write_log(tmp_path / "msmtp.log", msmtp_lines(30, 30))
+    code, document = run_json(capsys, "--threshold", "100", path)
+    assert (code, document["options"]["threshold"]) == (0, 1.0)
+
+
+def test_unread_time_prefix_is_parse_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    lines = msmtp_lines(2, 0)
+    path = write_log(tmp_path / "msmtp.log", ["\x00\x00\x00" + lines[0], lines[1]])
+    _, document = run_json(capsys, "--msmtp-time-format", "%Y-%m-%d %H:%M:%S", path)
+    totals = document["totals"]
+    assert (totals["attempts"], totals["parse_errors"]) == (1, 1)  # type: ignore[index]

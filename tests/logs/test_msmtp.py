@@ -126,8 +126,11 @@ SOCKET_SUCCESS = (
 
 
 def record(line: str) -> SyslogRecord:
+    if line.startswith(("host=", "socket=")):
+        return SyslogRecord(message=line)
     split = msmtp.split_logfile(line, TIMES, msmtp.DEFAULT_TIME_FORMAT)
-    return split if split is not None else SyslogRecord(message=line)
+    assert split is not None
+    return split
 
 
 def only_event(line: str) -> LogEvent:
@@ -341,14 +344,61 @@ def test_split_logfile_without_time() -> None:
     ("line", "time_format"),
     [
         pytest.param("Dec 05 00:39:28 something else", msmtp.DEFAULT_TIME_FORMAT, id="no-host"),
-        pytest.param("host=a exitcode=EX_OK", msmtp.DEFAULT_TIME_FORMAT, id="time-missing"),
-        pytest.param(REAL_HEALTHY, None, id="time-present-but-none"),
-        pytest.param(REAL_HEALTHY, "%Y-%m-%d %H:%M:%S", id="other-format"),
-        pytest.param("2026-13-45 10:00:00 host=a exitcode=EX_OK", "%F %T", id="invalid-date"),
+        pytest.param(
+            "Dec 05 00:39:28 host=smtp.example.com", "%F %T", id="unread-time-without-exitcode"
+        ),
+        pytest.param("Dec 05 00:39:28 H=mx.example.com exitcode", None, id="no-record"),
     ],
 )
 def test_split_logfile_rejects(line: str, time_format: str | None) -> None:
     assert msmtp.split_logfile(line, TIMES, time_format) is None
+
+
+@pytest.mark.parametrize(
+    ("line", "time_format"),
+    [
+        pytest.param("host=a exitcode=EX_OK", msmtp.DEFAULT_TIME_FORMAT, id="time-missing"),
+        pytest.param(REAL_HEALTHY, None, id="time-present-but-none"),
+        pytest.param(REAL_HEALTHY, "%Y-%m-%d %H:%M:%S", id="other-format"),
+        pytest.param("2026-13-45 10:00:00 host=a exitcode=EX_OK", "%F %T", id="invalid-date"),
+        # A crash can leave NUL bytes where the file was preallocated; the next record follows.
+        pytest.param("\x00\x00\x00" + REAL_HEALTHY, msmtp.DEFAULT_TIME_FORMAT, id="nul-bytes"),
+        pytest.param("\x00\x00host=a auth=on exitcode=EX_OK", None, id="nul-bytes-none"),
+    ],
+)
+def test_record_behind_unread_time_is_parse_error(line: str, time_format: str | None) -> None:
+    split = msmtp.split_logfile(line, TIMES, time_format)
+    assert split is not None
+    assert split.message.startswith("host=")
+    assert split.timestamp is None
+    assert msmtp.parse_record(split) == LineResult(source=Source.MSMTP, parse_error=True)
+
+
+@pytest.mark.parametrize(
+    ("time_format", "problem"),
+    [
+        pytest.param("", "the format is empty", id="empty"),
+        pytest.param("  ", "the format is empty", id="blank"),
+        pytest.param("%", "it ends with a lone %", id="lone-percent"),
+        pytest.param("%b %d %", "it ends with a lone %", id="trailing-percent"),
+        pytest.param("%Q", "%Q is not a directive smtpdiag can read", id="unknown"),
+        pytest.param("%s", "%s is not a directive smtpdiag can read", id="epoch-seconds"),
+        pytest.param(msmtp.DEFAULT_TIME_FORMAT, None, id="default"),
+        pytest.param("%F %T", None, id="shorthands"),
+        pytest.param("%Y-%m-%dT%H:%M:%S%z", None, id="iso-with-offset"),
+        pytest.param("%h %e %T", None, id="space-padded-day"),
+        pytest.param("[%%] %c", None, id="literal-percent"),
+    ],
+)
+def test_time_format_problem(time_format: str, problem: str | None) -> None:
+    assert msmtp.time_format_problem(time_format) == problem
+
+
+def test_space_padded_day_reads_back() -> None:
+    line = "Dec  5 00:39:28 host=smtp.example.com tls=on auth=on exitcode=EX_OK"
+    split = msmtp.split_logfile(line, TIMES, "%h %e %T")
+    assert split is not None
+    assert split.timestamp == datetime(2026, 12, 5, 0, 39, 28, tzinfo=UTC).timestamp()
 
 
 @pytest.mark.parametrize(
