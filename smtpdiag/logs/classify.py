@@ -1,9 +1,10 @@
 """Reasons for failures read from logs, taken from the knowledge base.
 
 Every parser names a failure by a finding code, so that the logs, the checks and the
-``reason`` metric label share one vocabulary. An SMTP reply is classified by its codes (so a
-translated text classifies too), a TLS error text by the messages ``decode`` knows, and an
-identity provider's error body by the token check's rules.
+``reason`` metric label share one vocabulary. An SMTP reply is classified by its codes, so a
+translated text classifies too. A TLS error text is matched against the messages that
+``decode`` recognises, and an identity provider's error body goes through the token check's
+rules.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def tls_reason(text: str) -> str | None:
 
 def token_body_reason(text: str) -> str | None:
     """Return the ``token.*`` (or ``clock.*``) finding code of an identity provider's JSON
-    error body found in ``text``, or None when the text holds no readable error body."""
+    error body found in ``text``, or None when the text contains no readable error body."""
     from smtpdiag.oauth.token_errors import (
         finding_for_error_body,
         parse_error_body,

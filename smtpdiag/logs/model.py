@@ -14,11 +14,11 @@ class Source(StrEnum):
     POSTFIX = "postfix"
     EXIM = "exim"
     JOURNAL = "journal"
-    """A journald entry whose program is none of the others; no parser counts such entries."""
+    """A journald entry of any other program; no parser counts such entries."""
 
 
 class Side(StrEnum):
-    """Which end of the SMTP session logged the line."""
+    """End of the SMTP session that logged the line."""
 
     CLIENT = "client"
     """The logging program sent AUTH to a server (msmtp, Postfix smtp, Exim transports)."""
@@ -27,22 +27,22 @@ class Side(StrEnum):
 
 
 class Outcome(StrEnum):
-    """What one event counts as."""
+    """Counter that one event adds to."""
 
     SUCCESS = "success"
     """One AUTH attempt that succeeded, or a submission that got past AUTH."""
     FAILURE = "failure"
     """One AUTH attempt, or one submission, that failed at or before AUTH."""
     DELIVERY = "delivery"
-    """What became of a message after a failure that an earlier event counted; not an attempt."""
+    """Fate of a message after a failure that an earlier event counted; not an attempt."""
 
 
 class Fate(StrEnum):
-    """What happened to the message, when the line says."""
+    """Outcome for the message itself, when the line names it."""
 
     SENT = "sent"
     DEFERRED = "deferred"
-    """Still queued: the sender retries, nothing is lost yet."""
+    """Still queued: the sending MTA retries it later."""
     BOUNCED = "bounced"
     """Returned to the sender or dropped: the message is lost unless someone resends it."""
 
@@ -97,4 +97,4 @@ class LineResult:
 
 
 NO_RESULT = LineResult()
-"""Result of a line that belongs to no known source or says nothing about AUTH."""
+"""Result of a line of no known source, or one without AUTH information."""
