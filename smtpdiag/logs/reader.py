@@ -80,9 +80,12 @@ def open_regular_file(path: str, role: str = "log file", *, allow_pipe: bool = F
         if not (stat.S_ISREG(mode) or (allow_pipe and stat.S_ISFIFO(mode))):
             name = next((name for test, name in _FILE_TYPES if test(mode)), "special file")
             reason = f"is a {name}, not a {role}"
-            if stat.S_ISFIFO(mode) and role == "log file":
-                reason += "; pass its data on standard input as '-'"
             raise NotRegularFileError(errno.EINVAL, reason, path)
+        if stat.S_ISFIFO(mode):
+            # Reading a pipe opened without a writer ends at once; a blocking open waits for
+            # the writer, as cat does (a process substitution's pipe has one already).
+            os.close(descriptor)
+            descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         os.set_blocking(descriptor, True)
         return io.FileIO(descriptor, "rb", closefd=True)
     except BaseException:
