@@ -42,7 +42,8 @@ _SASL_MARKS = ("XOAUTH2", "OAUTHBEARER", "dXNlcj", "bixh", "biws")
 of ``user`` (XOAUTH2), ``n,a`` and ``n,,`` (OAUTHBEARER GS2 headers). The base64 character
 after them depends on the next byte: ``user=alice`` is ``dXNlcj1h``, ``user=1`` is
 ``dXNlcj0x``."""
-_BASE64_WORD = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{20,}={0,2}(?![A-Za-z0-9+/=])")
+_BASE64_WORD = re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{20,}={0,2}(?![A-Za-z0-9+/=])")
+"""A base64 word of at least 20 characters; it may follow ``=`` (``set_id=dXNl…``)."""
 _NEXT_BASE64_WORD = re.compile(r" ([A-Za-z0-9+/]+={0,2})(?![A-Za-z0-9+/=])")
 """A base64 word after one space: the rest of a SASL response that a log line split."""
 MAX_SPLIT_WORDS = 4
@@ -52,13 +53,14 @@ _RESPONSE_STARTS = (b"user=", b"n,")
 
 _FIELD = re.compile(
     r"""(?P<name>refresh_token|client_secret|access_token)"""
-    r"""(?:=(?P<form>[^&\s"',;]*)"""  # URL-encoded form body or key=value
+    r"""(?:="(?P<double>[^"]*)"|='(?P<quoted>[^']*)'"""  # logfmt or shell: key="value"
+    r"""|=(?P<form>[^&\s"',;]*)"""  # URL-encoded form body or key=value
     r"""|%3[Dd](?P<encoded>(?:[^%&\s"',;]|%(?!26)[0-9A-Fa-f]{2})*)"""  # form body, encoded again
     r'|["\']?\s*:\s*(?:"(?P<json>(?:[^"\\]|\\.)*)"'  # JSON member, quoted YAML value
     r"""|'(?P<single>[^']*)'"""  # single-quoted YAML value or Python dict
     r"""|(?P<plain>[^\s"',;&}\]]+)))"""  # key: value
 )
-_FIELD_GROUPS = ("form", "encoded", "json", "single", "plain")
+_FIELD_GROUPS = ("double", "quoted", "form", "encoded", "json", "single", "plain")
 _FIELD_KINDS = {
     "refresh_token": "refresh_token",
     "client_secret": "client_secret",
@@ -69,6 +71,10 @@ _BEARER = re.compile(
     rf"(?i:bearer)(?:[ \t]+(?P<token>{_TOKEN_CHARS}{{16,}}=*)"
     rf"|%20(?P<encoded>(?:{_TOKEN_CHARS}|%(?!26)[0-9A-Fa-f]{{2}}){{16,}}))"
 )
+_TOKEN_STORE = re.compile(
+    r"TokenStore::Read: refresh=(?P<refresh>[^,\s]+)(?:, access=(?P<access>\S+))?"
+)
+"""sasl-xoauth2's trace line of the token file it read, with both tokens in clear."""
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 _GOOGLE_ACCESS_TOKEN = re.compile(r"ya29\.[A-Za-z0-9_\-]{20,}")
 _PLACEHOLDERS = frozenset({"redacted", "removed", "hidden", "secret", "changeme", "undefined"})
@@ -103,6 +109,8 @@ def find_leaks(text: str) -> tuple[Leak, ...]:
         leaks += _sasl_responses(text)
     if "refresh_token" in text or "client_secret" in text or "access_token" in text:
         leaks += _fields(text)
+    if "TokenStore::Read: refresh=" in text:
+        leaks += _token_store(text)
     if "eyJ" in text:
         leaks += _matches(_JWT, text, "jwt")
     if "ya29." in text:
@@ -146,6 +154,17 @@ def _decode_journal_value(value: str) -> str | None:
     except (ValueError, TypeError):
         return None
     return decoded if isinstance(decoded, str) else None
+
+
+def _token_store(text: str) -> list[Leak]:
+    """Find the refresh and access tokens of sasl-xoauth2's ``TokenStore::Read`` line."""
+    found = _TOKEN_STORE.search(text)
+    if found is None:
+        return []
+    leaks = [Leak("refresh_token", found.start("refresh"), found.end("refresh"))]
+    if found["access"] is not None:
+        leaks.append(Leak("bearer_token", found.start("access"), found.end("access")))
+    return leaks
 
 
 def _bearer_tokens(text: str) -> list[Leak]:

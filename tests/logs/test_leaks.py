@@ -257,3 +257,42 @@ def test_journal_masking_removes_message() -> None:
 
 def test_journal_message_without_secret() -> None:
     assert find_leaks(journal_line(list(b"hello \xff world"))) == ()
+
+
+XOAUTH2_RESPONSE = base64.b64encode(
+    b"user=alice@example.com\x01auth=Bearer ya29.a0AfB_exampleTOKENvalue0123456789\x01\x01"
+).decode()
+
+
+@pytest.mark.parametrize(
+    ("line", "secret"),
+    [
+        pytest.param(
+            "2026-12-04 10:20:06 dovecot_plain authenticator failed for (laptop) [192.0.2.7]: "
+            f"535 Incorrect authentication data (set_id={XOAUTH2_RESPONSE})",
+            XOAUTH2_RESPONSE,
+            id="sasl-response-after-equals",
+        ),
+        pytest.param(
+            'level=error msg="token refresh" refresh_token="1//0gREFRESHexampleTOKENvalue"',
+            "1//0gREFRESHexampleTOKENvalue",
+            id="logfmt-double-quoted",
+        ),
+        pytest.param(
+            "client_secret='Qw8Q~exampleCLIENTsecretVALUE'",
+            "Qw8Q~exampleCLIENTsecretVALUE",
+            id="shell-single-quoted",
+        ),
+        # Shape of sasl-xoauth2's trace line after reading its token file.
+        pytest.param(
+            "Dec  4 10:20:00 mx sasl-xoauth2:   2026-12-04 10:20:00: TokenStore::Read: "
+            "refresh=1//0gREFRESHexampleTOKENvalue-abcdef, access=opaqueACCESSexample0123456789",
+            "1//0gREFRESHexampleTOKENvalue-abcdef",
+            id="sasl-xoauth2-token-store-read",
+        ),
+    ],
+)
+def test_secret_is_found_and_masked(line: str, secret: str) -> None:
+    leaks = find_leaks(line)
+    assert leaks != ()
+    assert secret not in mask_leaks(line, leaks)
