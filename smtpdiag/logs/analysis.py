@@ -524,9 +524,11 @@ class Analysis:
             fates[fate] = fates.get(fate, 0) + 1
         outcome = event.outcome
         if outcome is Outcome.DELIVERY:
-            # sasl-xoauth2 names the cause of a failure that Postfix's own line counted: the
-            # reason is listed, the attempt is not counted twice.
-            self._count_reason(event, text, leaks)
+            # An event without a fate names only a cause: sasl-xoauth2's reason for a failure
+            # that Postfix's own line counted. Its reason is listed, the attempt is not counted
+            # twice. A delivery line's reason was counted with its failure already.
+            if event.fate is None:
+                self._count_reason(event, text, leaks)
             return
 
         failed = outcome is Outcome.FAILURE

@@ -551,3 +551,25 @@ def test_journal_byte_array_example_masked() -> None:
     analysis.feed(LogLine("journal", 1, journal_bytes_line("AUTH XOAUTH2 SECRETabc")))
     example = analysis.summary().by_reason[REJECTED].example
     assert example == "AUTH XOAUTH2 [secret]\ufffd"
+
+
+def test_postfix_failure_and_its_delivery_line_count_one_reason() -> None:
+    from smtpdiag.logs.analysis import Analysis, AnalysisOptions
+    from smtpdiag.logs.reader import LogLine
+
+    said = (
+        "SASL authentication failed; server smtp.office365.com[192.0.2.50] said: 535 5.7.3 "
+        "Authentication unsuccessful [XX0P281CA0094.DEUP281.PROD.OUTLOOK.COM]"
+    )
+    lines = [
+        f"Sep 28 13:03:50 relay postfix/smtp[17059]: 9BDCBA19EA: {said}",
+        "Sep 28 13:03:50 relay postfix/smtp[17059]: 9BDCBA19EA: to=<rcpt@example.net>, "
+        "relay=smtp.office365.com[192.0.2.50]:587, delay=1.2, delays=0.1/0/0.6/0.5, "
+        f"dsn=4.7.3, status=deferred ({said})",
+    ]
+    analysis = Analysis(AnalysisOptions())
+    for number, text in enumerate(lines, start=1):
+        analysis.feed(LogLine("mail.log", number, text))
+    summary = analysis.summary()
+    assert summary.failures == 1
+    assert summary.by_reason["auth.exchange_refused"].count == 1
