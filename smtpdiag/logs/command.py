@@ -12,6 +12,7 @@ import os
 import queue
 import re
 import signal
+import stat
 import sys
 import threading
 import time
@@ -164,13 +165,27 @@ def check_inputs(request: LogsRequest) -> None:
         raise UsageError("--state works only with --follow.", "Add --follow or drop --state.")
     if request.follow or request.journal or "-" in request.paths:
         return
-    missing = [path for path in request.paths if not os.path.exists(path)]
-    if len(missing) == len(request.paths):
+    problems = [problem for problem in map(_path_problem, request.paths) if problem]
+    if len(problems) == len(request.paths):
         raise UsageError(
-            f"No such file: {', '.join(missing)}.",
-            "Check the paths; Postfix usually logs to /var/log/mail.log or /var/log/maillog, "
-            "and Debian 12 logs to journald only (use --journal).",
+            f"Nothing to read: {'; '.join(problems)}.",
+            "Name the mail log files; Postfix usually logs to /var/log/mail.log or "
+            "/var/log/maillog, and Debian 12 logs to journald only (use --journal).",
         )
+
+
+def _path_problem(path: str) -> str | None:
+    """Return why ``path`` cannot be a log file to read, or None when it may be one."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return f"no such file {path}"
+    except OSError as error:
+        return f"cannot read {path}: {error.strerror}"
+    if stat.S_ISREG(mode) or stat.S_ISFIFO(mode):
+        return None
+    kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+    return f"{path} is {kind}"
 
 
 def run_logs(

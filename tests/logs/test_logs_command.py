@@ -238,6 +238,15 @@ def test_all_files_missing_exit_3(capsys: pytest.CaptureFixture[str], tmp_path: 
     assert second in err
 
 
+def test_only_directory_and_device_exit_3(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, _, err = run_logs(capsys, str(tmp_path), "/dev/null")
+    assert code == 3
+    assert f"{tmp_path} is a directory" in err
+    assert "/dev/null is not a regular file" in err
+
+
 def test_some_files_missing_warns(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     path = write_log(tmp_path / "msmtp.log", msmtp_lines(30, 0))
     missing = str(tmp_path / "gone.log")
