@@ -30,6 +30,7 @@ import hashlib
 import json
 import logging
 import os
+import stat
 import tempfile
 from collections.abc import Sequence
 from typing import Any
@@ -269,7 +270,7 @@ class Follower:
         at_end = True
         if tail.handle is not None:
             if tail.offset or tail.pending or tail.dropping:
-                self._restart_if_truncated(tail)
+                self._restart_if_truncated(tail, lines)
             at_end = self._read(tail, lines)
         status = self._stat_path(tail)
         if status is None:
@@ -288,12 +289,36 @@ class Follower:
                     self._read(tail, lines)
             return
 
-    @staticmethod
-    def _restart_if_truncated(tail: _Tail) -> None:
-        """Go back to offset 0 of the open file when it was truncated (copytruncate)."""
-        if tail.was_truncated():
-            logger.info("reading %s from its start: the file was truncated", tail.path)
-            tail.seek(0, 0)
+    def _restart_if_truncated(self, tail: _Tail, lines: list[LogLine]) -> None:
+        """Go back to offset 0 of the open file when it was truncated (copytruncate).
+
+        Lines written after the last poll and before the truncation are only in the copy
+        that copytruncate made, so the copy is read from the read position first.
+        """
+        if not tail.was_truncated():
+            return
+        copy = _find_copy(tail.path, tail.head, tail.offset, (tail.device, tail.inode))
+        if copy is not None:
+            self._read_copy(tail, copy, lines)
+        logger.info("reading %s from its start: the file was truncated", tail.path)
+        tail.seek(0, 0)
+
+    def _read_copy(self, tail: _Tail, name: str, lines: list[LogLine]) -> None:
+        """Read the copy ``name`` of the open file from the read position to its end."""
+        try:
+            copy = open_regular_file(name)
+        except OSError as error:
+            tail.report(f"cannot open {name}: {error.strerror or error}")
+            return
+        original, tail.handle = tail.handle, copy
+        try:
+            copy.seek(tail.offset)
+            while not self._read(tail, lines):
+                pass
+            self._flush_pending(tail, lines)
+        finally:
+            copy.close()
+            tail.handle = original
 
     def _read(self, tail: _Tail, lines: list[LogLine]) -> bool:
         """Read up to ``POLL_CAP_BYTES`` from the open file; return True at its end."""
@@ -335,12 +360,17 @@ class Follower:
 
     def _finish(self, tail: _Tail, lines: list[LogLine]) -> None:
         """Return the held partial line of a rotated file as a line, then close the file."""
+        self._flush_pending(tail, lines)
+        tail.close()
+
+    def _flush_pending(self, tail: _Tail, lines: list[LogLine]) -> None:
+        """Return the held partial line of a file that grows no more as a line."""
         if tail.pending:
             tail.number += 1
             self.lines_read += 1
             if FAST_CANDIDATE.search(tail.pending) is not None:
                 lines.append(LogLine(tail.path, tail.number, decode_line(tail.pending)))
-        tail.close()
+            tail.pending = b""
 
 
 def _same_file(path: str, status: os.stat_result, saved: dict[str, Any]) -> bool:
@@ -359,13 +389,56 @@ def _same_file(path: str, status: os.stat_result, saved: dict[str, Any]) -> bool
         os.close(descriptor)
 
 
+def _rotated_names(path: str) -> list[str]:
+    """Return the names logrotate gives a rotated file: ``.1``, ``.0``, ``-YYYYMMDD``."""
+    # NOTE: a copy compressed at once (compress without delaycompress) is not searched, so
+    # the lines that reached only that copy are lost.
+    return [f"{path}.1", f"{path}.0", *sorted(glob.glob(glob.escape(path) + "-[0-9]*"))]
+
+
 def _find_rotated(path: str, saved: dict[str, Any]) -> str | None:
-    """Return the rotated name (``.1``, ``.0``, ``-YYYYMMDD``) that holds the saved file."""
-    names = [f"{path}.1", f"{path}.0", *sorted(glob.glob(glob.escape(path) + "-[0-9]*"))]
-    for name in names:
+    """Return the rotated name that holds the saved file: renamed (same inode) or copied by
+    copytruncate (another inode, the same first bytes)."""
+    for name in _rotated_names(path):
         with contextlib.suppress(OSError):
             if _same_file(name, os.stat(name), saved):
                 return name
+    for name in _rotated_names(path):
+        with contextlib.suppress(OSError):
+            if _holds_saved_bytes(name, saved):
+                return name
+    return None
+
+
+def _holds_saved_bytes(name: str, saved: dict[str, Any]) -> bool:
+    """Tell whether ``name`` is a regular file that starts with the saved file's first bytes
+    and is at least as long as the saved position."""
+    status = os.stat(name)
+    if not stat.S_ISREG(status.st_mode) or status.st_size < saved["offset"]:
+        return False
+    descriptor = os.open(name, os.O_RDONLY)
+    try:
+        return bool(_fingerprint(descriptor, saved["offset"]) == saved["fingerprint"])
+    finally:
+        os.close(descriptor)
+
+
+def _find_copy(path: str, head: bytes, offset: int, current: tuple[int, int]) -> str | None:
+    """Return the copy of a truncated file: a rotated name, other than the file itself, that
+    starts with ``head`` and reaches ``offset``."""
+    for name in _rotated_names(path):
+        with contextlib.suppress(OSError):
+            status = os.stat(name)
+            if (status.st_dev, status.st_ino) == current or not stat.S_ISREG(status.st_mode):
+                continue
+            if status.st_size < offset:
+                continue
+            descriptor = os.open(name, os.O_RDONLY)
+            try:
+                if os.pread(descriptor, len(head), 0) == head:
+                    return name
+            finally:
+                os.close(descriptor)
     return None
 
 

@@ -93,6 +93,42 @@ def test_follow_copytruncate(tmp_path: Path) -> None:
     follower.close()
 
 
+def copytruncate(log: Path) -> None:
+    """Do what logrotate's copytruncate does: copy the file to .1, then truncate it."""
+    (log.parent / f"{log.name}.1").write_bytes(log.read_bytes())
+    log.write_text("")
+
+
+def test_copytruncate_reads_lines_only_in_copy(tmp_path: Path) -> None:
+    log = tmp_path / "mail.log"
+    log.write_text("")
+    follower = Follower([str(log)])
+    append(log, event(1))
+    assert tags(follower.poll()) == [1]
+    append(log, event(2) + event(3))  # written after the poll, before the copy
+    copytruncate(log)
+    append(log, event(4))
+    assert tags(follower.poll()) == [2, 3, 4]
+    follower.close()
+
+
+def test_copytruncate_while_stopped_reads_copy(tmp_path: Path) -> None:
+    log = tmp_path / "mail.log"
+    state = tmp_path / "state.json"
+    log.write_text("")
+    first = Follower([str(log)], state_file=str(state))
+    append(log, event(1))
+    assert tags(first.poll()) == [1]
+    first.save_state()
+    first.close()
+    append(log, event(2))
+    copytruncate(log)
+    append(log, event(3))
+    second = Follower([str(log)], state_file=str(state))
+    assert tags(second.poll()) == [2, 3]
+    second.close()
+
+
 def test_follow_file_appears_later(tmp_path: Path) -> None:
     log = tmp_path / "mail.log"
     follower = Follower([str(log)])
