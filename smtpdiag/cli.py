@@ -586,7 +586,9 @@ def demo() -> None:
     from smtpdiag.redact import redact_report
     from smtpdiag.render.table import make_console, render_table
 
-    specs = _registry()
+    # The lab servers write no mail log, so auth_failure_rate would only be skipped in every
+    # check scenario; the log scenarios at the end analyse real msmtp logs instead.
+    specs = tuple(spec for spec in _registry() if spec.id not in SERVERLESS_CHECKS)
     console = make_console(sys.stdout)
 
     def run_suite(config_file: Path) -> Report:

@@ -113,7 +113,7 @@ def build_options(request: LogsRequest, now: float) -> AnalysisOptions:
         raise _invalid("--min-attempts", request.min_attempts, "Give a whole number of 1 or more.")
     if not request.interval > 0:
         raise _invalid("--interval", request.interval, "Give a number of seconds above 0.")
-    zone = load_zone(request.timezone) if request.timezone else None
+    zone = load_zone(request.timezone) if request.timezone is not None else None
     since = parse_time(request.since, "--since", now, zone) if request.since else None
     until = parse_time(request.until, "--until", now, zone) if request.until else None
     if since is not None and until is not None and since >= until:

@@ -17,7 +17,7 @@ THRESHOLD_EXCEEDED = FindingKind(
     "{failures} of {attempts} AUTH attempts failed ({percent}) between {window_start} and "
     "{window_end}",
     "More than {threshold_percent} of the AUTH attempts in a {window_minutes}-minute window "
-    "failed, with at least {min_attempts} attempts, the rule of the SmtpAuthFailureRatioHigh "
+    "failed, with {min_attempts} or more attempts, the rule of the SmtpAuthFailureRatioHigh "
     "alert. Mail from the failing senders is deferred or bounced. The top reasons below say "
     "which part broke.",
     "Fix the most frequent reason first (listed with its own fix), then watch the next window: "
@@ -28,7 +28,7 @@ FAILURES_BELOW_THRESHOLD = FindingKind(
     Severity.INFO,
     "{failures} of {attempts} AUTH attempts failed ({percent}), within the threshold",
     "Some AUTH attempts failed, but no window had more than {threshold_percent} failures with "
-    "at least {min_attempts} attempts. A few failures are normal when a token expires between "
+    "{min_attempts} or more attempts. A few failures are normal when a token expires between "
     "refreshes or a user mistypes a password.",
     "Read the reasons below; act when one sender fails repeatedly.",
 )

@@ -85,7 +85,8 @@ def describe_target(target: Mapping[str, Any]) -> str:
     details: list[str] = []
     if target.get("host"):
         details.append(format_host_port(str(target["host"]), target.get("port")))
-    if target.get("tls_mode"):
+    # A log-only run names neither host nor domain and has no TLS mode to show.
+    if target.get("tls_mode") and (target.get("host") or target.get("domain")):
         details.append(str(target["tls_mode"]))
     if target.get("insecure"):
         details.append("insecure")

@@ -265,7 +265,7 @@ def test_threshold_finding_names_worst_window() -> None:
 def test_threshold_cause_states_rule() -> None:
     summary = analyze(attempts(25, 1))
     assert "More than 2 % of the AUTH attempts in a 15-minute window" in summary.findings[0].cause
-    assert "at least 20 attempts" in summary.findings[0].cause
+    assert "20 or more attempts" in summary.findings[0].cause
 
 
 def test_failures_below_threshold_finding() -> None:

@@ -92,6 +92,11 @@ def test_format_host_port(host: str, port: int | None, expected: str) -> None:
             "example.test (starttls)",
             id="domain_only",
         ),
+        pytest.param(
+            {"host": "", "port": 587, "name": "/var/log/mail.log", "tls_mode": "starttls"},
+            "/var/log/mail.log",
+            id="log_files_only",
+        ),
         pytest.param({}, "unnamed target", id="empty"),
     ],
 )
@@ -105,6 +110,11 @@ def test_describe_target(target: dict[str, Any], expected: str) -> None:
         pytest.param({"name": "relay", "host": "127.0.0.1"}, "relay", id="name"),
         pytest.param({"name": None, "host": "127.0.0.1"}, "127.0.0.1", id="host"),
         pytest.param({"host": "", "domain": "example.test"}, "example.test", id="domain"),
+        pytest.param(
+            {"host": "", "port": 587, "name": "/var/log/mail.log", "tls_mode": "starttls"},
+            "/var/log/mail.log",
+            id="log_files_only",
+        ),
         pytest.param({}, "unnamed target", id="empty"),
     ],
 )
