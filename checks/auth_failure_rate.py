@@ -13,18 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from smtpdiag.context import CheckContext, LogSettings, Target
-from smtpdiag.logs.analysis import (
-    Analysis,
-    AnalysisOptions,
-    LogsSummary,
-    exceeds_threshold,
-    iso_time,
-    lines_text,
-    no_attempts_finding,
-)
 from smtpdiag.logs.kinds import (
     AUTH_FAILURE_RATE_FINDINGS,
     FAILURES_BELOW_THRESHOLD,
@@ -34,6 +25,10 @@ from smtpdiag.logs.kinds import (
 )
 from smtpdiag.models import CheckResult, Finding, Severity
 from smtpdiag.spec import CheckSpec
+
+# The analysis and the parsers load when the check runs, not when ``smtpdiag check`` starts.
+if TYPE_CHECKING:
+    from smtpdiag.logs.analysis import AnalysisOptions, LogsSummary
 
 CHECK_ID = "auth_failure_rate"
 
@@ -70,6 +65,8 @@ def run(target: Target, ctx: CheckContext) -> CheckResult:
 
 def analysis_options(logs: LogSettings, now: float) -> AnalysisOptions:
     """Return the analysis settings for the window of ``logs.window_minutes`` ending at ``now``."""
+    from smtpdiag.logs.analysis import AnalysisOptions
+
     window_seconds = logs.window_minutes * 60.0
     return AnalysisOptions(
         window_seconds=window_seconds,
@@ -94,6 +91,8 @@ def _analyse(
     paths: Sequence[str], options: AnalysisOptions, ctx: CheckContext
 ) -> LogsSummary | None:
     """Feed every candidate line of ``paths`` to an analysis; None when the deadline came first."""
+    from smtpdiag.logs.analysis import Analysis
+
     # NOTE: each file is read from its start, although only the last window counts. Seeking
     # close to the end of a large file first would make the check faster.
     from smtpdiag.logs.reader import LogReader
@@ -138,6 +137,8 @@ def evaluate(
 
 
 def _facts(summary: LogsSummary, options: AnalysisOptions, paths: Sequence[str]) -> dict[str, Any]:
+    from smtpdiag.logs.analysis import iso_time
+
     facts: dict[str, Any] = {
         "attempts": summary.attempts,
         "failures": summary.failures,
@@ -159,12 +160,16 @@ def _facts(summary: LogsSummary, options: AnalysisOptions, paths: Sequence[str])
 
 def is_over_threshold(attempts: int, failures: int, options: AnalysisOptions) -> bool:
     """Return whether a window with these counts breaks the rule of ``options``."""
+    from smtpdiag.logs.analysis import exceeds_threshold
+
     return attempts >= options.min_attempts and exceeds_threshold(
         failures, attempts, options.threshold
     )
 
 
 def _rate_finding(summary: LogsSummary, options: AnalysisOptions, facts: dict[str, Any]) -> Finding:
+    from smtpdiag.logs.analysis import no_attempts_finding
+
     attempts, failures = summary.attempts, summary.failures
     rate_facts = {
         name: facts[name]
@@ -192,6 +197,8 @@ def _rate_finding(summary: LogsSummary, options: AnalysisOptions, facts: dict[st
 
 
 def _summary_text(summary: LogsSummary, options: AnalysisOptions) -> str:
+    from smtpdiag.logs.analysis import lines_text
+
     minutes = f"{options.window_seconds / 60:g}"
     if summary.attempts == 0:
         read = f"{lines_text(summary.lines)} read"

@@ -17,6 +17,7 @@ from smtpdiag import config as configuration
 from smtpdiag.cli import main
 from smtpdiag.context import CheckContext, LogSettings, Settings, Target, TlsMode
 from smtpdiag.errors import ConfigError, UsageError
+from smtpdiag.logs.analysis import AnalysisOptions
 from smtpdiag.models import CheckResult, Severity, Status
 
 NOW = datetime(2026, 12, 4, 10, 0, 0, tzinfo=UTC)
@@ -455,7 +456,7 @@ def test_cli_no_attempts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     ("extra", "over"), [pytest.param(0, False, id="at"), pytest.param(1, True, id="above")]
 )
 def test_threshold_boundary_in_percent(percent: float, extra: int, over: bool) -> None:
-    options = auth_failure_rate.AnalysisOptions(threshold=percent / 100)
+    options = AnalysisOptions(threshold=percent / 100)
     failures = round(percent * 10) + extra
     assert auth_failure_rate.is_over_threshold(1000, failures, options) is over
 
