@@ -82,6 +82,9 @@ class _Tail:
         """The first bytes of the open file read so far, at most ``FINGERPRINT_BYTES``."""
         self.problem: str | None = None
         """The problem with the path logged last, so that a repeated one is not logged."""
+        self.newer: list[str] = []
+        """Rotated files, oldest first, that are newer than the open one and are read whole
+        before the path itself: the files of rotations that happened while stopped."""
 
     def open(self, name: str, offset: int, number: int) -> None:
         handle = open_regular_file(name)
@@ -204,9 +207,12 @@ class Follower:
         if status is not None and _same_file(tail.path, status, saved):
             self._open_at(tail, tail.path, saved["offset"], saved.get("line", 0))
             return
-        rotated = _find_rotated(tail.path, saved)
+        names = _rotated_names(tail.path)
+        rotated = _find_rotated(names, saved)
         if rotated is not None:
-            # The file read last was renamed: read its rest first, the new file follows.
+            # The file read last was rotated: read its rest first, then the rotated files that
+            # came after it, then the path itself.
+            tail.newer = _newer_than(names, rotated)
             self._open_at(tail, rotated, saved["offset"], saved.get("line", 0))
         elif status is not None:
             self._open_at(tail, tail.path, 0, 0)
@@ -218,7 +224,8 @@ class Follower:
             return os.stat(tail.path)
         except FileNotFoundError:
             if tail.handle is None:
-                tail.report(f"waiting for {tail.path} to be created", logging.INFO)
+                # tail -F also says so once on stderr: the path may be a typo.
+                tail.report(f"waiting for {tail.path} to be created")
         except OSError as error:
             tail.report(f"cannot open {tail.path}: {error.strerror or error}")
         return None
@@ -281,7 +288,14 @@ class Follower:
                 self._read(tail, lines)
             return
         if (status.st_dev, status.st_ino) != (tail.device, tail.inode):
-            if at_end:
+            if at_end and tail.newer:
+                self._finish(tail, lines)
+                name = tail.newer.pop(0)
+                logger.info("reading %s, rotated while smtpdiag was stopped", name)
+                self._open_or_wait(tail, name, at_end=False)
+                if tail.handle is not None:
+                    self._read(tail, lines)
+            elif at_end:
                 self._finish(tail, lines)
                 self._open_or_wait(tail, tail.path, at_end=False)
                 if tail.handle is not None:
@@ -389,25 +403,37 @@ def _same_file(path: str, status: os.stat_result, saved: dict[str, Any]) -> bool
         os.close(descriptor)
 
 
+MAX_ROTATIONS = 9
+"""Numbered rotated files searched: ``.0`` to ``.9``."""
+
+
 def _rotated_names(path: str) -> list[str]:
-    """Return the names logrotate gives a rotated file: ``.1``, ``.0``, ``-YYYYMMDD``."""
+    """Return the names logrotate gives rotated files that exist, newest first: ``.0``,
+    ``.1`` … ``.9``, then ``-YYYYMMDD`` from the latest date."""
     # NOTE: a copy compressed at once (compress without delaycompress) is not searched, so
     # the lines that reached only that copy are lost.
-    return [f"{path}.1", f"{path}.0", *sorted(glob.glob(glob.escape(path) + "-[0-9]*"))]
+    numbered = [f"{path}.{number}" for number in range(MAX_ROTATIONS + 1)]
+    dated = sorted(glob.glob(glob.escape(path) + "-[0-9]*"), reverse=True)
+    return [name for name in (*numbered, *dated) if os.path.isfile(name)]
 
 
-def _find_rotated(path: str, saved: dict[str, Any]) -> str | None:
+def _find_rotated(names: list[str], saved: dict[str, Any]) -> str | None:
     """Return the rotated name that holds the saved file: renamed (same inode) or copied by
     copytruncate (another inode, the same first bytes)."""
-    for name in _rotated_names(path):
+    for name in names:
         with contextlib.suppress(OSError):
             if _same_file(name, os.stat(name), saved):
                 return name
-    for name in _rotated_names(path):
+    for name in names:
         with contextlib.suppress(OSError):
             if _holds_saved_bytes(name, saved):
                 return name
     return None
+
+
+def _newer_than(names: list[str], rotated: str) -> list[str]:
+    """Return the rotated files newer than ``rotated``, oldest first."""
+    return list(reversed(names[: names.index(rotated)]))
 
 
 def _holds_saved_bytes(name: str, saved: dict[str, Any]) -> bool:

@@ -24,9 +24,10 @@ Counting rules, which make one attempt of one delivery one event:
   retry by the same process is counted again.
 * Postfix logs ``QUEUEID: SASL authentication failed; ...`` on its own line when it gives up
   on one server address and tries the next, and puts the failure of the last address into the
-  delivery line's status. When the delivery line carries the same reason as the remembered
-  standalone line of the same pid and queue id, that delivery line is an
-  ``Outcome.DELIVERY`` event (the fate of the message) and not a second failure.
+  delivery line's status. When the delivery line carries the same reason and the same server
+  address as the remembered standalone line of the same pid and queue id, that delivery line
+  is an ``Outcome.DELIVERY`` event (the fate of the message) and not a second failure; a
+  failure at another address is another attempt.
 * ``disconnect from ... auth=0/1`` summaries repeat the ``warning:`` and ``client=`` lines
   and give no event.
 """
@@ -73,6 +74,7 @@ _QUEUE_ID = re.compile(r"([0-9A-F]{6,}|[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]{10,})
 _SERVER_SAID = re.compile(
     r"server (?P<name>[^\s\[]+)(?:\[(?P<address>[^\]]*)\])? said: (?P<reply>.*)"
 )
+_SERVER_ADDRESS = re.compile(r"server [^\s\[]+\[([^\]]*)\]")
 _CANNOT_AUTHENTICATE = re.compile(
     r"cannot authenticate to server (?P<name>[^\s\[]+)(?:\[(?P<address>[^\]]*)\])?: (?P<text>.*)"
 )
@@ -171,7 +173,7 @@ class PostfixParser:
         if event is None:
             return LineResult(source=Source.POSTFIX, parse_error=True)
         if queue_id:
-            _remember(self._standalone, (record.pid, queue_id), event.reason or "")
+            _remember(self._standalone, (record.pid, queue_id), _session_mark(event, message))
         return LineResult((event,), Source.POSTFIX)
 
     def _parse_delivery(self, record: SyslogRecord, queue_id: str, message: str) -> LineResult:
@@ -190,7 +192,7 @@ class PostfixParser:
             return _RESULT
         if event.outcome is Outcome.FAILURE and queue_id:
             counted = self._standalone.pop((record.pid, queue_id), None)
-            if counted is not None and counted == event.reason:
+            if counted is not None and counted == _session_mark(event, text):
                 event = _as_delivery(event)
         return LineResult((event,), Source.POSTFIX)
 
@@ -381,6 +383,13 @@ def _sasl_failure(text: str, timestamp: float | None, fate: Fate | None) -> LogE
         reply_text=sasl_text,
         fate=fate,
     )
+
+
+def _session_mark(event: LogEvent, text: str) -> str:
+    """Return what tells one failed AUTH session from another: the reason and the server
+    address (a failure at another address of the same relay is another attempt)."""
+    address = _SERVER_ADDRESS.search(text)
+    return f"{event.reason} {address[1] if address is not None else ''}"
 
 
 def _as_delivery(event: LogEvent) -> LogEvent:

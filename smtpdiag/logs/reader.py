@@ -327,13 +327,21 @@ class LogReader:
         pending = b""  # partial last line of the previous block
         dropping = False  # ``pending`` was cut: discard bytes up to the next newline
 
+        skipped = 0  # bytes discarded since the last newline of a cut line
+
         while block := read(BLOCK_SIZE):
             if dropping:
                 newline = block.find(b"\n")
                 if newline == -1:
+                    skipped += len(block)
+                    if skipped > MAX_SKIPPED_BYTES:
+                        # Endless input without line breaks, such as /dev/zero on stdin.
+                        self.errors.append((path, _NOT_TEXT))
+                        logger.warning("stopped reading %s: %s", path, _NOT_TEXT)
+                        return
                     continue
                 block = block[newline:]
-                dropping = False
+                dropping, skipped = False, 0
             data = pending + block if pending else block
             end = data.rfind(b"\n") + 1
             for start, stop, newlines in candidate_spans(data, end):
@@ -353,6 +361,11 @@ class LogReader:
             self.lines_read = lines_before_file + base
             if FAST_CANDIDATE.search(pending) is not None:
                 yield LogLine(path, base, decode_line(pending))
+
+
+MAX_SKIPPED_BYTES = 256 * 1024 * 1024
+"""Bytes without a line break after which a stream is taken for something other than a log."""
+_NOT_TEXT = f"no line break in {MAX_SKIPPED_BYTES >> 20} MiB, so it is not a text log"
 
 
 class _GzipBlocks:

@@ -129,6 +129,29 @@ def test_copytruncate_while_stopped_reads_copy(tmp_path: Path) -> None:
     second.close()
 
 
+def test_two_rotations_while_stopped_lose_nothing(tmp_path: Path) -> None:
+    log = tmp_path / "mail.log"
+    state = tmp_path / "state.json"
+    log.write_text("")
+    first = Follower([str(log)], state_file=str(state))
+    append(log, event(1))
+    assert tags(first.poll()) == [1]
+    first.save_state()
+    first.close()
+    append(log, event(2))
+    log.rename(tmp_path / "mail.log.1")
+    append(log, event(3))
+    (tmp_path / "mail.log.1").rename(tmp_path / "mail.log.2")
+    log.rename(tmp_path / "mail.log.1")
+    append(log, event(4))
+    second = Follower([str(log)], state_file=str(state))
+    found = []
+    for _ in range(4):
+        found += tags(second.poll())
+    assert found == [2, 3, 4]
+    second.close()
+
+
 def test_follow_file_appears_later(tmp_path: Path) -> None:
     log = tmp_path / "mail.log"
     follower = Follower([str(log)])
@@ -275,7 +298,7 @@ def test_follow_missing_logged_once(tmp_path: Path, caplog: pytest.LogCaptureFix
     log.write_text(event(1))
     assert tags(follower.poll()) == [1]
     assert [(record.levelno, record.getMessage()) for record in caplog.records] == [
-        (logging.INFO, f"waiting for {log} to be created"),
+        (logging.WARNING, f"waiting for {log} to be created"),
         (logging.INFO, f"reading {log}"),
     ]
     follower.close()

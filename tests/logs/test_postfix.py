@@ -384,8 +384,21 @@ def test_standalone_then_delivery_once() -> None:
         "server smtp.office365.com[192.0.2.51] said: 535 5.7.3 Authentication unsuccessful "
         "[XX0P281CA0095.DEUP281.PROD.OUTLOOK.COM])"
     )
-    result = outcomes(PostfixParser(), [(OFFICE365, TIME), (delivery, TIME + 1)])
+    same_address = delivery.replace("192.0.2.51", "192.0.2.50")
+    result = outcomes(PostfixParser(), [(OFFICE365, TIME), (same_address, TIME + 1)])
     assert result == [Outcome.FAILURE, Outcome.DELIVERY]
+
+
+def test_failure_at_second_address_counted() -> None:
+    # Postfix gave up on 192.0.2.50 (standalone line) and failed again at 192.0.2.51.
+    delivery = (
+        "9BDCBA19EA: to=<alice@example.net>, relay=smtp.office365.com[192.0.2.51]:587, "
+        "delay=1.5, delays=0.1/0/1.4/0, dsn=4.7.3, status=deferred (SASL authentication failed; "
+        "server smtp.office365.com[192.0.2.51] said: 535 5.7.3 Authentication unsuccessful "
+        "[XX0P281CA0095.DEUP281.PROD.OUTLOOK.COM])"
+    )
+    result = outcomes(PostfixParser(), [(OFFICE365, TIME), (delivery, TIME + 1)])
+    assert result == [Outcome.FAILURE, Outcome.FAILURE]
 
 
 def test_standalone_other_reason_counted() -> None:

@@ -275,3 +275,21 @@ def test_reader_reads_fifo_like_process_substitution(tmp_path: Path) -> None:
     stop_fifo_writer(fifo, writer)
     assert [line.text for line in lines] == [MSMTP]
     assert log_reader.errors == []
+
+
+class EndlessZeros(io.RawIOBase):
+    """Standard input fed from /dev/zero: NUL bytes for ever, never a line break."""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray) -> int:  # type: ignore[override]
+        buffer[:] = bytes(len(buffer))
+        return len(buffer)
+
+
+def test_endless_input_without_line_break_stops() -> None:
+    log_reader = LogReader(["-"], stdin=EndlessZeros())  # type: ignore[arg-type]
+    assert list(log_reader) == []
+    assert [path for path, _ in log_reader.errors] == ["-"]
+    assert "no line break" in log_reader.errors[0][1]
