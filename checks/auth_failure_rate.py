@@ -28,7 +28,8 @@ from smtpdiag.spec import CheckSpec
 
 # The analysis and the parsers load when the check runs, not when ``smtpdiag check`` starts.
 if TYPE_CHECKING:
-    from smtpdiag.logs.analysis import AnalysisOptions, LogsSummary
+    from smtpdiag.logs.options import AnalysisOptions
+    from smtpdiag.logs.summary import LogsSummary
 
 CHECK_ID = "auth_failure_rate"
 
@@ -65,7 +66,7 @@ def run(target: Target, ctx: CheckContext) -> CheckResult:
 
 def analysis_options(logs: LogSettings, now: float) -> AnalysisOptions:
     """Return the analysis settings for the window of ``logs.window_minutes`` ending at ``now``."""
-    from smtpdiag.logs.analysis import AnalysisOptions
+    from smtpdiag.logs.options import AnalysisOptions
 
     window_seconds = logs.window_minutes * 60.0
     return AnalysisOptions(
@@ -137,7 +138,7 @@ def evaluate(
 
 
 def _facts(summary: LogsSummary, options: AnalysisOptions, paths: Sequence[str]) -> dict[str, Any]:
-    from smtpdiag.logs.analysis import iso_time
+    from smtpdiag.logs.summary import iso_time
 
     facts: dict[str, Any] = {
         "attempts": summary.attempts,
@@ -160,7 +161,7 @@ def _facts(summary: LogsSummary, options: AnalysisOptions, paths: Sequence[str])
 
 def is_over_threshold(attempts: int, failures: int, options: AnalysisOptions) -> bool:
     """Return whether a window with these counts breaks the rule of ``options``."""
-    from smtpdiag.logs.analysis import exceeds_threshold
+    from smtpdiag.logs.options import exceeds_threshold
 
     return attempts >= options.min_attempts and exceeds_threshold(
         failures, attempts, options.threshold
@@ -168,7 +169,7 @@ def is_over_threshold(attempts: int, failures: int, options: AnalysisOptions) ->
 
 
 def _rate_finding(summary: LogsSummary, options: AnalysisOptions, facts: dict[str, Any]) -> Finding:
-    from smtpdiag.logs.analysis import no_attempts_finding
+    from smtpdiag.logs.findings import no_attempts_finding
 
     attempts, failures = summary.attempts, summary.failures
     rate_facts = {
@@ -197,7 +198,7 @@ def _rate_finding(summary: LogsSummary, options: AnalysisOptions, facts: dict[st
 
 
 def _summary_text(summary: LogsSummary, options: AnalysisOptions) -> str:
-    from smtpdiag.logs.analysis import lines_text
+    from smtpdiag.logs.findings import lines_text
 
     minutes = f"{options.window_seconds / 60:g}"
     if summary.attempts == 0:

@@ -21,8 +21,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from smtpdiag.decode.result import DecodeResult, InputKind
-from smtpdiag.knowledge import details_for_reply
 from smtpdiag.logs.classify import kind_for_reason, split_reply
+from smtpdiag.logs.findings import MISSING_DETAIL, reason_details
 from smtpdiag.logs.kinds import TOKEN_IN_LOG
 from smtpdiag.logs.leaks import Leak, find_leaks, mask_leaks
 from smtpdiag.logs.model import LogEvent, Outcome
@@ -31,9 +31,6 @@ from smtpdiag.models import Finding
 
 if TYPE_CHECKING:
     from smtpdiag.logs.dispatch import LineParser
-
-MISSING_DETAIL = "(not in the log)"
-"""Text for a title placeholder that the log line gives no value for."""
 
 PASTED = "the pasted text"
 """Path named in ``secrets.token_in_log`` for a secret found in decode's input."""
@@ -190,16 +187,11 @@ def _body_finding(event: LogEvent, masked: str) -> Finding | None:
 
 def _details(event: LogEvent, line: str) -> dict[str, str]:
     """Return the placeholder values that a reason's title, cause and fix may name."""
-    details: dict[str, str] = {"host": event.host or "the server"}
-    text = event.reply_text or ""
-    if event.reply_code is not None:
-        details.update(
-            details_for_reply(event.reply_code, event.enhanced_code, _reply_words(event))
-        )
-    details["detail"] = text or "the log line gives no detail"
-    details["sasl_text"] = text
-    exit_code = _EXIT_CODE.search(f"{text} {line}")
-    if exit_code is not None:
+    details = reason_details(event, event.reply_text)
+    details.setdefault("host", "the server")
+    details.setdefault("detail", "the log line gives no detail")
+    exit_code = _EXIT_CODE.search(line)
+    if exit_code is not None and "exit_code" not in details:
         details["exit_code"] = exit_code.group(1) or exit_code.group(2)
     return details
 

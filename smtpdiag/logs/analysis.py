@@ -4,46 +4,86 @@
 share it. Its memory grows with the number of windows, distinct reasons, sources and leak
 kinds per file, and with at most ``MAX_HOSTS`` hosts, never with the number of lines.
 ``summary`` turns the counters into a frozen ``LogsSummary`` with findings and a status.
+
+``AnalysisOptions`` is defined in ``options``, the value classes and their JSON form in
+``summary``, and the building of findings in ``findings``. This module re-exports their public
+names, so callers can import all of them from here.
 """
 
 from __future__ import annotations
 
 import math
 import re
-import string
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, tzinfo
-from typing import TYPE_CHECKING, Any, BinaryIO
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, BinaryIO
 
-from smtpdiag import __version__
-from smtpdiag.logs.classify import kind_for_reason, split_reply
-from smtpdiag.logs.kinds import (
-    FAILURES_BELOW_THRESHOLD,
-    LOG_UNREADABLE,
-    NO_ATTEMPTS,
-    THRESHOLD_EXCEEDED,
-    TOKEN_IN_LOG,
+from smtpdiag.logs.classify import kind_for_reason
+from smtpdiag.logs.findings import (
+    MISSING_DETAIL,
+    SECRET_KIND_NAMES,
+    TOP_REASONS,
+    build_findings,
+    lines_text,
+    no_attempts_finding,
+    reason_details,
 )
 from smtpdiag.logs.model import NO_RESULT, Fate, LineResult, LogEvent, Outcome, Source
-from smtpdiag.models import Finding, Severity, Status, worst_status
+from smtpdiag.logs.options import THRESHOLD_TOLERANCE, AnalysisOptions, exceeds_threshold
+from smtpdiag.logs.summary import (
+    LOGS_SCHEMA,
+    HostCount,
+    LeakReport,
+    LogsSummary,
+    ReasonCount,
+    RecentFailure,
+    SourceCount,
+    WindowCount,
+    iso_time,
+    window_dict,
+)
+from smtpdiag.models import Status, worst_status
 from smtpdiag.redact import redact
 
 if TYPE_CHECKING:
     from smtpdiag.logs.leaks import Leak
     from smtpdiag.logs.reader import LogLine
 
-LOGS_SCHEMA = "smtpdiag.logs/1"
+__all__ = [
+    "LOGS_SCHEMA",
+    "MAX_EXAMPLE_LENGTH",
+    "MAX_HOSTS",
+    "MISSING_DETAIL",
+    "OTHER_HOSTS",
+    "RECENT_FAILURES",
+    "SECRET_KIND_NAMES",
+    "THRESHOLD_TOLERANCE",
+    "TOP_REASONS",
+    "Analysis",
+    "AnalysisOptions",
+    "HostCount",
+    "LeakFinder",
+    "LeakMasker",
+    "LeakReport",
+    "LogsSummary",
+    "Parser",
+    "ReasonCount",
+    "RecentFailure",
+    "SourceCount",
+    "WindowCount",
+    "analyze_files",
+    "exceeds_threshold",
+    "iso_time",
+    "lines_text",
+    "no_attempts_finding",
+    "window_dict",
+]
 
 MAX_HOSTS = 1000
 """Distinct hosts counted one by one; events of further hosts count under ``OTHER_HOSTS``."""
 
 OTHER_HOSTS = "other"
-
-TOP_REASONS = 5
-"""Reasons that get a finding of their own, the most frequent first."""
 
 RECENT_FAILURES = 10
 """Failures kept for the follow display."""
@@ -51,260 +91,12 @@ RECENT_FAILURES = 10
 MAX_EXAMPLE_LENGTH = 1000
 """Characters of an example line kept per reason; longer lines are cut with an ellipsis."""
 
-SECRET_KIND_NAMES = {
-    "xoauth2_response": "an XOAUTH2 client response (user and access token in base64)",
-    "oauthbearer_response": "an OAUTHBEARER client response (access token in base64)",
-    "bearer_token": "a bearer access token",
-    "jwt": "a JWT access or ID token",
-    "google_access_token": "a Google access token (ya29.)",
-    "refresh_token": "a refresh token",
-    "client_secret": "an OAuth2 client secret",
-}
-"""Plain names of the kinds that ``leaks.find_leaks`` reports."""
-
-MISSING_DETAIL = "(not in the log)"
-"""Text for a title placeholder that the log line gives no value for."""
-
 _BYTE_ARRAY_MESSAGE = re.compile(r'"MESSAGE":\s*\[')
 """A journal entry whose MESSAGE is an array of byte values (not valid UTF-8)."""
-
-_EXIT_CODE = re.compile(r"(?:reported error|exit code|exitcode=EX_\w+ \()\s*(\d+)")
 
 Parser = Callable[[str], LineResult]
 LeakFinder = Callable[[str], "Sequence[Leak]"]
 LeakMasker = Callable[[str, "Sequence[Leak]"], str]
-
-
-@dataclass(frozen=True)
-class AnalysisOptions:
-    """Settings of one analysis run."""
-
-    window_seconds: float = 900.0
-    """Length of a window; windows start at multiples of it since the epoch."""
-    threshold: float = 0.02
-    """A window is over when failures / attempts is greater than this ratio (0 to 1)."""
-    min_attempts: int = 20
-    """... and it has at least this many attempts."""
-    since: float | None = None
-    """POSIX seconds; events before it are not counted. None: no lower bound."""
-    until: float | None = None
-    """POSIX seconds; events at or after it are not counted. None: no upper bound."""
-    zone: tzinfo | None = None
-    """Zone of timestamps that carry none; None means the machine's local zone."""
-    msmtp_time_format: str | None = "%b %d %H:%M:%S"
-    """strftime format of msmtp's ``logfile_time_format``; None when it is ``none``."""
-
-
-@dataclass(frozen=True)
-class SourceCount:
-    """Counters of one log source."""
-
-    lines: int
-    attempts: int
-    failures: int
-    parse_errors: int
-    fates: Mapping[str, int]
-    """Messages per fate (``sent``, ``deferred``, ``bounced``) after failures."""
-
-
-@dataclass(frozen=True)
-class HostCount:
-    """AUTH attempts and failures with one peer."""
-
-    attempts: int
-    failures: int
-
-
-@dataclass(frozen=True)
-class ReasonCount:
-    """Failures with one reason."""
-
-    count: int
-    source: str
-    """Source of the first line with this reason."""
-    example: str
-    """First line with this reason, secrets masked and redacted."""
-    fix: str | None
-    """Fix of the reason's finding kind; None for a code the catalog does not know."""
-    reply_code: int | None = None
-    enhanced_code: str | None = None
-    host: str | None = None
-    details: Mapping[str, str] = field(default_factory=dict)
-    """Values for the placeholders of the kind's title, from the first line."""
-
-
-@dataclass(frozen=True)
-class WindowCount:
-    """One window ``[start, end)`` with attempts in it."""
-
-    start: float
-    end: float
-    attempts: int
-    failures: int
-    failure_ratio: float
-    over_threshold: bool
-
-
-@dataclass(frozen=True)
-class LeakReport:
-    """Secrets of one kind found in one file; never the secret itself."""
-
-    path: str
-    line_number: int
-    """First line with this kind of secret."""
-    kind: str
-    count: int
-    """Lines with this kind of secret."""
-
-
-@dataclass(frozen=True)
-class RecentFailure:
-    """One failure, kept for the follow display."""
-
-    sequence: int
-    """1 for the first failure counted, then increasing."""
-    timestamp: float | None
-    source: str
-    host: str | None
-    reason: str | None
-
-
-@dataclass(frozen=True)
-class LogsSummary:
-    """Result of analysing log lines: counts, windows, leaks, findings and the status."""
-
-    lines: int
-    attempts: int
-    failures: int
-    failure_ratio: float | None
-    """None when there were no attempts."""
-    by_source: Mapping[str, SourceCount]
-    by_host: Mapping[str, HostCount]
-    by_reason: Mapping[str, ReasonCount]
-    """Reason code to its count, most frequent first."""
-    windows: tuple[WindowCount, ...]
-    """Windows with at least one attempt, oldest first."""
-    leaks: tuple[LeakReport, ...]
-    parse_errors: int
-    read_errors: tuple[tuple[str, str], ...]
-    findings: tuple[Finding, ...]
-    status: Status
-    options: AnalysisOptions = field(default_factory=AnalysisOptions)
-    attempts_outside: int = 0
-    """AUTH attempts read whose time lies outside ``since`` to ``until``, so not counted."""
-    latest_outside: float | None = None
-    """Time of the newest of those attempts; None when there was none."""
-
-    @property
-    def fates(self) -> dict[str, int]:
-        """Messages per fate over all sources."""
-        totals: dict[str, int] = {}
-        for counts in self.by_source.values():
-            for fate, number in counts.fates.items():
-                totals[fate] = totals.get(fate, 0) + number
-        return totals
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the ``smtpdiag.logs/1`` JSON document."""
-        return {
-            "schema": LOGS_SCHEMA,
-            "version": __version__,
-            "totals": {
-                "lines": self.lines,
-                "attempts": self.attempts,
-                "failures": self.failures,
-                "failure_ratio": self.failure_ratio,
-                "parse_errors": self.parse_errors,
-            },
-            "by_source": {name: _source_dict(counts) for name, counts in self.by_source.items()},
-            "by_host": {
-                name: {"attempts": counts.attempts, "failures": counts.failures}
-                for name, counts in self.by_host.items()
-            },
-            "by_reason": {code: _reason_dict(counts) for code, counts in self.by_reason.items()},
-            "windows": [window_dict(window) for window in self.windows],
-            "fates": self.fates,
-            "leaks": [
-                {
-                    "path": leak.path,
-                    "line_number": leak.line_number,
-                    "kind": leak.kind,
-                    "count": leak.count,
-                }
-                for leak in self.leaks
-            ],
-            "read_errors": [{"path": path, "error": error} for path, error in self.read_errors],
-            "findings": [finding.to_dict() for finding in self.findings],
-            "status": self.status.value,
-            "options": {
-                "window_seconds": self.options.window_seconds,
-                "threshold": self.options.threshold,
-                "min_attempts": self.options.min_attempts,
-                "since": iso_time(self.options.since),
-                "until": iso_time(self.options.until),
-            },
-        }
-
-
-def iso_time(seconds: float | None) -> str | None:
-    """Return POSIX ``seconds`` as ISO 8601 UTC with a ``Z``; None stays None.
-
-    A time outside the years 1 to 9999 (or not a number) gives None rather than an error.
-    """
-    if seconds is None:
-        return None
-    try:
-        moment = datetime.fromtimestamp(seconds, UTC)
-    except (OverflowError, OSError, ValueError):
-        return None
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-THRESHOLD_TOLERANCE = 1e-9
-"""Relative margin of the threshold comparison, larger than the rounding error of a percent
-divided by 100 (0.7 / 100 is slightly below 7 / 1000 in floating point)."""
-
-
-def exceeds_threshold(failures: int, attempts: int, threshold: float) -> bool:
-    """Return whether ``failures`` of ``attempts`` is more than the ratio ``threshold``.
-
-    The comparison multiplies instead of dividing and allows ``THRESHOLD_TOLERANCE``, so a
-    ratio exactly at a threshold given in percent (7 of 1000 at 0.7 %) is not over it.
-    """
-    return failures > threshold * attempts * (1 + THRESHOLD_TOLERANCE)
-
-
-def window_dict(window: WindowCount) -> dict[str, Any]:
-    """Return the JSON form of one window."""
-    return {
-        "start": iso_time(window.start),
-        "end": iso_time(window.end),
-        "attempts": window.attempts,
-        "failures": window.failures,
-        "failure_ratio": window.failure_ratio,
-        "over_threshold": window.over_threshold,
-    }
-
-
-def _source_dict(counts: SourceCount) -> dict[str, Any]:
-    return {
-        "lines": counts.lines,
-        "attempts": counts.attempts,
-        "failures": counts.failures,
-        "parse_errors": counts.parse_errors,
-        "fates": dict(counts.fates),
-    }
-
-
-def _reason_dict(counts: ReasonCount) -> dict[str, Any]:
-    return {
-        "count": counts.count,
-        "source": counts.source,
-        "example": counts.example,
-        "fix": counts.fix,
-        "reply_code": counts.reply_code,
-        "enhanced_code": counts.enhanced_code,
-    }
 
 
 class _SourceCounter:
@@ -461,7 +253,7 @@ class Analysis:
             for (path, kind), counts in self._leaks.items()
         )
         ratio = self._failures / self._attempts if self._attempts else None
-        findings = _findings(
+        findings = build_findings(
             self.options,
             lines=self._lines,
             attempts=self._attempts,
@@ -535,14 +327,7 @@ class Analysis:
         self._attempts += 1
         counter.attempts += 1
         if failed:
-            self._failures += 1
-            counter.failures += 1
-            self._count_reason(event, text, leaks)
-            self.recent_failures.append(
-                RecentFailure(
-                    self._failures, event.timestamp, event.source.value, event.host, event.reason
-                )
-            )
+            self._count_failure(event, text, leaks, counter)
 
         # Host and window counters, inline: this runs for every attempt.
         host = event.host
@@ -559,6 +344,19 @@ class Analysis:
                 window[0] += 1
                 if failed:
                     window[1] += 1
+
+    def _count_failure(
+        self, event: LogEvent, text: str, leaks: Sequence[Leak], counter: _SourceCounter
+    ) -> None:
+        """Count a failed attempt and its reason, and add it to ``recent_failures``."""
+        self._failures += 1
+        counter.failures += 1
+        self._count_reason(event, text, leaks)
+        self.recent_failures.append(
+            RecentFailure(
+                self._failures, event.timestamp, event.source.value, event.host, event.reason
+            )
+        )
 
     def _new_host(self, host: str) -> list[int]:
         """Return the counters of a host not seen before; ``OTHER_HOSTS``'s past the limit."""
@@ -642,201 +440,7 @@ def _frozen_reason(code: str, counter: _ReasonCounter) -> ReasonCount:
         reply_code=event.reply_code,
         enhanced_code=event.enhanced_code,
         host=event.host,
-        details=_details(event, counter.reply_text),
-    )
-
-
-def _details(event: LogEvent, masked_reply: str | None) -> dict[str, str]:
-    """Return title placeholder values that one failure event supplies.
-
-    ``masked_reply`` is the event's reply text with secrets masked.
-    """
-    details: dict[str, str] = {}
-    reply_text = redact(masked_reply) if masked_reply else None
-    if event.reply_code is not None:
-        from smtpdiag.knowledge.replies import details_for_reply
-
-        # Some parsers keep the codes in the reply text (Postfix), others strip them (msmtp).
-        text = reply_text or ""
-        split = split_reply(text) if text.startswith(str(event.reply_code)) else None
-        if split is not None:
-            text = split[2]
-        details.update(details_for_reply(event.reply_code, event.enhanced_code, text))
-    if event.host:
-        details["host"] = event.host
-    if event.mechanism:
-        details["mechanism"] = event.mechanism
-    if reply_text:
-        details["detail"] = reply_text
-        details["error"] = reply_text
-        details["reason"] = reply_text
-        exit_code = _EXIT_CODE.search(reply_text)
-        if exit_code is not None:
-            details["exit_code"] = exit_code[1]
-    return details
-
-
-def _percent(ratio: float) -> str:
-    """Return a ratio as a percentage with at most two decimals: 0.04 -> '4 %'."""
-    return f"{ratio * 100:.2f}".rstrip("0").rstrip(".") + " %"
-
-
-def _findings(
-    options: AnalysisOptions,
-    *,
-    lines: int,
-    attempts: int,
-    failures: int,
-    failure_ratio: float | None,
-    windows: Sequence[WindowCount],
-    reasons: Mapping[str, ReasonCount],
-    leaks: Sequence[LeakReport],
-    read_errors: Sequence[tuple[str, str]],
-    outside: tuple[int, float | None] = (0, None),
-) -> tuple[Finding, ...]:
-    """Build the findings of a summary: the rate verdict, the top reasons, leaks, read errors.
-
-    ``outside`` is the number of attempts outside ``since`` to ``until`` and the newest one's
-    time.
-    """
-    findings: list[Finding | None] = [
-        no_attempts_finding(lines, outside[0], outside[1], _period(options))
-        if attempts == 0
-        else _rate_finding(options, lines, attempts, failures, failure_ratio, windows)
-    ]
-    findings.extend(
-        _reason_finding(code, counts) for code, counts in list(reasons.items())[:TOP_REASONS]
-    )
-    findings.extend(_leak_finding(leak) for leak in leaks)
-    findings.extend(
-        LOG_UNREADABLE.make(
-            facts={"path": path, "error": error}, details={"path": path, "error": error}
-        )
-        for path, error in read_errors
-    )
-    return tuple(finding for finding in findings if finding is not None)
-
-
-def lines_text(count: int) -> str:
-    """Return ``1 line`` or ``N lines``."""
-    return f"{count} line" if count == 1 else f"{count} lines"
-
-
-def _period(options: AnalysisOptions) -> str:
-    """Name the time range of ``--since`` and ``--until``; empty when it is unbounded."""
-    since, until = iso_time(options.since), iso_time(options.until)
-    if since and until:
-        return f"from {since} to {until}"
-    if since:
-        return f"since {since}"
-    return f"before {until}" if until else ""
-
-
-def no_attempts_finding(
-    lines: int, outside: int, latest_outside: float | None, period: str
-) -> Finding:
-    """Say that no attempt was counted: none in the lines read, or none inside ``period``.
-
-    ``outside`` attempts were read with a time outside ``period`` (``from ... to ...``, or
-    ``in the last 15 minutes``); ``latest_outside`` is the newest one's time.
-    """
-    finding = NO_ATTEMPTS.make(facts={"lines": lines}, details={"lines": lines})
-    if outside:
-        newest = iso_time(latest_outside)
-        cause = (
-            f"{lines_text(lines).capitalize()} read, with {outside} AUTH "
-            f"{'attempt' if outside == 1 else 'attempts'} in all, but no attempt falls "
-            f"{period}{f'; the newest is from {newest}' if newest else ''}. Either no mail "
-            "was sent in that time, or the times in the log are read in the wrong zone or "
-            "format."
-        )
-        fix = (
-            "Widen the time range (--since, --window or log_window_minutes), or set the zone "
-            "(--timezone, log_timezone) and msmtp's time format (--msmtp-time-format, "
-            "msmtp_time_format) that the log was written with."
-        )
-        facts = {"lines": lines, "attempts_outside": outside, "latest_attempt": newest}
-        return replace(finding, cause=cause, fix=fix, facts=facts)
-    if lines == 1:
-        return replace(finding, cause=finding.cause.replace("1 lines read", "1 line read"))
-    return finding
-
-
-def _rule_details(options: AnalysisOptions) -> dict[str, Any]:
-    return {
-        "threshold_percent": _percent(options.threshold),
-        "window_minutes": f"{options.window_seconds / 60:g}",
-        "min_attempts": options.min_attempts,
-    }
-
-
-def _rate_finding(
-    options: AnalysisOptions,
-    lines: int,
-    attempts: int,
-    failures: int,
-    failure_ratio: float | None,
-    windows: Sequence[WindowCount],
-) -> Finding:
-    """Judge the failure rate: a window over the threshold, or failures below it."""
-    if failure_ratio is None:
-        return NO_ATTEMPTS.make(facts={"lines": lines}, details={"lines": lines})
-    over = [window for window in windows if window.over_threshold]
-    if over:
-        worst = max(over, key=lambda window: (window.failure_ratio, window.failures, window.start))
-        facts = _window_facts(worst)
-        facts["windows_over_threshold"] = [_window_facts(window) for window in over]
-        facts["threshold"] = options.threshold
-        facts["min_attempts"] = options.min_attempts
-        facts["window_seconds"] = options.window_seconds
-        details = {**_rule_details(options), **facts, "percent": _percent(worst.failure_ratio)}
-        return THRESHOLD_EXCEEDED.make(facts=facts, details=details)
-    # NOTE: a run without failures reports this kind too (0 of N failed): the catalog has no
-    # kind of its own for it, and the kind is INFO either way.
-    facts = {"attempts": attempts, "failures": failures, "failure_ratio": failure_ratio}
-    details = {**_rule_details(options), **facts, "percent": _percent(failure_ratio)}
-    return FAILURES_BELOW_THRESHOLD.make(facts=facts, details=details)
-
-
-def _window_facts(window: WindowCount) -> dict[str, Any]:
-    return {
-        "window_start": iso_time(window.start),
-        "window_end": iso_time(window.end),
-        "attempts": window.attempts,
-        "failures": window.failures,
-        "failure_ratio": window.failure_ratio,
-    }
-
-
-def _reason_finding(code: str, counts: ReasonCount) -> Finding | None:
-    """Explain one frequent reason with its own kind, at INFO because the rate finding judges."""
-    kind = kind_for_reason(code)
-    if kind is None:
-        return None
-    details = dict(counts.details)
-    for _, name, _, _ in string.Formatter().parse(kind.title):
-        if name and name not in details:
-            details[name] = MISSING_DETAIL
-    facts: dict[str, Any] = {"log_source": counts.source, "failures": counts.count}
-    if counts.reply_code is not None:
-        facts["reply_code"] = counts.reply_code
-    if counts.enhanced_code is not None:
-        facts["enhanced_code"] = counts.enhanced_code
-    return kind.make(
-        facts=facts, evidence=(counts.example,), details=details, severity=Severity.INFO
-    )
-
-
-def _leak_finding(leak: LeakReport) -> Finding:
-    secret_kind = SECRET_KIND_NAMES.get(leak.kind, leak.kind)
-    return TOKEN_IN_LOG.make(
-        facts={
-            "path": leak.path,
-            "line_number": leak.line_number,
-            "secret_kind": leak.kind,
-            "count": leak.count,
-        },
-        details={"path": leak.path, "line_number": leak.line_number, "secret_kind": secret_kind},
+        details=reason_details(event, counter.reply_text),
     )
 
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from smtpdiag.logs.analysis import (
+from smtpdiag.logs.summary import (
     LogsSummary,
     RecentFailure,
     WindowCount,
@@ -145,7 +145,7 @@ def render_logs_table(summary: LogsSummary, console: Console) -> None:
                 Text.assemble(
                     ("secret in log: ", "bold red"),
                     escape_control(f"{leak.path}:{leak.line_number}"),
-                    f"  {leak.kind}  ({leak.count} lines)",
+                    f"  {leak.kind}  ({leak.count} {'line' if leak.count == 1 else 'lines'})",
                 )
             )
     for finding in summary.findings:

@@ -1,0 +1,241 @@
+"""Findings of a log analysis, built from its counts and options.
+
+A run gets one failure-rate verdict (or a finding that no attempt was counted), one finding per
+frequent reason, one per kind of secret found in each file and one per unreadable file.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from smtpdiag.logs.classify import kind_for_reason, split_reply
+from smtpdiag.logs.kinds import (
+    FAILURES_BELOW_THRESHOLD,
+    LOG_UNREADABLE,
+    NO_ATTEMPTS,
+    THRESHOLD_EXCEEDED,
+    TOKEN_IN_LOG,
+)
+from smtpdiag.logs.model import LogEvent
+from smtpdiag.logs.options import AnalysisOptions
+from smtpdiag.logs.summary import LeakReport, ReasonCount, WindowCount, iso_time
+from smtpdiag.models import Finding, Severity
+from smtpdiag.redact import redact
+
+TOP_REASONS = 5
+"""Reasons that get a finding of their own, the most frequent first."""
+
+SECRET_KIND_NAMES = {
+    "xoauth2_response": "an XOAUTH2 client response (user and access token in base64)",
+    "oauthbearer_response": "an OAUTHBEARER client response (access token in base64)",
+    "bearer_token": "a bearer access token",
+    "jwt": "a JWT access or ID token",
+    "google_access_token": "a Google access token (ya29.)",
+    "refresh_token": "a refresh token",
+    "client_secret": "an OAuth2 client secret",
+}
+"""Plain names of the kinds that ``leaks.find_leaks`` reports."""
+
+MISSING_DETAIL = "(not in the log)"
+"""Text for a title placeholder that the log line gives no value for."""
+
+_EXIT_CODE = re.compile(r"(?:reported error|exit code|exitcode=EX_\w+ \()\s*(\d+)")
+
+
+def reason_details(event: LogEvent, masked_reply: str | None) -> dict[str, str]:
+    """Return title placeholder values that one failure event supplies.
+
+    ``masked_reply`` is the event's reply text with secrets masked.
+    """
+    details: dict[str, str] = {}
+    reply_text = redact(masked_reply) if masked_reply else None
+    if event.reply_code is not None:
+        from smtpdiag.knowledge.replies import details_for_reply
+
+        # Some parsers keep the codes in the reply text (Postfix), others strip them (msmtp).
+        text = reply_text or ""
+        split = split_reply(text) if text.startswith(str(event.reply_code)) else None
+        if split is not None:
+            text = split[2]
+        details.update(details_for_reply(event.reply_code, event.enhanced_code, text))
+    if event.host:
+        details["host"] = event.host
+    if event.mechanism:
+        details["mechanism"] = event.mechanism
+    if reply_text:
+        details["detail"] = reply_text
+        details["error"] = reply_text
+        details["reason"] = reply_text
+        details["sasl_text"] = reply_text
+        exit_code = _EXIT_CODE.search(reply_text)
+        if exit_code is not None:
+            details["exit_code"] = exit_code[1]
+    return details
+
+
+def _percent(ratio: float) -> str:
+    """Return a ratio as a percentage with at most two decimals: 0.04 -> '4 %'."""
+    return f"{ratio * 100:.2f}".rstrip("0").rstrip(".") + " %"
+
+
+def build_findings(
+    options: AnalysisOptions,
+    *,
+    lines: int,
+    attempts: int,
+    failures: int,
+    failure_ratio: float | None,
+    windows: Sequence[WindowCount],
+    reasons: Mapping[str, ReasonCount],
+    leaks: Sequence[LeakReport],
+    read_errors: Sequence[tuple[str, str]],
+    outside: tuple[int, float | None] = (0, None),
+) -> tuple[Finding, ...]:
+    """Build the findings of a summary: the rate verdict, the top reasons, leaks, read errors.
+
+    ``outside`` is the number of attempts outside ``since`` to ``until`` and the newest one's
+    time.
+    """
+    findings: list[Finding | None] = [
+        no_attempts_finding(lines, outside[0], outside[1], _period(options))
+        if attempts == 0
+        else _rate_finding(options, lines, attempts, failures, failure_ratio, windows)
+    ]
+    findings.extend(
+        _reason_finding(code, counts) for code, counts in list(reasons.items())[:TOP_REASONS]
+    )
+    findings.extend(_leak_finding(leak) for leak in leaks)
+    findings.extend(
+        LOG_UNREADABLE.make(
+            facts={"path": path, "error": error}, details={"path": path, "error": error}
+        )
+        for path, error in read_errors
+    )
+    return tuple(finding for finding in findings if finding is not None)
+
+
+def lines_text(count: int) -> str:
+    """Return ``1 line`` or ``N lines``."""
+    return f"{count} line" if count == 1 else f"{count} lines"
+
+
+def _period(options: AnalysisOptions) -> str:
+    """Name the time range of ``--since`` and ``--until``; empty when it is unbounded."""
+    since, until = iso_time(options.since), iso_time(options.until)
+    if since and until:
+        return f"from {since} to {until}"
+    if since:
+        return f"since {since}"
+    return f"before {until}" if until else ""
+
+
+def no_attempts_finding(
+    lines: int, outside: int, latest_outside: float | None, period: str
+) -> Finding:
+    """Say that no attempt was counted: none in the lines read, or none inside ``period``.
+
+    ``outside`` attempts were read with a time outside ``period`` (``from ... to ...``, or
+    ``in the last 15 minutes``); ``latest_outside`` is the newest one's time.
+    """
+    finding = NO_ATTEMPTS.make(facts={"lines": lines}, details={"lines": lines})
+    if outside:
+        newest = iso_time(latest_outside)
+        cause = (
+            f"{lines_text(lines).capitalize()} read, with {outside} AUTH "
+            f"{'attempt' if outside == 1 else 'attempts'} in all, but no attempt falls "
+            f"{period}{f'; the newest is from {newest}' if newest else ''}. Either no mail "
+            "was sent in that time, or the times in the log are read in the wrong zone or "
+            "format."
+        )
+        fix = (
+            "Widen the time range (--since, --window or log_window_minutes), or set the zone "
+            "(--timezone, log_timezone) and msmtp's time format (--msmtp-time-format, "
+            "msmtp_time_format) that the log was written with."
+        )
+        facts = {"lines": lines, "attempts_outside": outside, "latest_attempt": newest}
+        return replace(finding, cause=cause, fix=fix, facts=facts)
+    if lines == 1:
+        return replace(finding, cause=finding.cause.replace("1 lines read", "1 line read"))
+    return finding
+
+
+def _rule_details(options: AnalysisOptions) -> dict[str, Any]:
+    return {
+        "threshold_percent": _percent(options.threshold),
+        "window_minutes": f"{options.window_seconds / 60:g}",
+        "min_attempts": options.min_attempts,
+    }
+
+
+def _rate_finding(
+    options: AnalysisOptions,
+    lines: int,
+    attempts: int,
+    failures: int,
+    failure_ratio: float | None,
+    windows: Sequence[WindowCount],
+) -> Finding:
+    """Judge the failure rate: a window over the threshold, or failures below it."""
+    if failure_ratio is None:
+        return NO_ATTEMPTS.make(facts={"lines": lines}, details={"lines": lines})
+    over = [window for window in windows if window.over_threshold]
+    if over:
+        worst = max(over, key=lambda window: (window.failure_ratio, window.failures, window.start))
+        facts = _window_facts(worst)
+        facts["windows_over_threshold"] = [_window_facts(window) for window in over]
+        facts["threshold"] = options.threshold
+        facts["min_attempts"] = options.min_attempts
+        facts["window_seconds"] = options.window_seconds
+        details = {**_rule_details(options), **facts, "percent": _percent(worst.failure_ratio)}
+        return THRESHOLD_EXCEEDED.make(facts=facts, details=details)
+    # NOTE: a run without failures reports this kind too (0 of N failed): the catalog has no
+    # kind of its own for it, and the kind is INFO either way.
+    facts = {"attempts": attempts, "failures": failures, "failure_ratio": failure_ratio}
+    details = {**_rule_details(options), **facts, "percent": _percent(failure_ratio)}
+    return FAILURES_BELOW_THRESHOLD.make(facts=facts, details=details)
+
+
+def _window_facts(window: WindowCount) -> dict[str, Any]:
+    return {
+        "window_start": iso_time(window.start),
+        "window_end": iso_time(window.end),
+        "attempts": window.attempts,
+        "failures": window.failures,
+        "failure_ratio": window.failure_ratio,
+    }
+
+
+def _reason_finding(code: str, counts: ReasonCount) -> Finding | None:
+    """Explain one frequent reason with its own kind, at INFO because the rate finding judges."""
+    kind = kind_for_reason(code)
+    if kind is None:
+        return None
+    details = dict(counts.details)
+    for _, name, _, _ in string.Formatter().parse(kind.title):
+        if name and name not in details:
+            details[name] = MISSING_DETAIL
+    facts: dict[str, Any] = {"log_source": counts.source, "failures": counts.count}
+    if counts.reply_code is not None:
+        facts["reply_code"] = counts.reply_code
+    if counts.enhanced_code is not None:
+        facts["enhanced_code"] = counts.enhanced_code
+    return kind.make(
+        facts=facts, evidence=(counts.example,), details=details, severity=Severity.INFO
+    )
+
+
+def _leak_finding(leak: LeakReport) -> Finding:
+    secret_kind = SECRET_KIND_NAMES.get(leak.kind, leak.kind)
+    return TOKEN_IN_LOG.make(
+        facts={
+            "path": leak.path,
+            "line_number": leak.line_number,
+            "secret_kind": leak.kind,
+            "count": leak.count,
+        },
+        details={"path": leak.path, "line_number": leak.line_number, "secret_kind": secret_kind},
+    )
