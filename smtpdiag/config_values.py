@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from smtpdiag.logs.options import MAX_MIN_ATTEMPTS, MAX_WINDOW_MINUTES
+
 MAX_SECONDS = 3600.0
 """Largest timeout or deadline accepted; a diagnostic run that needs longer has hung."""
 
@@ -276,13 +278,6 @@ def parse_scope(value: object) -> str:
 def parse_margin(value: object) -> float:
     """Parse the token refresh margin: seconds from 0 to ``MAX_SECONDS``."""
     return _parse_seconds_in_range(value, MAX_SECONDS, allow_zero=True, example="300")
-
-
-MAX_WINDOW_MINUTES = 1440.0
-"""Maximum failure-rate window in minutes: one day."""
-
-MAX_MIN_ATTEMPTS = 1_000_000
-"""Maximum value of failure_min_attempts."""
 
 
 def parse_log_files(value: object) -> tuple[str, ...]:

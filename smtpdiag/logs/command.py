@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
 from smtpdiag.errors import UsageError
 from smtpdiag.logs.analysis import Analysis, AnalysisOptions, LogsSummary
+from smtpdiag.logs.options import MAX_MIN_ATTEMPTS, MAX_WINDOW_MINUTES
 from smtpdiag.redact import redact
 
 if TYPE_CHECKING:
@@ -38,8 +39,8 @@ POLL_SECONDS = 0.25
 """Pause between two reads of the followed files; the display refreshes every ``--interval``."""
 
 
-MAX_WINDOW_MINUTES = 1440
-"""Longest window: one day, as the auth_failure_rate check allows."""
+MAX_INTERVAL_SECONDS = 3600
+"""Longest pause between two updates of the follow display: one hour."""
 
 
 @dataclass(frozen=True)
@@ -109,10 +110,18 @@ def build_options(request: LogsRequest, now: float) -> AnalysisOptions:
         )
     if not 0 <= request.threshold_percent <= 100:
         raise _invalid("--threshold", request.threshold_percent, "Give a percentage from 0 to 100.")
-    if request.min_attempts < 1:
-        raise _invalid("--min-attempts", request.min_attempts, "Give a whole number of 1 or more.")
-    if not request.interval > 0:
-        raise _invalid("--interval", request.interval, "Give a number of seconds above 0.")
+    if not 1 <= request.min_attempts <= MAX_MIN_ATTEMPTS:
+        raise _invalid(
+            "--min-attempts",
+            request.min_attempts,
+            f"Give a whole number from 1 to {MAX_MIN_ATTEMPTS}.",
+        )
+    if not 0 < request.interval <= MAX_INTERVAL_SECONDS:
+        raise _invalid(
+            "--interval",
+            request.interval,
+            f"Give a number of seconds above 0 and at most {MAX_INTERVAL_SECONDS}.",
+        )
     zone = load_zone(request.timezone) if request.timezone is not None else None
     since = parse_time(request.since, "--since", now, zone) if request.since else None
     until = parse_time(request.until, "--until", now, zone) if request.until else None
@@ -163,6 +172,13 @@ def check_inputs(request: LogsRequest) -> None:
         )
     if request.state_file and not request.follow:
         raise UsageError("--state works only with --follow.", "Add --follow or drop --state.")
+    if request.journal and request.paths:
+        raise UsageError(
+            f"--journal reads journald, not the files {', '.join(request.paths)}.",
+            "Drop --journal to read the files, or drop the files to read journald.",
+        )
+    if "" in request.paths:
+        raise UsageError("An empty log file path was given.", "Name the log file.", value="")
     if request.follow or request.journal or "-" in request.paths:
         return
     problems = [problem for problem in map(_path_problem, request.paths) if problem]
