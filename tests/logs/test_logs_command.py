@@ -451,3 +451,20 @@ def test_unread_time_prefix_is_parse_error(
     _, document = run_json(capsys, "--msmtp-time-format", "%Y-%m-%d %H:%M:%S", path)
     totals = document["totals"]
     assert (totals["attempts"], totals["parse_errors"]) == (1, 1)  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        pytest.param(["--journal", "mail.log"], "--journal reads journald", id="journal-and-file"),
+        pytest.param([""], "empty log file path", id="empty-path"),
+        pytest.param(["--interval", "1e308", "--follow", "a.log"], "--interval", id="interval"),
+        pytest.param(["--min-attempts", "2000000", "-"], "--min-attempts", id="min-attempts"),
+    ],
+)
+def test_option_limits_exit_3(
+    capsys: pytest.CaptureFixture[str], arguments: list[str], message: str
+) -> None:
+    code, _, err = run_logs(capsys, *arguments)
+    assert code == 3
+    assert message in err
