@@ -21,7 +21,8 @@ from smtpdiag.logs.summary import (
     iso_time,
     window_dict,
 )
-from smtpdiag.models import Finding, Severity, Status
+from smtpdiag.models import Finding
+from smtpdiag.render.table import SEVERITY_STYLES, STATUS_STYLES
 from smtpdiag.render.text import escape_control
 
 if TYPE_CHECKING:
@@ -48,20 +49,6 @@ RATE_FINDING_CODES = frozenset(
 
 OVER_WINDOWS_SHOWN = 20
 """Windows over the threshold listed in the table, the latest ones; JSON lists them all."""
-
-_STATUS_STYLES = {
-    Status.OK: "green",
-    Status.WARNING: "yellow",
-    Status.CRITICAL: "bold red",
-    Status.UNKNOWN: "magenta",
-    Status.SKIPPED: "dim",
-}
-
-_SEVERITY_STYLES = {
-    Severity.INFO: "dim",
-    Severity.WARNING: "yellow",
-    Severity.CRITICAL: "bold red",
-}
 
 
 def render_logs_json(summary: LogsSummary) -> str:
@@ -169,7 +156,7 @@ def _header(summary: LogsSummary) -> Text:
     return Text.assemble(
         f"lines: {summary.lines}   attempts: {summary.attempts}   failures: {summary.failures} "
         f"({percent(summary.failure_ratio)})   parse errors: {summary.parse_errors}   status: ",
-        (summary.status.value, _STATUS_STYLES[summary.status]),
+        (summary.status.value, STATUS_STYLES[summary.status]),
     )
 
 
@@ -257,7 +244,7 @@ def _finding_block(finding: Finding) -> RenderableType:
     severity = finding.severity
     return Group(
         Text.assemble(
-            (f"[{severity.value.upper()}]", _SEVERITY_STYLES[severity]),
+            (f"[{severity.value.upper()}]", SEVERITY_STYLES[severity]),
             " ",
             (escape_control(finding.code), "bold"),
             " — ",

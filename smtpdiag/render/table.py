@@ -35,19 +35,21 @@ PLAIN_WIDTH = 100
 MAX_EVIDENCE_LINES = 10
 """Evidence lines shown per finding. One closing line counts the rest."""
 
-_STATUS_STYLES = {
+STATUS_STYLES = {
     Status.OK: "green",
     Status.WARNING: "yellow",
     Status.CRITICAL: "bold red",
     Status.UNKNOWN: "magenta",
     Status.SKIPPED: "dim",
 }
+"""Rich style of each status, shared by every table smtpdiag prints."""
 
-_SEVERITY_STYLES = {
+SEVERITY_STYLES = {
     Severity.INFO: "dim",
     Severity.WARNING: "yellow",
     Severity.CRITICAL: "bold red",
 }
+"""Rich style of each finding severity."""
 
 _INDENT = 2
 """Columns by which the lines under a finding title are indented."""
@@ -80,7 +82,7 @@ def make_console(stream: TextIO, *, color: bool | None = None) -> Console:
 
 def _status_text(status: Status) -> Text:
     """Return the status word in its color."""
-    return Text(status.value, style=_STATUS_STYLES[status])
+    return Text(status.value, style=STATUS_STYLES[status])
 
 
 def _header(report: Report) -> Text:
@@ -143,7 +145,7 @@ def _finding_parts(finding: Finding) -> Iterator[RenderableType]:
     """Yield the lines of one finding block: title, cause, fix, facts, evidence and docs."""
     severity = finding.severity
     yield Text.assemble(
-        (f"[{severity.value.upper()}]", _SEVERITY_STYLES[severity]),
+        (f"[{severity.value.upper()}]", SEVERITY_STYLES[severity]),
         " ",
         (escape_control(finding.code), "bold"),
         " — ",
