@@ -40,7 +40,7 @@ POLL_SECONDS = 0.25
 
 
 MAX_INTERVAL_SECONDS = 3600
-"""Longest pause between two updates of the follow display: one hour."""
+"""Maximum pause between two updates of the follow display: one hour."""
 
 
 @dataclass(frozen=True)

@@ -224,7 +224,7 @@ class Follower:
             return os.stat(tail.path)
         except FileNotFoundError:
             if tail.handle is None:
-                # tail -F also says so once on stderr: the path may be a typo.
+                # tail -F also reports it once on stderr, because the path may be a typo.
                 tail.report(f"waiting for {tail.path} to be created")
         except OSError as error:
             tail.report(f"cannot open {tail.path}: {error.strerror or error}")
@@ -418,7 +418,7 @@ def _rotated_names(path: str) -> list[str]:
 
 
 def _find_rotated(names: list[str], saved: dict[str, Any]) -> str | None:
-    """Return the rotated name that holds the saved file: renamed (same inode) or copied by
+    """Return the rotated name that contains the saved file: renamed (same inode) or copied by
     copytruncate (another inode, the same first bytes)."""
     for name in names:
         with contextlib.suppress(OSError):

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 MASK = "[secret]"
-"""What ``mask_leaks`` puts in place of a secret."""
+"""Text that ``mask_leaks`` puts in place of a secret."""
 
 MIN_SECRET_LENGTH = 8
 """Shorter values of ``refresh_token=`` and similar fields are taken as placeholders."""
@@ -49,7 +49,7 @@ _NEXT_BASE64_WORD = re.compile(r" ([A-Za-z0-9+/]+={0,2})(?![A-Za-z0-9+/=])")
 MAX_SPLIT_WORDS = 4
 """Words after the first that one SASL response is joined from at most."""
 _RESPONSE_STARTS = (b"user=", b"n,")
-"""How a decoded XOAUTH2 (``user=``) or OAUTHBEARER (GS2 header ``n,``) response starts."""
+"""Beginnings of a decoded XOAUTH2 (``user=``) or OAUTHBEARER (GS2 header ``n,``) response."""
 
 _FIELD = re.compile(
     r"""(?P<name>refresh_token|client_secret|access_token)"""

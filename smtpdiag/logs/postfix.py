@@ -386,8 +386,10 @@ def _sasl_failure(text: str, timestamp: float | None, fate: Fate | None) -> LogE
 
 
 def _session_mark(event: LogEvent, text: str) -> str:
-    """Return what tells one failed AUTH session from another: the reason and the server
-    address (a failure at another address of the same relay is another attempt)."""
+    """Return the key that separates failed AUTH sessions: the reason and the server address.
+
+    A failure at another address of the same relay is another attempt.
+    """
     address = _SERVER_ADDRESS.search(text)
     return f"{event.reason} {address[1] if address is not None else ''}"
 

@@ -82,8 +82,8 @@ def open_regular_file(path: str, role: str = "log file", *, allow_pipe: bool = F
             reason = f"is a {name}, not a {role}"
             raise NotRegularFileError(errno.EINVAL, reason, path)
         if stat.S_ISFIFO(mode):
-            # Reading a pipe opened without a writer ends at once; a blocking open waits for
-            # the writer, as cat does (a process substitution's pipe has one already).
+            # Reading a pipe opened without a writer ends at once, so a blocking open waits for
+            # the writer as cat does. A process substitution's pipe has its writer already.
             os.close(descriptor)
             descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         os.set_blocking(descriptor, True)
