@@ -195,18 +195,29 @@ MAX_CLOCK_SECONDS = 86400.0
 
 def parse_ntp_servers(value: object) -> tuple[str, ...]:
     """Parse NTP server host names or IP addresses: a TOML list, or comma-separated text."""
+    servers = _split_list(
+        value, "host name or IP address strings", "NTP server host names or IP addresses"
+    )
+    return tuple(_parse_ntp_server(server) for server in servers)
+
+
+def _split_list(value: object, item_words: str, words: str) -> tuple[str, ...]:
+    """Return the non-empty items of a TOML list of strings or of comma-separated text.
+
+    ``item_words`` names the list's items and ``words`` the whole value in error messages.
+    """
     if isinstance(value, list):
         if not all(isinstance(item, str) for item in value):
-            raise ValueError("expected a list of host name or IP address strings")
+            raise ValueError(f"expected a list of {item_words}")
         items = [item.strip() for item in value]
     elif isinstance(value, str):
         items = [item.strip() for item in value.split(",")]
     else:
-        raise ValueError("expected NTP server host names or IP addresses")
-    servers = tuple(item for item in items if item)
-    if not servers:
-        raise ValueError("expected one or more NTP server host names or IP addresses")
-    return tuple(_parse_ntp_server(server) for server in servers)
+        raise ValueError(f"expected {words}")
+    found = tuple(item for item in items if item)
+    if not found:
+        raise ValueError(f"expected one or more {words}")
+    return found
 
 
 def _parse_ntp_server(text: str) -> str:
@@ -282,17 +293,7 @@ def parse_margin(value: object) -> float:
 
 def parse_log_files(value: object) -> tuple[str, ...]:
     """Parse log file paths: a TOML list of strings, or comma-separated text."""
-    if isinstance(value, list):
-        if not all(isinstance(item, str) for item in value):
-            raise ValueError("expected a list of file path strings")
-        items = [item.strip() for item in value]
-    elif isinstance(value, str):
-        items = [item.strip() for item in value.split(",")]
-    else:
-        raise ValueError("expected log file paths")
-    paths = tuple(item for item in items if item)
-    if not paths:
-        raise ValueError("expected one or more log file paths")
+    paths = _split_list(value, "file path strings", "log file paths")
     return tuple(parse_text(path) for path in paths)
 
 
