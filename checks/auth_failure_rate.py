@@ -19,7 +19,7 @@ from smtpdiag.context import CheckContext, LogSettings, Target
 from smtpdiag.logs.kinds import (
     AUTH_FAILURE_RATE_FINDINGS,
     FAILURES_BELOW_THRESHOLD,
-    NO_ATTEMPTS,
+    RATE_CODES,
     SECRETS_FINDINGS,
     THRESHOLD_EXCEEDED,
 )
@@ -42,9 +42,6 @@ DEADLINE_CHECK_LINES = 4096
 
 MIN_REMAINING_SECONDS = 0.05
 """Time left before the check's deadline at which reading stops."""
-
-_RATE_CODES = frozenset({THRESHOLD_EXCEEDED.code, FAILURES_BELOW_THRESHOLD.code, NO_ATTEMPTS.code})
-"""Codes of the analysis's verdict over fixed windows, which the check replaces with its own."""
 
 
 def run(target: Target, ctx: CheckContext) -> CheckResult:
@@ -131,7 +128,7 @@ def evaluate(
     """
     facts = _facts(summary, options, paths)
     findings = [_rate_finding(summary, options, facts)]
-    findings += [finding for finding in summary.findings if finding.code not in _RATE_CODES]
+    findings += [finding for finding in summary.findings if finding.code not in RATE_CODES]
     return CheckResult.from_findings(
         CHECK_ID, _summary_text(summary, options), _ordered(findings), facts
     )

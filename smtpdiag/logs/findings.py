@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 from smtpdiag.logs.classify import kind_for_reason, split_reply
@@ -17,6 +16,7 @@ from smtpdiag.logs.kinds import (
     FAILURES_BELOW_THRESHOLD,
     LOG_UNREADABLE,
     NO_ATTEMPTS,
+    NO_ATTEMPTS_IN_RANGE,
     THRESHOLD_EXCEEDED,
     TOKEN_IN_LOG,
 )
@@ -136,31 +136,22 @@ def _period(options: AnalysisOptions) -> str:
 def no_attempts_finding(
     lines: int, outside: int, latest_outside: float | None, period: str
 ) -> Finding:
-    """Say that no attempt was counted: none in the lines read, or none inside ``period``.
+    """Report that no attempt was counted: none in the lines read, or none inside ``period``.
 
     ``outside`` attempts were read with a time outside ``period`` (``from ... to ...``, or
     ``in the last 15 minutes``); ``latest_outside`` is the newest one's time.
     """
-    finding = NO_ATTEMPTS.make(facts={"lines": lines}, details={"lines": lines})
-    if outside:
-        newest = iso_time(latest_outside)
-        cause = (
-            f"{lines_text(lines).capitalize()} read, with {outside} AUTH "
-            f"{'attempt' if outside == 1 else 'attempts'} in all, but no attempt falls "
-            f"{period}{f'; the newest is from {newest}' if newest else ''}. Either no mail "
-            "was sent in that time, or the times in the log are read in the wrong zone or "
-            "format."
-        )
-        fix = (
-            "Widen the time range (--since, --window or log_window_minutes), or set the zone "
-            "(--timezone, log_timezone) and msmtp's time format (--msmtp-time-format, "
-            "msmtp_time_format) that the log was written with."
-        )
-        facts = {"lines": lines, "attempts_outside": outside, "latest_attempt": newest}
-        return replace(finding, cause=cause, fix=fix, facts=facts)
-    if lines == 1:
-        return replace(finding, cause=finding.cause.replace("1 lines read", "1 line read"))
-    return finding
+    if not outside:
+        return NO_ATTEMPTS.make(facts={"lines": lines}, details={"lines_read": lines_text(lines)})
+    newest = iso_time(latest_outside)
+    facts = {"lines": lines, "attempts_outside": outside, "latest_attempt": newest}
+    details = {
+        "lines_read": lines_text(lines).capitalize(),
+        "attempts_read": f"{outside} AUTH {'attempt' if outside == 1 else 'attempts'}",
+        "period": period,
+        "newest": f"; the newest is from {newest}" if newest else "",
+    }
+    return NO_ATTEMPTS_IN_RANGE.make(facts=facts, details=details)
 
 
 def _rule_details(options: AnalysisOptions) -> dict[str, Any]:
@@ -181,7 +172,7 @@ def _rate_finding(
 ) -> Finding:
     """Judge the failure rate: a window over the threshold, or failures below it."""
     if failure_ratio is None:
-        return NO_ATTEMPTS.make(facts={"lines": lines}, details={"lines": lines})
+        return no_attempts_finding(lines, 0, None, "")
     over = [window for window in windows if window.over_threshold]
     if over:
         worst = max(over, key=lambda window: (window.failure_ratio, window.failures, window.start))

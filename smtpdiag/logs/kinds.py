@@ -36,11 +36,22 @@ NO_ATTEMPTS = FindingKind(
     "auth_failure_rate.no_attempts",
     Severity.INFO,
     "No AUTH attempts in the logs read",
-    "None of the {lines} lines read records an AUTH attempt or a submission through msmtp, "
+    "None of the {lines_read} read records an AUTH attempt or a submission through msmtp, "
     "msmtpd, Postfix or Exim. Either no mail was sent in that time, the files are not the mail "
     "logs, or the program logs elsewhere (Debian 12 logs to journald only).",
     "Point smtpdiag at the file the mail program writes (msmtp: the logfile option; Postfix: "
     "maillog_file or /var/log/mail.log), or read journald with --journal.",
+)
+NO_ATTEMPTS_IN_RANGE = FindingKind(
+    "auth_failure_rate.no_attempts_in_range",
+    Severity.INFO,
+    "No AUTH attempts {period}",
+    "{lines_read} read, with {attempts_read} in all, but no attempt falls {period}{newest}. "
+    "Either no mail was sent in that time, or the times in the log are read in the wrong zone "
+    "or format.",
+    "Widen the time range (--since, --window or log_window_minutes), or set the zone "
+    "(--timezone, log_timezone) and msmtp's time format (--msmtp-time-format, "
+    "msmtp_time_format) that the log was written with.",
 )
 LOG_UNREADABLE = FindingKind(
     "auth_failure_rate.log_unreadable",
@@ -144,10 +155,17 @@ TOKEN_IN_LOG = FindingKind(
     "debug output, a proxy's request log).",
 )
 
+RATE_CODES = frozenset(
+    kind.code
+    for kind in (THRESHOLD_EXCEEDED, FAILURES_BELOW_THRESHOLD, NO_ATTEMPTS, NO_ATTEMPTS_IN_RANGE)
+)
+"""Codes of the findings that judge the failure rate, one of which every analysis reports."""
+
 AUTH_FAILURE_RATE_FINDINGS: tuple[FindingKind, ...] = (
     THRESHOLD_EXCEEDED,
     FAILURES_BELOW_THRESHOLD,
     NO_ATTEMPTS,
+    NO_ATTEMPTS_IN_RANGE,
     LOG_UNREADABLE,
     BACKEND_UNAVAILABLE,
     LOCAL_SASL_FAILURE,

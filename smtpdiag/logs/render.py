@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from smtpdiag.logs.kinds import RATE_CODES
 from smtpdiag.logs.summary import (
     LogsSummary,
     RecentFailure,
@@ -38,14 +39,6 @@ TIMELINE_WINDOWS = 96
 
 TOP_REASONS_SHOWN = 10
 
-RATE_FINDING_CODES = frozenset(
-    {
-        "auth_failure_rate.threshold_exceeded",
-        "auth_failure_rate.failures_below_threshold",
-        "auth_failure_rate.no_attempts",
-    }
-)
-"""Findings that judge the failure rate; the table shows them before the reasons."""
 
 OVER_WINDOWS_SHOWN = 20
 """Windows over the threshold listed in the table, the latest ones; JSON lists them all."""
@@ -111,7 +104,7 @@ def render_logs_table(summary: LogsSummary, console: Console) -> None:
             Text(f"{_messages(bounced)} bounced (lost), {deferred} deferred (still queued).")
         )
     # The rate findings refer to "the reasons below", so they come before the reasons table.
-    verdicts = [finding for finding in summary.findings if finding.code in RATE_FINDING_CODES]
+    verdicts = [finding for finding in summary.findings if finding.code in RATE_CODES]
     for finding in verdicts:
         console.print()
         console.print(_finding_block(finding))

@@ -151,7 +151,7 @@ CASES = {
     "only-old-lines": Case(
         many(30, msmtp_rejected, start=120),
         Status.OK,
-        "auth_failure_rate.no_attempts",
+        "auth_failure_rate.no_attempts_in_range",
         0,
         0,
         ["msmtp"],
@@ -488,7 +488,7 @@ def test_no_attempts_summary(tmp_path: Path, lines: list[str], summary: str) -> 
 def test_old_attempts_cause_names_window(tmp_path: Path) -> None:
     result = run_on(tmp_path, [msmtp_ok(ago(60)), msmtp_ok(ago(30))])
     finding = result.findings[0]
-    assert finding.code == "auth_failure_rate.no_attempts"
+    assert finding.code == "auth_failure_rate.no_attempts_in_range"
     assert finding.cause.startswith(
         "2 lines read, with 2 AUTH attempts in all, but no attempt falls in the last 15 minutes "
         "(from 2026-12-04T09:45:00Z to 2026-12-04T10:00:00Z); the newest is from "
