@@ -134,7 +134,7 @@ def _parse(parsers: Sequence[LineParser], line: str) -> tuple[tuple[LogEvent, ..
 def _event_findings(events: Iterable[tuple[LogEvent, str]]) -> list[Finding]:
     findings: list[Finding] = []
     for event, masked in events:
-        # A delivery event with a reason explains a failure (sasl-xoauth2's token refresh).
+        # A cause event explains a failure another line counted (sasl-xoauth2's token refresh).
         if event.outcome is Outcome.SUCCESS or event.reason is None:
             continue
         finding = _body_finding(event, masked) or _reason_finding(event, event.reason, masked)
@@ -244,7 +244,7 @@ def _iso(timestamp: float) -> str:
 def _facts(events: Sequence[tuple[LogEvent, str]], sources: Sequence[str]) -> dict[str, Any]:
     """Return the facts of the first event with a reason (else the first event), and counts
     of attempts and failures when there are several events."""
-    attempts = [event for event, _ in events if event.outcome is not Outcome.DELIVERY]
+    attempts = [event for event, _ in events if event.outcome.is_attempt]
     failures = [event for event in attempts if event.outcome is Outcome.FAILURE]
     explained = [event for event, _ in events if event.reason is not None]
     chosen = explained[0] if explained else None

@@ -210,7 +210,7 @@ class Analysis:
             timestamp = event.timestamp
             if timestamp is None or since <= timestamp < until:
                 self._count_event(event, text, leaks, counter if event.source is source else None)
-            elif event.outcome is not Outcome.DELIVERY:
+            elif event.outcome.is_attempt:
                 self._count_outside(timestamp)
 
     def _decoded_message_leaks(self, text: str) -> tuple[str, Sequence[Leak]]:
@@ -315,12 +315,11 @@ class Analysis:
             fates = counter.fates
             fates[fate] = fates.get(fate, 0) + 1
         outcome = event.outcome
+        if outcome is Outcome.CAUSE:
+            # The failure was counted from another line; its cause is listed as a reason.
+            self._count_reason(event, text, leaks)
+            return
         if outcome is Outcome.DELIVERY:
-            # An event without a fate names only a cause: sasl-xoauth2's reason for a failure
-            # that Postfix's own line counted. Its reason is listed, the attempt is not counted
-            # twice. A delivery line's reason was counted with its failure already.
-            if event.fate is None:
-                self._count_reason(event, text, leaks)
             return
 
         failed = outcome is Outcome.FAILURE

@@ -35,6 +35,14 @@ class Outcome(StrEnum):
     """One AUTH attempt, or one submission, that failed at or before AUTH."""
     DELIVERY = "delivery"
     """Fate of a message after a failure that an earlier event counted; not an attempt."""
+    CAUSE = "cause"
+    """Cause of a failure that another event counted, such as sasl-xoauth2's token error
+    behind Postfix's own failure line; not an attempt."""
+
+    @property
+    def is_attempt(self) -> bool:
+        """Whether the event counts as one AUTH attempt."""
+        return self in (Outcome.SUCCESS, Outcome.FAILURE)
 
 
 class Fate(StrEnum):

@@ -18,7 +18,7 @@ The same texts appear inside Postfix's own log as ``postfix/smtp[pid]: sasl-xoau
 Counting rule: these lines are never AUTH attempts. The plugin's failure always ends in
 Postfix's own client line for the same login (``SASL authentication failed; cannot
 authenticate to server ...: generic failure``, standalone or in the delivery status), and
-that line is the one attempt. Each failure report gives one ``Outcome.DELIVERY`` event that
+that line is the one attempt. Each failure report gives one ``Outcome.CAUSE`` event that
 carries the specific reason, so the totals stay one failure per failed login. The event comes
 from the line that states why the login failed. Without full trace that is the summary
 ``auth failed: <line>``. With full trace it is the trace line that ends the token refresh:
@@ -110,7 +110,7 @@ def _event(text: str, timestamp: float | None, *, summary_line: bool) -> LineRes
     event = LogEvent(
         Source.POSTFIX,
         Side.CLIENT,
-        Outcome.DELIVERY,
+        Outcome.CAUSE,
         timestamp,
         reason=reason,
         reply_text=text,

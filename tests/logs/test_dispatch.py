@@ -103,14 +103,14 @@ def journal_line(message: str, identifier: str) -> str:
             "Dec  4 10:00:00 mx postfix/smtp[77]: sasl-xoauth2: " + SASL_XOAUTH2_FAILURE,
             "%b %d %H:%M:%S",
             Source.POSTFIX,
-            Outcome.DELIVERY,
+            Outcome.CAUSE,
             id="sasl-xoauth2-inside-postfix",
         ),
         pytest.param(
             "Dec  4 10:00:00 mx sasl-xoauth2: " + SASL_XOAUTH2_FAILURE,
             "%b %d %H:%M:%S",
             Source.POSTFIX,
-            Outcome.DELIVERY,
+            Outcome.CAUSE,
             id="sasl-xoauth2-syslog",
         ),
         pytest.param(
@@ -218,6 +218,6 @@ def test_one_parser_serves_lines_of_many_programs() -> None:
         [],
         [Outcome.FAILURE],
         [],
-        [Outcome.DELIVERY],
+        [Outcome.CAUSE],
         [Outcome.FAILURE],
     ]

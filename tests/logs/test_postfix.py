@@ -420,7 +420,7 @@ def test_inline_sasl_xoauth2() -> None:
         "Could not resolve host: login.microsoftonline.com"
     )
     event = only_event(parse(message))
-    assert event.outcome is Outcome.DELIVERY
+    assert event.outcome is Outcome.CAUSE
     assert event.reason == "auth_failure_rate.token_refresh_failed"
 
 

@@ -61,7 +61,7 @@ def test_full_trace_one_event() -> None:
 def test_full_trace_reason_from_body() -> None:
     (event,) = events_of(FULL_TRACE)
     assert event.reason == "token.refresh_token_expired"
-    assert event.outcome is Outcome.DELIVERY
+    assert event.outcome is Outcome.CAUSE
 
 
 def test_full_trace_event_fields() -> None:
@@ -150,7 +150,7 @@ SUMMARIES = {
 def test_summary_reason(message: str, reason: str) -> None:
     (event,) = parse(message).events
     assert event.reason == reason
-    assert event.outcome is Outcome.DELIVERY
+    assert event.outcome is Outcome.CAUSE
 
 
 QUIET = {
