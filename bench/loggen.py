@@ -1,6 +1,6 @@
 """Write a deterministic mixed mail log with its ground truth, for the log analysis benchmark.
 
-The log holds RFC 3164 syslog lines (timestamps in UTC, year 2026) of msmtp, Postfix (client
+The log contains RFC 3164 syslog lines (timestamps in UTC, year 2026) of msmtp, Postfix (client
 and server side), Exim (client and server side) and, for about 70 % of the lines, other
 programs. Each 15-minute window gets a failure probability, most low and about one in ten
 high, so some windows exceed a 2 % failure ratio. The ground truth (lines, attempts, failures,
@@ -113,25 +113,28 @@ def syslog_time(stamp: int) -> str:
 
 def generate(lines: int, output: Path, seed: int = 1) -> dict[str, object]:
     """Write ``lines`` lines to ``output`` and return the ground truth."""
-    rng = random.Random(seed)
+    generator = random.Random(seed)
     span = DAYS * 86_400
     step = span / lines
     windows = span // WINDOW_SECONDS
-    high = {window for window in range(windows) if rng.random() < 0.1}
+    high = {window for window in range(windows) if generator.random() < 0.1}
+
     attempts = failures = 0
     reasons: Counter[str] = Counter()
     per_window: dict[int, list[int]] = {}
     buffer: list[str] = []
     last_second = -1
-    ts = ""
+    time_text = ""
+
     with output.open("w", encoding="utf-8") as stream:
         for index in range(lines):
             stamp = int(START + index * step)
             if stamp != last_second:
-                ts, last_second = syslog_time(stamp), stamp
-            pid, octet = rng.randrange(100, 9999), rng.randrange(1, 250)
-            qid = f"{rng.getrandbits(40):010X}"
-            draw = rng.random()
+                time_text, last_second = syslog_time(stamp), stamp
+            pid, octet = generator.randrange(100, 9999), generator.randrange(1, 250)
+            queue_id = f"{generator.getrandbits(40):010X}"
+
+            draw = generator.random()
             if draw < 0.7:
                 template = NOISE[int(draw * 10) % len(NOISE)]
             elif draw < 0.72:
@@ -141,19 +144,21 @@ def generate(lines: int, output: Path, seed: int = 1) -> dict[str, object]:
                 counts = per_window.setdefault(window, [0, 0])
                 counts[0] += 1
                 attempts += 1
-                if rng.random() < (0.10 if window in high else 0.005):
-                    template, reason = FAILURES[rng.randrange(len(FAILURES))]
+                if generator.random() < (0.10 if window in high else 0.005):
+                    template, reason = FAILURES[generator.randrange(len(FAILURES))]
                     failures += 1
                     counts[1] += 1
                     reasons[reason] += 1
                 else:
-                    template = SUCCESSES[rng.randrange(len(SUCCESSES))]
-            buffer.append(template.format(ts=ts, pid=pid, octet=octet, qid=qid))
+                    template = SUCCESSES[generator.randrange(len(SUCCESSES))]
+
+            buffer.append(template.format(ts=time_text, pid=pid, octet=octet, qid=queue_id))
             if len(buffer) >= 50_000:
                 stream.write("\n".join(buffer) + "\n")
                 buffer.clear()
         if buffer:
             stream.write("\n".join(buffer) + "\n")
+
     return {
         "lines": lines,
         "attempts": attempts,

@@ -1,10 +1,11 @@
 """Benchmark of log analysis: ``smtpdiag logs`` against grep, its accuracy, and follow mode.
 
-Generates a mixed log with ``loggen.py``, times ``LC_ALL=C grep -cE 'authenticat(ion|or)
-failed'`` and ``smtpdiag logs --format json --timezone UTC`` on it, measures the peak RSS of
-the smtpdiag process, compares its totals, reasons and windows with the ground truth (exit
-status 1 on a mismatch), and measures the CPU time that the Follower and the analysis use per
-wall-clock second while a writer process appends lines at a fixed rate.
+Generates a mixed log with ``loggen.py``, then times ``LC_ALL=C grep -cE
+'authenticat(ion|or) failed'`` and ``smtpdiag logs --format json --timezone UTC`` on it. It
+measures the peak RSS of the smtpdiag process and compares its totals, reasons and windows
+with the ground truth (exit status 1 on a mismatch). Last, it measures the CPU time that the
+Follower and the analysis use per wall-clock second while a writer process appends lines at a
+fixed rate.
 
 Usage: python bench/logs.py [--lines 5000000] [--follow-rate 20000 --follow-seconds 10] [--write]
 """

@@ -586,8 +586,8 @@ def demo() -> None:
     from smtpdiag.redact import redact_report
     from smtpdiag.render.table import make_console, render_table
 
-    # The lab servers write no mail log, so auth_failure_rate would only be skipped in every
-    # check scenario; the log scenarios at the end analyse real msmtp logs instead.
+    # The lab servers write no mail log, so auth_failure_rate would be skipped in every check
+    # scenario. The log scenarios at the end analyse real msmtp logs instead.
     specs = tuple(spec for spec in _registry() if spec.id not in SERVERLESS_CHECKS)
     console = make_console(sys.stdout)
 

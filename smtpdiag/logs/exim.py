@@ -273,8 +273,8 @@ def _join_reply(reply: str) -> str:
 
 
 def _mechanism(authenticator: str) -> str | None:
-    """Return the SASL mechanism an authenticator's name suggests, such as ``XOAUTH2`` for
-    ``xoauth2_client``; None when the name does not say. Exim's names are free-form."""
+    """Return the SASL mechanism in an authenticator's name, such as ``XOAUTH2`` for
+    ``xoauth2_client``, or None when the name contains none. Exim's names are free-form."""
     upper = authenticator.upper().replace("_", "-")
     for mechanism in _MECHANISMS:
         if mechanism in upper:

@@ -2,7 +2,7 @@
 
 Each path is tracked by the device and inode of the file open for it and the offset after
 the last complete line read. A poll reads what was appended, at most ``POLL_CAP_BYTES`` per
-path, and returns the complete candidate lines; a partial last line is held until its
+path, and returns the complete candidate lines. A partial last line is held until its
 newline arrives. Rotation cases:
 
 * rename (``mail.log`` becomes ``mail.log.1``): the old file is read to its end, then the

@@ -101,8 +101,8 @@ TOKEN_REFRESH_FAILED = FindingKind(
     "The SASL plugin could not get a new access token: {detail}. Without a token it cannot log "
     "in, so every delivery through the relay is deferred.",
     "Check that the host reaches the token endpoint (HTTPS, proxy settings) and that the "
-    "refresh token in the plugin's token file is still valid; smtpdiag check --only token with "
-    "the same client id and refresh token names the identity provider's answer.",
+    "refresh token in the plugin's token file is still valid. smtpdiag check --only token with "
+    "the same client id and refresh token shows the identity provider's error.",
 )
 PIPE_COMMAND_FAILED = FindingKind(
     "auth_failure_rate.pipe_command_failed",

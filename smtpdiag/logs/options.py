@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import tzinfo
 
 MAX_WINDOW_MINUTES = 1440
-"""Longest failure-rate window in minutes: one day."""
+"""Maximum failure-rate window in minutes: one day."""
 
 MAX_MIN_ATTEMPTS = 1_000_000
 """Largest number of attempts a window may be required to have."""

@@ -40,7 +40,7 @@ BLOCK_SIZE = 1 << 20
 """Bytes read per block: 1 MiB."""
 
 MAX_LINE_BYTES = 1 << 20
-"""Longest line kept: the bytes of a longer line past this length are dropped."""
+"""Maximum line length kept in bytes; the bytes of a longer line past it are dropped."""
 
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -113,8 +113,8 @@ def decode_line(raw: bytes) -> str:
 
 
 ANCHOR_RANK = b"JQZXKVYUGWHOFILNPREBTMCADS_(=)jqzxkvwybgfpmulcdhrsnioate"
-"""Bytes ordered from rarest to most common in mail logs (a rough estimate from English
-letter frequencies and syslog headers); bytes not listed count as the most common."""
+"""Bytes ordered from rarest to most common in mail logs. The order is a rough estimate from
+English letter frequencies and syslog headers, and bytes not listed count as most common."""
 
 
 def fast_candidate_pattern(pattern: re.Pattern[bytes]) -> re.Pattern[bytes]:

@@ -10,7 +10,7 @@ Recognised layouts:
 
 rsyslog writes control characters in messages as ``#`` and three octal digits. A newline
 (``#012``) becomes the two characters ``\\n``, the same separator msmtp writes between reply
-lines, so one record stays one line; a tab (``#011``) becomes a tab and a carriage return
+lines, so one record stays one line. A tab (``#011``) becomes a tab, and a carriage return
 (``#015``) is dropped.
 """
 

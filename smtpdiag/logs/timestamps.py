@@ -2,9 +2,8 @@
 
 RFC 3164 syslog lines and msmtp's default ``%b %d %H:%M:%S`` carry neither a year nor a zone.
 The zone is the one given with ``--timezone`` (default: the machine's local zone). The year is
-the current one, unless that puts the time more than a day in the future, in which case it is
-the year before: a December line read in January belongs to last year, and no inferred time
-lies in the future.
+the current one, unless that puts the time more than a day in the future. Then it is the year
+before, so a December line read in January belongs to last year.
 """
 
 from __future__ import annotations
@@ -24,8 +23,8 @@ MONTHS: dict[str, int] = {
 """Month abbreviations of the C locale, as syslog and ``%b`` write them."""
 
 FUTURE_ALLOWANCE_SECONDS = 86_400.0
-"""How far past the current time an inferred year may put a line before the year before is
-taken; a day covers zone mistakes and clocks that differ between hosts."""
+"""Seconds past the current time that an inferred year may put a line at. A later time takes
+the year before. One day covers zone mistakes and clocks that differ between hosts."""
 
 _CACHE_SIZE = 100_000
 """Maximum number of minutes in each cache of minute starts; a full cache is emptied."""

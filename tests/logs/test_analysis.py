@@ -553,7 +553,7 @@ def test_journal_byte_array_example_masked() -> None:
     assert example == "AUTH XOAUTH2 [secret]\ufffd"
 
 
-def test_postfix_failure_and_its_delivery_line_count_one_reason() -> None:
+def test_postfix_delivery_line_reason_once() -> None:
     from smtpdiag.logs.analysis import Analysis, AnalysisOptions
     from smtpdiag.logs.reader import LogLine
 

@@ -93,7 +93,7 @@ def test_tls_reason_none_for_other_text() -> None:
     assert tls_reason("authentication failed (method XOAUTH2)") is None
 
 
-def test_token_body_reason_reads_aadsts_body_inside_a_line() -> None:
+def test_token_body_reason_inside_line() -> None:
     line = (
         'TokenStore::Refresh: code=400, response={"error":"invalid_grant",'
         '"error_description":"AADSTS700082: The refresh token has expired due to '

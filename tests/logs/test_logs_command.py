@@ -343,6 +343,7 @@ def test_follow_mode(tmp_path: Path) -> None:
     log = tmp_path / "msmtp.log"
     log.write_text(msmtp_rejected(time.time() - 60) + "\n", encoding="utf-8")
     state = tmp_path / "state.json"
+
     command = [
         sys.executable,
         "-m",
@@ -359,6 +360,7 @@ def test_follow_mode(tmp_path: Path) -> None:
         str(log),
     ]
     output: queue.Queue[str] = queue.Queue()
+
     with (tmp_path / "stderr.txt").open("w+", encoding="utf-8") as stderr:
         with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True) as process:
             reader = threading.Thread(target=_reader, args=(process.stdout, output), daemon=True)
@@ -375,10 +377,12 @@ def test_follow_mode(tmp_path: Path) -> None:
                 reader.join(timeout=20)
         stderr.seek(0)
         errors = stderr.read()
+
     remaining = []
     while not output.empty():
         remaining.append(output.get())
     summary = json.loads(remaining[-1])
+
     assert first["totals"]["attempts"] == 0
     assert process.returncode == 0
     assert summary["schema"] == "smtpdiag.logs/1"
