@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
+
+EXTRACTED_TOOLS = str(Path(__file__).resolve().parent.parent / ".ci" / "tools" / "usr" / "bin")
+"""Where .ci/run unpacks programs taken out of Debian packages without installing them
+(promtool)."""
 
 
 def require_program(name: str) -> str:
     """Return the path of ``name``, or skip (fail under CI) when it is not installed."""
-    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+    path = shutil.which(name) or shutil.which(name, path=f"/usr/sbin:/sbin:{EXTRACTED_TOOLS}")
     if path is not None:
         return path
     message = f"{name} is not installed; .ci/run installs it from Debian packages"
