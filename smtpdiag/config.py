@@ -132,16 +132,18 @@ def _file_layers(
     path: str, document: Mapping[str, Any], target_name: str | None
 ) -> list[dict[str, Any]]:
     """Return the ``[defaults]`` table and the chosen target table, validated."""
-    unknown = set(document) - {"defaults", "targets"}
+    # [exporter] configures `smtpdiag exporter`, which validates it. Every other command
+    # ignores it, so one file serves both.
+    unknown = set(document) - {"defaults", "targets", "exporter"}
     if unknown:
         raise ConfigError(
             path,
             f"unknown top-level table {sorted(unknown)[0]!r}.",
-            "Use [defaults] and [targets.NAME] tables only.",
+            "Use [defaults], [targets.NAME] and [exporter] tables only.",
         )
     defaults = document.get("defaults", {})
-    targets = document.get("targets", {})
-    if not isinstance(defaults, dict) or not isinstance(targets, dict):
+    targets = _targets_table(path, document)
+    if not isinstance(defaults, dict):
         raise ConfigError(
             path, "defaults and targets must be tables.", "Write [defaults] and [targets.NAME]."
         )
@@ -162,6 +164,25 @@ def _file_layers(
         )
     layers.append(_check_table(path, f"targets.{target_name}", table))
     return layers
+
+
+def _targets_table(path: str, document: Mapping[str, Any]) -> Mapping[str, Any]:
+    targets = document.get("targets", {})
+    if not isinstance(targets, dict):
+        raise ConfigError(
+            path, "defaults and targets must be tables.", "Write [defaults] and [targets.NAME]."
+        )
+    return targets
+
+
+def target_names(path: str, document: Mapping[str, Any] | None = None) -> tuple[str, ...]:
+    """Return the names of the ``[targets.NAME]`` tables in file order.
+
+    ``document`` is the already parsed content of ``path``. Without it, the file is read.
+    """
+    if document is None:
+        document = read_config_file(path)
+    return tuple(_targets_table(path, document))
 
 
 def _check_table(path: str, where: str, table: Mapping[str, Any]) -> dict[str, Any]:
@@ -273,11 +294,14 @@ def load(
     target_name: str | None = None,
     environ: Mapping[str, str] | None = None,
     needs_server: bool = True,
+    document: Mapping[str, Any] | None = None,
 ) -> Loaded:
     """Build the target and settings from all configuration sources.
 
     With ``needs_server`` False (every selected check reads only local files), a missing
     host and domain is no error: the target is then named after its log files, or ``local``.
+    ``document`` is the already parsed content of ``config_path``, so that a caller loading
+    several targets reads the file once. Without it, the file is read here.
     """
     environ = os.environ if environ is None else environ
     config_path = config_path or environ.get(f"{ENV_PREFIX}CONFIG")
@@ -292,7 +316,8 @@ def load(
 
     layers: list[tuple[str, dict[str, Any]]] = []
     if config_path:
-        document = read_config_file(config_path)
+        if document is None:
+            document = read_config_file(config_path)
         for index, layer in enumerate(_file_layers(config_path, document, target_name)):
             where = "[defaults]" if index == 0 else f"[targets.{target_name}]"
             layers.append((f"{config_path} {where}", layer))
