@@ -1,0 +1,104 @@
+"""Closed label sets of the log counters: failure reasons and providers.
+
+Every label value that the log counters export comes from a fixed set, so that no log line can
+add a series: a reason outside ``LOG_REASONS`` counts as ``other``, a host of no known provider
+as ``generic``.
+"""
+
+from __future__ import annotations
+
+from smtpdiag.clock.kinds import CLOCK_FINDINGS
+from smtpdiag.clock.symptom_kinds import SYMPTOM_FINDINGS
+from smtpdiag.knowledge.kinds import AUTH_FINDINGS
+from smtpdiag.knowledge.providers import Provider, provider_from_host
+from smtpdiag.logs.kinds import (
+    AUTH_FAILURE_RATE_FINDINGS,
+    LOG_UNREADABLE,
+    RATE_CODES,
+)
+from smtpdiag.logs.model import LogEvent, Side
+from smtpdiag.oauth.token_kinds import TOKEN_FINDINGS
+from smtpdiag.spec import FindingKind
+from smtpdiag.tls.kinds import TLS_FINDINGS
+
+OTHER_REASON = "other"
+"""Reason label of a failure whose finding code is not in the closed set."""
+
+UNKNOWN_REASON = "unknown"
+"""Reason label of a failure that the parser gave no finding code."""
+
+PROVIDERS: tuple[str, ...] = tuple(provider.value for provider in Provider)
+"""Every value of the ``provider`` label, ``generic`` last."""
+
+GENERIC_PROVIDER = Provider.GENERIC.value
+
+FAILURE_KINDS: tuple[FindingKind, ...] = (
+    *AUTH_FINDINGS,
+    *TLS_FINDINGS,
+    *TOKEN_FINDINGS,
+    *CLOCK_FINDINGS,
+    *SYMPTOM_FINDINGS,
+    *AUTH_FAILURE_RATE_FINDINGS,
+)
+"""Finding kinds of every area whose codes a log parser can give a failure: SMTP replies
+(``auth``), TLS errors (``tls``), identity provider error bodies (``token`` and ``clock``) and
+what only logs show (``auth_failure_rate``)."""
+
+NOT_FAILURE_CODES = frozenset({*RATE_CODES, LOG_UNREADABLE.code, "auth.accepted"})
+"""Codes of those areas that never name a failed attempt: the findings that judge the failure
+rate, an unreadable log file, and the reply to a successful AUTH."""
+
+
+def reason_name(code: str) -> str:
+    """Return the name part of a finding code, ``credentials_rejected`` of
+    ``auth.credentials_rejected``. A code without an area is returned whole."""
+    return code.partition(".")[2] or code
+
+
+# NOTE: ``invalid_request`` is the name part of both ``auth.invalid_request`` (a malformed AUTH
+# command) and ``token.invalid_request`` (a malformed token request), so one label value
+# counts both. The label carries the name part only, as the metric contract fixes it, and the
+# failure's source and the check results tell the two apart.
+LOG_REASONS: frozenset[str] = frozenset(
+    {
+        *(reason_name(kind.code) for kind in FAILURE_KINDS if kind.code not in NOT_FAILURE_CODES),
+        OTHER_REASON,
+        UNKNOWN_REASON,
+    }
+)
+"""Every value of the ``reason`` label of ``smtpdiag_auth_failures_total``."""
+
+
+def reason_label(code: str | None) -> str:
+    """Return the ``reason`` label of a failure's finding code: its name part when that is in
+    ``LOG_REASONS``, ``unknown`` for None, else ``other``."""
+    if code is None:
+        return UNKNOWN_REASON
+    name = reason_name(code)
+    return name if name in LOG_REASONS else OTHER_REASON
+
+
+def provider_for_host(host: str | None) -> str:
+    """Return the ``provider`` label of a submission server's host name.
+
+    A host maps by its domain, as the knowledge base recognises providers. That covers the
+    provider profiles' SMTP hosts (``smtp.gmail.com``, ``smtp.office365.com``,
+    ``smtp.yandex.ru``, ``smtp.mail.ru``, ``smtp.mail.yahoo.com``) and the other documented
+    submission hosts (``outlook.office365.com``, ``smtp-mail.outlook.com``,
+    ``smtp.yandex.com``). A host outside those domains, an IP address and None give
+    ``generic``.
+    """
+    if not host:
+        return GENERIC_PROVIDER
+    return provider_from_host(host).value
+
+
+def provider_for_event(event: LogEvent) -> str:
+    """Return the ``provider`` label of one log event.
+
+    On the server side the host is the address of the client that logged in, which names no
+    provider, so such events count under ``generic``.
+    """
+    if event.side is Side.SERVER:
+        return GENERIC_PROVIDER
+    return provider_for_host(event.host)
