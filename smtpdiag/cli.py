@@ -1,6 +1,6 @@
 """Command-line interface: parse, load configuration, run, render, exit.
 
-This is the one core module that imports the ``checks`` package (and, later, ``exporters``).
+This is the one core module that imports the ``checks`` and ``exporters`` packages.
 It imports them inside the commands, so ``--help`` and ``--version`` load no check and none
 of the network libraries. Exit codes follow the Nagios plugin convention: 0 ok, 1 warning,
 2 critical, 3 unknown, usage error or bad configuration.
@@ -75,6 +75,7 @@ def _version_callback(value: bool) -> None:
 
 @app.callback()
 def root(
+    ctx: typer.Context,
     version: Annotated[
         bool,
         typer.Option(
@@ -96,6 +97,8 @@ def root(
 ) -> None:
     """Diagnose SMTP submission with OAuth2."""
     _configure_logging(verbose, log_level)
+    # A long-running command picks its own default level unless the user chose one.
+    ctx.obj = {"log_level_chosen": verbose > 0 or log_level is not None}
 
 
 def _configure_logging(verbose: int, log_level: LogLevel | None) -> None:
@@ -121,6 +124,17 @@ def _registry() -> tuple[CheckSpec, ...]:
             "Install smtpdiag in its own virtual environment or with pipx.",
         )
     return checks.REGISTRY
+
+
+def _check_exporters_package() -> None:
+    """Make sure the importable ``exporters`` package is smtpdiag's own."""
+    import exporters
+
+    if getattr(exporters, "SMTPDIAG_PACKAGE", None) != "smtpdiag.exporters":
+        raise UsageError(
+            f"The package 'exporters' at {getattr(exporters, '__file__', '?')} is not smtpdiag's.",
+            "Install smtpdiag in its own virtual environment or with pipx.",
+        )
 
 
 SERVERLESS_CHECKS = frozenset({"auth_failure_rate"})
@@ -794,6 +808,100 @@ def logs(
     )
     stdin = getattr(sys.stdin, "buffer", None)
     raise typer.Exit(run_logs(request, stdin=stdin))
+
+
+class ExporterLogFormat(StrEnum):
+    """Values of ``smtpdiag exporter --log-format``."""
+
+    TEXT = "text"
+    JSON = "json"
+
+
+@app.command()
+def exporter(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            envvar="SMTPDIAG_CONFIG",
+            show_envvar=True,
+            help="TOML configuration file with [targets.NAME] tables and an optional "
+            "[exporter] table.",
+        ),
+    ] = None,
+    listen: Annotated[
+        str | None,
+        typer.Option(
+            "--listen",
+            metavar="HOST:PORT",
+            help="Address of the HTTP endpoint; overrides [exporter] listen "
+            "(default 127.0.0.1:10587, [::1]:PORT for IPv6).",
+        ),
+    ] = None,
+    log_format: Annotated[
+        ExporterLogFormat,
+        typer.Option("--log-format", help="Log lines on stderr: text, or one JSON object each."),
+    ] = ExporterLogFormat.TEXT,
+    once: Annotated[
+        bool,
+        typer.Option(
+            "--once",
+            help="Run every job of every target once, poll the log files once, print the "
+            "metrics and exit.",
+        ),
+    ] = False,
+    textfile: Annotated[
+        str | None,
+        typer.Option(
+            "--textfile",
+            metavar="PATH",
+            help="With --once: write the metrics atomically to PATH (ending in .prom) for "
+            "node_exporter's textfile collector, not to stdout.",
+        ),
+    ] = None,
+) -> None:
+    """Serve Prometheus metrics of the configured targets and mail logs over HTTP.
+
+    SIGHUP reloads the configuration; SIGTERM or SIGINT stops the exporter.
+    """
+    _check_exporters_package()
+    from exporters.logformat import LogFormat, use_log_format
+    from exporters.service import run_exporter
+
+    if config is None:
+        raise UsageError(
+            "smtpdiag exporter needs a configuration file.",
+            "Pass --config FILE or set SMTPDIAG_CONFIG.",
+        )
+    chosen = isinstance(ctx.obj, dict) and ctx.obj.get("log_level_chosen", False)
+    # A service logs its start, reloads and stop by default; a --once run stays quiet.
+    use_log_format(LogFormat(log_format.value), None if chosen or once else logging.INFO)
+    # The exporter follows the log files itself and counts every line, so the windowed
+    # auth_failure_rate check would only repeat those counts.
+    specs = tuple(spec for spec in _registry() if spec.id not in SERVERLESS_CHECKS)
+    code = run_exporter(str(config), specs, listen=listen, once=once, textfile=textfile)
+    raise typer.Exit(code)
+
+
+@app.command()
+def rules(
+    runbook_base: Annotated[
+        str | None,
+        typer.Option(
+            "--runbook-base",
+            metavar="URL",
+            help="Make every runbook_url an absolute URL under this base (http or https, "
+            "ending in /), such as the repository's root in your Git web UI.",
+        ),
+    ] = None,
+) -> None:
+    """Print the Prometheus alerting and recording rules for the exporter's metrics."""
+    _check_exporters_package()
+    from exporters.service import rules_text
+
+    sys.stdout.write(rules_text(runbook_base))
 
 
 def main(argv: list[str] | None = None) -> int:

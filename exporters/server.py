@@ -1,0 +1,557 @@
+"""HTTP(S) endpoint of the exporter: the WSGI application and the threading server.
+
+Endpoints (GET and HEAD only, other methods get 405):
+
+- ``/``: HTML landing page (``exporters.landing``);
+- ``/metrics``: the registry with the cached check results and log counters;
+- ``/probe?target=NAME[&check=ID,ID]``: a fresh run against one *configured* target. The name
+  selects a target from the configuration, so a request can never make the exporter connect
+  to a host of its choosing;
+- ``/-/healthy``: 200 while the process serves requests;
+- ``/-/ready``: 200 once every (target, job) pair has a first result, else 503.
+
+With ``[exporter.web] basic_auth_user`` every endpoint but ``/-/healthy`` requires HTTP basic
+authentication. ``/-/healthy`` stays open because liveness probes of service managers rarely
+carry credentials, and its response reveals nothing. The Authorization header and the password
+are never logged.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import logging
+import socket
+import socketserver
+import ssl
+import sys
+import threading
+import time
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+from urllib.parse import parse_qs
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
+
+from prometheus_client import CollectorRegistry, make_wsgi_app
+
+from exporters.cache import ResultCache
+from exporters.collector import ExporterStatus, probe_registry
+from exporters.landing import render_landing
+from exporters.settings import DEFAULT_LISTEN, ExporterConfig, WebSettings
+from smtpdiag import __version__
+from smtpdiag.errors import ConfigError, UsageError
+from smtpdiag.models import Report
+from smtpdiag.render.text import escape_control
+
+logger = logging.getLogger(__name__)
+
+CONNECTION_TIMEOUT_SECONDS = 30.0
+"""Socket timeout of each client connection, so a client that stops sending frees its thread.
+
+It bounds each read and write on the server side, not the whole request. A long /probe run
+does not count against it, because the server reads nothing while the probe runs."""
+
+PROBE_WAIT_SECONDS = 120.0
+"""Time a /probe request waits for a run of the same target that another request started."""
+
+MAX_NAME_SHOWN = 100
+"""Characters of a requested target name that an error response repeats."""
+
+TEXT_PLAIN = "text/plain; charset=utf-8"
+HTML = "text/html; charset=utf-8"
+ALLOWED_METHODS = ("GET", "HEAD")
+
+_T = TypeVar("_T")
+
+
+class ProbeScheduler(Protocol):
+    """The part of ``exporters.schedule.Scheduler`` that the endpoints use."""
+
+    def probe(self, name: str, checks: Sequence[str] | None = None) -> Report:
+        """Run the checks of target ``name`` now and return the report."""
+        ...
+
+    def ready(self) -> bool:
+        """Tell whether every (target, job) pair has finished at least once."""
+        ...
+
+    def pending(self) -> int:
+        """Return the number of (target, job) pairs without a first result."""
+        ...
+
+
+class ProbeBusyError(Exception):
+    """The probe limit is reached, or a shared run did not finish in time."""
+
+
+@dataclass
+class _Flight:
+    """One probe run that concurrent requests for the same key share."""
+
+    done: threading.Event
+    value: object = None
+    error: BaseException | None = None
+    waiters: int = 0
+    """Requests waiting for this run besides the one that started it."""
+
+
+class ProbeGate:
+    """Single-flight and concurrency limit for /probe runs.
+
+    Requests with the same key (target and checks) while a run is in flight wait for that
+    run and share its result. At most ``limit`` runs go on at once; a request beyond that
+    raises ``ProbeBusyError`` at once rather than queueing.
+    """
+
+    def __init__(self, limit: int, wait_seconds: float = PROBE_WAIT_SECONDS) -> None:
+        self.limit = limit
+        """Maximum concurrent runs; a reload may change it."""
+        self._wait_seconds = wait_seconds
+        self._lock = threading.Lock()
+        self._flights: dict[object, _Flight] = {}
+
+    def run(self, key: object, function: Callable[[], _T]) -> _T:
+        """Return ``function()``, or the result of the run with the same key in flight."""
+        with self._lock:
+            flight = self._flights.get(key)
+            leader = flight is None
+            if flight is None:
+                if len(self._flights) >= self.limit:
+                    raise ProbeBusyError(f"{self.limit} probes are running already")
+                flight = _Flight(threading.Event())
+                self._flights[key] = flight
+            else:
+                flight.waiters += 1
+        if leader:
+            return self._lead(key, flight, function)
+        finished = flight.done.wait(self._wait_seconds)
+        with self._lock:
+            flight.waiters -= 1
+        if not finished:
+            raise ProbeBusyError(f"the shared run did not end within {self._wait_seconds:g} s")
+        if flight.error is not None:
+            raise ProbeBusyError(f"the shared run failed: {flight.error}")
+        return flight.value  # type: ignore[return-value]  # set by the leader from function()
+
+    def in_flight(self) -> int:
+        """Return the number of runs going on."""
+        with self._lock:
+            return len(self._flights)
+
+    def waiters(self, key: object) -> int:
+        """Return the number of requests waiting for the run of ``key``; 0 when none runs."""
+        with self._lock:
+            flight = self._flights.get(key)
+            return 0 if flight is None else flight.waiters
+
+    def _lead(self, key: object, flight: _Flight, function: Callable[[], _T]) -> _T:
+        try:
+            value = function()
+            flight.value = value
+            return value
+        except BaseException as error:
+            flight.error = error
+            raise
+        finally:
+            with self._lock:
+                del self._flights[key]
+            flight.done.set()
+
+
+@dataclass(frozen=True)
+class _Response:
+    status: str
+    body: bytes
+    content_type: str = TEXT_PLAIN
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def _text(status: str, text: str, *headers: tuple[str, str]) -> _Response:
+    return _Response(status, text.encode("utf-8"), TEXT_PLAIN, headers)
+
+
+class ExporterApp:
+    """WSGI application of the exporter's endpoints.
+
+    ``status`` returns the current configuration and reload state, so a reload takes effect
+    with the next request. ``check_ids`` are the check ids a /probe request may select.
+    """
+
+    def __init__(
+        self,
+        *,
+        status: Callable[[], ExporterStatus],
+        cache: ResultCache,
+        scheduler: ProbeScheduler,
+        registry: CollectorRegistry,
+        check_ids: Collection[str],
+        wall: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._status = status
+        self._cache = cache
+        self._scheduler = scheduler
+        self._metrics_app = make_wsgi_app(registry)
+        self._check_ids = tuple(check_ids)
+        self._wall = wall
+        self._monotonic = monotonic
+        self.probe_gate = ProbeGate(status().config.workers)
+        self._routes: dict[str, Callable[[WSGIEnvironment], _Response]] = {
+            "/": self._landing,
+            "/metrics": self._metrics,
+            "/probe": self._probe,
+            "/-/healthy": self._healthy,
+            "/-/ready": self._ready,
+        }
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        """Route one request and send its response; HEAD gets the headers of GET only."""
+        method = environ.get("REQUEST_METHOD", "GET")
+        path = environ.get("PATH_INFO", "/") or "/"
+        response = self._respond(environ, method, path)
+        headers = [
+            ("Content-Type", response.content_type),
+            ("Content-Length", str(len(response.body))),
+            ("Cache-Control", "no-store"),
+            ("X-Content-Type-Options", "nosniff"),
+            *response.headers,
+        ]
+        start_response(response.status, headers)
+        return [b""] if method == "HEAD" else [response.body]
+
+    def _respond(self, environ: WSGIEnvironment, method: str, path: str) -> _Response:
+        handler = self._routes.get(path)
+        if handler is None:
+            return _text("404 Not Found", "Not found. The endpoints are listed on /.\n")
+        if method not in ALLOWED_METHODS:
+            return _text(
+                "405 Method Not Allowed",
+                f"Method {escape_control(method[:20])} is not allowed; use GET or HEAD.\n",
+                ("Allow", ", ".join(ALLOWED_METHODS)),
+            )
+        if path != "/-/healthy" and not self._authorized(environ):
+            return _text(
+                "401 Unauthorized",
+                "Authentication required.\n",
+                ("WWW-Authenticate", 'Basic realm="smtpdiag exporter", charset="UTF-8"'),
+            )
+        try:
+            return handler(environ)
+        except Exception:
+            # One failed request must not stop the server, so the error becomes a 500 response
+            # and the traceback goes to the log, whose handler redacts secrets.
+            logger.exception("%s %s failed", method, path)
+            return _text("500 Internal Server Error", "Internal error; see the exporter log.\n")
+
+    def _authorized(self, environ: WSGIEnvironment) -> bool:
+        return check_basic_auth(environ.get("HTTP_AUTHORIZATION"), self._status().config.web)
+
+    def _healthy(self, environ: WSGIEnvironment) -> _Response:
+        return _text("200 OK", "OK\n")
+
+    def _ready(self, environ: WSGIEnvironment) -> _Response:
+        if self._scheduler.ready():
+            return _text("200 OK", "Ready\n")
+        pending = self._scheduler.pending()
+        return _text(
+            "503 Service Unavailable",
+            f"Not ready: {pending} (target, job) pairs have no first result yet.\n",
+        )
+
+    def _landing(self, environ: WSGIEnvironment) -> _Response:
+        status = self._status()
+        page = render_landing(
+            status.config,
+            self._cache.snapshot(),
+            version=__version__,
+            now=self._wall(),
+            reload_success=status.reload_success,
+        )
+        return _Response("200 OK", page.encode("utf-8"), HTML)
+
+    def _metrics(self, environ: WSGIEnvironment) -> _Response:
+        return _call_metrics_app(self._metrics_app, environ)
+
+    def _probe(self, environ: WSGIEnvironment) -> _Response:
+        params = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        names = params.get("target", [])
+        if len(names) != 1 or not names[0]:
+            return _text(
+                "400 Bad Request", "Give exactly one target parameter: /probe?target=NAME\n"
+            )
+        config = self._status().config
+        target = next((item for item in config.targets if item.name == names[0]), None)
+        if target is None:
+            printable = escape_control(names[0][:MAX_NAME_SHOWN])
+            return _text(
+                "404 Not Found",
+                f"Unknown target {printable!r}. A probe runs only against a target of the "
+                "configuration file; / lists them.\n",
+            )
+        checks = _split_checks(params.get("check", []))
+        unknown = [check for check in checks if check not in self._check_ids]
+        if unknown:
+            printable = escape_control(unknown[0][:MAX_NAME_SHOWN])
+            return _text(
+                "400 Bad Request",
+                f"Unknown check {printable!r}. Valid checks: {', '.join(self._check_ids)}.\n",
+            )
+        return self._run_probe(environ, target.name, checks, config)
+
+    def _run_probe(
+        self,
+        environ: WSGIEnvironment,
+        name: str,
+        checks: tuple[str, ...],
+        config: ExporterConfig,
+    ) -> _Response:
+        def run() -> tuple[Report, float]:
+            started = self._monotonic()
+            report = self._scheduler.probe(name, checks or None)
+            return report, self._monotonic() - started
+
+        self.probe_gate.limit = config.workers
+        try:
+            report, duration = self.probe_gate.run((name, checks), run)
+        except KeyError:
+            # A reload removed the target between the lookup above and the run.
+            return _text("404 Not Found", "The target is no longer configured.\n")
+        except ProbeBusyError as error:
+            logger.warning("probe of target %s rejected: %s", name, error, extra={"target": name})
+            return _text("503 Service Unavailable", f"Probe not run: {error}. Retry later.\n")
+        target = next(item for item in config.targets if item.name == name)
+        registry = probe_registry(report, target, duration)
+        return _call_metrics_app(make_wsgi_app(registry), environ)
+
+
+def _split_checks(values: Sequence[str]) -> tuple[str, ...]:
+    """Return the check ids of repeated or comma-separated ``check`` parameters, each once."""
+    ids = [part.strip() for value in values for part in value.split(",") if part.strip()]
+    return tuple(dict.fromkeys(ids))
+
+
+def _call_metrics_app(app: WSGIApplication, environ: WSGIEnvironment) -> _Response:
+    """Run a ``prometheus_client`` WSGI app as GET and capture its response.
+
+    The client library serves only GET, so HEAD is passed in as GET and the body is dropped
+    afterwards by ``ExporterApp``.
+    """
+    captured: dict[str, object] = {}
+
+    def start_response(
+        status: str, headers: list[tuple[str, str]], exc_info: object = None
+    ) -> None:
+        captured["status"] = status
+        captured["headers"] = headers
+
+    body = b"".join(app({**environ, "REQUEST_METHOD": "GET"}, start_response))  # type: ignore[arg-type]
+    headers = dict(captured["headers"])  # type: ignore[call-overload]
+    content_type = headers.pop("Content-Type", TEXT_PLAIN)
+    return _Response(str(captured["status"]), body, content_type, tuple(headers.items()))
+
+
+def split_listen(text: str) -> tuple[str, int]:
+    """Split ``HOST:PORT`` or ``[IPV6]:PORT`` into host and port; port 0 lets the OS choose.
+
+    Raises ``UsageError`` naming the address when the host or the port is missing or invalid.
+    """
+    fix = f"Write HOST:PORT or [IPV6]:PORT, e.g. {DEFAULT_LISTEN} or [::1]:10587."
+    host, separator, port_text = text.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise UsageError(
+            f"The IPv6 listen address {text!r} needs brackets around the address.", fix, value=text
+        )
+    if not separator or not host:
+        raise UsageError(f"The listen address {text!r} has no host or no port.", fix, value=text)
+    if not port_text.isascii() or not port_text.isdigit() or int(port_text) > 65535:
+        raise UsageError(
+            f"The port in the listen address {text!r} is not a number from 0 to 65535.",
+            fix,
+            value=text,
+        )
+    return host, int(port_text)
+
+
+def check_basic_auth(header: str | None, web: WebSettings) -> bool:
+    """Tell whether an Authorization header carries the configured basic auth credentials.
+
+    True when no user is configured. Both parts are compared in constant time, so the
+    response time does not reveal how much of a guess was right.
+    """
+    if web.basic_auth_user is None:
+        return True
+    if web.basic_auth_password is None or not header:
+        return False
+    scheme, _, encoded = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return False
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    user, separator, password = decoded.partition(b":")
+    user_matches = hmac.compare_digest(user, web.basic_auth_user.encode("utf-8"))
+    password_matches = hmac.compare_digest(
+        password, web.basic_auth_password.reveal().encode("utf-8")
+    )
+    return bool(separator) and user_matches and password_matches
+
+
+def make_ssl_context(config: ExporterConfig) -> ssl.SSLContext | None:
+    """Build the server TLS context of ``[exporter.web]``, or None to serve plain HTTP.
+
+    TLS 1.2 is the minimum. With ``tls_client_ca_file`` every client must present a
+    certificate that chains to that CA. Raises ``ConfigError`` naming a file that cannot be
+    loaded.
+    """
+    web = config.web
+    if web.tls_cert_file is None:
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(web.tls_cert_file, web.tls_key_file)
+    except (OSError, ssl.SSLError) as error:
+        raise ConfigError(
+            config.path,
+            f"[exporter.web] tls_cert_file {web.tls_cert_file} with tls_key_file "
+            f"{web.tls_key_file} cannot be loaded: {error}.",
+            "Point both at the PEM certificate chain and its matching unencrypted private key.",
+        ) from None
+    if web.tls_client_ca_file is not None:
+        try:
+            context.load_verify_locations(cafile=web.tls_client_ca_file)
+        except (OSError, ssl.SSLError) as error:
+            raise ConfigError(
+                config.path,
+                f"[exporter.web] tls_client_ca_file {web.tls_client_ca_file} cannot be "
+                f"loaded: {error}.",
+                "Point it at a PEM file of CA certificates.",
+            ) from None
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """Request handler with a socket timeout, the TLS handshake in the request's thread, and
+    no access log, because request lines carry query strings."""
+
+    timeout = CONNECTION_TIMEOUT_SECONDS
+
+    def setup(self) -> None:
+        super().setup()
+        if isinstance(self.connection, ssl.SSLSocket):
+            # The handshake runs here, in the request's thread, so a slow or broken client
+            # cannot block the accept loop.
+            self.connection.do_handshake()
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Write no access log line."""
+
+
+class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
+    """WSGI server with one daemon thread per connection and optional TLS.
+
+    NOTE: the number of connections is not capped. Each one occupies a thread until it ends or
+    stays silent for ``CONNECTION_TIMEOUT_SECONDS``, so a listener that untrusted clients can
+    reach needs a limit in front of it, such as a firewall or a reverse proxy.
+    """
+
+    daemon_threads = True
+    ssl_context: ssl.SSLContext | None = None
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind looks up the host's FQDN, a DNS query that a server on a
+        # loopback address has no use for.
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name = str(host)
+        self.server_port = int(port)
+        self.setup_environ()
+
+    def get_request(self) -> tuple[socket.socket, object]:
+        connection, address = self.socket.accept()
+        context = self.ssl_context
+        if context is not None:
+            connection = context.wrap_socket(
+                connection, server_side=True, do_handshake_on_connect=False
+            )
+        return connection, address
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        error = sys.exc_info()[1]
+        logger.debug("connection from %s ended with %r", client_address, error)
+
+
+def _server_class(family: socket.AddressFamily) -> type[_ThreadingServer]:
+    class _FamilyServer(_ThreadingServer):
+        address_family = family
+
+    return _FamilyServer
+
+
+class ExporterServer:
+    """HTTP(S) listener that serves ``app`` from a background thread."""
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        listen: str,
+        ssl_context: ssl.SSLContext | None = None,
+        *,
+        poll_interval: float = 0.5,
+    ) -> None:
+        """Bind ``listen``; ``poll_interval`` is how often, in seconds, the serving thread
+        looks for a ``stop`` request."""
+        host, port = split_listen(listen)
+        infos = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE | socket.AI_NUMERICSERV
+        )
+        family, _, _, _, sockaddr = infos[0]
+        bind_address = (str(sockaddr[0]), int(sockaddr[1]))
+        self._httpd = _server_class(family)(bind_address, _QuietHandler)
+        self._httpd.set_app(app)
+        self._httpd.ssl_context = ssl_context
+        self._poll_interval = poll_interval
+        self._thread: threading.Thread | None = None
+
+    @property
+    def address(self) -> str:
+        """Bound ``HOST:PORT`` (``[HOST]:PORT`` for IPv6), with the port the OS chose for 0."""
+        host, port = self._httpd.server_address[:2]
+        host = str(host)
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+    @property
+    def url(self) -> str:
+        """Base URL of the listener, ``http://`` or ``https://`` and ``address``."""
+        scheme = "https" if self._httpd.ssl_context is not None else "http"
+        return f"{scheme}://{self.address}"
+
+    def set_ssl_context(self, context: ssl.SSLContext | None) -> None:
+        """Use ``context`` for connections accepted from now on (a reloaded certificate)."""
+        self._httpd.ssl_context = context
+
+    def start(self) -> None:
+        """Serve requests in a daemon thread until ``stop``."""
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            args=(self._poll_interval,),
+            name="smtpdiag-http",
+            daemon=True,
+        )
+        self._thread.start()
+        logger.info("listening on %s", self.url)
+
+    def stop(self) -> None:
+        """Stop accepting connections and close the listening socket."""
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join()
+            self._thread = None
+        self._httpd.server_close()

@@ -1,0 +1,520 @@
+"""``smtpdiag exporter``: wire the scheduler, log follower, collector and HTTP server together.
+
+A long-running exporter serves until SIGTERM or SIGINT and reloads its configuration on
+SIGHUP. The signal handlers only set a flag and write one byte to a pipe. The main thread
+wakes on that byte and does the work, so no handler ever takes a lock. With
+``--once`` every job of every target runs once, the log files are polled once, and the
+exposition goes to stdout or to a ``.prom`` file for node_exporter's textfile collector.
+
+``rules_text`` serves ``smtpdiag rules``: the shipped Prometheus rule file, with the runbook
+links made absolute on request.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import select
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
+from importlib import resources
+from types import FrameType
+from urllib.parse import urljoin, urlsplit
+
+from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
+from prometheus_client.exposition import write_to_textfile
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+from exporters.cache import ResultCache
+from exporters.collector import ExporterStatus, SmtpdiagCollector
+from exporters.logcounters import LogCounters, LogFollowerThread
+from exporters.logformat import ErrorLog
+from exporters.schedule import Scheduler
+from exporters.server import ExporterApp, ExporterServer, make_ssl_context
+from exporters.settings import ExporterConfig, load_exporter_config
+from smtpdiag.errors import SmtpDiagError, UsageError
+from smtpdiag.models import Status
+from smtpdiag.spec import CheckSpec
+
+logger = logging.getLogger(__name__)
+
+TICK_SECONDS = 1.0
+"""Seconds between two passes of the main loop that look for checks that work again."""
+
+LOG_POLL_SECONDS = 1.0
+"""Seconds between two polls of the followed log files."""
+
+
+def run_exporter(
+    config_path: str,
+    specs: Sequence[CheckSpec],
+    *,
+    listen: str | None,
+    once: bool,
+    textfile: str | None,
+) -> int:
+    """Run the exporter and return the exit code: 0 after a clean stop or a ``--once`` run.
+
+    Raises ``UsageError`` (exit code 3 in the CLI) for an invalid option, configuration,
+    listen address or TLS file.
+    """
+    if textfile is not None and not once:
+        raise UsageError(
+            "--textfile needs --once.", "Add --once, or drop --textfile to serve HTTP."
+        )
+    if textfile is not None and not textfile.endswith(".prom"):
+        raise UsageError(
+            f"The --textfile path {textfile} does not end in .prom.",
+            "node_exporter's textfile collector reads only *.prom files; name it so.",
+            value=textfile,
+        )
+    if once:
+        return run_once(config_path, specs, listen=listen, textfile=textfile)
+    service = ExporterService(config_path, specs, listen=listen)
+    with _SignalHandlers(service):
+        service.start()
+        return service.serve()
+
+
+def run_once(
+    config_path: str, specs: Sequence[CheckSpec], *, listen: str | None, textfile: str | None
+) -> int:
+    """Run every job of every target once, poll the log files once, and write the metrics.
+
+    NOTE: the log counters start from 0 on every run, because their values are not saved.
+    With ``state_file`` each run counts only the lines appended since the previous run, so
+    the written counters are increments per run, not totals. Without ``state_file`` the
+    follower starts at the end of each file and counts nothing.
+    """
+    config = load_config(config_path, listen)
+    cache = ResultCache()
+    scheduler = Scheduler(specs, cache, on_error=ErrorLog().report)
+    try:
+        scheduler.run_once(config)
+    finally:
+        scheduler.stop()
+    counters = _poll_logs_once(config)
+
+    status = ExporterStatus(config, True, time.time())
+    registry = CollectorRegistry()
+    registry.register(SmtpdiagCollector(cache, counters, lambda: status))
+    if textfile is None:
+        sys.stdout.write(generate_latest(registry).decode("utf-8"))
+        sys.stdout.flush()
+    else:
+        # The client library writes a temporary file beside the target and renames it.
+        write_to_textfile(textfile, registry)
+        logger.info("wrote %s", textfile, extra={"path": textfile})
+    return 0
+
+
+def _poll_logs_once(config: ExporterConfig) -> LogCounters | None:
+    if not config.log_files:
+        return None
+    counters = LogCounters(config.log_files, _providers(config))
+    follower = LogFollowerThread(
+        counters, config.log_files, state_file=config.state_file, on_error=_log_file_problem
+    )
+    try:
+        follower.poll_once()
+    finally:
+        follower.stop()
+    return counters
+
+
+def load_config(config_path: str, listen: str | None) -> ExporterConfig:
+    """Load the configuration and apply ``--listen``.
+
+    NOTE: ``--listen`` is applied here rather than through ``load_exporter_config``, whose
+    address check rejects port 0; the server checks the address when it binds.
+    """
+    config = load_exporter_config(config_path)
+    if listen is None:
+        return config
+    return replace(config, web=replace(config.web, listen=listen))
+
+
+def _providers(config: ExporterConfig) -> set[str]:
+    return {target.provider for target in config.targets}
+
+
+def _log_file_problem(path: str, message: str) -> None:
+    logger.warning("%s", message, extra={"path": path})
+
+
+class _SwappableCollector(Collector):
+    """Registry entry whose collector a reload can replace without unregistering it, so no
+    scrape misses the exporter's metrics during the swap."""
+
+    def __init__(self, current: SmtpdiagCollector) -> None:
+        self.current = current
+
+    def describe(self) -> list[Metric]:
+        return self.current.describe()
+
+    def collect(self) -> Iterator[Metric]:
+        return self.current.collect()
+
+
+class _LogFollowing:
+    """Counters and follower thread of one set of log files; a reload replaces the whole."""
+
+    def __init__(self, config: ExporterConfig) -> None:
+        self.key = (config.log_files, config.state_file)
+        self.counters: LogCounters | None = None
+        self.follower: LogFollowerThread | None = None
+        if config.log_files:
+            self.counters = LogCounters(config.log_files, _providers(config))
+            self.follower = LogFollowerThread(
+                self.counters,
+                config.log_files,
+                state_file=config.state_file,
+                interval=LOG_POLL_SECONDS,
+                on_error=_log_file_problem,
+            )
+
+    def start(self) -> None:
+        if self.follower is not None:
+            self.follower.start()
+
+    def stop(self) -> None:
+        if self.follower is not None:
+            self.follower.stop()
+
+
+class _Wakeup:
+    """Self-pipe that signal handlers and other threads write to, to wake the main loop."""
+
+    def __init__(self) -> None:
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._read, False)
+        os.set_blocking(self._write, False)
+
+    def notify(self) -> None:
+        """Wake the main loop; safe inside a signal handler (one ``write`` call, no lock)."""
+        try:
+            os.write(self._write, b"\0")
+        except BlockingIOError:
+            pass  # The pipe is full, so the main loop wakes anyway.
+        except OSError:
+            pass  # The pipe is closed: the service has stopped.
+
+    def wait(self, timeout: float) -> None:
+        """Block until ``notify`` or ``timeout`` seconds, then empty the pipe."""
+        readable, _, _ = select.select([self._read], [], [], timeout)
+        if readable:
+            try:
+                while os.read(self._read, 512):
+                    pass
+            except BlockingIOError:
+                pass
+
+    def close(self) -> None:
+        os.close(self._read)
+        os.close(self._write)
+
+
+class ExporterService:
+    """Long-running exporter that serves until a stop request and reloads on request."""
+
+    def __init__(
+        self,
+        config_path: str,
+        specs: Sequence[CheckSpec],
+        *,
+        listen: str | None = None,
+        wall: Callable[[], float] = time.time,
+        tick: float = TICK_SECONDS,
+    ) -> None:
+        self.config_path = config_path
+        self._specs = tuple(specs)
+        self._listen = listen
+        self._wall = wall
+        self._tick = tick
+        self._reload_requested = False
+        self._stop_requested = False
+        self._stopped = False
+        self._wakeup = _Wakeup()
+        self._errors = ErrorLog()
+        self.cache = ResultCache()
+        self.scheduler = Scheduler(self._specs, self.cache, on_error=self._errors.report)
+        self._status: ExporterStatus | None = None
+        self._following: _LogFollowing | None = None
+        self._collector: _SwappableCollector | None = None
+        self.server: ExporterServer | None = None
+
+    @property
+    def status(self) -> ExporterStatus:
+        """Current configuration and reload state; raises RuntimeError before ``start``."""
+        if self._status is None:
+            raise RuntimeError("the exporter has not started")
+        return self._status
+
+    def start(self) -> None:
+        """Load the configuration, bind the listener, and start every background thread.
+
+        Raises ``UsageError`` for an invalid configuration or a listen address that cannot
+        be bound; nothing keeps running then.
+        """
+        config = load_config(self.config_path, self._listen)
+        self._status = ExporterStatus(config, True, self._wall())
+        following = _LogFollowing(config)
+        try:
+            self.server = self._make_server(config, following)
+        except BaseException:
+            following.stop()
+            raise
+        self._following = following
+        self.scheduler.start(config)
+        following.start()
+        self.server.start()
+        logger.info(
+            "exporter started with %d targets and %d log files from %s",
+            len(config.targets),
+            len(config.log_files),
+            config.path,
+            extra={"path": config.path},
+        )
+
+    def _make_server(self, config: ExporterConfig, following: _LogFollowing) -> ExporterServer:
+        context = make_ssl_context(config)
+        collector = SmtpdiagCollector(self.cache, following.counters, lambda: self.status)
+        self._collector = _SwappableCollector(collector)
+        registry = CollectorRegistry()
+        registry.register(self._collector)
+        ProcessCollector(registry=registry)
+        app = ExporterApp(
+            status=lambda: self.status,
+            cache=self.cache,
+            scheduler=self.scheduler,
+            registry=registry,
+            check_ids=[spec.id for spec in self._specs],
+        )
+        listen = config.web.listen
+        try:
+            return ExporterServer(app, listen, context, poll_interval=min(self._tick, 0.5))
+        except OSError as error:
+            raise UsageError(
+                f"Cannot listen on {listen}: {error.strerror or error}.",
+                "Choose a free local address with --listen or [exporter] listen, "
+                "or stop the process that uses it.",
+                value=listen,
+            ) from None
+
+    def request_reload(self) -> None:
+        """Ask the main loop to reload the configuration; safe inside a signal handler."""
+        self._reload_requested = True
+        self._wakeup.notify()
+
+    def request_stop(self) -> None:
+        """Ask the main loop to stop; safe inside a signal handler."""
+        self._stop_requested = True
+        self._wakeup.notify()
+
+    def serve(self) -> int:
+        """Run the main loop until ``request_stop``, then stop everything; return 0."""
+        try:
+            while not self._stop_requested:
+                self._wakeup.wait(self._tick)
+                if self._reload_requested:
+                    self._reload_requested = False
+                    self.reload()
+                self._note_recoveries()
+        finally:
+            self.stop()
+        return 0
+
+    def reload(self) -> bool:
+        """Load the configuration file again and apply it; keep the old one on any error."""
+        path = self.config_path
+        logger.info("reloading the configuration from %s", path, extra={"path": path})
+        try:
+            config = load_config(path, self._listen)
+            context = make_ssl_context(config)
+        except SmtpDiagError as error:
+            self._reload_failed(error)
+            return False
+
+        old = self.status.config
+        config = self._keep_listen(config, old)
+        if not self._replace_following(config, old):
+            return False
+
+        assert self.server is not None  # set by start()
+        self.server.set_ssl_context(context)
+        self.scheduler.reconfigure(config)
+        self.cache.retain([target.name for target in config.targets])
+        self._status = ExporterStatus(config, True, self._wall())
+        logger.info(
+            "configuration reloaded: %d targets, %d log files",
+            len(config.targets),
+            len(config.log_files),
+            extra={"path": path},
+        )
+        return True
+
+    @staticmethod
+    def _keep_listen(config: ExporterConfig, old: ExporterConfig) -> ExporterConfig:
+        """Return ``config`` with the listen address in use; warn when the file changed it."""
+        if config.web.listen != old.web.listen:
+            logger.warning(
+                "the listen address changed to %s, which takes effect only after a restart; "
+                "still listening on %s",
+                config.web.listen,
+                old.web.listen,
+            )
+            return replace(config, web=replace(config.web, listen=old.web.listen))
+        return config
+
+    def _reload_failed(self, error: BaseException) -> None:
+        text = str(error)
+        if self.config_path not in text:
+            text = f"{self.config_path}: {text}"
+        logger.error(
+            "reload failed, the previous configuration stays in effect: %s",
+            text,
+            extra={"path": self.config_path},
+        )
+        self._status = replace(self.status, reload_success=False)
+
+    def _replace_following(self, config: ExporterConfig, old: ExporterConfig) -> bool:
+        """Restart the log follower when the log files or the state file changed.
+
+        The old follower stops first, so the new one resumes from the state it saved. When
+        the new one cannot start, the old configuration's follower starts again.
+        """
+        current = self._following
+        assert current is not None and self._collector is not None  # set by start()
+        if (config.log_files, config.state_file) == current.key:
+            return True
+        current.stop()
+        try:
+            following = _LogFollowing(config)
+        except SmtpDiagError as error:
+            self._following = _LogFollowing(old)
+            self._following.start()
+            self._reload_failed(error)
+            return False
+        # New counters start from 0; Prometheus treats that as a counter reset.
+        self._collector.current = SmtpdiagCollector(
+            self.cache, following.counters, lambda: self.status
+        )
+        self._following = following
+        following.start()
+        return True
+
+    def _note_recoveries(self) -> None:
+        """Log once for each check that had errors and has a newer result that is not one."""
+        for cached in self.cache.snapshot():
+            if cached.result.status is Status.UNKNOWN:
+                continue
+            since = self._errors.failing_since(cached.target, cached.result.id)
+            if since is not None and cached.finished_at > since:
+                self._errors.recovered(cached.target, cached.result.id)
+
+    def stop(self) -> None:
+        """Stop the HTTP server, the scheduler and the log follower, which saves its state.
+
+        Later calls do nothing.
+        """
+        if self._stopped:
+            return
+        self._stopped = True
+        if self.server is not None:
+            self.server.stop()
+        self.scheduler.stop()
+        if self._following is not None:
+            self._following.stop()
+        self._wakeup.close()
+        logger.info("stopped")
+
+
+class _SignalHandlers:
+    """Route SIGHUP to a reload and SIGTERM and SIGINT to a stop while the block runs.
+
+    Handlers can only be installed from the main thread; in any other thread (tests that
+    run the service in-process) the block installs nothing.
+    """
+
+    _SIGNALS = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self, service: ExporterService) -> None:
+        self._service = service
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for number in self._SIGNALS:
+            self._previous[number] = signal.signal(number, self._handle)
+
+    def __exit__(self, *exc_info: object) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)  # type: ignore[arg-type]  # a value signal() returned
+
+    def _handle(self, number: int, frame: FrameType | None) -> None:
+        if number == signal.SIGHUP:
+            self._service.request_reload()
+        else:
+            self._service.request_stop()
+
+
+RULES_RESOURCE = ("rules", "smtpdiag.rules.yml")
+"""Location of the shipped rule file inside the ``exporters`` package."""
+
+_RUNBOOK_LINE = re.compile(
+    r"""^(?P<key>\s*runbook_url:\s*)(?P<quote>["']?)(?P<path>docs/runbooks/[^"'\s]+)(?P=quote)\s*$"""
+)
+
+
+def rules_text(runbook_base: str | None = None) -> str:
+    """Return the shipped Prometheus rule file.
+
+    With ``runbook_base`` (an http or https URL ending in ``/``), every ``runbook_url`` that
+    is a relative ``docs/runbooks/...`` path becomes an absolute URL under it. The file is
+    edited line by line, so its comments and layout stay as they are.
+    """
+    resource = resources.files("exporters").joinpath(*RULES_RESOURCE)
+    text = resource.read_text(encoding="utf-8")
+    if runbook_base is None:
+        return text
+    _check_runbook_base(runbook_base)
+    lines = [_absolute_runbook(line, runbook_base) for line in text.splitlines(keepends=True)]
+    return "".join(lines)
+
+
+def _check_runbook_base(base: str) -> None:
+    parts = urlsplit(base)
+    valid = (
+        parts.scheme in ("http", "https")
+        and bool(parts.netloc)
+        and parts.path.endswith("/")
+        and not parts.query
+        and not parts.fragment
+        and base.isprintable()
+        and " " not in base
+    )
+    if not valid:
+        raise UsageError(
+            f"Invalid --runbook-base {base!r}.",
+            "Give an http or https URL that ends in '/', such as "
+            "https://git.example.com/ops/smtpdiag/-/blob/main/.",
+            value=base,
+        )
+
+
+def _absolute_runbook(line: str, base: str) -> str:
+    match = _RUNBOOK_LINE.match(line.rstrip("\r\n"))
+    if match is None:
+        return line
+    ending = line[len(line.rstrip("\r\n")) :]
+    url = urljoin(base, match["path"])
+    # A JSON string is also a valid double-quoted YAML scalar.
+    return f"{match['key']}{json.dumps(url)}{ending}"

@@ -1,0 +1,560 @@
+"""The exporter service: reload, stop, --once, log formats, signals and the rule file output.
+
+In-process tests run ``ExporterService`` with a target on a closed loopback port. The signal
+tests run ``python -m smtpdiag exporter`` against the lab and read the bound address from
+its log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from scripted_peer import unused_port
+from system_programs import require_program
+
+import checks
+from exporters import service as service_module
+from exporters.service import ExporterService, rules_text, run_exporter
+from smtpdiag.errors import UsageError
+from smtpdiag.lab.runner import LabInfo, start_lab
+from smtpdiag.lab.scenarios import get_scenario
+from smtpdiag.spec import CheckSpec
+
+SPECS: tuple[CheckSpec, ...] = tuple(
+    spec for spec in checks.REGISTRY if spec.id != "auth_failure_rate"
+)
+
+MSMTP_SUCCESS = (
+    "Dec 05 00:39:28 host=127.0.0.1 tls=on auth=on user=lab.user@example.com "
+    "from=lab.user@example.com recipients=rcpt@example.com mailsize=147 smtpstatus=250 "
+    "smtpmsg='250 2.0.0 OK' exitcode=EX_OK\n"
+)
+
+
+def exporter_table(
+    log_file: Path | None = None, state_file: Path | None = None, listen: str | None = None
+) -> str:
+    lines = ["[exporter]", 'jobs = ["connect"]', "workers = 2"]
+    if listen is not None:
+        lines.append(f'listen = "{listen}"')
+    if log_file is not None:
+        lines.append(f'log_files = ["{log_file}"]')
+    if state_file is not None:
+        lines.append(f'state_file = "{state_file}"')
+    lines += ["[exporter.intervals]", "connect = 3600"]
+    return "\n".join(lines) + "\n"
+
+
+def closed_port_config(*names: str, extra: str = "") -> str:
+    """Return a configuration whose targets point at a loopback port where no server listens."""
+    port = unused_port()
+    tables = [
+        f'[targets.{name}]\nhost = "127.0.0.1"\nport = {port}\ntimeout = 2\n' for name in names
+    ]
+    return "\n".join(tables) + "\n" + (extra or exporter_table())
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    path = tmp_path / "exporter.toml"
+    path.write_text(closed_port_config("first"), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def service(config_file: Path) -> Iterator[ExporterService]:
+    started = ExporterService(str(config_file), SPECS, listen="127.0.0.1:0", tick=0.05)
+    started.start()
+    thread = threading.Thread(target=started.serve)
+    thread.start()
+    yield started
+    started.request_stop()
+    thread.join(30)
+
+
+def fetch(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=20) as response:
+            return response.status, response.read().decode("utf-8")
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, error.read().decode("utf-8")
+
+
+def target_names(service: ExporterService) -> tuple[str, ...]:
+    return tuple(target.name for target in service.status.config.targets)
+
+
+def test_reload_swaps_targets(service: ExporterService, config_file: Path) -> None:
+    config_file.write_text(closed_port_config("second", "third"), encoding="utf-8")
+    assert service.reload() is True
+    assert target_names(service) == ("second", "third")
+
+
+def test_reload_shows_new_target_on_landing(service: ExporterService, config_file: Path) -> None:
+    config_file.write_text(closed_port_config("second"), encoding="utf-8")
+    service.reload()
+    assert service.server is not None
+    assert "Target second" in fetch(service.server.url + "/")[1]
+
+
+def test_reload_bad_file_keeps_config(service: ExporterService, config_file: Path) -> None:
+    config_file.write_text("[exporter\n", encoding="utf-8")
+    assert service.reload() is False
+    assert target_names(service) == ("first",)
+
+
+def test_reload_bad_file_marks_failure(service: ExporterService, config_file: Path) -> None:
+    config_file.write_text(
+        closed_port_config("first", extra="[exporter]\nworkers = 0\n"), encoding="utf-8"
+    )
+    service.reload()
+    assert service.status.reload_success is False
+
+
+def test_reload_bad_file_one_error_naming_file(
+    service: ExporterService, config_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config_file.write_text(
+        closed_port_config("first", extra="[exporter]\nworkers = 0\n"), encoding="utf-8"
+    )
+    with caplog.at_level(logging.INFO):
+        service.reload()
+    errors = [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR]
+    assert len(errors) == 1
+    assert str(config_file) in errors[0]
+    assert "workers" in errors[0]
+
+
+def test_reload_success_after_failure(service: ExporterService, config_file: Path) -> None:
+    config_file.write_text("[exporter\n", encoding="utf-8")
+    service.reload()
+    config_file.write_text(closed_port_config("second"), encoding="utf-8")
+    service.reload()
+    assert service.status.reload_success is True
+
+
+def test_reload_keeps_listen_override(service: ExporterService, config_file: Path) -> None:
+    listen = service.status.config.web.listen
+    config_file.write_text(
+        closed_port_config("first", extra=exporter_table(listen="127.0.0.1:10999")),
+        encoding="utf-8",
+    )
+    service.reload()
+    assert service.status.config.web.listen == listen
+
+
+def test_reload_listen_change_from_file_warns(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config_file = tmp_path / "exporter.toml"
+    port = unused_port()
+    config_file.write_text(
+        closed_port_config("first", extra=exporter_table(listen=f"127.0.0.1:{port}")),
+        encoding="utf-8",
+    )
+    started = ExporterService(str(config_file), SPECS, tick=0.05)
+    started.start()
+    try:
+        config_file.write_text(
+            closed_port_config("first", extra=exporter_table(listen="127.0.0.1:10999")),
+            encoding="utf-8",
+        )
+        with caplog.at_level(logging.INFO):
+            started.reload()
+    finally:
+        started.stop()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("takes effect only after a restart" in message for message in warnings)
+
+
+def test_reload_starts_log_following(
+    service: ExporterService, config_file: Path, tmp_path: Path
+) -> None:
+    log_file = tmp_path / "msmtp.log"
+    log_file.write_text("", encoding="utf-8")
+    config_file.write_text(
+        closed_port_config("first", extra=exporter_table(log_file=log_file)), encoding="utf-8"
+    )
+    service.reload()
+    assert service.server is not None
+    body = fetch(service.server.url + "/metrics")[1]
+    assert "smtpdiag_log_files_followed 1.0" in body
+
+
+def test_stop_saves_follower_state(tmp_path: Path) -> None:
+    log_file = tmp_path / "msmtp.log"
+    log_file.write_text(MSMTP_SUCCESS, encoding="utf-8")
+    state_file = tmp_path / "exporter.state"
+    config_file = tmp_path / "exporter.toml"
+    config_file.write_text(
+        closed_port_config("first", extra=exporter_table(log_file, state_file)),
+        encoding="utf-8",
+    )
+    started = ExporterService(str(config_file), SPECS, listen="127.0.0.1:0", tick=0.05)
+    started.start()
+    started.stop()
+    assert str(log_file) in state_file.read_text(encoding="utf-8")
+
+
+def test_stop_twice_is_harmless(config_file: Path) -> None:
+    started = ExporterService(str(config_file), SPECS, listen="127.0.0.1:0")
+    started.start()
+    started.stop()
+    started.stop()
+    assert started.status.reload_success is True
+
+
+def test_start_busy_address_is_usage_error(config_file: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        started = ExporterService(str(config_file), SPECS, listen=f"127.0.0.1:{port}")
+        with pytest.raises(UsageError, match=f"127.0.0.1:{port}"):
+            started.start()
+
+
+def test_start_invalid_listen_is_usage_error(config_file: Path) -> None:
+    started = ExporterService(str(config_file), SPECS, listen="127.0.0.1")
+    with pytest.raises(UsageError) as caught:
+        started.start()
+    assert caught.value.value == "127.0.0.1"
+
+
+def test_recovery_logged_once(service: ExporterService, caplog: pytest.LogCaptureFixture) -> None:
+    from exporters.cache import CachedResult
+    from smtpdiag.models import CheckResult, Status
+
+    errors = service._errors
+    with caplog.at_level(logging.INFO, logger="exporters.logformat"):
+        errors.report("first", "connect", "the check failed unexpectedly")
+        result = CheckResult("connect", Status.OK, "fine")
+        service.cache.put(CachedResult("first", "generic", result, time.time() + 1, 60.0))
+        service._note_recoveries()
+        service._note_recoveries()
+    recoveries = [r.getMessage() for r in caplog.records if "works again" in r.getMessage()]
+    assert recoveries == ["target first, check connect works again"]
+
+
+@pytest.mark.parametrize(
+    ("once", "textfile", "text"),
+    [
+        pytest.param(False, "out.prom", "--textfile needs --once", id="textfile-without-once"),
+        pytest.param(True, "out.txt", "does not end in .prom", id="wrong-suffix"),
+    ],
+)
+def test_run_exporter_textfile_usage_errors(
+    config_file: Path, once: bool, textfile: str, text: str
+) -> None:
+    with pytest.raises(UsageError, match=text):
+        run_exporter(str(config_file), SPECS, listen=None, once=once, textfile=textfile)
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[LabInfo]:
+    with start_lab(get_scenario("healthy")) as info:
+        yield info
+
+
+def lab_config(lab: LabInfo, path: Path, extra: str = "", name: str = "lab") -> Path:
+    text = lab.config_file.read_text(encoding="utf-8").replace("[targets.lab]", f"[targets.{name}]")
+    path.write_text(text + "\n" + (extra or exporter_table()), encoding="utf-8")
+    return path
+
+
+def test_once_textfile_written(lab: LabInfo, tmp_path: Path) -> None:
+    config = lab_config(lab, tmp_path / "exporter.toml")
+    textfile = tmp_path / "smtpdiag.prom"
+    code = run_exporter(str(config), SPECS, listen=None, once=True, textfile=str(textfile))
+    assert code == 0
+    assert 'smtpdiag_up{target="lab"} 1.0' in textfile.read_text()
+
+
+def test_once_textfile_passes_promtool(lab: LabInfo, tmp_path: Path) -> None:
+    promtool = require_program("promtool")
+    log_file = tmp_path / "msmtp.log"
+    log_file.write_text("", encoding="utf-8")
+    config = lab_config(
+        lab, tmp_path / "exporter.toml", exporter_table(log_file, tmp_path / "state")
+    )
+    textfile = tmp_path / "smtpdiag.prom"
+    run_exporter(str(config), SPECS, listen=None, once=True, textfile=str(textfile))
+    with textfile.open("rb") as stream:
+        checked = subprocess.run(
+            [promtool, "check", "metrics"],
+            stdin=stream,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+    assert checked.stdout + checked.stderr == b""
+    assert checked.returncode == 0
+
+
+def test_once_stdout(lab: LabInfo, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = lab_config(lab, tmp_path / "exporter.toml")
+    run_exporter(str(config), SPECS, listen=None, once=True, textfile=None)
+    assert 'smtpdiag_check_success{check="connect",target="lab"} 1.0' in capsys.readouterr().out
+
+
+def test_once_counts_lines_since_last_run(
+    lab: LabInfo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log_file = tmp_path / "msmtp.log"
+    log_file.write_text(MSMTP_SUCCESS, encoding="utf-8")
+    config = lab_config(
+        lab, tmp_path / "exporter.toml", exporter_table(log_file, tmp_path / "state")
+    )
+    run_exporter(str(config), SPECS, listen=None, once=True, textfile=None)
+    capsys.readouterr()
+    with log_file.open("a", encoding="utf-8") as stream:
+        stream.write(MSMTP_SUCCESS * 3)
+    run_exporter(str(config), SPECS, listen=None, once=True, textfile=None)
+    assert 'smtpdiag_log_lines_total{source="msmtp"} 3.0' in capsys.readouterr().out
+
+
+class ExporterProcess:
+    """``python -m smtpdiag exporter`` in a subprocess, with its stderr lines collected."""
+
+    def __init__(self, *args: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "smtpdiag", "exporter", "--listen", "127.0.0.1:0", *args],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self._condition = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self.url = "http://" + self.wait_for(r"listening on http://(\S+)").group(1)
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            with self._condition:
+                self.lines.append(line.rstrip("\n"))
+                self._condition.notify_all()
+
+    def wait_for(self, pattern: str, start: int = 0, seconds: float = 30.0) -> re.Match[str]:
+        """Return the first match of ``pattern`` in the lines from index ``start`` on."""
+        deadline = time.monotonic() + seconds
+        with self._condition:
+            while True:
+                for line in self.lines[start:]:
+                    match = re.search(pattern, line)
+                    if match:
+                        return match
+                remaining = deadline - time.monotonic()
+                ended = self.process.poll() is not None and not self._reader.is_alive()
+                if remaining <= 0 or ended:
+                    pytest.fail(f"no log line matches {pattern!r}:\n" + "\n".join(self.lines))
+                self._condition.wait(remaining)
+
+    def signal(self, number: int) -> int:
+        """Send ``number`` and return the index of the next log line."""
+        with self._condition:
+            index = len(self.lines)
+        self.process.send_signal(number)
+        return index
+
+    def finish(self) -> int:
+        """Stop the process with SIGTERM unless it ended, and return its exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(30)
+        self._reader.join(10)
+        assert self.process.stderr is not None
+        self.process.stderr.close()
+        return code
+
+
+@pytest.fixture
+def lab_process(lab: LabInfo, tmp_path: Path) -> Iterator[tuple[ExporterProcess, Path]]:
+    log_file = tmp_path / "msmtp.log"
+    log_file.write_text(MSMTP_SUCCESS, encoding="utf-8")
+    config = lab_config(
+        lab, tmp_path / "exporter.toml", exporter_table(log_file, tmp_path / "exporter.state")
+    )
+    process = ExporterProcess("--config", str(config))
+    yield process, config
+    process.finish()
+
+
+@pytest.mark.lab
+def test_sighup_bad_file_keeps_old_config(
+    lab_process: tuple[ExporterProcess, Path],
+) -> None:
+    process, config = lab_process
+    config.write_text("[exporter\n", encoding="utf-8")
+    start = process.signal(signal.SIGHUP)
+    process.wait_for("previous configuration stays in effect", start)
+    assert "Target lab" in fetch(process.url + "/")[1]
+
+
+@pytest.mark.lab
+def test_sighup_bad_file_logs_one_error(lab_process: tuple[ExporterProcess, Path]) -> None:
+    process, config = lab_process
+    config.write_text("[exporter\n", encoding="utf-8")
+    start = process.signal(signal.SIGHUP)
+    process.wait_for("previous configuration stays in effect", start)
+    process.finish()
+    errors = [line for line in process.lines[start:] if " ERROR " in line]
+    assert len(errors) == 1
+    assert str(config) in errors[0]
+
+
+@pytest.mark.lab
+def test_sighup_good_file_swaps_targets(
+    lab: LabInfo, lab_process: tuple[ExporterProcess, Path], tmp_path: Path
+) -> None:
+    process, config = lab_process
+    lab_config(lab, config, exporter_table(), name="relay")
+    start = process.signal(signal.SIGHUP)
+    process.wait_for("configuration reloaded", start)
+    page = fetch(process.url + "/")[1]
+    assert "Target relay" in page
+    assert "Target lab<" not in page
+
+
+@pytest.mark.lab
+def test_sigterm_exits_0(lab_process: tuple[ExporterProcess, Path]) -> None:
+    process, _ = lab_process
+    process.signal(signal.SIGTERM)
+    assert process.finish() == 0
+
+
+@pytest.mark.lab
+def test_sigterm_logs_stopped(lab_process: tuple[ExporterProcess, Path]) -> None:
+    process, _ = lab_process
+    process.signal(signal.SIGTERM)
+    process.finish()
+    assert process.lines[-1].endswith("INFO exporters.service: stopped")
+
+
+@pytest.mark.lab
+def test_sigterm_saves_state(lab_process: tuple[ExporterProcess, Path], tmp_path: Path) -> None:
+    process, _ = lab_process
+    process.signal(signal.SIGTERM)
+    process.finish()
+    assert str(tmp_path / "msmtp.log") in (tmp_path / "exporter.state").read_text()
+
+
+@pytest.mark.lab
+def test_sigint_exits_0(lab_process: tuple[ExporterProcess, Path]) -> None:
+    process, _ = lab_process
+    process.signal(signal.SIGINT)
+    assert process.finish() == 0
+
+
+@pytest.mark.lab
+def test_json_log_lines_parse(lab: LabInfo, tmp_path: Path) -> None:
+    config = lab_config(lab, tmp_path / "exporter.toml")
+    process = ExporterProcess("--config", str(config), "--log-format", "json")
+    process.signal(signal.SIGHUP)
+    process.wait_for("configuration reloaded")
+    process.finish()
+    documents = [json.loads(line) for line in process.lines]
+    assert [item["message"] for item in documents][-1] == "stopped"
+
+
+@pytest.mark.lab
+def test_json_log_lines_carry_path(lab: LabInfo, tmp_path: Path) -> None:
+    config = lab_config(lab, tmp_path / "exporter.toml")
+    process = ExporterProcess("--config", str(config), "--log-format", "json")
+    process.signal(signal.SIGHUP)
+    process.wait_for("configuration reloaded")
+    process.finish()
+    documents = [json.loads(line) for line in process.lines]
+    reloaded = [item for item in documents if item["message"].startswith("configuration reloaded")]
+    assert reloaded[0]["path"] == str(config)
+
+
+def test_rules_text_is_yaml() -> None:
+    document = yaml.safe_load(rules_text())
+    assert isinstance(document["groups"], list)
+
+
+def test_rules_text_runbook_base_applied() -> None:
+    base = "https://git.example.com/ops/smtpdiag/-/blob/main/"
+    document = yaml.safe_load(rules_text(base))
+    urls = [
+        rule["annotations"]["runbook_url"]
+        for group in document["groups"]
+        for rule in group["rules"]
+        if "runbook_url" in rule.get("annotations", {})
+    ]
+    assert urls
+    assert all(url.startswith(base + "docs/runbooks/") for url in urls)
+
+
+def test_rules_text_without_base_relative() -> None:
+    assert "runbook_url: docs/runbooks/" in rules_text()
+
+
+@pytest.mark.parametrize(
+    "base",
+    [
+        pytest.param("git.example.com/ops/", id="no-scheme"),
+        pytest.param("ftp://git.example.com/ops/", id="ftp"),
+        pytest.param("https://git.example.com/ops", id="no-trailing-slash"),
+        pytest.param("https:///ops/", id="no-host"),
+        pytest.param("https://git.example.com/ops/?ref=main/", id="query"),
+        pytest.param("https://git.example.com/o ps/", id="space"),
+        pytest.param("https://git.example.com/ops/\n", id="newline"),
+    ],
+)
+def test_rules_text_invalid_base(base: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        rules_text(base)
+    assert caught.value.value == base
+
+
+BASE = "https://git.example.com/ops/smtpdiag/-/blob/main/"
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        pytest.param(
+            "          runbook_url: docs/runbooks/SmtpSubmissionDown.md\n",
+            f'          runbook_url: "{BASE}docs/runbooks/SmtpSubmissionDown.md"\n',
+            id="plain",
+        ),
+        pytest.param(
+            "  runbook_url: 'docs/runbooks/A.md'\n",
+            f'  runbook_url: "{BASE}docs/runbooks/A.md"\n',
+            id="single-quoted",
+        ),
+        pytest.param(
+            '  runbook_url: "docs/runbooks/A.md"\r\n',
+            f'  runbook_url: "{BASE}docs/runbooks/A.md"\r\n',
+            id="double-quoted-crlf",
+        ),
+        pytest.param(
+            "  runbook_url: https://wiki.example.com/A\n",
+            "  runbook_url: https://wiki.example.com/A\n",
+            id="absolute-unchanged",
+        ),
+        pytest.param(
+            "# runbook_url: docs/runbooks/A.md is relative\n",
+            "# runbook_url: docs/runbooks/A.md is relative\n",
+            id="comment-unchanged",
+        ),
+    ],
+)
+def test_absolute_runbook_line(line: str, expected: str) -> None:
+    assert service_module._absolute_runbook(line, BASE) == expected
