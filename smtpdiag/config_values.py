@@ -29,7 +29,7 @@ def parse_port(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise ValueError("expected a whole number from 1 to 65535")
     text = str(value).strip()
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 65535:
         raise ValueError("expected a whole number from 1 to 65535")
     return int(text)
 
