@@ -40,9 +40,9 @@ from prometheus_client import CollectorRegistry, make_wsgi_app
 from exporters.cache import ResultCache
 from exporters.collector import ExporterStatus, probe_registry
 from exporters.landing import render_landing
-from exporters.settings import DEFAULT_LISTEN, ExporterConfig, WebSettings
+from exporters.settings import ExporterConfig, WebSettings, parse_listen
 from smtpdiag import __version__
-from smtpdiag.errors import ConfigError, UsageError
+from smtpdiag.errors import ConfigError
 from smtpdiag.models import Report
 from smtpdiag.render.text import escape_control
 
@@ -353,30 +353,6 @@ def _call_metrics_app(app: WSGIApplication, environ: WSGIEnvironment) -> _Respon
     return _Response(str(captured["status"]), body, content_type, tuple(headers.items()))
 
 
-def split_listen(text: str) -> tuple[str, int]:
-    """Split ``HOST:PORT`` or ``[IPV6]:PORT`` into host and port; port 0 lets the OS choose.
-
-    Raises ``UsageError`` naming the address when the host or the port is missing or invalid.
-    """
-    fix = f"Write HOST:PORT or [IPV6]:PORT, e.g. {DEFAULT_LISTEN} or [::1]:10587."
-    host, separator, port_text = text.rpartition(":")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    elif ":" in host:
-        raise UsageError(
-            f"The IPv6 listen address {text!r} needs brackets around the address.", fix, value=text
-        )
-    if not separator or not host:
-        raise UsageError(f"The listen address {text!r} has no host or no port.", fix, value=text)
-    if not port_text.isascii() or not port_text.isdigit() or int(port_text) > 65535:
-        raise UsageError(
-            f"The port in the listen address {text!r} is not a number from 0 to 65535.",
-            fix,
-            value=text,
-        )
-    return host, int(port_text)
-
-
 def check_basic_auth(header: str | None, web: WebSettings) -> bool:
     """Tell whether an Authorization header carries the configured basic auth credentials.
 
@@ -508,7 +484,7 @@ class ExporterServer:
     ) -> None:
         """Bind ``listen``; ``poll_interval`` is how often, in seconds, the serving thread
         looks for a ``stop`` request."""
-        host, port = split_listen(listen)
+        host, port = parse_listen(listen)
         infos = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE | socket.AI_NUMERICSERV
         )

@@ -130,15 +130,8 @@ def _poll_logs_once(config: ExporterConfig) -> LogCounters | None:
 
 
 def load_config(config_path: str, listen: str | None) -> ExporterConfig:
-    """Load the configuration and apply ``--listen``.
-
-    NOTE: ``--listen`` is applied here rather than through ``load_exporter_config``, whose
-    address check rejects port 0; the server checks the address when it binds.
-    """
-    config = load_exporter_config(config_path)
-    if listen is None:
-        return config
-    return replace(config, web=replace(config.web, listen=listen))
+    """Load the configuration, with ``--listen`` in place of ``[exporter] listen`` when given."""
+    return load_exporter_config(config_path, listen=listen)
 
 
 def _providers(config: ExporterConfig) -> set[str]:

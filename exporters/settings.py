@@ -401,14 +401,21 @@ _LISTEN_FIX = f"Write HOST:PORT or [IPV6]:PORT, e.g. {DEFAULT_LISTEN} or [::1]:1
 
 
 def parse_listen(text: str) -> tuple[str, int]:
-    """Split a listen address into host and port. Raise ``UsageError`` when it has no port."""
+    """Split ``HOST:PORT`` or ``[IPV6]:PORT`` into host and port; port 0 lets the OS choose.
+
+    Raises ``UsageError`` naming the address when the host or the port is missing or invalid.
+    """
+    # split_host_port rejects port 0, which a listener accepts: strip it and parse the host.
+    any_port = text.endswith(":0") and not text.endswith("::0")
     try:
-        host, port = split_host_port(text)
+        host, port = split_host_port(text[:-2] if any_port else text)
     except UsageError as error:
         raise UsageError(
             f"Invalid listen address {text!r}: {error.problem}", _LISTEN_FIX, value=text
         ) from None
-    if port is None:
+    if any_port and port is None:
+        return host, 0
+    if port is None or any_port:
         raise UsageError(f"The listen address {text!r} has no port.", _LISTEN_FIX, value=text)
     return host, port
 

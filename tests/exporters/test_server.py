@@ -33,12 +33,17 @@ from exporters.server import (
     _QuietHandler,
     check_basic_auth,
     make_ssl_context,
-    split_listen,
 )
-from exporters.settings import DEFAULT_INTERVALS, ExporterConfig, ExporterTarget, WebSettings
+from exporters.settings import (
+    DEFAULT_INTERVALS,
+    ExporterConfig,
+    ExporterTarget,
+    WebSettings,
+    parse_listen,
+)
 from smtpdiag import __version__
 from smtpdiag.context import Settings, Target, TlsMode
-from smtpdiag.errors import ConfigError, UsageError
+from smtpdiag.errors import ConfigError
 from smtpdiag.lab.certs import write_certificates
 from smtpdiag.models import CheckResult, Report, Status
 from smtpdiag.secrets import Secret
@@ -517,37 +522,6 @@ def test_check_basic_auth_open_without_user() -> None:
     assert check_basic_auth(None, WebSettings()) is True
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        pytest.param("127.0.0.1:0", ("127.0.0.1", 0), id="port-zero"),
-        pytest.param("127.0.0.1:10587", ("127.0.0.1", 10587), id="ipv4"),
-        pytest.param("[::1]:10587", ("::1", 10587), id="ipv6"),
-        pytest.param("localhost:65535", ("localhost", 65535), id="name"),
-    ],
-)
-def test_split_listen_valid(text: str, expected: tuple[str, int]) -> None:
-    assert split_listen(text) == expected
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        pytest.param("127.0.0.1", id="no-port"),
-        pytest.param(":10587", id="no-host"),
-        pytest.param("::1:10587", id="ipv6-without-brackets"),
-        pytest.param("127.0.0.1:65536", id="port-too-large"),
-        pytest.param("127.0.0.1:-1", id="negative-port"),
-        pytest.param("127.0.0.1:http", id="named-port"),
-        pytest.param("127.0.0.1:\uff11\uff12", id="fullwidth-digits"),
-    ],
-)
-def test_split_listen_invalid(text: str) -> None:
-    with pytest.raises(UsageError) as caught:
-        split_listen(text)
-    assert caught.value.value == text
-
-
 def test_server_address_reports_bound_port(running: Running) -> None:
     host, port = running.server.address.rsplit(":", 1)
     assert host == "127.0.0.1"
@@ -573,7 +547,7 @@ def test_idle_connection_closed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_QuietHandler, "timeout", 0.05)
     started = start_server(make_config())
     try:
-        host, port = split_listen(started.server.address)
+        host, port = parse_listen(started.server.address)
         with socket.create_connection((host, port), timeout=10) as client:
             # The client sends nothing; the server's timeout closes the connection.
             assert client.recv(1) == b""

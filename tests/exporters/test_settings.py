@@ -213,7 +213,7 @@ def test_unknown_key_error_lists_allowed_keys(tmp_path: Path) -> None:
     assert "listen, jobs, jitter, workers" in caught.value.fix
 
 
-@pytest.mark.parametrize("listen", ["127.0.0.1", "[::1]", "host:0", "a b:80"])
+@pytest.mark.parametrize("listen", ["127.0.0.1", "[::1]", "::0", "a b:80"])
 def test_invalid_listen_argument_names_it(tmp_path: Path, listen: str) -> None:
     with pytest.raises(UsageError) as caught:
         load_text(tmp_path, TARGETS, listen=listen)
@@ -222,11 +222,33 @@ def test_invalid_listen_argument_names_it(tmp_path: Path, listen: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("127.0.0.1:10587", ("127.0.0.1", 10587)), ("[::1]:80", ("::1", 80))],
-    ids=["ipv4", "ipv6"],
+    [
+        pytest.param("127.0.0.1:0", ("127.0.0.1", 0), id="port-zero"),
+        pytest.param("127.0.0.1:10587", ("127.0.0.1", 10587), id="ipv4"),
+        pytest.param("[::1]:10587", ("::1", 10587), id="ipv6"),
+        pytest.param("localhost:65535", ("localhost", 65535), id="name"),
+    ],
 )
-def test_parse_listen(text: str, expected: tuple[str, int]) -> None:
+def test_parse_listen_valid(text: str, expected: tuple[str, int]) -> None:
     assert parse_listen(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("127.0.0.1", id="no-port"),
+        pytest.param(":10587", id="no-host"),
+        pytest.param("::1:10587", id="ipv6-without-brackets"),
+        pytest.param("127.0.0.1:65536", id="port-too-large"),
+        pytest.param("127.0.0.1:-1", id="negative-port"),
+        pytest.param("127.0.0.1:http", id="named-port"),
+        pytest.param("127.0.0.1:\uff11\uff12", id="fullwidth-digits"),
+    ],
+)
+def test_parse_listen_invalid(text: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        parse_listen(text)
+    assert caught.value.value == text
 
 
 # Targets.
