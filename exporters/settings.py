@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -213,6 +214,7 @@ def _load_targets(
     targets: list[ExporterTarget] = []
     log_files: list[LogFile] = []
     for name in target_names(path, document):
+        _check_target_name(path, name)
         loaded = _load_one_target(path, document, name, environ)
         logs = loaded.target.logs
         log_files.extend(
@@ -230,6 +232,21 @@ def _load_targets(
         provider = loaded.target.oauth.provider or "generic"
         targets.append(ExporterTarget(name, loaded.target, loaded.settings, provider))
     return tuple(targets), log_files
+
+
+_TARGET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+"""Target names the exporter accepts: they become ``target`` label values and ``/probe``
+parameters, so they stay short and free of spaces, quotes and markup."""
+
+
+def _check_target_name(path: str, name: str) -> None:
+    if _TARGET_NAME.fullmatch(name) is None:
+        raise ConfigError(
+            path,
+            f"the target name {name!r} is not usable as a metric label.",
+            "Name targets with letters, digits, '_', '.' and '-' (at most 63 characters, "
+            "starting with a letter or digit), e.g. [targets.gmail-relay].",
+        )
 
 
 def _load_one_target(

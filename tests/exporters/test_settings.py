@@ -486,3 +486,28 @@ def test_other_top_level_table_still_rejected(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load({}, config_path=path, target_name="relay", environ={})
     assert "'exporters'" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param('"has space"', id="space"),
+        pytest.param('"alerts@example.com"', id="address"),
+        pytest.param('"quote\\""', id="quote"),
+        pytest.param('"<b>"', id="markup"),
+        pytest.param('"-leading-dash"', id="leading-dash"),
+        pytest.param('"' + "x" * 64 + '"', id="too-long"),
+        pytest.param('"r\\u00e9lais"', id="non-ascii"),
+    ],
+)
+def test_target_name_unusable_as_label(tmp_path: Path, name: str) -> None:
+    text = f'[targets.{name}]\nhost = "127.0.0.1"\n'
+    with pytest.raises(ConfigError) as caught:
+        load_text(tmp_path, text)
+    assert "not usable as a metric label" in str(caught.value)
+
+
+@pytest.mark.parametrize("name", ["gmail-relay", "m365.prod", "relay_2", "9relay"])
+def test_target_name_usable_as_label(tmp_path: Path, name: str) -> None:
+    config = load_text(tmp_path, f'[targets."{name}"]\nhost = "127.0.0.1"\n')
+    assert [target.name for target in config.targets] == [name]
