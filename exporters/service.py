@@ -5,17 +5,12 @@ SIGHUP. The signal handlers only set a flag and write one byte to a pipe. The ma
 wakes on that byte and does the work, so no handler ever takes a lock. With
 ``--once`` every job of every target runs once, the log files are polled once, and the
 exposition goes to stdout or to a ``.prom`` file for node_exporter's textfile collector.
-
-``rules_text`` serves ``smtpdiag rules``: the shipped Prometheus rule file, with the runbook
-links made absolute on request.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import re
 import select
 import signal
 import sys
@@ -23,9 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
-from importlib import resources
 from types import FrameType
-from urllib.parse import urljoin, urlsplit
 
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.exposition import write_to_textfile
@@ -457,57 +450,3 @@ class _SignalHandlers:
             self._service.request_reload()
         else:
             self._service.request_stop()
-
-
-RULES_RESOURCE = ("rules", "smtpdiag.rules.yml")
-"""Location of the shipped rule file inside the ``exporters`` package."""
-
-_RUNBOOK_LINE = re.compile(
-    r"""^(?P<key>\s*runbook_url:\s*)(?P<quote>["']?)(?P<path>docs/runbooks/[^"'\s]+)(?P=quote)\s*$"""
-)
-
-
-def rules_text(runbook_base: str | None = None) -> str:
-    """Return the shipped Prometheus rule file.
-
-    With ``runbook_base`` (an http or https URL ending in ``/``), every ``runbook_url`` that
-    is a relative ``docs/runbooks/...`` path becomes an absolute URL under it. The file is
-    edited line by line, so its comments and layout stay as they are.
-    """
-    resource = resources.files("exporters").joinpath(*RULES_RESOURCE)
-    text = resource.read_text(encoding="utf-8")
-    if runbook_base is None:
-        return text
-    _check_runbook_base(runbook_base)
-    lines = [_absolute_runbook(line, runbook_base) for line in text.splitlines(keepends=True)]
-    return "".join(lines)
-
-
-def _check_runbook_base(base: str) -> None:
-    parts = urlsplit(base)
-    valid = (
-        parts.scheme in ("http", "https")
-        and bool(parts.netloc)
-        and parts.path.endswith("/")
-        and not parts.query
-        and not parts.fragment
-        and base.isprintable()
-        and " " not in base
-    )
-    if not valid:
-        raise UsageError(
-            f"Invalid --runbook-base {base!r}.",
-            "Give an http or https URL that ends in '/', such as "
-            "https://git.example.com/ops/smtpdiag/-/blob/main/.",
-            value=base,
-        )
-
-
-def _absolute_runbook(line: str, base: str) -> str:
-    match = _RUNBOOK_LINE.match(line.rstrip("\r\n"))
-    if match is None:
-        return line
-    ending = line[len(line.rstrip("\r\n")) :]
-    url = urljoin(base, match["path"])
-    # A JSON string is also a valid double-quoted YAML scalar.
-    return f"{match['key']}{json.dumps(url)}{ending}"

@@ -22,13 +22,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 from scripted_peer import unused_port
 from system_programs import require_program
 
 import checks
-from exporters import service as service_module
-from exporters.service import ExporterService, rules_text, run_exporter
+from exporters.service import ExporterService, run_exporter
 from smtpdiag.errors import UsageError
 from smtpdiag.lab.runner import LabInfo, start_lab
 from smtpdiag.lab.scenarios import get_scenario
@@ -481,80 +479,3 @@ def test_json_log_lines_carry_path(lab: LabInfo, tmp_path: Path) -> None:
     documents = [json.loads(line) for line in process.lines]
     reloaded = [item for item in documents if item["message"].startswith("configuration reloaded")]
     assert reloaded[0]["path"] == str(config)
-
-
-def test_rules_text_is_yaml() -> None:
-    document = yaml.safe_load(rules_text())
-    assert isinstance(document["groups"], list)
-
-
-def test_rules_text_runbook_base_applied() -> None:
-    base = "https://git.example.com/ops/smtpdiag/-/blob/main/"
-    document = yaml.safe_load(rules_text(base))
-    urls = [
-        rule["annotations"]["runbook_url"]
-        for group in document["groups"]
-        for rule in group["rules"]
-        if "runbook_url" in rule.get("annotations", {})
-    ]
-    assert urls
-    assert all(url.startswith(base + "docs/runbooks/") for url in urls)
-
-
-def test_rules_text_without_base_relative() -> None:
-    assert "runbook_url: docs/runbooks/" in rules_text()
-
-
-@pytest.mark.parametrize(
-    "base",
-    [
-        pytest.param("git.example.com/ops/", id="no-scheme"),
-        pytest.param("ftp://git.example.com/ops/", id="ftp"),
-        pytest.param("https://git.example.com/ops", id="no-trailing-slash"),
-        pytest.param("https:///ops/", id="no-host"),
-        pytest.param("https://git.example.com/ops/?ref=main/", id="query"),
-        pytest.param("https://git.example.com/o ps/", id="space"),
-        pytest.param("https://git.example.com/ops/\n", id="newline"),
-    ],
-)
-def test_rules_text_invalid_base(base: str) -> None:
-    with pytest.raises(UsageError) as caught:
-        rules_text(base)
-    assert caught.value.value == base
-
-
-BASE = "https://git.example.com/ops/smtpdiag/-/blob/main/"
-
-
-@pytest.mark.parametrize(
-    ("line", "expected"),
-    [
-        pytest.param(
-            "          runbook_url: docs/runbooks/SmtpSubmissionDown.md\n",
-            f'          runbook_url: "{BASE}docs/runbooks/SmtpSubmissionDown.md"\n',
-            id="plain",
-        ),
-        pytest.param(
-            "  runbook_url: 'docs/runbooks/A.md'\n",
-            f'  runbook_url: "{BASE}docs/runbooks/A.md"\n',
-            id="single-quoted",
-        ),
-        pytest.param(
-            '  runbook_url: "docs/runbooks/A.md"\r\n',
-            f'  runbook_url: "{BASE}docs/runbooks/A.md"\r\n',
-            id="double-quoted-crlf",
-        ),
-        pytest.param(
-            "  runbook_url: https://wiki.example.com/A\n",
-            "  runbook_url: https://wiki.example.com/A\n",
-            id="absolute-unchanged",
-        ),
-        pytest.param(
-            "# runbook_url: docs/runbooks/A.md is relative\n",
-            "# runbook_url: docs/runbooks/A.md is relative\n",
-            id="comment-unchanged",
-        ),
-    ],
-)
-def test_absolute_runbook_line(line: str, expected: str) -> None:
-    assert service_module._absolute_runbook(line, BASE) == expected

@@ -1,0 +1,67 @@
+"""The shipped Prometheus rule file, as ``smtpdiag rules`` prints it.
+
+Each ``runbook_url`` in the file is a path relative to the repository root
+(``docs/runbooks/<AlertName>.md``); ``--runbook-base`` turns them into absolute URLs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from importlib import resources
+from urllib.parse import urljoin, urlsplit
+
+from smtpdiag.errors import UsageError
+
+RULES_RESOURCE = ("rules", "smtpdiag.rules.yml")
+"""Location of the shipped rule file inside the ``exporters`` package."""
+
+_RUNBOOK_LINE = re.compile(
+    r"""^(?P<key>\s*runbook_url:\s*)(?P<quote>["']?)(?P<path>docs/runbooks/[^"'\s]+)(?P=quote)\s*$"""
+)
+
+
+def rules_text(runbook_base: str | None = None) -> str:
+    """Return the shipped Prometheus rule file.
+
+    With ``runbook_base`` (an http or https URL ending in ``/``), every ``runbook_url`` that
+    is a relative ``docs/runbooks/...`` path becomes an absolute URL under it. The file is
+    edited line by line, so its comments and layout stay as they are.
+    """
+    resource = resources.files("exporters").joinpath(*RULES_RESOURCE)
+    text = resource.read_text(encoding="utf-8")
+    if runbook_base is None:
+        return text
+    _check_runbook_base(runbook_base)
+    lines = [_absolute_runbook(line, runbook_base) for line in text.splitlines(keepends=True)]
+    return "".join(lines)
+
+
+def _check_runbook_base(base: str) -> None:
+    parts = urlsplit(base)
+    valid = (
+        parts.scheme in ("http", "https")
+        and bool(parts.netloc)
+        and parts.path.endswith("/")
+        and not parts.query
+        and not parts.fragment
+        and base.isprintable()
+        and " " not in base
+    )
+    if not valid:
+        raise UsageError(
+            f"Invalid --runbook-base {base!r}.",
+            "Give an http or https URL that ends in '/', such as "
+            "https://git.example.com/ops/smtpdiag/-/blob/main/.",
+            value=base,
+        )
+
+
+def _absolute_runbook(line: str, base: str) -> str:
+    match = _RUNBOOK_LINE.match(line.rstrip("\r\n"))
+    if match is None:
+        return line
+    ending = line[len(line.rstrip("\r\n")) :]
+    url = urljoin(base, match["path"])
+    # A JSON string is also a valid double-quoted YAML scalar.
+    return f"{match['key']}{json.dumps(url)}{ending}"
