@@ -827,8 +827,9 @@ def exporter(
             "-c",
             envvar="SMTPDIAG_CONFIG",
             show_envvar=True,
-            help="TOML configuration file with [targets.NAME] tables and an optional "
-            "[exporter] table.",
+            # Rich would read an unescaped [name] as a style tag and drop it.
+            help="TOML configuration file with \\[targets.NAME] tables and an optional "
+            "\\[exporter] table.",
         ),
     ] = None,
     listen: Annotated[
@@ -836,7 +837,7 @@ def exporter(
         typer.Option(
             "--listen",
             metavar="HOST:PORT",
-            help="Address of the HTTP endpoint; overrides [exporter] listen "
+            help="Address of the HTTP endpoint; overrides \\[exporter] listen "
             "(default 127.0.0.1:10587, [::1]:PORT for IPv6).",
         ),
     ] = None,
@@ -899,7 +900,7 @@ def rules(
 ) -> None:
     """Print the Prometheus alerting and recording rules for the exporter's metrics."""
     _check_exporters_package()
-    from exporters.service import rules_text
+    from exporters.rules_file import rules_text
 
     sys.stdout.write(rules_text(runbook_base))
 

@@ -213,3 +213,10 @@ def test_rules_invalid_base_exits_3(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_main(capsys, "rules", "--runbook-base", "git.example.com/ops")
     assert code == 3
     assert "git.example.com/ops" in err
+
+
+def test_help_keeps_table_names(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_main(capsys, "exporter", "--help")
+    assert code == 0
+    assert "[targets.NAME]" in out
+    assert "[exporter]" in out
