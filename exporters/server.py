@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import gzip
 import hmac
 import logging
 import socket
@@ -35,7 +36,8 @@ from urllib.parse import parse_qs
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
-from prometheus_client import CollectorRegistry, make_wsgi_app
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import gzip_accepted
 
 from exporters.cache import ResultCache
 from exporters.collector import ExporterStatus, probe_registry
@@ -59,6 +61,9 @@ PROBE_WAIT_SECONDS = 120.0
 
 MAX_NAME_SHOWN = 100
 """Characters of a requested target name that an error response repeats."""
+
+TEXT_FORMAT_0_0_4 = "text/plain; version=0.0.4; charset=utf-8"
+"""Content type of the Prometheus text format that every Prometheus version parses."""
 
 TEXT_PLAIN = "text/plain; charset=utf-8"
 HTML = "text/html; charset=utf-8"
@@ -194,7 +199,7 @@ class ExporterApp:
         self._status = status
         self._cache = cache
         self._scheduler = scheduler
-        self._metrics_app = make_wsgi_app(registry)
+        self._registry = registry
         self._check_ids = tuple(check_ids)
         self._wall = wall
         self._monotonic = monotonic
@@ -273,7 +278,7 @@ class ExporterApp:
         return _Response("200 OK", page.encode("utf-8"), HTML)
 
     def _metrics(self, environ: WSGIEnvironment) -> _Response:
-        return _call_metrics_app(self._metrics_app, environ)
+        return _exposition(self._registry, environ)
 
     def _probe(self, environ: WSGIEnvironment) -> _Response:
         params = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
@@ -324,7 +329,7 @@ class ExporterApp:
             return _text("503 Service Unavailable", f"Probe not run: {error}. Retry later.\n")
         target = next(item for item in config.targets if item.name == name)
         registry = probe_registry(report, target, duration)
-        return _call_metrics_app(make_wsgi_app(registry), environ)
+        return _exposition(registry, environ)
 
 
 def _split_checks(values: Sequence[str]) -> tuple[str, ...]:
@@ -333,24 +338,24 @@ def _split_checks(values: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(ids))
 
 
-def _call_metrics_app(app: WSGIApplication, environ: WSGIEnvironment) -> _Response:
-    """Run a ``prometheus_client`` WSGI app as GET and capture its response.
+def _exposition(registry: CollectorRegistry, environ: WSGIEnvironment) -> _Response:
+    """Render ``registry`` in the Prometheus text format 0.0.4, gzip-compressed when accepted.
 
-    The client library serves only GET, so HEAD is passed in as GET and the body is dropped
-    afterwards by ``ExporterApp``.
+    Every Prometheus version parses the text format, and the exporter uses nothing that only
+    OpenMetrics carries (exemplars, units), so a request for OpenMetrics gets it too: its
+    encoder in prometheus_client 0.26 takes 1.7 times as long. gzip runs at level 1, which
+    takes less than a tenth of the time of prometheus_client's level 9 for a body about 25 %
+    larger (bench/exporter.py, 200 targets).
+    ``name[]`` parameters select metric families, as prometheus_client's own handler allows.
     """
-    captured: dict[str, object] = {}
-
-    def start_response(
-        status: str, headers: list[tuple[str, str]], exc_info: object = None
-    ) -> None:
-        captured["status"] = status
-        captured["headers"] = headers
-
-    body = b"".join(app({**environ, "REQUEST_METHOD": "GET"}, start_response))  # type: ignore[arg-type]
-    headers = dict(captured["headers"])  # type: ignore[call-overload]
-    content_type = headers.pop("Content-Type", TEXT_PLAIN)
-    return _Response(str(captured["status"]), body, content_type, tuple(headers.items()))
+    names = parse_qs(environ.get("QUERY_STRING", "")).get("name[]")
+    if names:
+        registry = registry.restricted_registry(names)  # type: ignore[assignment]
+    body = generate_latest(registry)
+    if not gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING", "")):
+        return _Response("200 OK", body, TEXT_FORMAT_0_0_4)
+    compressed = gzip.compress(body, compresslevel=1)
+    return _Response("200 OK", compressed, TEXT_FORMAT_0_0_4, (("Content-Encoding", "gzip"),))
 
 
 def check_basic_auth(header: str | None, web: WebSettings) -> bool:

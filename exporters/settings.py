@@ -74,7 +74,9 @@ DEFAULT_LISTEN = "127.0.0.1:10587"
 """Address of the HTTP endpoint. It is on loopback, so nothing is exposed by default."""
 
 DEFAULT_JITTER = 0.1
-DEFAULT_WORKERS = 16
+MIN_DEFAULT_WORKERS = 16
+"""Fewest probe threads when ``workers`` is not set; the default is one per target above it,
+so that one cycle over every target runs in parallel and takes about as long as one probe."""
 MIN_INTERVAL = 1.0
 MAX_INTERVAL = 86400.0
 MAX_JITTER = 0.5
@@ -186,7 +188,7 @@ def load_exporter_config(
         jobs=_jobs(path, table.get("jobs", list(JOBS))),
         intervals=_intervals(path, table.get("intervals", {})),
         jitter=_number(path, "exporter", "jitter", table.get("jitter", DEFAULT_JITTER), MAX_JITTER),
-        workers=_workers(path, table.get("workers", DEFAULT_WORKERS)),
+        workers=_workers(path, table.get("workers", default_workers(len(targets)))),
         log_files=log_files,
         state_file=_state_file(path, table.get("state_file")),
         web=_web(path, table.get("web", {}), _listen(path, table, listen)),
@@ -366,6 +368,11 @@ def _number(
             f"Set {key} to a number from {minimum:g} to {maximum:g}{unit}.",
         )
     return number
+
+
+def default_workers(target_count: int) -> int:
+    """Return the probe threads used when ``workers`` is not set: one per target, 16 to 256."""
+    return min(MAX_WORKERS, max(MIN_DEFAULT_WORKERS, target_count))
 
 
 def _workers(path: str, value: object) -> int:

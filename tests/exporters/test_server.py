@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import logging
 import socket
 import ssl
@@ -214,6 +215,28 @@ def test_ready_when_scheduler_ready(running: Running) -> None:
     answer = fetch(running.url + "/-/ready")
     assert answer.status == 200
     assert answer.body == "Ready\n"
+
+
+def test_metrics_text_format_for_openmetrics_request(running: Running) -> None:
+    accept = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
+    answer = fetch(running.url + "/metrics", headers={"Accept": accept})
+    assert answer.content_type == "text/plain; version=0.0.4; charset=utf-8"
+    assert "# EOF" not in answer.body
+
+
+def test_metrics_gzip_when_accepted(running: Running) -> None:
+    request = urllib.request.Request(running.url + "/metrics", headers={"Accept-Encoding": "gzip"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        encoding = response.headers.get("Content-Encoding")
+        body = gzip.decompress(response.read()).decode("utf-8")
+    assert encoding == "gzip"
+    assert "smtpdiag_build_info{" in body
+
+
+def test_metrics_name_filter(running: Running) -> None:
+    body = fetch(running.url + "/metrics?name[]=smtpdiag_build_info").body
+    names = {line.split("{")[0].split(" ")[0] for line in body.splitlines() if line[:1] != "#"}
+    assert names == {"smtpdiag_build_info"}
 
 
 def test_metrics_show_cached_result(running: Running) -> None:

@@ -14,6 +14,7 @@ from exporters.settings import (
     JOBS,
     ExporterConfig,
     LogFile,
+    default_workers,
     load_exporter_config,
     parse_listen,
 )
@@ -511,3 +512,16 @@ def test_target_name_unusable_as_label(tmp_path: Path, name: str) -> None:
 def test_target_name_usable_as_label(tmp_path: Path, name: str) -> None:
     config = load_text(tmp_path, f'[targets."{name}"]\nhost = "127.0.0.1"\n')
     assert [target.name for target in config.targets] == [name]
+
+
+@pytest.mark.parametrize(
+    ("targets", "expected"),
+    [(0, 16), (1, 16), (16, 16), (100, 100), (256, 256), (1000, 256)],
+)
+def test_default_workers_follow_targets(targets: int, expected: int) -> None:
+    assert default_workers(targets) == expected
+
+
+def test_default_workers_one_per_target(tmp_path: Path) -> None:
+    tables = "".join(f'[targets.t{index:03}]\nhost = "127.0.0.1"\n' for index in range(40))
+    assert load_text(tmp_path, tables).workers == 40
