@@ -295,9 +295,15 @@ class LogFollowerThread:
         while not self._stop.wait(self._interval):
             try:
                 self.poll_once()
-            except OSError as error:
-                # Follower handles the errors of single files itself, so this is anything else.
-                self._report(", ".join(self._paths), f"polling the log files failed: {error}")
+            except Exception as error:
+                # Follower handles the errors of single files itself. Anything else is logged
+                # with its traceback and the next poll tries again, because a follower thread
+                # that ended would leave the counters frozen without a sign.
+                logger.debug("polling the log files failed", exc_info=True)
+                self._report(
+                    ", ".join(self._paths),
+                    f"polling the log files failed: {error.__class__.__name__}: {error}",
+                )
 
     def _save_state(self) -> None:
         self._saved_at = self._monotonic()

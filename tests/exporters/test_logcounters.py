@@ -436,3 +436,33 @@ def test_follow_stopped_polls_nothing(tmp_path: Path, follow: Callable[..., tupl
     thread.stop()
     append(path, batch(10))
     assert thread.poll_once() == 0
+
+
+def test_follow_thread_survives_failed_poll(
+    tmp_path: Path, follow: Callable[..., tuple], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "mail.log"
+    path.touch()
+    errors: list[str] = []
+    counters, thread = follow(
+        path, interval=0.01, on_error=lambda name, message: errors.append(message)
+    )
+    real_feed = counters.feed
+    failures = iter([ValueError("broken parser")])
+
+    def feed_failing_once(lines: object) -> None:
+        error = next(failures, None)
+        if error is not None:
+            raise error
+        real_feed(lines)
+
+    monkeypatch.setattr(counters, "feed", feed_failing_once)
+    thread.start()
+    deadline = time.monotonic() + 10.0  # a bound for a stuck thread, not a speed check
+    while not errors and time.monotonic() < deadline:
+        time.sleep(0.01)
+    append(path, batch(10))
+    while totals(counters) != (10, 1) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert errors == ["polling the log files failed: ValueError: broken parser"]
+    assert totals(counters) == (10, 1)
