@@ -620,7 +620,17 @@ def demo() -> None:
     def log_scenarios() -> list[Verdict] | None:
         return run_log_scenarios(show_logs)
 
-    raise typer.Exit(run_demo(run_suite, show, sys.stdout, log_scenarios))
+    def exporter_scenario() -> Verdict:
+        _check_exporters_package()
+        from exporters.demo import SCENARIO_NAME, run_exporter_scenario
+
+        def show_scrape(text: str) -> None:
+            console.rule(f"scenario {SCENARIO_NAME}")
+            console.print(text, markup=False, highlight=False)
+
+        return run_exporter_scenario(specs, show_scrape)
+
+    raise typer.Exit(run_demo(run_suite, show, sys.stdout, log_scenarios, exporter_scenario))
 
 
 class DecodeFormat(StrEnum):

@@ -204,7 +204,7 @@ def test_lab_command_prints_json_line_and_cleans_up() -> None:
 
 def test_demo_diagnoses_every_scenario() -> None:
     require_program("msmtp")  # the log scenarios run the real msmtp
-    total = len(SCENARIOS) + len(LOG_SCENARIOS)
+    total = len(SCENARIOS) + len(LOG_SCENARIOS) + 1  # and the exporter scenario
     completed = subprocess.run(
         [sys.executable, "-m", "smtpdiag", "demo"],
         capture_output=True,

@@ -64,16 +64,21 @@ def judge(scenario: Scenario, report: Report) -> Verdict:
 RunLogScenarios = Callable[[], list[Verdict] | None]
 """Run the log scenarios and return their verdicts; None when they cannot run here."""
 
+RunExporterScenario = Callable[[], Verdict]
+"""Run the exporter's scenario and return its verdict."""
+
 
 def run_demo(
     run_suite: RunSuite,
     show: ShowReport,
     out: TextIO,
     run_log_scenarios: RunLogScenarios | None = None,
+    run_exporter_scenario: RunExporterScenario | None = None,
 ) -> int:
     """Diagnose every scenario in turn and write one verdict line each, then a summary.
 
-    Log scenarios, when given, run after the check scenarios and count alike. Returns 0 when
+    Log scenarios and then the exporter scenario, when given, run after the check scenarios
+    and count alike. Returns 0 when
     every scenario was diagnosed as expected, 1 otherwise.
     """
     verdicts = []
@@ -94,6 +99,11 @@ def run_demo(
         for verdict in log_verdicts or ():
             verdicts.append(verdict)
             out.write(verdict.line() + "\n")
+
+    if run_exporter_scenario is not None:
+        verdict = run_exporter_scenario()
+        verdicts.append(verdict)
+        out.write(verdict.line() + "\n")
 
     diagnosed = sum(verdict.diagnosed for verdict in verdicts)
     out.write(f"{len(verdicts)} scenarios, {diagnosed} diagnosed as expected\n")
