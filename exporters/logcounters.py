@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 
 from exporters.reasons import (
     GENERIC_PROVIDER,
-    LOG_REASONS,
+    PRESET_REASONS,
     PROVIDERS,
     provider_for_event,
     reason_label,
@@ -106,7 +106,7 @@ class LogCounters:
 
     Series that may appear later are present at 0 from the start. These are the attempts of
     each source with a parser and each provider of ``providers`` plus ``generic``, and the
-    failures of those pairs with every reason of ``LOG_REASONS``. Lines, parse errors and leaks
+    failures of those pairs with every reason of ``PRESET_REASONS``. Lines, parse errors and leaks
     start at 0 for every source. Provider names outside the closed set are ignored.
     """
 
@@ -121,7 +121,7 @@ class LogCounters:
             (source, name, reason): 0
             for source in ATTEMPT_SOURCES
             for name in known
-            for reason in sorted(LOG_REASONS)
+            for reason in sorted(PRESET_REASONS)
         }
         self._lines = dict.fromkeys(SOURCES, 0)
         self._parse_errors = dict.fromkeys(SOURCES, 0)

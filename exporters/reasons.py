@@ -8,7 +8,12 @@ as ``generic``.
 from __future__ import annotations
 
 from smtpdiag.clock.kinds import CLOCK_FINDINGS
-from smtpdiag.clock.symptom_kinds import SYMPTOM_FINDINGS
+from smtpdiag.clock.symptom_kinds import (
+    ASSERTION_TIME_INVALID,
+    ASSERTION_TIME_RANGE,
+    SYMPTOM_FINDINGS,
+)
+from smtpdiag.decode.tls_messages import RULES as TLS_MESSAGE_RULES
 from smtpdiag.knowledge.kinds import AUTH_FINDINGS
 from smtpdiag.knowledge.providers import Provider, provider_from_host
 from smtpdiag.logs.kinds import (
@@ -44,6 +49,9 @@ FAILURE_KINDS: tuple[FindingKind, ...] = (
 (``auth``), TLS errors (``tls``), identity provider error bodies (``token`` and ``clock``) and
 what only logs show (``auth_failure_rate``)."""
 
+ASSERTION_CODES = frozenset({ASSERTION_TIME_RANGE.code, ASSERTION_TIME_INVALID.code})
+"""clock codes that an identity provider's error body can give (AADSTS700024, AADSTS50012)."""
+
 NOT_FAILURE_CODES = frozenset({*RATE_CODES, LOG_UNREADABLE.code, "auth.accepted"})
 """Codes of those areas that never name a failed attempt: the findings that judge the failure
 rate, an unreadable log file, and the reply to a successful AUTH."""
@@ -67,6 +75,65 @@ LOG_REASONS: frozenset[str] = frozenset(
     }
 )
 """Every value of the ``reason`` label of ``smtpdiag_auth_failures_total``."""
+
+
+_CHECK_ONLY_AUTH_CODES = frozenset(
+    {
+        "auth.token_missing",
+        "auth.challenge_unanswered",
+        "auth.challenge_damaged",
+        "auth.no_final_reply",
+        "auth.repeated_challenge",
+        "auth.token_expires_soon",
+    }
+)
+"""auth codes that only the auth check gives, from its own session or token: a log line shows
+no 334 challenge, no client response and no token."""
+
+_TOKEN_BODY_CODES = frozenset(
+    kind.code
+    for kind in TOKEN_FINDINGS
+    if kind.code
+    not in {
+        "token.malformed_response",
+        "token.endpoint_http_error",
+        "token.endpoint_unreachable",
+        "token.endpoint_tls",
+        "token.command_failed",
+        "token.command_output_invalid",
+        "token.refresh_token_rotated",
+        "token.cache_file_unsafe",
+        "token.expires_soon",
+    }
+)
+"""token codes of an identity provider's error body, which sasl-xoauth2 writes to the log."""
+
+_TLS_MESSAGE_CODES = frozenset(rule.problem.value for rule in TLS_MESSAGE_RULES)
+"""tls codes of the TLS error messages that ``smtpdiag logs`` recognises in a log line."""
+
+PRESET_REASONS: frozenset[str] = frozenset(
+    {
+        *(
+            reason_name(kind.code)
+            for kind in AUTH_FINDINGS
+            if kind.code not in NOT_FAILURE_CODES
+            and kind.code not in _CHECK_ONLY_AUTH_CODES
+            and not kind.code.startswith("auth.response_")
+        ),
+        *(reason_name(code) for code in _TOKEN_BODY_CODES | _TLS_MESSAGE_CODES),
+        *(reason_name(code) for code in ASSERTION_CODES),
+        *(
+            reason_name(kind.code)
+            for kind in AUTH_FAILURE_RATE_FINDINGS
+            if kind.code not in NOT_FAILURE_CODES
+        ),
+        OTHER_REASON,
+        UNKNOWN_REASON,
+    }
+)
+"""Reasons whose failure counters start at 0: those the log parsers can give, from SMTP
+replies, TLS error messages, identity provider error bodies and what only logs show. A failure
+with another reason of ``LOG_REASONS`` (such as a clock symptom) creates its series at 1."""
 
 
 def reason_label(code: str | None) -> str:

@@ -21,6 +21,7 @@ from exporters.reasons import (
     LOG_REASONS,
     NOT_FAILURE_CODES,
     OTHER_REASON,
+    PRESET_REASONS,
     PROVIDERS,
     UNKNOWN_REASON,
     provider_for_event,
@@ -141,6 +142,18 @@ COUNTED = [
 ]
 
 
+def test_preset_reasons_within_label_set() -> None:
+    assert PRESET_REASONS <= LOG_REASONS
+
+
+@pytest.mark.parametrize(("line", "source", "provider", "reason"), COUNTED)
+def test_line_reason_starts_at_zero(
+    line: str, source: str, provider: str, reason: str | None
+) -> None:
+    if reason is not None:
+        assert reason in PRESET_REASONS
+
+
 @pytest.mark.parametrize(("line", "source", "provider", "reason"), COUNTED)
 def test_line_counts_one_attempt(line: str, source: str, provider: str, reason: str | None) -> None:
     counts = counts_of(line)
@@ -190,7 +203,7 @@ def test_zero_series_before_any_line() -> None:
         (source, provider): 0 for source in ATTEMPT_SOURCES for provider in ("microsoft", "generic")
     }
     assert dict(counts.attempts) == expected_attempts
-    assert len(counts.failures) == len(ATTEMPT_SOURCES) * 2 * len(LOG_REASONS)
+    assert len(counts.failures) == len(ATTEMPT_SOURCES) * 2 * len(PRESET_REASONS)
     assert set(counts.failures.values()) == {0}
     assert dict(counts.lines) == dict.fromkeys(SOURCES, 0)
     assert dict(counts.parse_errors) == dict.fromkeys(SOURCES, 0)
