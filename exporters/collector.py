@@ -24,7 +24,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from exporters.reasons import GENERIC_PROVIDER, OTHER_REASON, PROVIDERS, reason_name
 from exporters.settings import JOB_PUBLISHES, ExporterConfig, ExporterTarget
 from smtpdiag import __version__
-from smtpdiag.models import CheckResult, Report, Status
+from smtpdiag.models import CheckResult, Report, Severity, Status
 
 if TYPE_CHECKING:
     from exporters.cache import CachedResult, ResultCache
@@ -68,6 +68,8 @@ class _Entry:
     provider: str
     result: CheckResult
     finished_at: float
+    interval: float | None = None
+    """Seconds between runs of the job that produced a cached result; None for a probe."""
 
 
 @dataclass(frozen=True)
@@ -89,9 +91,9 @@ class _Family:
 
 UP = _Family(
     "smtpdiag_up",
-    "1 when the latest connect check of the target ended ok or warning, 0 when it ended "
-    "critical or unknown. Absent before the first connect result and while the connect check "
-    "is skipped.",
+    "1 when the latest dns and connect checks of the target reached its submission server "
+    "(both ok or warning); 0 when either ended critical or unknown, such as a name that does "
+    "not resolve or a refused port. Absent before the first result of the connect job.",
     ("target",),
 )
 CHECK_STATUS = _Family(
@@ -118,9 +120,15 @@ CHECK_LAST_RUN = _Family(
 )
 CHECK_FINDING = _Family(
     "smtpdiag_check_finding",
-    "1 for each finding of the latest result of the check; reason is the name part of the "
-    "finding code (invalid_grant of token.invalid_grant).",
+    "1 for each warning or critical finding of the latest result of the check; reason is the "
+    "name part of the finding code (invalid_grant of token.invalid_grant). Informational "
+    "findings are not exported.",
     ("target", "check", "reason"),
+)
+CHECK_INTERVAL = _Family(
+    "smtpdiag_check_interval_seconds",
+    "Configured seconds between two runs of the job that refreshes the check, without jitter.",
+    ("target", "check"),
 )
 CERT_NOT_AFTER = _Family(
     "smtpdiag_tls_cert_not_after_timestamp_seconds",
@@ -136,7 +144,8 @@ CLOCK_OFFSET = _Family(
 TOKEN_EXPIRES_IN = _Family(
     "smtpdiag_token_expires_in_seconds",
     "Seconds until the access token that the latest token check obtained expires, computed "
-    "at scrape time; negative once it expired.",
+    "at scrape time; negative once it expired. Absent when the token carries no expiry, such "
+    "as an opaque token read from a file.",
     ("target", "provider"),
 )
 TARGET_FAMILIES = (
@@ -146,6 +155,7 @@ TARGET_FAMILIES = (
     CHECK_DURATION,
     CHECK_LAST_RUN,
     CHECK_FINDING,
+    CHECK_INTERVAL,
     CERT_NOT_AFTER,
     CLOCK_OFFSET,
     TOKEN_EXPIRES_IN,
@@ -172,7 +182,9 @@ AUTH_FAILURES = _Family(
     "smtpdiag_auth_failures_total",
     "Failed AUTH attempts read from the followed mail logs since the exporter started; "
     "reason is the name part of the finding code, other for a code outside the known set, "
-    "unknown when the log gives none. Server-side failures count under provider generic.",
+    "unknown when the log gives none. provider is the mail provider of the server that the "
+    "logging program sent AUTH to; failed logins of clients to a server on this host, which "
+    "name no provider, count under generic.",
     ("source", "provider", "reason"),
     counter=True,
 )
@@ -184,14 +196,16 @@ LOG_LINES = _Family(
 )
 LOG_PARSE_ERRORS = _Family(
     "smtpdiag_log_parse_errors_total",
-    "Lines of a known mail program that looked relevant but could not be read.",
+    "Lines of a known mail program that looked relevant but could not be read, since the "
+    "exporter started.",
     ("source",),
     counter=True,
 )
 SECRET_LEAKS = _Family(
     "smtpdiag_secret_leaks_total",
     "Log lines that contain a secret (a SASL response, an access or refresh token, a client "
-    "secret); source is unknown for lines of no known mail program.",
+    "secret) since the exporter started; source is unknown for lines of no known mail "
+    "program.",
     ("source",),
     counter=True,
 )
@@ -303,10 +317,31 @@ def target_families(
 ) -> list[Metric]:
     """Return the per-target families of ``entries``, each HELP text ending with ``note(name)``."""
     families = {family.name: family.new(note(family.name)) for family in TARGET_FAMILIES}
+    reached: dict[str, dict[str, Status]] = {}
     for entry in entries:
         _add_check(families, entry)
         _add_facts(families, entry, now)
+        if entry.result.id in ("dns", "connect"):
+            reached.setdefault(entry.target, {})[entry.result.id] = entry.result.status
+    for target, statuses in reached.items():
+        up = _up_value(statuses)
+        if up is not None:
+            families[UP.name].add_metric([target], up)
     return list(families.values())
+
+
+def _up_value(statuses: Mapping[str, Status]) -> float | None:
+    """Return ``smtpdiag_up`` from the dns and connect statuses of one target.
+
+    A failed dns check skips connect, so it alone gives 0. A skipped connect check after a
+    dns check that passed (no host to try) gives no value.
+    """
+    if statuses.get("dns") in (Status.CRITICAL, Status.UNKNOWN):
+        return 0.0
+    connect = statuses.get("connect")
+    if connect is None or connect not in STATUS_VALUES:
+        return None
+    return 1.0 if connect in SUCCESS_STATUSES else 0.0
 
 
 def _add_check(families: Mapping[str, FamilyMetric], entry: _Entry) -> None:
@@ -321,18 +356,21 @@ def _add_check(families: Mapping[str, FamilyMetric], entry: _Entry) -> None:
         success = 1.0 if result.status in SUCCESS_STATUSES else 0.0
         families[CHECK_STATUS.name].add_metric(labels, float(value))
         families[CHECK_SUCCESS.name].add_metric(labels, success)
-        if check == "connect":
-            families[UP.name].add_metric([entry.target], success)
     families[CHECK_DURATION.name].add_metric(labels, result.duration_seconds)
     families[CHECK_LAST_RUN.name].add_metric(labels, entry.finished_at)
+    if entry.interval is not None:
+        families[CHECK_INTERVAL.name].add_metric(labels, entry.interval)
     for reason in _finding_reasons(result):
         families[CHECK_FINDING.name].add_metric([*labels, reason], 1.0)
 
 
 def _finding_reasons(result: CheckResult) -> list[str]:
-    """Return the distinct name parts of the result's finding codes, in finding order."""
+    """Return the distinct name parts of the result's warning and critical finding codes, in
+    finding order."""
     reasons: dict[str, None] = {}
     for finding in result.findings:
+        if finding.severity is Severity.INFO:
+            continue
         name = reason_name(finding.code)
         reasons[name if _LABEL_NAME.fullmatch(name) else OTHER_REASON] = None
     return list(reasons)
@@ -431,7 +469,9 @@ def _job_texts(intervals: Mapping[str, float]) -> Iterable[str]:
 
 
 def _entry(cached: CachedResult) -> _Entry:
-    return _Entry(cached.target, cached.provider, cached.result, cached.finished_at)
+    return _Entry(
+        cached.target, cached.provider, cached.result, cached.finished_at, cached.interval
+    )
 
 
 class _FixedCollector(Collector):

@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from exporters.cache import CachedResult, ResultCache
 from exporters.collector import ExporterStatus, SmtpdiagCollector, probe_registry
 from exporters.logcounters import LEAK_SOURCES, SOURCES, LogCounters
-from exporters.reasons import LOG_REASONS, PROVIDERS
+from exporters.reasons import LOG_REASONS, PRESET_REASONS, PROVIDERS
 from exporters.settings import (
     DEFAULT_INTERVALS,
     ExporterConfig,
@@ -276,6 +276,53 @@ def test_up_absent_before_connect() -> None:
     assert registry_of(cache).get_sample_value("smtpdiag_up", {"target": "relay"}) is None
 
 
+@pytest.mark.parametrize(
+    ("dns", "connect", "expected"),
+    [
+        pytest.param(Status.CRITICAL, Status.SKIPPED, 0.0, id="dns-failed-connect-skipped"),
+        pytest.param(Status.UNKNOWN, None, 0.0, id="dns-unknown-no-connect"),
+        pytest.param(Status.OK, Status.CRITICAL, 0.0, id="refused"),
+        pytest.param(Status.OK, Status.OK, 1.0, id="reached"),
+        pytest.param(Status.WARNING, Status.WARNING, 1.0, id="reached-with-warnings"),
+        pytest.param(Status.OK, Status.SKIPPED, None, id="connect-skipped"),
+    ],
+)
+def test_up_from_dns_and_connect(
+    dns: Status, connect: Status | None, expected: float | None
+) -> None:
+    results = [cached("relay", result("dns", dns))]
+    if connect is not None:
+        results.append(cached("relay", result("connect", connect)))
+    cache = fill(ResultCache(), *results)
+    assert registry_of(cache).get_sample_value("smtpdiag_up", {"target": "relay"}) == expected
+
+
+def test_check_interval_from_cache() -> None:
+    entry = CachedResult("relay", "generic", result("tls"), FINISHED, 45.0)
+    cache = fill(ResultCache(), entry)
+    value = registry_of(cache).get_sample_value(
+        "smtpdiag_check_interval_seconds", {"target": "relay", "check": "tls"}
+    )
+    assert value == 45.0
+
+
+def test_info_finding_not_exported() -> None:
+    scope = result(
+        "scope",
+        Status.OK,
+        [finding("scope.unverifiable", Severity.INFO), finding("scope.expired", Severity.WARNING)],
+    )
+    registry = registry_of(fill(ResultCache(), cached("relay", scope)))
+    labels = {"target": "relay", "check": "scope"}
+    assert (
+        registry.get_sample_value("smtpdiag_check_finding", {**labels, "reason": "unverifiable"})
+        is None
+    )
+    assert (
+        registry.get_sample_value("smtpdiag_check_finding", {**labels, "reason": "expired"}) == 1.0
+    )
+
+
 def test_cert_not_after_from_finding() -> None:
     tls = result(
         "tls",
@@ -406,7 +453,7 @@ def test_log_zero_series_before_lines() -> None:
     attempts = families["smtpdiag_auth_attempts"].samples
     failures = families["smtpdiag_auth_failures"].samples
     assert len(attempts) == 4
-    assert len(failures) == 4 * len(LOG_REASONS)
+    assert len(failures) == 4 * len(PRESET_REASONS)
     assert {sample.value for sample in [*attempts, *failures]} == {0.0}
     assert len(families["smtpdiag_log_lines"].samples) == len(SOURCES)
     assert len(families["smtpdiag_secret_leaks"].samples) == len(LEAK_SOURCES)
