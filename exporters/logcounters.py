@@ -142,6 +142,15 @@ class LogCounters:
             _merge(self._parse_errors, deltas.parse_errors)
             _merge(self._secret_leaks, deltas.secret_leaks)
 
+    def add(self, counts: LogCounts) -> None:
+        """Add counter values counted elsewhere, such as those a ``--once`` run saved."""
+        with self._lock:
+            _merge(self._attempts, Counter(counts.attempts))
+            _merge(self._failures, Counter(counts.failures))
+            _merge(self._lines, Counter(counts.lines))
+            _merge(self._parse_errors, Counter(counts.parse_errors))
+            _merge(self._secret_leaks, Counter(counts.secret_leaks))
+
     def set_files_followed(self, count: int) -> None:
         """Store the number of configured log files that are readable regular files."""
         with self._lock:

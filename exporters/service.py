@@ -27,6 +27,7 @@ from prometheus_client.registry import Collector
 
 from exporters.cache import ResultCache
 from exporters.collector import ExporterStatus, SmtpdiagCollector
+from exporters.countfile import counts_path, load_counts, save_counts
 from exporters.logcounters import LogCounters, LogFollowerThread
 from exporters.logformat import ErrorLog
 from exporters.schedule import Scheduler
@@ -81,12 +82,12 @@ def run_once(
 ) -> int:
     """Run every job of every target once, poll the log files once, and write the metrics.
 
-    NOTE: the log counters start from 0 on every run, because their values are not saved.
-    With ``state_file`` each run counts only the lines appended since the previous run, so
-    the written counters are increments per run, not totals. Without ``state_file`` the
-    follower starts at the end of each file and counts nothing.
+    The log counters continue from the values the previous run saved beside ``state_file``,
+    so that they grow from run to run. Without ``state_file`` they are left out.
     """
     config = load_config(config_path, listen)
+    if textfile is not None:
+        _check_textfile_directory(textfile)
     cache = ResultCache()
     scheduler = Scheduler(specs, cache, on_error=ErrorLog().report)
     try:
@@ -101,22 +102,55 @@ def run_once(
     if textfile is None:
         sys.stdout.write(generate_latest(registry).decode("utf-8"))
         sys.stdout.flush()
-    else:
+        return 0
+    try:
         # The client library writes a temporary file beside the target and renames it.
         write_to_textfile(textfile, registry)
-        logger.info("wrote %s", textfile, extra={"path": textfile})
+    except OSError as error:
+        raise UsageError(
+            f"Cannot write the textfile {textfile}: {error.strerror or error}.",
+            "Pass a --textfile path in a directory the exporter can write, such as "
+            "node_exporter's --collector.textfile.directory.",
+            value=textfile,
+        ) from None
+    logger.info("wrote %s", textfile, extra={"path": textfile})
     return 0
 
 
+def _check_textfile_directory(textfile: str) -> None:
+    """Fail before any check runs when the textfile cannot be written where it is asked for."""
+    directory = os.path.dirname(os.path.abspath(textfile))
+    if not os.path.isdir(directory) or not os.access(directory, os.W_OK | os.X_OK):
+        raise UsageError(
+            f"The directory of --textfile {textfile} does not exist or is not writable.",
+            "Create it, or pass a path in node_exporter's --collector.textfile.directory.",
+            value=textfile,
+        )
+
+
 def _poll_logs_once(config: ExporterConfig) -> LogCounters | None:
+    """Return the log counters of this run added to the saved ones; None without log files."""
     if not config.log_files:
         return None
+    if config.state_file is None:
+        logger.warning(
+            "log counters are left out: with --once they need [exporter] state_file, which "
+            "keeps the read positions and the counts between runs"
+        )
+        return None
     counters = LogCounters(config.log_files, _providers(config))
+    count_file = counts_path(config.state_file)
+    saved = load_counts(count_file)
+    if saved is not None:
+        counters.add(saved)
     follower = LogFollowerThread(
         counters, config.log_files, state_file=config.state_file, on_error=_log_file_problem
     )
     try:
         follower.poll_once()
+        # NOTE: the counts are saved before the read positions. A crash between the two
+        # writes makes the next run count the lines of this poll a second time.
+        save_counts(count_file, counters.snapshot())
     finally:
         follower.stop()
     return counters

@@ -308,7 +308,7 @@ def test_once_stdout(lab: LabInfo, tmp_path: Path, capsys: pytest.CaptureFixture
     assert 'smtpdiag_check_success{check="connect",target="lab"} 1.0' in capsys.readouterr().out
 
 
-def test_once_counts_lines_since_last_run(
+def test_once_counts_accumulate_across_runs(
     lab: LabInfo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     log_file = tmp_path / "msmtp.log"
@@ -316,12 +316,38 @@ def test_once_counts_lines_since_last_run(
     config = lab_config(
         lab, tmp_path / "exporter.toml", exporter_table(log_file, tmp_path / "state")
     )
-    run_exporter(str(config), SPECS, listen=None, once=True, textfile=None)
-    capsys.readouterr()
-    with log_file.open("a", encoding="utf-8") as stream:
-        stream.write(MSMTP_SUCCESS * 3)
-    run_exporter(str(config), SPECS, listen=None, once=True, textfile=None)
-    assert 'smtpdiag_log_lines_total{source="msmtp"} 3.0' in capsys.readouterr().out
+    outputs = []
+    for appended in (0, 3, 2):
+        with log_file.open("a", encoding="utf-8") as stream:
+            stream.write(MSMTP_SUCCESS * appended)
+        run_exporter(str(config), SPECS, listen=None, once=True, textfile=None)
+        outputs.append(capsys.readouterr().out)
+    lines = [
+        re.search(r'smtpdiag_log_lines_total\{source="msmtp"\} (\S+)', output) for output in outputs
+    ]
+    assert [match.group(1) if match else None for match in lines] == ["0.0", "3.0", "5.0"]
+
+
+def test_once_without_state_file_leaves_out_log_counters(
+    lab: LabInfo,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    log_file = tmp_path / "msmtp.log"
+    log_file.write_text(MSMTP_SUCCESS, encoding="utf-8")
+    config = lab_config(lab, tmp_path / "exporter.toml", exporter_table(log_file))
+    with caplog.at_level(logging.WARNING):
+        run_exporter(str(config), SPECS, listen=None, once=True, textfile=None)
+    assert "smtpdiag_log_lines_total" not in capsys.readouterr().out
+    assert "need [exporter] state_file" in caplog.text
+
+
+def test_once_textfile_directory_checked_first(config_file: Path, tmp_path: Path) -> None:
+    textfile = tmp_path / "missing" / "smtpdiag.prom"
+    with pytest.raises(UsageError) as caught:
+        run_exporter(str(config_file), SPECS, listen=None, once=True, textfile=str(textfile))
+    assert caught.value.value == str(textfile)
 
 
 class ExporterProcess:
