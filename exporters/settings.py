@@ -182,10 +182,18 @@ def load_exporter_config(
             "has no target with a host or domain and no log file.",
             'Add a [targets.NAME] table with host = "...", or [exporter] log_files = [...].',
         )
+    jobs = _jobs(path, table.get("jobs", list(JOBS)))
+    if not jobs and not log_files:
+        raise ConfigError(
+            path,
+            "[exporter] jobs is empty and no log file is configured, so the exporter has "
+            "nothing to do.",
+            f"List jobs to run, e.g. jobs = {toml_text(list(JOBS))}, or add log_files.",
+        )
     return ExporterConfig(
         path=path,
         targets=targets,
-        jobs=_jobs(path, table.get("jobs", list(JOBS))),
+        jobs=jobs,
         intervals=_intervals(path, table.get("intervals", {})),
         jitter=_number(path, "exporter", "jitter", table.get("jitter", DEFAULT_JITTER), MAX_JITTER),
         workers=_workers(path, table.get("workers", default_workers(len(targets)))),
@@ -429,13 +437,23 @@ def parse_listen(text: str) -> tuple[str, int]:
 
     Raises ``UsageError`` naming the address when the host or the port is missing or invalid.
     """
+    if text.startswith(":"):
+        raise UsageError(
+            f"The listen address {text!r} has no host.",
+            "Write 0.0.0.0:PORT or [::]:PORT to listen on every interface, or "
+            f"{DEFAULT_LISTEN} for loopback only.",
+            value=text,
+        )
     # split_host_port rejects port 0, which a listener accepts: strip it and parse the host.
     any_port = text.endswith(":0") and not text.endswith("::0")
     try:
         host, port = split_host_port(text[:-2] if any_port else text)
-    except UsageError as error:
+    except UsageError:
         raise UsageError(
-            f"Invalid listen address {text!r}: {error.problem}", _LISTEN_FIX, value=text
+            f"Invalid listen address {text!r}: expected a host name or IP address and a port "
+            "from 0 to 65535.",
+            _LISTEN_FIX,
+            value=text,
         ) from None
     if any_port and port is None:
         return host, 0

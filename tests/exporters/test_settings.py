@@ -133,8 +133,9 @@ def test_listen_argument_overrides_file(tmp_path: Path) -> None:
     assert config.web.listen == "127.0.0.1:2222"
 
 
-def test_empty_jobs_run_no_probes(tmp_path: Path) -> None:
-    config = load_text(tmp_path, TARGETS + "[exporter]\njobs = []\n")
+def test_empty_jobs_with_log_files_run_no_probes(tmp_path: Path) -> None:
+    text = TARGETS + '[exporter]\njobs = []\nlog_files = ["/var/log/mail.log"]\n'
+    config = load_text(tmp_path, text)
     assert config.jobs == ()
 
 
@@ -172,6 +173,8 @@ INVALID_EXPORTER = [
     pytest.param("[exporter]\nlisten = 10587\n", "10587", id="listen-not-string"),
     pytest.param('[exporter]\nlisten = "[::1:80"\n', "'[::1:80'", id="listen-bracket"),
     pytest.param('[exporter]\nlisten = "host:99999"\n', "'host:99999'", id="listen-bad-port"),
+    pytest.param('[exporter]\nlisten = ":10587"\n', "':10587'", id="listen-no-host"),
+    pytest.param("[exporter]\njobs = []\n", "jobs is empty", id="no-jobs-no-logs"),
     pytest.param("[exporter]\nlog_files = 5\n", "log_files = 5", id="log-files-number"),
     pytest.param("[exporter]\nstate_file = 5\n", "state_file = 5", id="state-file-number"),
     pytest.param(
@@ -214,7 +217,7 @@ def test_unknown_key_error_lists_allowed_keys(tmp_path: Path) -> None:
     assert "listen, jobs, jitter, workers" in caught.value.fix
 
 
-@pytest.mark.parametrize("listen", ["127.0.0.1", "[::1]", "::0", "a b:80"])
+@pytest.mark.parametrize("listen", ["127.0.0.1", "[::1]", "::0", "a b:80", ":10587"])
 def test_invalid_listen_argument_names_it(tmp_path: Path, listen: str) -> None:
     with pytest.raises(UsageError) as caught:
         load_text(tmp_path, TARGETS, listen=listen)
@@ -525,3 +528,10 @@ def test_default_workers_follow_targets(targets: int, expected: int) -> None:
 def test_default_workers_one_per_target(tmp_path: Path) -> None:
     tables = "".join(f'[targets.t{index:03}]\nhost = "127.0.0.1"\n' for index in range(40))
     assert load_text(tmp_path, tables).workers == 40
+
+
+@pytest.mark.parametrize("listen", ["127.0.0.1:99999", "a b:80"])
+def test_listen_error_speaks_of_listen_address(tmp_path: Path, listen: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        load_text(tmp_path, TARGETS, listen=listen)
+    assert "target" not in caught.value.problem
