@@ -9,6 +9,7 @@ exposition goes to stdout or to a ``.prom`` file for node_exporter's textfile co
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import select
@@ -32,7 +33,7 @@ from exporters.logcounters import LogCounters, LogFollowerThread
 from exporters.logformat import ErrorLog
 from exporters.schedule import Scheduler
 from exporters.server import ExporterApp, ExporterServer, make_ssl_context
-from exporters.settings import ExporterConfig, load_exporter_config
+from exporters.settings import ExporterConfig, WebSettings, load_exporter_config, parse_listen
 from smtpdiag.errors import SmtpDiagError, UsageError
 from smtpdiag.models import Status
 from smtpdiag.spec import CheckSpec
@@ -159,6 +160,27 @@ def _poll_logs_once(config: ExporterConfig) -> LogCounters | None:
 def load_config(config_path: str, listen: str | None) -> ExporterConfig:
     """Load the configuration, with ``--listen`` in place of ``[exporter] listen`` when given."""
     return load_exporter_config(config_path, listen=listen)
+
+
+def _warn_if_open(web: WebSettings) -> None:
+    """Warn when the endpoint listens beyond loopback without basic auth or client certificates.
+
+    Anyone who reaches it can then read the metrics and start ``/probe`` runs, each of which
+    logs in at the provider.
+    """
+    host, _ = parse_listen(web.listen)
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if loopback or web.basic_auth_user is not None or web.tls_client_ca_file is not None:
+        return
+    logger.warning(
+        "listening on %s without basic auth or client certificates: anyone who reaches the "
+        "port can read the metrics and start probes; set [exporter.web] basic_auth_user or "
+        "tls_client_ca_file, or restrict access with a firewall or network policy",
+        web.listen,
+    )
 
 
 def _providers(config: ExporterConfig) -> set[str]:
@@ -302,6 +324,7 @@ class ExporterService:
             config.path,
             extra={"path": config.path},
         )
+        _warn_if_open(config.web)
 
     def _make_server(self, config: ExporterConfig, following: _LogFollowing) -> ExporterServer:
         context = make_ssl_context(config)

@@ -26,10 +26,12 @@ from scripted_peer import unused_port
 from system_programs import require_program
 
 import checks
-from exporters.service import ExporterService, run_exporter
+from exporters.service import ExporterService, _warn_if_open, run_exporter
+from exporters.settings import WebSettings
 from smtpdiag.errors import UsageError
 from smtpdiag.lab.runner import LabInfo, start_lab
 from smtpdiag.lab.scenarios import get_scenario
+from smtpdiag.secrets import Secret
 from smtpdiag.spec import CheckSpec
 
 SPECS: tuple[CheckSpec, ...] = tuple(
@@ -505,3 +507,29 @@ def test_json_log_lines_carry_path(lab: LabInfo, tmp_path: Path) -> None:
     documents = [json.loads(line) for line in process.lines]
     reloaded = [item for item in documents if item["message"].startswith("configuration reloaded")]
     assert reloaded[0]["path"] == str(config)
+
+
+@pytest.mark.parametrize(
+    ("web", "warned"),
+    [
+        pytest.param(WebSettings(listen="0.0.0.0:10587"), True, id="all-interfaces-open"),
+        pytest.param(WebSettings(listen="[::]:10587"), True, id="ipv6-any-open"),
+        pytest.param(WebSettings(listen="127.0.0.1:10587"), False, id="loopback"),
+        pytest.param(WebSettings(listen="localhost:10587"), False, id="localhost"),
+        pytest.param(
+            WebSettings(
+                listen="0.0.0.0:10587",
+                basic_auth_user="prometheus",
+                basic_auth_password=Secret("pw-for-test", "test"),
+            ),
+            False,
+            id="basic-auth",
+        ),
+    ],
+)
+def test_open_listener_warns(
+    web: WebSettings, warned: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="exporters.service"):
+        _warn_if_open(web)
+    assert ("without basic auth" in caplog.text) is warned
