@@ -1,9 +1,9 @@
 """HTML landing page of the exporter (``GET /``).
 
 The page lists each configured target with the latest status, summary and age of every cached
-check result, and links to the other endpoints. Every value passes through ``redact`` and
-``html.escape``. Findings are left out, because their evidence can contain server replies and
-log lines.
+check result with the codes of its warning and critical findings, and links to the other
+endpoints. Every value passes through ``redact`` and ``html.escape``. A finding shows only its
+code, because its evidence can contain server replies and log lines.
 """
 
 from __future__ import annotations
@@ -13,11 +13,19 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
+from exporters.settings import JOB_PUBLISHES
+from smtpdiag.models import Severity
 from smtpdiag.redact import redact
 
 if TYPE_CHECKING:
     from exporters.cache import CachedResult
     from exporters.settings import ExporterConfig, ExporterTarget
+
+_CHECK_ORDER = {
+    check: index
+    for index, check in enumerate(check for checks in JOB_PUBLISHES.values() for check in checks)
+}
+"""Rank of each check in a target's table: the order of the jobs and of the checks in each."""
 
 _STYLE = (
     "body{font-family:sans-serif;margin:2em}"
@@ -71,14 +79,16 @@ def _links() -> str:
 def _target_section(target: ExporterTarget, results: Sequence[CachedResult], now: float) -> str:
     name = target.name
     probe_url = "probe?target=" + quote(name, safe="")
-    rows = "".join(_result_row(item, now) for item in results)
+    ordered = sorted(results, key=lambda item: _CHECK_ORDER.get(item.result.id, len(_CHECK_ORDER)))
+    rows = "".join(_result_row(item, now) for item in ordered)
     if not rows:
-        rows = '<tr><td colspan="4">no result yet</td></tr>'
+        rows = '<tr><td colspan="5">no result yet</td></tr>'
     return (
         f"<h2>Target {_text(name)}</h2>"
         f"<p>Server {_text(_server(target))}, provider {_text(target.provider)}. "
         f'<a href="{html.escape(probe_url, quote=True)}">Probe now</a>.</p>'
-        "<table><tr><th>check</th><th>status</th><th>summary</th><th>age</th></tr>"
+        "<table><tr><th>check</th><th>status</th><th>summary</th><th>findings</th>"
+        "<th>age</th></tr>"
         f"{rows}</table>"
     )
 
@@ -96,10 +106,14 @@ def _server(target: ExporterTarget) -> str:
 def _result_row(item: CachedResult, now: float) -> str:
     result = item.result
     status = result.status.value
+    codes = dict.fromkeys(
+        finding.code for finding in result.findings if finding.severity is not Severity.INFO
+    )
     return (
         f"<tr><td>{_text(result.id)}</td>"
         f'<td class="{html.escape(status, quote=True)}">{_text(status)}</td>'
         f"<td>{_text(result.summary)}</td>"
+        f"<td>{_text(' '.join(codes))}</td>"
         f"<td>{_text(format_age(now - item.finished_at))}</td></tr>"
     )
 

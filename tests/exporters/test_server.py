@@ -46,7 +46,7 @@ from smtpdiag import __version__
 from smtpdiag.context import Settings, Target, TlsMode
 from smtpdiag.errors import ConfigError
 from smtpdiag.lab.certs import write_certificates
-from smtpdiag.models import CheckResult, Report, Status
+from smtpdiag.models import CheckResult, Finding, Report, Severity, Status
 from smtpdiag.secrets import Secret
 
 CHECK_IDS = ("dns", "connect", "tls", "token", "scope", "auth", "clock")
@@ -759,6 +759,32 @@ def test_landing_masks_secret() -> None:
     cached = [CachedResult("lab", "generic", result, 100.0, 60.0)]
     page = render_landing(make_config(), cached, version="1.0", now=100.0)
     assert secret.reveal() not in page
+
+
+def test_landing_lists_checks_in_run_order() -> None:
+    cached = [
+        CachedResult("lab", "generic", CheckResult(check, Status.OK, f"{check} summary"), 1.0, 60.0)
+        for check in ("auth", "tls", "connect", "dns")
+    ]
+    page = render_landing(make_config(), cached, version="1.0", now=2.0)
+    positions = [page.index(f"{check} summary") for check in ("dns", "connect", "tls", "auth")]
+    assert positions == sorted(positions)
+
+
+def test_landing_shows_warning_codes_only() -> None:
+    findings = (
+        Finding("scope.unverifiable", Severity.INFO, "t", "c", "f"),
+        Finding(
+            "auth.token_rejected", Severity.CRITICAL, "t", "c", "f", evidence=("535 5.7.8 no",)
+        ),
+    )
+    result = CheckResult("auth", Status.CRITICAL, "rejected", findings)
+    page = render_landing(
+        make_config(), [CachedResult("lab", "generic", result, 1.0, 60.0)], version="1.0", now=2.0
+    )
+    assert "auth.token_rejected" in page
+    assert "scope.unverifiable" not in page
+    assert "535 5.7.8 no" not in page
 
 
 def test_landing_reload_failure_notice() -> None:
