@@ -94,8 +94,23 @@ def test_alert_runbook_exists(name: str) -> None:
     assert (RUNBOOKS / f"{name}.md").is_file()
 
 
-# The value of these alerts is always 0 or 1, so their descriptions do not show it.
-FIXED_VALUE_ALERTS = {"SmtpdiagExporterDown", "SmtpdiagConfigReloadFailed"}
+# The value of these alerts is fixed (0 or 1, or 2 for a critical check status), so their
+# descriptions do not show it.
+FIXED_VALUE_ALERTS = {"SmtpdiagExporterDown", "SmtpdiagConfigReloadFailed", "SmtpTlsFailing"}
+
+# Series that the /probe endpoint exports as well as /metrics. Rules select them on the
+# /metrics job only, so that a probe job does not raise each alert a second time.
+PROBE_SERIES = (
+    "smtpdiag_up",
+    "smtpdiag_check_status",
+    "smtpdiag_check_finding",
+    "smtpdiag_check_last_run_timestamp_seconds",
+    "smtpdiag_check_interval_seconds",
+    "smtpdiag_tls_cert_not_after_timestamp_seconds",
+    "smtpdiag_clock_offset_seconds",
+    "smtpdiag_token_expires_in_seconds",
+)
+PROBE_SELECTOR = re.compile(rf"(?<![\w:])({'|'.join(PROBE_SERIES)})(?![\w:])(\{{[^}}]*\}})?")
 
 
 @pytest.mark.parametrize(
@@ -112,6 +127,33 @@ def test_alert_description_shows_value(rule: dict[str, object]) -> None:
 )
 def test_rule_reads_known_metrics(rule: dict[str, object]) -> None:
     assert metric_names(str(rule["expr"])) - known_metrics() == set()
+
+
+def probe_selectors(expression: str) -> list[str]:
+    """Return each selector of a /probe series in ``expression``, with its matchers if any."""
+    return [found.group(0) for found in PROBE_SELECTOR.finditer(expression)]
+
+
+@pytest.mark.parametrize(
+    "rule", load_rules(), ids=lambda rule: str(rule.get("alert") or rule.get("record"))
+)
+def test_rule_selects_metrics_job(rule: dict[str, object]) -> None:
+    selectors = probe_selectors(str(rule["expr"]))
+    assert [selector for selector in selectors if 'job="smtpdiag"' not in selector] == []
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ('smtpdiag_up{job="smtpdiag"} == 0', ['smtpdiag_up{job="smtpdiag"}']),
+        ("smtpdiag_up == 0", ["smtpdiag_up"]),
+        ("instance:smtpdiag_clock_offset_seconds:max_abs > 5", []),
+        ("smtpdiag_up_total", []),
+    ],
+    ids=["with matchers", "bare name", "recorded name", "longer name"],
+)
+def test_probe_selectors_reader(expression: str, expected: list[str]) -> None:
+    assert probe_selectors(expression) == expected
 
 
 @pytest.mark.parametrize("name", sorted(recorded_names()))
