@@ -1,7 +1,9 @@
 """The shipped Prometheus rule file, as ``smtpdiag rules`` prints it.
 
 Each ``runbook_url`` in the file is a path relative to the repository root
-(``docs/runbooks/<AlertName>.md``); ``--runbook-base`` turns them into absolute URLs.
+(``docs/runbooks/<AlertName>.md``); ``--runbook-base`` turns them into absolute URLs. The
+alerts select the scrape job ``smtpdiag``; ``--job`` names another one, such as the job that
+scrapes node_exporter when its textfile collector serves the metrics.
 """
 
 from __future__ import annotations
@@ -21,15 +23,24 @@ _RUNBOOK_LINE = re.compile(
 )
 
 
-def rules_text(runbook_base: str | None = None) -> str:
+DEFAULT_JOB = "smtpdiag"
+"""Scrape job of the exporter's /metrics that the shipped rules select."""
+
+_JOB_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
+
+
+def rules_text(runbook_base: str | None = None, job: str | None = None) -> str:
     """Return the shipped Prometheus rule file.
 
     With ``runbook_base`` (an http or https URL ending in ``/``), every ``runbook_url`` that
-    is a relative ``docs/runbooks/...`` path becomes an absolute URL under it. The file is
-    edited line by line, so its comments and layout stay as they are.
+    is a relative ``docs/runbooks/...`` path becomes an absolute URL under it. With ``job``,
+    every ``job="smtpdiag"`` selector selects that job instead. The file is edited line by
+    line, so its comments and layout stay as they are.
     """
     resource = resources.files("exporters").joinpath(*RULES_RESOURCE)
     text = resource.read_text(encoding="utf-8")
+    if job is not None:
+        text = _select_job(text, job)
     if runbook_base is None:
         return text
     _check_runbook_base(runbook_base)
@@ -65,3 +76,14 @@ def _absolute_runbook(line: str, base: str) -> str:
     url = urljoin(base, match["path"])
     # A JSON string is also a valid double-quoted YAML scalar.
     return f"{match['key']}{json.dumps(url)}{ending}"
+
+
+def _select_job(text: str, job: str) -> str:
+    if _JOB_NAME.fullmatch(job) is None:
+        raise UsageError(
+            f"Invalid --job {job!r}.",
+            "Give the job name as it appears in the Prometheus scrape configuration: letters, "
+            "digits, '_', '.', ':' and '-', such as node.",
+            value=job,
+        )
+    return text.replace(f'job="{DEFAULT_JOB}"', f'job="{job}"')

@@ -907,12 +907,21 @@ def rules(
             "ending in /), such as the repository's root in your Git web UI.",
         ),
     ] = None,
+    job: Annotated[
+        str | None,
+        typer.Option(
+            "--job",
+            metavar="NAME",
+            help="Scrape job that the alerts select in place of smtpdiag, such as the job of "
+            "node_exporter when its textfile collector serves the metrics of --once.",
+        ),
+    ] = None,
 ) -> None:
     """Print the Prometheus alerting and recording rules for the exporter's metrics."""
     _check_exporters_package()
     from exporters.rules_file import rules_text
 
-    sys.stdout.write(rules_text(runbook_base))
+    sys.stdout.write(rules_text(runbook_base, job))
 
 
 def main(argv: list[str] | None = None) -> int:

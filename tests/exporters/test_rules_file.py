@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import pytest
 import yaml
+from system_programs import require_program
 
 from exporters.rules_file import _absolute_runbook, rules_text
 from smtpdiag.errors import UsageError
@@ -84,3 +88,26 @@ BASE = "https://git.example.com/ops/smtpdiag/-/blob/main/"
 )
 def test_absolute_runbook_line(line: str, expected: str) -> None:
     assert _absolute_runbook(line, BASE) == expected
+
+
+def test_job_replaces_every_selector() -> None:
+    text = rules_text(job="node")
+    assert 'job="smtpdiag"' not in text
+    assert text.count('job="node"') == rules_text().count('job="smtpdiag"')
+
+
+@pytest.mark.parametrize("job", ["", 'node"} or vector(1) #', "two words"])
+def test_job_invalid(job: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        rules_text(job=job)
+    assert caught.value.value == job
+
+
+def test_job_output_passes_promtool(tmp_path: Path) -> None:
+    promtool = require_program("promtool")
+    path = tmp_path / "smtpdiag.rules.yml"
+    path.write_text(rules_text(job="node"), encoding="utf-8")
+    completed = subprocess.run(
+        [promtool, "check", "rules", str(path)], capture_output=True, text=True, check=False
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
