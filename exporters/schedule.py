@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import heapq
 import logging
+import queue
 import random
 import threading
 import time
 from collections.abc import Callable, Collection, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import wait as wait_for_futures
 from dataclasses import dataclass
+from typing import Any
 
 from exporters.cache import CachedResult, ResultCache
 from exporters.settings import JOB_CHECKS, JOB_PUBLISHES, ExporterConfig, ExporterTarget
@@ -42,6 +44,16 @@ MAX_WAIT = 1.0
 
 Pair = tuple[str, str]
 """A (target name, job name) pair: the unit that the scheduler runs."""
+
+JOB_PEERS = {
+    "connect": "server",
+    "tls": "server",
+    "clock": "server",
+    "auth": "server",
+    "token": "token endpoint",
+}
+"""What each job waits for when it hangs: the submission server, or the token endpoint that
+only the token job needs to reach (the auth job uses the token job's cached access token)."""
 
 
 def first_due(now: float, interval: float, random_share: float) -> float:
@@ -145,7 +157,9 @@ class Scheduler:
         self._running: set[Pair] = set()
         self._finished: set[Pair] = set()
         self._futures: set[Future[None]] = set()
-        self._executor: ThreadPoolExecutor | None = None
+        self._executor: _WorkerPool | None = None
+        self._waiting: dict[str, list[str]] = {}
+        """Jobs of a target that came due while another of its jobs ran, in due order."""
         self._dispatcher: threading.Thread | None = None
         self._stopping = False
 
@@ -177,7 +191,8 @@ class Scheduler:
             self._apply(config)
             self._condition.notify_all()
         if old_pool is not None:
-            old_pool.shutdown(wait=False)  # its running jobs finish and store their results
+            # Its running and queued jobs finish and store their results.
+            old_pool.shutdown(cancel_pending=False)
         logger.info(
             "scheduler reconfigured: %d targets, jobs %s",
             len(config.targets),
@@ -233,8 +248,8 @@ class Scheduler:
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the dispatcher and the pool, waiting at most ``timeout`` seconds for jobs.
 
-        NOTE: pool threads are not daemon threads. The interpreter therefore waits at exit for
-        a job that outlives ``timeout``, at most until the engine's run deadline ends it.
+        Queued jobs are cancelled. A job still running after ``timeout`` is left to its
+        deadline; its daemon thread does not keep the process alive.
         """
         deadline = time.monotonic() + timeout
         with self._condition:
@@ -245,10 +260,13 @@ class Scheduler:
         if dispatcher is not None:
             dispatcher.join(max(0.0, deadline - time.monotonic()))
         if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
-        _done, hung = wait_for_futures(futures, timeout=max(0.0, deadline - time.monotonic()))
+            executor.shutdown(cancel_pending=True)
+        started = {future for future in futures if not future.cancelled()}
+        _done, hung = wait_for_futures(started, timeout=max(0.0, deadline - time.monotonic()))
         if hung:
-            logger.warning("scheduler stopped with %d jobs still running", len(hung))
+            logger.warning(
+                "scheduler stopped; jobs still running, left to their deadlines: %d", len(hung)
+            )
         else:
             logger.info("scheduler stopped")
 
@@ -268,6 +286,11 @@ class Scheduler:
         for pair in self._plan.pairs() - configured:
             self._plan.remove(pair)
         self._finished &= configured
+        self._waiting = {
+            name: kept
+            for name, jobs in self._waiting.items()
+            if (kept := [job for job in jobs if (name, job) in configured])
+        }
         for name, job in sorted(configured):
             self._schedule_after_change((name, job), previous.get(name), now)
         self._token_slots = {
@@ -282,13 +305,15 @@ class Scheduler:
     ) -> None:
         """Keep an unchanged pair's due time, capped by its interval, and start others soon.
 
-        An unchanged pair that is running has no due time: ``_job_done`` schedules it.
+        An unchanged pair that is running or waiting for its target has no due time:
+        ``_job_done`` schedules it.
         """
         assert self._config is not None
         interval = self._config.intervals[pair[1]]
         due = self._plan.due(pair)
         changed = previous != self._targets[pair[0]]
-        if due is None and pair in self._running and not changed:
+        waiting = pair[1] in self._waiting.get(pair[0], ())
+        if due is None and (pair in self._running or waiting) and not changed:
             return
         if due is None or changed:
             self._plan.schedule(pair, first_due(now, interval, self._random()))
@@ -314,9 +339,20 @@ class Scheduler:
                 self._condition.wait(wait)
 
     def _submit(self, pair: Pair, now: float) -> None:
-        """Start ``pair`` on the pool, or skip this run while the previous one still runs."""
+        """Start ``pair`` on the pool, or skip this run while the previous one still runs.
+
+        A target runs one job per peer at a time (``JOB_PEERS``): a job that comes due while
+        another job of its target talks to the same peer waits for it. A target whose server
+        hangs therefore holds one worker, not one per job, so it cannot delay other targets
+        while there are more workers than hung peers.
+        """
         assert self._config is not None and self._executor is not None
         name, job = pair
+        if pair not in self._running and self._peer_busy(name, job):
+            waiting = self._waiting.setdefault(name, [])
+            if job not in waiting:
+                waiting.append(job)
+            return
         work = self._claim(self._targets[name], job)
         if work is None:
             logger.warning("job %s of target %s is still running: skipping this run", job, name)
@@ -326,6 +362,20 @@ class Scheduler:
         future = self._executor.submit(self._run_job, *work)
         self._futures.add(future)
         future.add_done_callback(self._forget_future)
+
+    def _peer_busy(self, name: str, job: str) -> bool:
+        """Tell whether another job of target ``name`` talks to the peer of ``job`` now."""
+        peer = JOB_PEERS[job]
+        return any(target == name and JOB_PEERS[other] == peer for target, other in self._running)
+
+    def _start_waiting(self, name: str) -> None:
+        """Start the waiting jobs of ``name`` whose peer is free, in the order they came due."""
+        waiting = self._waiting.pop(name, [])
+        if self._stopping or self._executor is None:
+            return
+        now = self._monotonic()
+        for job in waiting:
+            self._submit((name, job), now)  # puts the job back when its peer is still busy
 
     def _forget_future(self, future: Future[None]) -> None:
         with self._condition:
@@ -416,6 +466,7 @@ class Scheduler:
                 interval = config.intervals[job]
                 due = next_due(self._monotonic(), interval, config.jitter, self._random())
                 self._plan.schedule(pair, due)
+            self._start_waiting(entry.name)
             self._condition.notify_all()
 
     def _probe_checks(self, config: ExporterConfig, checks: Sequence[str] | None) -> set[str]:
@@ -440,5 +491,66 @@ class Scheduler:
         return selected
 
 
-def _pool(workers: int) -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="smtpdiag-probe")
+_Task = tuple["Future[None]", Callable[..., None], tuple[Any, ...]]
+
+
+class _WorkerPool:
+    """A fixed number of daemon threads that run submitted calls in order.
+
+    ThreadPoolExecutor's threads are not daemon threads, so the interpreter waits at exit for
+    a probe that still waits for a silent server, up to the engine's run deadline. These
+    threads end with the process after ``stop``; each check has its own deadline anyway.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self._queue: queue.SimpleQueue[_Task | None] = queue.SimpleQueue()
+        self._threads = [
+            threading.Thread(target=self._work, name=f"smtpdiag-probe-{index}", daemon=True)
+            for index in range(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, function: Callable[..., None], *args: Any) -> Future[None]:
+        """Queue ``function(*args)`` and return its future."""
+        future: Future[None] = Future()
+        self._queue.put((future, function, args))
+        return future
+
+    def shutdown(self, *, cancel_pending: bool) -> None:
+        """Let every thread end after its current call.
+
+        With ``cancel_pending`` the queued calls are cancelled; without it they run first.
+        """
+        if cancel_pending:
+            while True:
+                try:
+                    task = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if task is not None:
+                    task[0].cancel()
+        for _ in self._threads:
+            self._queue.put(None)
+
+    def __enter__(self) -> _WorkerPool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.shutdown(cancel_pending=False)
+
+    def _work(self) -> None:
+        while (task := self._queue.get()) is not None:
+            future, function, args = task
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                function(*args)
+            except BaseException as error:
+                future.set_exception(error)
+            else:
+                future.set_result(None)
+
+
+def _pool(workers: int) -> _WorkerPool:
+    return _WorkerPool(workers)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import Counter
@@ -280,6 +281,54 @@ def test_hanging_check_does_not_delay_other_target(
         released(checks)
 
 
+@pytest.mark.parametrize("hung", [1, 3])
+def test_hung_servers_leave_workers_for_others(
+    checks: FakeChecks, cache: ResultCache, started: list[Scheduler], hung: int
+) -> None:
+    names = [f"hung{index}" for index in range(hung)]
+    for name in names:
+        checks.gates[(name, "connect")] = threading.Event()
+    scheduler = Scheduler(checks.specs(), cache)
+    started.append(scheduler)
+    config = replace(
+        make_config([*names, "fast"], jobs=["connect", "tls", "clock", "auth"], interval=0.02),
+        workers=hung + 1,
+    )
+    try:
+        scheduler.start(config)
+        assert wait_until(lambda: checks.count("fast", "connect") >= 12)
+    finally:
+        released(checks)
+
+
+def test_jobs_of_one_server_run_one_at_a_time(
+    checks: FakeChecks, cache: ResultCache, started: list[Scheduler]
+) -> None:
+    checks.gates[("a", "connect")] = threading.Event()
+    scheduler = Scheduler(checks.specs(), cache)
+    started.append(scheduler)
+    try:
+        scheduler.start(make_config(["a"], jobs=["connect", "tls", "clock"], interval=0.01))
+        assert checks.entered.wait(WAIT_SECONDS)
+        time.sleep(0.1)  # time for the other jobs to come due
+        assert checks.count("a", "connect") == 1
+    finally:
+        released(checks)
+
+
+def test_waiting_job_runs_after_hang_ends(
+    checks: FakeChecks, cache: ResultCache, started: list[Scheduler]
+) -> None:
+    checks.gates[("a", "connect")] = threading.Event()
+    scheduler = Scheduler(checks.specs(), cache)
+    started.append(scheduler)
+    scheduler.start(make_config(["a"], jobs=["connect", "tls"], interval=0.01))
+    assert checks.entered.wait(WAIT_SECONDS)
+    time.sleep(0.05)
+    released(checks)
+    assert wait_until(lambda: checks.count("a", "tls") >= 1)
+
+
 def test_running_job_not_started_twice(
     checks: FakeChecks, cache: ResultCache, started: list[Scheduler]
 ) -> None:
@@ -358,6 +407,38 @@ def test_stop_returns_while_check_hangs(checks: FakeChecks, cache: ResultCache) 
         assert scheduler.ready() is False
     finally:
         released(checks)
+
+
+def test_stop_counts_only_running_jobs(
+    checks: FakeChecks, cache: ResultCache, caplog: pytest.LogCaptureFixture
+) -> None:
+    names = ["a", "b", "c"]
+    for name in names:
+        checks.gates[(name, "connect")] = threading.Event()
+    scheduler = Scheduler(checks.specs(), cache)
+    config = replace(make_config(names, jobs=["connect"], interval=0.02), workers=1)
+    try:
+        scheduler.start(config)
+        assert checks.entered.wait(WAIT_SECONDS)
+        time.sleep(0.1)  # the other targets come due and queue behind the one worker
+        with caplog.at_level(logging.WARNING, logger="exporters.schedule"):
+            scheduler.stop(timeout=0.05)
+        assert "jobs still running, left to their deadlines: 1" in caplog.text
+    finally:
+        released(checks)
+
+
+def test_probe_threads_do_not_block_exit(
+    checks: FakeChecks, cache: ResultCache, started: list[Scheduler]
+) -> None:
+    scheduler = Scheduler(checks.specs(), cache)
+    started.append(scheduler)
+    scheduler.start(make_config(["a"], jobs=["connect"], interval=0.02))
+    workers = [
+        thread for thread in threading.enumerate() if thread.name.startswith("smtpdiag-probe")
+    ]
+    assert workers
+    assert all(thread.daemon for thread in workers)
 
 
 def test_start_twice_rejected(
