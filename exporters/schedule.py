@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Future
 from concurrent.futures import wait as wait_for_futures
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from exporters.cache import CachedResult, ResultCache
@@ -212,12 +212,15 @@ class Scheduler:
         for future in futures:
             future.result()
 
-    def probe(self, name: str, checks: Sequence[str] | None = None) -> Report:
+    def probe(
+        self, name: str, checks: Sequence[str] | None = None, deadline: float | None = None
+    ) -> Report:
         """Run checks of target ``name`` now, store the published results, return the report.
 
         ``checks`` selects check ids, which run with every check they require; None runs the
-        checks of all enabled jobs. Raises ``KeyError`` for an unknown target and
-        ``UsageError`` for an unknown check id.
+        checks of all enabled jobs. ``deadline`` (seconds) shortens the target's check and run
+        deadlines, so that the probe answers before the scraper gives up. Raises ``KeyError``
+        for an unknown target and ``UsageError`` for an unknown check id.
         """
         with self._condition:
             entry = self._targets.get(name)
@@ -227,7 +230,15 @@ class Scheduler:
             raise KeyError(name)
         selected = self._probe_checks(config, checks)
         specs = [spec for check_id, spec in self._specs.items() if check_id in selected]
-        report = run_checks(specs, entry.target, entry.settings, token_cache=slot.cache)
+        settings = entry.settings
+        if deadline is not None:
+            settings = replace(
+                settings,
+                timeout=min(settings.timeout, deadline),
+                check_deadline=min(settings.check_deadline, deadline),
+                run_deadline=min(settings.run_deadline, deadline),
+            )
+        report = run_checks(specs, entry.target, settings, token_cache=slot.cache)
         for job in config.jobs:
             results = tuple(result for result in report.checks if result.id in JOB_PUBLISHES[job])
             if results:

@@ -23,6 +23,7 @@ import binascii
 import gzip
 import hmac
 import logging
+import math
 import socket
 import socketserver
 import ssl
@@ -59,6 +60,15 @@ does not count against it, because the server reads nothing while the probe runs
 PROBE_WAIT_SECONDS = 120.0
 """Time a /probe request waits for a run of the same target that another request started."""
 
+SCRAPE_TIMEOUT_MARGIN_SECONDS = 0.5
+"""Seconds of Prometheus's scrape timeout left for rendering and sending a probe's response."""
+
+MIN_PROBE_SECONDS = 1.0
+"""Shortest deadline a probe gets, however short the scrape timeout it was sent with."""
+
+REJECTION_LOG_SECONDS = 60.0
+"""Seconds between two log lines about rejected probes of one target."""
+
 MAX_NAME_SHOWN = 100
 """Characters of a requested target name that an error response repeats."""
 
@@ -75,8 +85,10 @@ _T = TypeVar("_T")
 class ProbeScheduler(Protocol):
     """The part of ``exporters.schedule.Scheduler`` that the endpoints use."""
 
-    def probe(self, name: str, checks: Sequence[str] | None = None) -> Report:
-        """Run the checks of target ``name`` now and return the report."""
+    def probe(
+        self, name: str, checks: Sequence[str] | None = None, deadline: float | None = None
+    ) -> Report:
+        """Run the checks of target ``name`` now, within ``deadline`` seconds when given."""
         ...
 
     def ready(self) -> bool:
@@ -204,6 +216,7 @@ class ExporterApp:
         self._wall = wall
         self._monotonic = monotonic
         self.probe_gate = ProbeGate(status().config.workers)
+        self._rejections = _RejectionLog(monotonic)
         self._routes: dict[str, Callable[[WSGIEnvironment], _Response]] = {
             "/": self._landing,
             "/metrics": self._metrics,
@@ -222,12 +235,21 @@ class ExporterApp:
             ("Content-Length", str(len(response.body))),
             ("Cache-Control", "no-store"),
             ("X-Content-Type-Options", "nosniff"),
+            # wsgiref adds a Server header naming the Python version unless one is set.
+            ("Server", "smtpdiag-exporter"),
             *response.headers,
         ]
         start_response(response.status, headers)
         return [b""] if method == "HEAD" else [response.body]
 
     def _respond(self, environ: WSGIEnvironment, method: str, path: str) -> _Response:
+        # Authentication comes first, so that 404 and 405 do not reveal the endpoints.
+        if path != "/-/healthy" and not self._authorized(environ):
+            return _text(
+                "401 Unauthorized",
+                "Authentication required.\n",
+                ("WWW-Authenticate", 'Basic realm="smtpdiag exporter", charset="UTF-8"'),
+            )
         handler = self._routes.get(path)
         if handler is None:
             return _text("404 Not Found", "Not found. The endpoints are listed on /.\n")
@@ -236,12 +258,6 @@ class ExporterApp:
                 "405 Method Not Allowed",
                 f"Method {escape_control(method[:20])} is not allowed; use GET or HEAD.\n",
                 ("Allow", ", ".join(ALLOWED_METHODS)),
-            )
-        if path != "/-/healthy" and not self._authorized(environ):
-            return _text(
-                "401 Unauthorized",
-                "Authentication required.\n",
-                ("WWW-Authenticate", 'Basic realm="smtpdiag exporter", charset="UTF-8"'),
             )
         try:
             return handler(environ)
@@ -293,7 +309,7 @@ class ExporterApp:
             printable = escape_control(names[0][:MAX_NAME_SHOWN])
             return _text(
                 "404 Not Found",
-                f"Unknown target {printable!r}. A probe runs only against a target of the "
+                f"Unknown target '{printable}'. A probe runs only against a target of the "
                 "configuration file; / lists them.\n",
             )
         checks = _split_checks(params.get("check", []))
@@ -302,7 +318,7 @@ class ExporterApp:
             printable = escape_control(unknown[0][:MAX_NAME_SHOWN])
             return _text(
                 "400 Bad Request",
-                f"Unknown check {printable!r}. Valid checks: {', '.join(self._check_ids)}.\n",
+                f"Unknown check '{printable}'. Valid checks: {', '.join(self._check_ids)}.\n",
             )
         return self._run_probe(environ, target.name, checks, config)
 
@@ -313,9 +329,11 @@ class ExporterApp:
         checks: tuple[str, ...],
         config: ExporterConfig,
     ) -> _Response:
+        deadline = _scrape_deadline(environ)
+
         def run() -> tuple[Report, float]:
             started = self._monotonic()
-            report = self._scheduler.probe(name, checks or None)
+            report = self._scheduler.probe(name, checks or None, deadline)
             return report, self._monotonic() - started
 
         self.probe_gate.limit = config.workers
@@ -325,11 +343,51 @@ class ExporterApp:
             # A reload removed the target between the lookup above and the run.
             return _text("404 Not Found", "The target is no longer configured.\n")
         except ProbeBusyError as error:
-            logger.warning("probe of target %s rejected: %s", name, error, extra={"target": name})
+            self._rejections.report(name, str(error))
             return _text("503 Service Unavailable", f"Probe not run: {error}. Retry later.\n")
         target = next(item for item in config.targets if item.name == name)
         registry = probe_registry(report, target, duration)
         return _exposition(registry, environ)
+
+
+def _scrape_deadline(environ: WSGIEnvironment) -> float | None:
+    """Return the seconds a probe may take: Prometheus's scrape timeout less a margin for the
+    response, or None when the request does not carry the header."""
+    text = environ.get("HTTP_X_PROMETHEUS_SCRAPE_TIMEOUT_SECONDS")
+    try:
+        timeout = float(text) if text is not None else math.nan
+    except ValueError:
+        return None
+    if not math.isfinite(timeout) or timeout <= 0:
+        return None
+    return max(MIN_PROBE_SECONDS, timeout - SCRAPE_TIMEOUT_MARGIN_SECONDS)
+
+
+class _RejectionLog:
+    """Logs rejected probes of each target at most once per ``REJECTION_LOG_SECONDS``, with
+    the number rejected since, so that a flood of requests cannot flood the log."""
+
+    def __init__(self, monotonic: Callable[[], float]) -> None:
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._last: dict[str, tuple[float, int]] = {}
+        """Time of the last line and rejections since, per configured target name."""
+
+    def report(self, target: str, reason: str) -> None:
+        now = self._monotonic()
+        with self._lock:
+            logged_at, since = self._last.get(target, (-math.inf, 0))
+            if now - logged_at < REJECTION_LOG_SECONDS:
+                self._last[target] = (logged_at, since + 1)
+                return
+            self._last[target] = (now, 0)
+        logger.warning(
+            "probe of target %s rejected: %s (%d more rejected since the last such line)",
+            target,
+            reason,
+            since,
+            extra={"target": target},
+        )
 
 
 def _split_checks(values: Sequence[str]) -> tuple[str, ...]:

@@ -741,3 +741,19 @@ def test_crashed_job_reported_per_check(
         ("a", "token", "the token job failed: RuntimeError: engine broke"),
         ("a", "scope", "the token job failed: RuntimeError: engine broke"),
     ]
+
+
+def test_probe_deadline_ends_hung_check(
+    checks: FakeChecks, cache: ResultCache, started: list[Scheduler]
+) -> None:
+    checks.gates[("a", "connect")] = threading.Event()
+    scheduler = Scheduler(checks.specs(), cache)
+    started.append(scheduler)
+    scheduler.start(make_config(["a"], jobs=["token"], interval=3600))
+    try:
+        report = scheduler.probe("a", ["connect"], deadline=0.2)
+    finally:
+        released(checks)
+    connect = next(result for result in report.checks if result.id == "connect")
+    assert connect.status is Status.UNKNOWN
+    assert connect.summary.endswith("of 0.2 s")

@@ -32,6 +32,7 @@ from exporters.server import (
     ProbeBusyError,
     ProbeGate,
     _QuietHandler,
+    _RejectionLog,
     check_basic_auth,
     make_ssl_context,
 )
@@ -81,12 +82,16 @@ class FakeScheduler:
     is_ready: bool = False
     pending_pairs: int = 2
     calls: list[tuple[str, tuple[str, ...] | None]] = field(default_factory=list)
+    deadlines: list[float | None] = field(default_factory=list)
     started: threading.Event = field(default_factory=threading.Event)
     release: threading.Event = field(default_factory=threading.Event)
     block: bool = False
 
-    def probe(self, name: str, checks: Sequence[str] | None = None) -> Report:
+    def probe(
+        self, name: str, checks: Sequence[str] | None = None, deadline: float | None = None
+    ) -> Report:
         self.calls.append((name, tuple(checks) if checks is not None else None))
+        self.deadlines.append(deadline)
         self.started.set()
         if self.block:
             self.release.wait(30)
@@ -289,6 +294,40 @@ def test_probe_unknown_target_404(running: Running, name: str) -> None:
     assert fetch(f"{running.url}/probe?target={name.format(port=1)}").status == 404
 
 
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        pytest.param("10", 9.5, id="scrape-timeout"),
+        pytest.param("1", 1.0, id="floor"),
+        pytest.param("soon", None, id="not-a-number"),
+        pytest.param("nan", None, id="nan"),
+        pytest.param("-5", None, id="negative"),
+    ],
+)
+def test_probe_deadline_from_scrape_timeout(
+    running: Running, header: str, expected: float | None
+) -> None:
+    headers = {"X-Prometheus-Scrape-Timeout-Seconds": header}
+    fetch(running.url + "/probe?target=lab", headers=headers)
+    assert running.scheduler.deadlines == [expected]
+
+
+def test_probe_without_scrape_timeout_has_no_deadline(running: Running) -> None:
+    fetch(running.url + "/probe?target=lab")
+    assert running.scheduler.deadlines == [None]
+
+
+def test_probe_unknown_target_escaped_once(running: Running) -> None:
+    body = fetch(f"{running.url}/probe?target=lab%00%1b").body
+    assert "Unknown target 'lab\\x00\\x1b'" in body
+
+
+def test_server_header_names_no_python(running: Running) -> None:
+    server = fetch(running.url + "/-/healthy").headers.get("Server", "")
+    assert server.startswith("smtpdiag-exporter")
+    assert "Python" not in server
+
+
 @pytest.mark.parametrize("name", UNKNOWN_TARGETS)
 def test_probe_unknown_target_runs_nothing(running: Running, name: str) -> None:
     fetch(f"{running.url}/probe?target={name.format(port=1)}")
@@ -485,6 +524,8 @@ def protected() -> Iterator[Running]:
         pytest.param("/probe?target=lab", {}, 401, id="probe-no-credentials"),
         pytest.param("/-/ready", {}, 401, id="ready-no-credentials"),
         pytest.param("/-/healthy", {}, 200, id="healthy-open"),
+        pytest.param("/nowhere", {}, 401, id="unknown-path-no-credentials"),
+        pytest.param("/nowhere", basic("prometheus", WEB_PASSWORD), 404, id="unknown-path-valid"),
     ],
 )
 def test_basic_auth_status(
@@ -808,3 +849,18 @@ def test_landing_no_result_yet() -> None:
 )
 def test_format_age(seconds: float, expected: str) -> None:
     assert format_age(seconds) == expected
+
+
+def test_rejected_probes_logged_once_per_minute(caplog: pytest.LogCaptureFixture) -> None:
+    clock = [1000.0]
+    log = _RejectionLog(lambda: clock[0])
+    with caplog.at_level(logging.WARNING, logger="exporters.server"):
+        for _ in range(50):
+            log.report("lab", "too many probes")
+        clock[0] += 61.0
+        log.report("lab", "too many probes")
+    lines = [record.getMessage() for record in caplog.records]
+    assert lines == [
+        "probe of target lab rejected: too many probes (0 more rejected since the last such line)",
+        "probe of target lab rejected: too many probes (49 more rejected since the last such line)",
+    ]
