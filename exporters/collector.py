@@ -68,8 +68,6 @@ class _Entry:
     provider: str
     result: CheckResult
     finished_at: float
-    interval: float | None = None
-    """Seconds between runs of the job that produced a cached result; None for a probe."""
 
 
 @dataclass(frozen=True)
@@ -127,8 +125,9 @@ CHECK_FINDING = _Family(
 )
 CHECK_INTERVAL = _Family(
     "smtpdiag_check_interval_seconds",
-    "Configured seconds between two runs of the job that refreshes the check, without jitter.",
-    ("target", "check"),
+    "Configured seconds between two runs of the job that refreshes the check, without jitter; "
+    "the same for every target.",
+    ("check",),
 )
 CERT_NOT_AFTER = _Family(
     "smtpdiag_tls_cert_not_after_timestamp_seconds",
@@ -155,7 +154,6 @@ TARGET_FAMILIES = (
     CHECK_DURATION,
     CHECK_LAST_RUN,
     CHECK_FINDING,
-    CHECK_INTERVAL,
     CERT_NOT_AFTER,
     CLOCK_OFFSET,
     TOKEN_EXPIRES_IN,
@@ -274,7 +272,7 @@ class SmtpdiagCollector(Collector):
 
     def describe(self) -> list[Metric]:
         """Return every family without samples. It reads neither the cache nor the counters."""
-        families = [*META_FAMILIES, *TARGET_FAMILIES]
+        families = [*META_FAMILIES, *TARGET_FAMILIES, CHECK_INTERVAL]
         if self._counters is not None:
             families += LOG_FAMILIES
         return [family.new() for family in families]
@@ -292,6 +290,7 @@ class SmtpdiagCollector(Collector):
         yield from target_families(
             entries, self._wall(), lambda name: _cached_note(name, intervals)
         )
+        yield interval_family(status.config)
 
         if self._counters is not None:
             yield from log_families(self._counters.snapshot())
@@ -330,6 +329,15 @@ def target_families(
     return list(families.values())
 
 
+def interval_family(config: ExporterConfig) -> Metric:
+    """Return the configured interval of every check that an enabled job refreshes."""
+    family = CHECK_INTERVAL.new()
+    for job in config.jobs:
+        for check in JOB_PUBLISHES[job]:
+            family.add_metric([check], config.intervals[job])
+    return family
+
+
 def _up_value(statuses: Mapping[str, Status]) -> float | None:
     """Return ``smtpdiag_up`` from the dns and connect statuses of one target.
 
@@ -358,8 +366,6 @@ def _add_check(families: Mapping[str, FamilyMetric], entry: _Entry) -> None:
         families[CHECK_SUCCESS.name].add_metric(labels, success)
     families[CHECK_DURATION.name].add_metric(labels, result.duration_seconds)
     families[CHECK_LAST_RUN.name].add_metric(labels, entry.finished_at)
-    if entry.interval is not None:
-        families[CHECK_INTERVAL.name].add_metric(labels, entry.interval)
     for reason in _finding_reasons(result):
         families[CHECK_FINDING.name].add_metric([*labels, reason], 1.0)
 
@@ -469,9 +475,7 @@ def _job_texts(intervals: Mapping[str, float]) -> Iterable[str]:
 
 
 def _entry(cached: CachedResult) -> _Entry:
-    return _Entry(
-        cached.target, cached.provider, cached.result, cached.finished_at, cached.interval
-    )
+    return _Entry(cached.target, cached.provider, cached.result, cached.finished_at)
 
 
 class _FixedCollector(Collector):

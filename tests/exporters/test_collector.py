@@ -297,13 +297,21 @@ def test_up_from_dns_and_connect(
     assert registry_of(cache).get_sample_value("smtpdiag_up", {"target": "relay"}) == expected
 
 
-def test_check_interval_from_cache() -> None:
-    entry = CachedResult("relay", "generic", result("tls"), FINISHED, 45.0)
-    cache = fill(ResultCache(), entry)
-    value = registry_of(cache).get_sample_value(
-        "smtpdiag_check_interval_seconds", {"target": "relay", "check": "tls"}
-    )
-    assert value == 45.0
+def test_check_interval_per_check() -> None:
+    registry = registry_of(ResultCache())
+    values = {
+        check: registry.get_sample_value("smtpdiag_check_interval_seconds", {"check": check})
+        for check in ("dns", "connect", "tls", "token", "scope", "auth", "clock")
+    }
+    assert values == {
+        "dns": 60.0,
+        "connect": 60.0,
+        "tls": 60.0,
+        "token": 300.0,
+        "scope": 300.0,
+        "auth": 300.0,
+        "clock": 60.0,
+    }
 
 
 def test_info_finding_not_exported() -> None:
