@@ -7,7 +7,8 @@ for a running probe.
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection
+import weakref
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from smtpdiag.models import CheckResult
@@ -34,11 +35,27 @@ class ResultCache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._results: dict[tuple[str, str], CachedResult] = {}
+        self._listeners: list[weakref.WeakMethod[Callable[[str], None]]] = []
+
+    def add_listener(self, listener: Callable[[str], None]) -> None:
+        """Call the bound method ``listener`` with the target name after each ``put``, in the
+        putting thread, for as long as its object lives: a collector that a reload replaced
+        stops listening without being removed."""
+        with self._lock:
+            self._listeners.append(weakref.WeakMethod(listener))
 
     def put(self, cached: CachedResult) -> None:
         """Store ``cached`` in place of the previous result of its target and check."""
         with self._lock:
             self._results[(cached.target, cached.result.id)] = cached
+            listeners = [reference() for reference in self._listeners]
+            if None in listeners:
+                self._listeners = [
+                    ref for ref, live in zip(self._listeners, listeners, strict=True) if live
+                ]
+        for listener in listeners:
+            if listener is not None:
+                listener(cached.target)
 
     def snapshot(self) -> tuple[CachedResult, ...]:
         """Return every stored result, sorted by target and check id."""

@@ -21,8 +21,10 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from exporters.exposition import render_header, render_samples
 from exporters.reasons import GENERIC_PROVIDER, OTHER_REASON, PROVIDERS, reason_name
 from exporters.settings import JOB_PUBLISHES, ExporterConfig, ExporterTarget
+from exporters.targettext import TargetTexts
 from smtpdiag import __version__
 from smtpdiag.models import CheckResult, Report, Severity, Status
 
@@ -269,6 +271,7 @@ class SmtpdiagCollector(Collector):
         self._wall = wall
         self._lock = threading.Lock()
         self._last_duration = 0.0
+        self._texts = TargetTexts(cache, _render_target)
 
     def describe(self) -> list[Metric]:
         """Return every family without samples. It reads neither the cache nor the counters."""
@@ -296,6 +299,42 @@ class SmtpdiagCollector(Collector):
             yield from log_families(self._counters.snapshot())
         with self._lock:
             self._last_duration = time.perf_counter() - started
+
+    def exposition(self) -> bytes:
+        """Return the bytes ``render_text(self.collect())`` returns, joined from the sample
+        lines that each target's results got when they were stored.
+
+        Only the token lifetime, which changes every second, and targets whose lines no
+        listener rendered yet are rendered here, so the time a scrape takes hardly grows with
+        the number of targets.
+        """
+        started = time.perf_counter()
+        status = self._status()
+        with self._lock:
+            previous = self._last_duration
+        parts = [_text(meta_families(status, previous))]
+
+        snapshot = self._cache.snapshot()
+        intervals = status.config.intervals
+        per_target = self._texts.lines(snapshot)
+        tokens = [_entry(cached) for cached in snapshot if cached.result.id == "token"]
+        live = {
+            family.name: family for family in target_families(tokens, self._wall(), lambda name: "")
+        }
+        token_lines = render_samples(live[TOKEN_EXPIRES_IN.name])
+        for family in TARGET_FAMILIES:
+            header = render_header(family.new(_cached_note(family.name, intervals)))
+            if family is TOKEN_EXPIRES_IN:
+                parts.append(header + token_lines)
+            else:
+                parts.append(header + "".join(texts[family.name] for texts in per_target))
+        parts.append(_text([interval_family(status.config)]))
+
+        if self._counters is not None:
+            parts.append(_text(log_families(self._counters.snapshot())))
+        with self._lock:
+            self._last_duration = time.perf_counter() - started
+        return "".join(parts).encode("utf-8")
 
 
 def meta_families(status: ExporterStatus, scrape_duration: float) -> list[Metric]:
@@ -398,6 +437,21 @@ def _add_facts(families: Mapping[str, FamilyMetric], entry: _Entry, now: float) 
         if expires_at is not None:
             provider = entry.provider if entry.provider in PROVIDERS else GENERIC_PROVIDER
             families[TOKEN_EXPIRES_IN.name].add_metric([entry.target, provider], expires_at - now)
+
+
+def _render_target(results: Sequence[CachedResult]) -> dict[str, str]:
+    """Return the sample lines of one target's results by family, the token lifetime left
+    out because it depends on the time of the scrape."""
+    families = target_families([_entry(cached) for cached in results], 0.0, lambda name: "")
+    return {
+        family.name: render_samples(family)
+        for family in families
+        if family.name != TOKEN_EXPIRES_IN.name
+    }
+
+
+def _text(families: Iterable[Metric]) -> str:
+    return "".join(render_header(family) + render_samples(family) for family in families)
 
 
 def _fact(result: CheckResult, name: str) -> Any:

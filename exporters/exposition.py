@@ -33,32 +33,46 @@ def render_text(families: Iterable[Metric]) -> bytes:
     Raises:
         ValueError: a family or sample needs more than this writer supports.
     """
+    parts = [render_header(family) + render_samples(family) for family in families]
+    return "".join(parts).encode("utf-8")
+
+
+def render_header(family: Metric) -> str:
+    """Return the ``# HELP`` and ``# TYPE`` lines of ``family``."""
+    name = _family_name(family)
+    documentation = family.documentation.replace("\\", r"\\").replace("\n", r"\n")
+    return f"# HELP {name} {documentation}\n# TYPE {name} {family.type}\n"
+
+
+def render_samples(family: Metric) -> str:
+    """Return the sample lines of ``family``, without its header.
+
+    Raises:
+        ValueError: a sample needs more than this writer supports.
+    """
+    name = _family_name(family)
     # Keyed by the sign too: 0.0 == -0.0, but they are written differently.
     values: dict[tuple[float, float], str] = {}
+    label_names: set[tuple[str, ...]] = set()
     parts: list[str] = []
-    for family in families:
-        name = _family_name(family)
-        documentation = family.documentation.replace("\\", r"\\").replace("\n", r"\n")
-        parts.append(f"# HELP {name} {documentation}\n# TYPE {name} {family.type}\n")
-        label_names: set[tuple[str, ...]] = set()
-        for sample in family.samples:
-            if sample.name != name or sample.timestamp is not None or sample.exemplar:
-                raise ValueError(f"sample {sample.name} of {family.name} is not supported")
-            key = (sample.value, math.copysign(1.0, sample.value))
-            value = values.get(key)
-            if value is None:
-                value = values[key] = floatToGoString(sample.value)  # type: ignore[no-untyped-call]
-            if not sample.labels:
-                parts.append(f"{name} {value}\n")
-                continue
-            pairs = sorted(sample.labels.items())
-            keys = tuple(key for key, _ in pairs)
-            if keys not in label_names:
-                _check_label_names(keys, family.name)
-                label_names.add(keys)
-            labels = ",".join(f'{key}="{_escape(text)}"' for key, text in pairs)
-            parts.append(f"{name}{{{labels}}} {value}\n")
-    return "".join(parts).encode("utf-8")
+    for sample in family.samples:
+        if sample.name != name or sample.timestamp is not None or sample.exemplar:
+            raise ValueError(f"sample {sample.name} of {family.name} is not supported")
+        key = (sample.value, math.copysign(1.0, sample.value))
+        value = values.get(key)
+        if value is None:
+            value = values[key] = floatToGoString(sample.value)  # type: ignore[no-untyped-call]
+        if not sample.labels:
+            parts.append(f"{name} {value}\n")
+            continue
+        pairs = sorted(sample.labels.items())
+        keys = tuple(label for label, _ in pairs)
+        if keys not in label_names:
+            _check_label_names(keys, family.name)
+            label_names.add(keys)
+        labels = ",".join(f'{label}="{_escape(text)}"' for label, text in pairs)
+        parts.append(f"{name}{{{labels}}} {value}\n")
+    return "".join(parts)
 
 
 def _family_name(family: Metric) -> str:

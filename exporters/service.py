@@ -29,6 +29,7 @@ from prometheus_client.registry import Collector
 from exporters.cache import ResultCache
 from exporters.collector import ExporterStatus, SmtpdiagCollector
 from exporters.countfile import counts_path, load_counts, save_counts
+from exporters.exposition import render_text
 from exporters.logcounters import LogCounters, LogFollowerThread
 from exporters.logformat import ErrorLog
 from exporters.schedule import Scheduler
@@ -329,16 +330,21 @@ class ExporterService:
     def _make_server(self, config: ExporterConfig, following: _LogFollowing) -> ExporterServer:
         context = make_ssl_context(config)
         collector = SmtpdiagCollector(self.cache, following.counters, lambda: self.status)
-        self._collector = _SwappableCollector(collector)
+        swappable = self._collector = _SwappableCollector(collector)
         registry = CollectorRegistry()
-        registry.register(self._collector)
-        ProcessCollector(registry=registry)
+        registry.register(swappable)
+        process = ProcessCollector(registry=registry)
+
+        def metrics_text() -> bytes:
+            return swappable.current.exposition() + render_text(process.collect())
+
         app = ExporterApp(
             status=lambda: self.status,
             cache=self.cache,
             scheduler=self.scheduler,
             registry=registry,
             check_ids=[spec.id for spec in self._specs],
+            metrics_text=metrics_text,
         )
         listen = config.web.listen
         try:
