@@ -73,13 +73,15 @@ CYCLE_TARGET_SECONDS = 0.5
 
 IDLE_INTERVAL_SECONDS = 3600
 """Job interval while scrapes are timed without probes: no job runs twice in a benchmark."""
-BUSY_INTERVAL_SECONDS = 1
-"""Job interval while scrapes are timed with probes running."""
+BUSY_INTERVALS_SECONDS = (10, 1)
+"""Job intervals while scrapes are timed with probes running: 10 s runs each job six times as
+often as the shortest default interval of 60 s, 1 s sixty times as often."""
 
 ALL_JOBS = ("connect", "tls", "clock", "token", "auth")
 CYCLE_JOB_SETS = (("connect",), ("connect", "tls"))
 DEFAULT_WORKERS = (16, 100)
-"""Worker counts of the cycle runs: the exporter's default and one worker per target."""
+"""Worker counts of the cycle runs: the fewest the exporter starts, and one per target (its
+default for 100 targets)."""
 
 PLAIN_REQUEST = "plain"
 PROMETHEUS_REQUEST = "OpenMetrics, gzip"
@@ -199,8 +201,8 @@ class ScrapeStats:
     """Scrape latencies and process figures of one exporter run."""
 
     targets: int
-    probing: bool
-    """Whether every job ran each second while the scrapes were timed."""
+    probe_interval: float | None
+    """Interval of every job while the scrapes were timed; None when no job ran."""
     request: str
     """Key of ``REQUEST_HEADERS`` that the scrapes sent."""
     scrapes: int
@@ -353,7 +355,7 @@ def measure_scrapes(
     directory: Path,
     count: int,
     *,
-    probing: bool,
+    probe_interval: float | None,
     scrapes: int,
     requests: Sequence[str] = (PLAIN_REQUEST,),
 ) -> list[ScrapeStats]:
@@ -361,8 +363,8 @@ def measure_scrapes(
 
     The scrapes repeat for each kind of request in ``requests``, one kind after the other.
     """
-    interval = BUSY_INTERVAL_SECONDS if probing else IDLE_INTERVAL_SECONDS
-    config = directory / f"exporter-{count}-{'probing' if probing else 'idle'}.toml"
+    interval = IDLE_INTERVAL_SECONDS if probe_interval is None else probe_interval
+    config = directory / f"exporter-{count}-{interval:g}.toml"
     config.write_text(exporter_toml(lab, count, interval=interval), encoding="utf-8")
     port = free_port()
     stderr_file = config.with_suffix(".stderr")
@@ -375,7 +377,7 @@ def measure_scrapes(
                 durations, first, last = time_scrapes(port, scrapes, REQUEST_HEADERS[request])
                 figures = process_status(process.pid)
                 results.append(
-                    scrape_stats(count, probing, request, durations, first, last, figures)
+                    scrape_stats(count, probe_interval, request, durations, first, last, figures)
                 )
         except (BenchError, OSError) as error:
             detail = _last_line(stderr_file.read_text(errors="replace"))
@@ -385,7 +387,7 @@ def measure_scrapes(
 
 def scrape_stats(
     count: int,
-    probing: bool,
+    probe_interval: float | None,
     request: str,
     durations: Sequence[float],
     first: Response,
@@ -399,7 +401,7 @@ def scrape_stats(
     milliseconds = [duration * 1000 for duration in durations]
     return ScrapeStats(
         targets=count,
-        probing=probing,
+        probe_interval=probe_interval,
         request=request,
         scrapes=len(durations),
         p50_ms=percentile(milliseconds, 0.50),
@@ -578,6 +580,11 @@ class RenderStats:
     """``SmtpdiagCollector.collect()`` alone: the cache snapshot and the metric families."""
     text_ms: float
     """``generate_latest``: collect plus the text format 0.0.4."""
+    exporter_text_ms: float
+    """``exporters.exposition.render_text``: collect plus the same bytes."""
+    exposition_ms: float
+    """``SmtpdiagCollector.exposition()``: the same bytes joined from each target's lines,
+    rendered when its results were stored, as /metrics writes them."""
     openmetrics_ms: float
     """The OpenMetrics ``generate_latest``: collect plus OpenMetrics text."""
     gzip_ms: float
@@ -611,6 +618,7 @@ def measure_rendering(lab: LabTarget, directory: Path, count: int) -> RenderStat
 
     from exporters.cache import ResultCache
     from exporters.collector import ExporterStatus, SmtpdiagCollector
+    from exporters.exposition import render_text
     from exporters.settings import load_exporter_config
 
     config_path = directory / f"render-{count}.toml"
@@ -635,6 +643,8 @@ def measure_rendering(lab: LabTarget, directory: Path, count: int) -> RenderStat
         series=count_series(text.decode()),
         collect_ms=median_milliseconds(lambda: list(collector.collect())),
         text_ms=median_milliseconds(lambda: generate_latest(registry)),
+        exporter_text_ms=median_milliseconds(lambda: render_text(registry.collect())),
+        exposition_ms=median_milliseconds(collector.exposition),
         openmetrics_ms=median_milliseconds(lambda: generate_openmetrics(registry)),
         gzip_ms=median_milliseconds(lambda: gzip.compress(text)),
         gzip_fast_ms=median_milliseconds(lambda: gzip.compress(text, compresslevel=1)),
@@ -653,6 +663,9 @@ def render_rendering_table(row: RenderStats) -> str:
             f"| `SmtpdiagCollector.collect()`, {row.targets} targets | {row.collect_ms:.1f} |",
             f"| collect + text format 0.0.4: {row.series} series, {row.text_bytes} bytes "
             f"| {row.text_ms:.1f} |",
+            f"| collect + the same text from `render_text` | {row.exporter_text_ms:.1f} |",
+            f"| the same text from `exposition()`, joined from lines rendered when results "
+            f"were stored, as /metrics writes it | {row.exposition_ms:.1f} |",
             f"| collect + OpenMetrics text | {row.openmetrics_ms:.1f} |",
             f"| gzip level 9 of the text body, to {row.gzip_bytes} bytes | {row.gzip_ms:.1f} |",
             f"| gzip level 1 of the text body, to {row.gzip_fast_bytes} bytes "
@@ -673,7 +686,7 @@ def render_scrape_table(rows: Sequence[ScrapeStats]) -> str:
         "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     lines += [
-        f"| {row.targets} | {'every job each 1 s' if row.probing else 'none'} | {row.request} "
+        f"| {row.targets} | {_probes(row)} | {row.request} "
         f"| {row.p50_ms:.1f} | {row.p90_ms:.1f} | {row.p99_ms:.1f} | {row.max_ms:.1f} "
         f"| {row.response_bytes} | {row.series} | {row.ready_seconds:.1f} "
         f"| {row.rss_kib / 1024:.1f} | {row.hwm_kib / 1024:.1f} | {row.threads} "
@@ -719,18 +732,32 @@ def summary_sentences(scrapes: Sequence[ScrapeStats], cycles: Sequence[CycleStat
     return "\n".join(f"- {sentence}" for sentence in sentences)
 
 
+def _probes(row: ScrapeStats) -> str:
+    if row.probe_interval is None:
+        return "none"
+    return f"every job each {row.probe_interval:g} s"
+
+
 def scrape_sentence(row: ScrapeStats) -> str:
     """Compare the p99 of one scrape measurement with the target."""
     verdict = "under" if row.p99_ms < SCRAPE_P99_TARGET_MS else "over"
-    probes = "while every job runs each second" if row.probing else "without probes running"
+    if row.probe_interval is None:
+        probes = "without probes running"
+    else:
+        probes = f"while every job runs each {row.probe_interval:g} s"
     sentence = (
         f"Scrape, {row.request} request, {row.targets} targets {probes}: p99 "
         f"{row.p99_ms:.1f} ms, {verdict} the {SCRAPE_P99_TARGET_MS:g} ms target."
     )
-    if row.probing:
+    if row.probe_interval is not None and row.refreshed_series:
         sentence += (
             f" {row.refreshed_series} last-run series changed between the first and the last"
             " scrape, so probes ran meanwhile."
+        )
+    elif row.probe_interval is not None:
+        sentence += (
+            " No last-run series changed between the first and the last scrape: the scrapes"
+            " ended before the next run of any job."
         )
     return sentence
 
@@ -860,17 +887,18 @@ def benchmark(settings: argparse.Namespace, smtpdiag: str, directory: Path) -> s
                 lab,
                 directory,
                 count,
-                probing=False,
+                probe_interval=None,
                 scrapes=settings.scrapes,
                 requests=requests,
             )
             print(render_scrape_table(measured), flush=True)
             scrapes += measured
-        measured = measure_scrapes(
-            smtpdiag, lab, directory, largest, probing=True, scrapes=settings.scrapes
-        )
-        print(render_scrape_table(measured), flush=True)
-        scrapes += measured
+        for interval in BUSY_INTERVALS_SECONDS:
+            measured = measure_scrapes(
+                smtpdiag, lab, directory, largest, probe_interval=interval, scrapes=settings.scrapes
+            )
+            print(render_scrape_table(measured), flush=True)
+            scrapes += measured
         rendering = measure_rendering(lab, directory, largest)
         print(render_rendering_table(rendering), flush=True)
         print(CYCLE_HEADER, flush=True)
