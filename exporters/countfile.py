@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from exporters.logcounters import ATTEMPT_SOURCES, LEAK_SOURCES, SOURCES, LogCounts
 from exporters.reasons import LOG_REASONS, PROVIDERS
 from smtpdiag.errors import UsageError
+from smtpdiag.logs.reader import open_regular_file
 
 SUFFIX = ".counts"
 """Suffix added to the state file's path to name the counter file."""
@@ -43,7 +44,8 @@ def load_counts(path: str) -> LogCounts | None:
         UsageError: the file cannot be read or does not hold valid counter values.
     """
     try:
-        with open(path, "rb") as stream:
+        # A FIFO or device at the path is rejected, not read: a FIFO would block the run.
+        with open_regular_file(path, "counter file") as stream:
             data = stream.read(MAX_BYTES + 1)
     except FileNotFoundError:
         return None

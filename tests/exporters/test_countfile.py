@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
 from pathlib import Path
 from types import MappingProxyType
@@ -102,3 +103,11 @@ def test_unwritable_directory_is_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError) as caught:
         save_counts(str(path), COUNTS)
     assert caught.value.value == str(path)
+
+
+def test_fifo_rejected_without_blocking(tmp_path: Path) -> None:
+    path = tmp_path / "state.counts"
+    os.mkfifo(path)
+    with pytest.raises(UsageError) as caught:
+        load_counts(str(path))
+    assert "is a FIFO" in caught.value.problem
