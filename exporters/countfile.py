@@ -2,10 +2,10 @@
 
 A textfile for node_exporter is read again after every run, so its counters must keep growing
 from run to run as a running exporter's do. ``--once`` therefore loads the values that the
-previous run saved, adds the lines appended since then (the follower's state file says where
-each file was left), and saves the sum. The file sits beside the state file, with the suffix
-``.counts``, is written atomically with mode 0600, and holds no secret: only label values of
-closed sets and numbers.
+previous run saved, adds the lines appended since then (the follower's state file records
+where reading of each file stopped), and saves the sum. The file sits beside the state file,
+with the suffix ``.counts``, is written atomically with mode 0600, and contains no secret:
+only label values of closed sets and numbers.
 """
 
 from __future__ import annotations

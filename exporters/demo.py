@@ -4,7 +4,7 @@ It starts the ``healthy`` and ``google-bad-token`` labs, follows a log file whil
 msmtp sends through both, runs every job of both targets once, and reads the metrics back
 from the text a scrape would return. The verdict compares the AUTH status, ``smtpdiag_up``
 and the log counters with what the labs and msmtp did. Without msmtp the log part is left
-out and the verdict says so.
+out and the verdict states that.
 """
 
 from __future__ import annotations

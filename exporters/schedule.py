@@ -52,8 +52,8 @@ JOB_PEERS = {
     "auth": "server",
     "token": "token endpoint",
 }
-"""What each job waits for when it hangs: the submission server, or the token endpoint that
-only the token job needs to reach (the auth job uses the token job's cached access token)."""
+"""Peer that each job waits for when it hangs: the submission server, or the token endpoint.
+The auth job reaches the token endpoint too, but only when the cached access token expired."""
 
 
 def first_due(now: float, interval: float, random_share: float) -> float:
@@ -219,7 +219,7 @@ class Scheduler:
 
         ``checks`` selects check ids, which run with every check they require; None runs the
         checks of all enabled jobs. ``deadline`` (seconds) shortens the target's check and run
-        deadlines, so that the probe answers before the scraper gives up. Raises ``KeyError``
+        deadlines, so that the probe returns before the scraper gives up. Raises ``KeyError``
         for an unknown target and ``UsageError`` for an unknown check id.
         """
         with self._condition:
@@ -354,8 +354,8 @@ class Scheduler:
 
         A target runs one job per peer at a time (``JOB_PEERS``): a job that comes due while
         another job of its target talks to the same peer waits for it. A target whose server
-        hangs therefore holds one worker, not one per job, so it cannot delay other targets
-        while there are more workers than hung peers.
+        hangs therefore occupies one worker, not one per job, so it cannot delay other
+        targets while there are more workers than hung peers.
         """
         assert self._config is not None and self._executor is not None
         name, job = pair

@@ -408,8 +408,8 @@ def _split_checks(values: Sequence[str]) -> tuple[str, ...]:
 
 
 def _exposition(body: bytes, environ: WSGIEnvironment) -> _Response:
-    """Answer with ``body``, metrics in the Prometheus text format 0.0.4, gzip-compressed when
-    accepted.
+    """Return the response with ``body``, metrics in the Prometheus text format 0.0.4,
+    gzip-compressed when the client accepts it.
 
     Every Prometheus version parses the text format, and the exporter uses nothing that only
     OpenMetrics carries (exemplars, units), so a request for OpenMetrics gets it too: its

@@ -75,8 +75,9 @@ DEFAULT_LISTEN = "127.0.0.1:10587"
 
 DEFAULT_JITTER = 0.1
 MIN_DEFAULT_WORKERS = 16
-"""Fewest probe threads when ``workers`` is not set; the default is one per target above it,
-so that one cycle over every target runs in parallel and takes about as long as one probe."""
+"""Minimum number of probe threads when ``workers`` is not set. Above it the default is one
+thread per target, so that one cycle over every target runs in parallel and takes about as long
+as one probe."""
 MIN_INTERVAL = 1.0
 MAX_INTERVAL = 86400.0
 MAX_JITTER = 0.5
@@ -106,7 +107,8 @@ class WebSettings:
     """Listen address, TLS files and basic auth credentials of the HTTP endpoint."""
 
     listen: str = DEFAULT_LISTEN
-    """``HOST:PORT`` or ``[IPV6]:PORT``, validated by ``split_host_port``."""
+    """``HOST:PORT`` or ``[IPV6]:PORT``, validated by ``parse_listen``; port 0 lets the system
+    choose."""
     tls_cert_file: str | None = None
     """PEM certificate chain. With ``tls_key_file`` set as well, the endpoint serves HTTPS."""
     tls_key_file: str | None = None

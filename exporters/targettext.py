@@ -49,7 +49,7 @@ class TargetTexts:
     def _lines(self, target: str, results: tuple[CachedResult, ...]) -> Mapping[str, str]:
         with self._lock:
             stored = self._texts.get(target)
-        # Results are immutable and replaced on every put, so identity tells a change.
+        # Results are immutable and replaced on every put, so identity shows a change.
         if stored is not None and _same(stored[0], results):
             return stored[1]
         texts = self._render(results)
