@@ -460,9 +460,12 @@ class ExporterService:
         return True
 
     def _note_recoveries(self) -> None:
-        """Log once for each check that had errors and has a newer result that is not one."""
+        """Log once for each check that had errors and has a newer ok or warning result.
+
+        A critical result is not a recovery: the check ran, but the service still fails.
+        """
         for cached in self.cache.snapshot():
-            if cached.result.status is Status.UNKNOWN:
+            if cached.result.status not in (Status.OK, Status.WARNING):
                 continue
             since = self._errors.failing_since(cached.target, cached.result.id)
             if since is not None and cached.finished_at > since:

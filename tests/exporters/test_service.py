@@ -249,6 +249,21 @@ def test_recovery_logged_once(service: ExporterService, caplog: pytest.LogCaptur
     assert recoveries == ["target first, check connect works again"]
 
 
+def test_critical_result_is_no_recovery(
+    service: ExporterService, caplog: pytest.LogCaptureFixture
+) -> None:
+    from exporters.cache import CachedResult
+    from smtpdiag.models import CheckResult, Status
+
+    errors = service._errors
+    with caplog.at_level(logging.INFO, logger="exporters.logformat"):
+        errors.report("first", "connect", "did not finish within its deadline of 30 s")
+        result = CheckResult("connect", Status.CRITICAL, "timed out")
+        service.cache.put(CachedResult("first", "generic", result, time.time() + 1, 60.0))
+        service._note_recoveries()
+    assert "works again" not in caplog.text
+
+
 @pytest.mark.parametrize(
     ("once", "textfile", "text"),
     [
