@@ -26,6 +26,9 @@ _RUNBOOK_LINE = re.compile(
 DEFAULT_JOB = "smtpdiag"
 """Scrape job of the exporter's /metrics that the shipped rules select."""
 
+EXPORTER_DOWN = "SmtpdiagExporterDown"
+"""Alert on the exporter's own scrape, which ``--job`` leaves out."""
+
 _JOB_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
 
 
@@ -86,4 +89,31 @@ def _select_job(text: str, job: str) -> str:
             "digits, '_', '.', ':' and '-', such as node.",
             value=job,
         )
-    return text.replace(f'job="{DEFAULT_JOB}"', f'job="{job}"')
+    selected = text.replace(f'job="{DEFAULT_JOB}"', f'job="{job}"')
+    note = (
+        f"# Printed by `smtpdiag rules --job {job}`: the alerts below select the job {job}\n"
+        f"# in place of {DEFAULT_JOB}, and {EXPORTER_DOWN} is left out: with another job\n"
+        "# serving the metrics, that job's own up series tells whether the scrape works.\n"
+    )
+    return note + _without_alert(selected, EXPORTER_DOWN)
+
+
+def _without_alert(text: str, name: str) -> str:
+    """Return ``text`` without the rule item of alert ``name`` and its comment lines."""
+    lines = text.splitlines(keepends=True)
+    start = next(
+        (index for index, line in enumerate(lines) if line.strip() == f"- alert: {name}"), None
+    )
+    if start is None:
+        return text
+    indent = len(lines[start]) - len(lines[start].lstrip())
+    end = start + 1
+    while end < len(lines):
+        line = lines[end]
+        if line.strip() and len(line) - len(line.lstrip()) <= indent:
+            break
+        end += 1
+    # Comment lines right above the item belong to it.
+    while start > 0 and lines[start - 1].strip().startswith("#"):
+        start -= 1
+    return "".join(lines[:start] + lines[end:])

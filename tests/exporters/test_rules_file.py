@@ -93,7 +93,18 @@ def test_absolute_runbook_line(line: str, expected: str) -> None:
 def test_job_replaces_every_selector() -> None:
     text = rules_text(job="node")
     assert 'job="smtpdiag"' not in text
-    assert text.count('job="node"') == rules_text().count('job="smtpdiag"')
+    assert 'job="node"' in text
+
+
+def test_job_leaves_out_exporter_down() -> None:
+    document = yaml.safe_load(rules_text(job="node"))
+    alerts = {rule.get("alert") for group in document["groups"] for rule in group["rules"]}
+    assert "SmtpdiagExporterDown" not in alerts
+    assert "SmtpSubmissionDown" in alerts
+
+
+def test_job_output_says_what_changed() -> None:
+    assert rules_text(job="node").startswith("# Printed by `smtpdiag rules --job node`")
 
 
 @pytest.mark.parametrize("job", ["", 'node"} or vector(1) #', "two words"])
