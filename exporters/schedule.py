@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+import math
 import queue
 import random
 import threading
@@ -38,6 +39,12 @@ ErrorReporter = Callable[[str, str, str], None]
 
 START_WINDOW = 5.0
 """Seconds, at most, over which the first runs of the jobs spread after a start or reload."""
+
+WAIT_WARNING_SECONDS = 5.0
+"""Seconds a job may wait for a free worker before the wait is logged."""
+
+WAIT_WARNING_PERIOD = 60.0
+"""Seconds between two log lines about jobs that waited for a worker."""
 
 MAX_WAIT = 1.0
 """Seconds the dispatcher sleeps at most, so that it notices a stop or a changed clock."""
@@ -162,6 +169,7 @@ class Scheduler:
         """Jobs of a target that came due while another of its jobs ran, in due order."""
         self._dispatcher: threading.Thread | None = None
         self._stopping = False
+        self._wait_warned_at = -math.inf
 
     def start(self, config: ExporterConfig) -> None:
         """Schedule ``config`` and start the dispatcher thread and the worker pool."""
@@ -370,7 +378,7 @@ class Scheduler:
             interval = self._config.intervals[job]
             self._plan.schedule(pair, next_due(now, interval, self._config.jitter, self._random()))
             return
-        future = self._executor.submit(self._run_job, *work)
+        future = self._executor.submit(self._run_job, *work, self._monotonic())
         self._futures.add(future)
         future.add_done_callback(self._forget_future)
 
@@ -404,10 +412,20 @@ class Scheduler:
         return entry, job, self._token_slots[entry.name].cache, self._config.intervals[job]
 
     def _run_job(
-        self, entry: ExporterTarget, job: str, token_cache: TokenCache, interval: float
+        self,
+        entry: ExporterTarget,
+        job: str,
+        token_cache: TokenCache,
+        interval: float,
+        submitted_at: float | None = None,
     ) -> None:
-        """Run one job of one target on a pool thread, store its results, schedule its next run."""
+        """Run one job of one target on a pool thread, store its results, schedule its next run.
+
+        ``submitted_at`` (monotonic seconds) is when the dispatcher queued the job.
+        """
         try:
+            if submitted_at is not None:
+                self._note_wait(entry.name, job, self._monotonic() - submitted_at)
             started = time.monotonic()
             results = self._job_results(entry, job, token_cache)
             logger.debug(
@@ -419,6 +437,29 @@ class Scheduler:
             self._publish(entry, job, results, interval, complete=True)
         finally:
             self._job_done(entry, job)
+
+    def _note_wait(self, target: str, job: str, waited: float) -> None:
+        """Warn, at most once per ``WAIT_WARNING_PERIOD``, when a job waited for a worker.
+
+        Without this line, targets whose jobs queue behind hung ones only go stale.
+        """
+        if waited < WAIT_WARNING_SECONDS:
+            return
+        now = self._monotonic()
+        with self._condition:
+            if now - self._wait_warned_at < WAIT_WARNING_PERIOD:
+                return
+            self._wait_warned_at = now
+            workers = self._config.workers if self._config is not None else 0
+        logger.warning(
+            "job %s of target %s waited %.1f s for a free worker: all workers (%d) were busy; "
+            "raise [exporter] workers, or lower the timeout of targets that hang",
+            job,
+            target,
+            waited,
+            workers,
+            extra={"target": target},
+        )
 
     def _job_results(
         self, entry: ExporterTarget, job: str, token_cache: TokenCache

@@ -757,3 +757,24 @@ def test_probe_deadline_ends_hung_check(
     connect = next(result for result in report.checks if result.id == "connect")
     assert connect.status is Status.UNKNOWN
     assert connect.summary.endswith("of 0.2 s")
+
+
+def test_wait_for_worker_logged(
+    checks: FakeChecks,
+    cache: ResultCache,
+    started: list[Scheduler],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(schedule_module, "WAIT_WARNING_SECONDS", 0.05)
+    checks.gates[("hung", "connect")] = threading.Event()
+    scheduler = Scheduler(checks.specs(), cache)
+    started.append(scheduler)
+    config = replace(make_config(["hung", "fast"], jobs=["connect"], interval=0.02), workers=1)
+    with caplog.at_level(logging.WARNING, logger="exporters.schedule"):
+        scheduler.start(config)
+        assert checks.entered.wait(WAIT_SECONDS)
+        time.sleep(0.1)  # the fast target's job queues behind the hung one
+        released(checks)
+        assert wait_until(lambda: checks.count("fast", "connect") >= 1)
+    assert "for a free worker: all workers (1) were busy" in caplog.text
