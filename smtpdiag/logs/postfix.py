@@ -276,15 +276,13 @@ def _unconnected_event(fate: Fate, text: str, timestamp: float | None) -> LogEve
     if text.startswith("delivery temporarily suspended"):
         # The queue manager skipped a destination that failed before: no connection was tried.
         outcome = Outcome.DELIVERY
-    return LogEvent(
-        Source.POSTFIX,
-        Side.CLIENT,
-        outcome,
+    return _client_failure(
         timestamp,
         found["name"],
-        reason="auth_failure_rate.connection_failed",
-        reply_text=text,
-        fate=fate,
+        "auth_failure_rate.connection_failed",
+        fate,
+        text,
+        outcome=outcome,
     )
 
 
@@ -307,18 +305,7 @@ def _reply_event(said: re.Match[str], fate: Fate, timestamp: float | None) -> Lo
     if reason is None or reason in _NOT_AUTH_REASONS:
         # The reply is not about AUTH: the session got past AUTH.
         return LogEvent(Source.POSTFIX, Side.CLIENT, Outcome.SUCCESS, timestamp, host, fate=fate)
-    return LogEvent(
-        Source.POSTFIX,
-        Side.CLIENT,
-        Outcome.FAILURE,
-        timestamp,
-        host,
-        reason=reason,
-        reply_code=code,
-        enhanced_code=enhanced,
-        reply_text=reply,
-        fate=fate,
-    )
+    return _client_failure(timestamp, host, reason, fate, reply, code, enhanced)
 
 
 def _no_reply_event(host: str, fate: Fate, text: str, timestamp: float | None) -> LogEvent:
@@ -329,16 +316,7 @@ def _no_reply_event(host: str, fate: Fate, text: str, timestamp: float | None) -
             reason = "auth_failure_rate.connection_failed"
         else:
             reason = "auth_failure_rate.submission_failed"
-    return LogEvent(
-        Source.POSTFIX,
-        Side.CLIENT,
-        Outcome.FAILURE,
-        timestamp,
-        host,
-        reason=reason,
-        reply_text=text,
-        fate=fate,
-    )
+    return _client_failure(timestamp, host, reason, fate, text)
 
 
 def _sasl_failure(text: str, timestamp: float | None, fate: Fate | None) -> LogEvent | None:
@@ -352,18 +330,7 @@ def _sasl_failure(text: str, timestamp: float | None, fate: Fate | None) -> LogE
             return None
         code, enhanced, reply_body = parts
         reason = reply_reason(code, enhanced, reply_body, host) or "auth.unclassified"
-        return LogEvent(
-            Source.POSTFIX,
-            Side.CLIENT,
-            Outcome.FAILURE,
-            timestamp,
-            host,
-            reason=reason,
-            reply_code=code,
-            enhanced_code=enhanced,
-            reply_text=reply,
-            fate=fate,
-        )
+        return _client_failure(timestamp, host, reason, fate, reply, code, enhanced)
 
     local = _CANNOT_AUTHENTICATE.search(text)
     if local is None:
@@ -373,14 +340,32 @@ def _sasl_failure(text: str, timestamp: float | None, fate: Fate | None) -> LogE
     if "no mechanism available" in sasl_text:
         reason = "auth_failure_rate.no_sasl_mechanism"
     # reply_text contains the Cyrus SASL library's message because the server sent no reply.
+    return _client_failure(timestamp, local["name"], reason, fate, sasl_text)
+
+
+def _client_failure(
+    timestamp: float | None,
+    host: str | None,
+    reason: str,
+    fate: Fate | None,
+    reply_text: str,
+    reply_code: int | None = None,
+    enhanced_code: str | None = None,
+    *,
+    outcome: Outcome = Outcome.FAILURE,
+) -> LogEvent:
+    """Return a failure that Postfix's SMTP client logged; ``reply_text`` is the server's
+    reply, or Postfix's own text when there was none."""
     return LogEvent(
         Source.POSTFIX,
         Side.CLIENT,
-        Outcome.FAILURE,
+        outcome,
         timestamp,
-        local["name"],
+        host,
         reason=reason,
-        reply_text=sasl_text,
+        reply_code=reply_code,
+        enhanced_code=enhanced_code,
+        reply_text=reply_text,
         fate=fate,
     )
 
