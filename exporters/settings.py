@@ -446,10 +446,8 @@ def parse_listen(text: str) -> tuple[str, int]:
             f"{DEFAULT_LISTEN} for loopback only.",
             value=text,
         )
-    # split_host_port rejects port 0, which a listener accepts: strip it and parse the host.
-    any_port = text.endswith(":0") and not text.endswith("::0")
     try:
-        host, port = split_host_port(text[:-2] if any_port else text)
+        host, port = split_host_port(text, allow_port_zero=True)
     except UsageError:
         raise UsageError(
             f"Invalid listen address {text!r}: expected a host name or IP address and a port "
@@ -457,9 +455,7 @@ def parse_listen(text: str) -> tuple[str, int]:
             _LISTEN_FIX,
             value=text,
         ) from None
-    if any_port and port is None:
-        return host, 0
-    if port is None or any_port:
+    if port is None:
         raise UsageError(f"The listen address {text!r} has no port.", _LISTEN_FIX, value=text)
     return host, port
 

@@ -68,8 +68,11 @@ class Loaded:
     settings: Settings
 
 
-def split_host_port(text: str) -> tuple[str, int | None]:
-    """Split ``HOST``, ``HOST:PORT``, ``[IPV6]`` or ``[IPV6]:PORT``; a bare IPv6 is a host."""
+def split_host_port(text: str, *, allow_port_zero: bool = False) -> tuple[str, int | None]:
+    """Split ``HOST``, ``HOST:PORT``, ``[IPV6]`` or ``[IPV6]:PORT``; a bare IPv6 is a host.
+
+    ``allow_port_zero`` accepts port 0, which lets a listener's system choose a free port.
+    """
     example = "Write HOST, HOST:PORT or [IPV6]:PORT, e.g. smtp.example.com:587 or [::1]:2525."
     bracketed = re.fullmatch(r"\[([^\]]*)\](?::(.*))?", text)
     if bracketed:
@@ -89,10 +92,10 @@ def split_host_port(text: str) -> tuple[str, int | None]:
     if port is None:
         return host, None
     try:
-        return host, parse_port(port)
-    except ValueError:
+        return host, parse_port(port, allow_zero=allow_port_zero)
+    except ValueError as error:
         raise UsageError(
-            f"The port in the target {text!r} is not a number from 1 to 65535.", example, value=text
+            f"The port in the target {text!r} is not valid: {error}.", example, value=text
         ) from None
 
 

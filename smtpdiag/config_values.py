@@ -24,13 +24,15 @@ _LABEL = r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)"
 _HOST_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?")
 
 
-def parse_port(value: object) -> int:
-    """Parse a TCP port number."""
+def parse_port(value: object, *, allow_zero: bool = False) -> int:
+    """Parse a TCP port number; with ``allow_zero``, 0 too (a listener's "any free port")."""
+    lowest = 0 if allow_zero else 1
+    expected = f"expected a whole number from {lowest} to 65535"
     if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ValueError("expected a whole number from 1 to 65535")
+        raise ValueError(expected)
     text = str(value).strip()
-    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 65535:
-        raise ValueError("expected a whole number from 1 to 65535")
+    if not (text.isascii() and text.isdigit()) or not lowest <= int(text) <= 65535:
+        raise ValueError(expected)
     return int(text)
 
 

@@ -125,8 +125,9 @@ USAGE_ERRORS = [
     ),
     pytest.param({}, "smtp.example.com:abc", {}, "'smtp.example.com:abc'", id="port-not-number"),
     pytest.param(
-        {}, "smtp.example.com:\uff15\uff18\uff17", {}, "is not a number", id="port-fullwidth-digits"
+        {}, "smtp.example.com:\uff15\uff18\uff17", {}, "is not valid", id="port-fullwidth-digits"
     ),
+    pytest.param({}, "smtp.example.com:0", {}, "from 1 to 65535", id="port-zero"),
     pytest.param({}, None, {}, "No target given", id="no-target"),
     pytest.param({}, "x", {"SMTPDIAG_TIMOUT": "3"}, "SMTPDIAG_TIMOUT", id="misspelt-variable"),
     pytest.param({"timeout": "1e10"}, "x", {}, "at most 3600", id="huge-timeout"),
