@@ -135,11 +135,11 @@ def _value(samples: Samples, name: str, **labels: str) -> float | None:
 
 def _sum(samples: Samples, name: str, **labels: str) -> float:
     """Return the sum of every sample of ``name`` whose labels include ``labels``."""
-    wanted = set(labels.items())
+    required_labels = set(labels.items())
     return sum(
         value
         for (sample, label_set), value in samples.items()
-        if sample == name and wanted <= label_set
+        if sample == name and required_labels <= label_set
     )
 
 
@@ -155,7 +155,7 @@ def judge_exporter(samples: Samples, *, with_logs: bool) -> Verdict:
         "healthy smtpdiag_up": _value(samples, "smtpdiag_up", target="healthy"),
         "failing smtpdiag_up": _value(samples, "smtpdiag_up", target="failing"),
     }
-    wanted: dict[str, float | None] = {
+    expected_values: dict[str, float | None] = {
         "healthy auth status": 0,
         "failing auth status": 2,
         "healthy smtpdiag_up": 1,
@@ -164,13 +164,13 @@ def judge_exporter(samples: Samples, *, with_logs: bool) -> Verdict:
     if with_logs:
         observed["msmtp attempts"] = _sum(samples, "smtpdiag_auth_attempts_total", source="msmtp")
         observed["msmtp failures"] = _sum(samples, "smtpdiag_auth_failures_total", source="msmtp")
-        wanted["msmtp attempts"] = HEALTHY_SENDS + FAILING_SENDS
-        wanted["msmtp failures"] = FAILING_SENDS
-    expected = ", ".join(f"{key} {_text(value)}" for key, value in wanted.items())
+        expected_values["msmtp attempts"] = HEALTHY_SENDS + FAILING_SENDS
+        expected_values["msmtp failures"] = FAILING_SENDS
+    expected = ", ".join(f"{key} {_text(value)}" for key, value in expected_values.items())
     if not with_logs:
         expected += " (msmtp is not installed, so its log is not counted)"
     got = ", ".join(f"{key} {_text(value)}" for key, value in observed.items())
-    return Verdict(SCENARIO_NAME, observed == wanted, expected, got)
+    return Verdict(SCENARIO_NAME, observed == expected_values, expected, got)
 
 
 def _text(value: float | None) -> str:

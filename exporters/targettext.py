@@ -42,8 +42,8 @@ class TargetTexts:
         grouped = [(target, tuple(group)) for target, group in groupby(snapshot, _target)]
         texts = [self._lines(target, results) for target, results in grouped]
         with self._lock:
-            for gone in self._texts.keys() - {target for target, _ in grouped}:
-                del self._texts[gone]
+            for removed in self._texts.keys() - {target for target, _ in grouped}:
+                del self._texts[removed]
         return texts
 
     def _lines(self, target: str, results: tuple[CachedResult, ...]) -> Mapping[str, str]:

@@ -21,10 +21,10 @@ GOOD = {
 @pytest.mark.lab
 def test_scenario_diagnosed_with_msmtp() -> None:
     require_program("msmtp")
-    shown: list[str] = []
-    verdict = run_exporter_scenario(SPECS, shown.append)
+    printed: list[str] = []
+    verdict = run_exporter_scenario(SPECS, printed.append)
     assert verdict.diagnosed, verdict.line()
-    assert 'smtpdiag_auth_attempts_total{provider="generic",source="msmtp"} 4.0' in shown[0]
+    assert 'smtpdiag_auth_attempts_total{provider="generic",source="msmtp"} 4.0' in printed[0]
 
 
 def test_judge_without_logs() -> None:

@@ -160,6 +160,23 @@ def _fast_dispatcher(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(schedule_module, "MAX_WAIT", 0.005)
 
 
+def start_hanging(
+    checks: FakeChecks,
+    cache: ResultCache,
+    started: list[Scheduler],
+    config: ExporterConfig,
+    *hung: str,
+) -> Scheduler:
+    """Start a scheduler on ``config`` whose connect check of each ``hung`` target waits
+    until ``released``."""
+    for name in hung:
+        checks.gates[(name, "connect")] = threading.Event()
+    scheduler = Scheduler(checks.specs(), cache)
+    started.append(scheduler)
+    scheduler.start(config)
+    return scheduler
+
+
 def released(checks: FakeChecks) -> None:
     for gate in checks.gates.values():
         gate.set()
@@ -270,11 +287,14 @@ def test_jobs_repeat_with_real_clock(
 def test_hanging_check_does_not_delay_other_target(
     checks: FakeChecks, cache: ResultCache, started: list[Scheduler]
 ) -> None:
-    checks.gates[("slow", "connect")] = threading.Event()
-    scheduler = Scheduler(checks.specs(), cache)
-    started.append(scheduler)
+    start_hanging(
+        checks,
+        cache,
+        started,
+        make_config(["slow", "fast"], jobs=["connect"], interval=0.02),
+        "slow",
+    )
     try:
-        scheduler.start(make_config(["slow", "fast"], jobs=["connect"], interval=0.02))
         assert wait_until(lambda: checks.count("fast", "connect") >= 3)
         assert [key for key in cached_keys(cache) if key[0] == "slow"] == []
     finally:
@@ -286,29 +306,28 @@ def test_hung_servers_leave_workers_for_others(
     checks: FakeChecks, cache: ResultCache, started: list[Scheduler], hung: int
 ) -> None:
     names = [f"hung{index}" for index in range(hung)]
-    for name in names:
-        checks.gates[(name, "connect")] = threading.Event()
-    scheduler = Scheduler(checks.specs(), cache)
-    started.append(scheduler)
     config = replace(
         make_config([*names, "fast"], jobs=["connect", "tls", "clock", "auth"], interval=0.02),
         workers=hung + 1,
     )
+    start_hanging(checks, cache, started, config, *names)
     try:
-        scheduler.start(config)
         assert wait_until(lambda: checks.count("fast", "connect") >= 12)
     finally:
         released(checks)
 
 
-def test_jobs_of_one_server_run_one_at_a_time(
+def test_server_jobs_run_serially(
     checks: FakeChecks, cache: ResultCache, started: list[Scheduler]
 ) -> None:
-    checks.gates[("a", "connect")] = threading.Event()
-    scheduler = Scheduler(checks.specs(), cache)
-    started.append(scheduler)
+    start_hanging(
+        checks,
+        cache,
+        started,
+        make_config(["a"], jobs=["connect", "tls", "clock"], interval=0.01),
+        "a",
+    )
     try:
-        scheduler.start(make_config(["a"], jobs=["connect", "tls", "clock"], interval=0.01))
         assert checks.entered.wait(WAIT_SECONDS)
         time.sleep(0.1)  # time for the other jobs to come due
         assert checks.count("a", "connect") == 1
@@ -319,10 +338,9 @@ def test_jobs_of_one_server_run_one_at_a_time(
 def test_waiting_job_runs_after_hang_ends(
     checks: FakeChecks, cache: ResultCache, started: list[Scheduler]
 ) -> None:
-    checks.gates[("a", "connect")] = threading.Event()
-    scheduler = Scheduler(checks.specs(), cache)
-    started.append(scheduler)
-    scheduler.start(make_config(["a"], jobs=["connect", "tls"], interval=0.01))
+    start_hanging(
+        checks, cache, started, make_config(["a"], jobs=["connect", "tls"], interval=0.01), "a"
+    )
     assert checks.entered.wait(WAIT_SECONDS)
     time.sleep(0.05)
     released(checks)
@@ -332,11 +350,8 @@ def test_waiting_job_runs_after_hang_ends(
 def test_running_job_not_started_twice(
     checks: FakeChecks, cache: ResultCache, started: list[Scheduler]
 ) -> None:
-    checks.gates[("a", "connect")] = threading.Event()
-    scheduler = Scheduler(checks.specs(), cache)
-    started.append(scheduler)
+    start_hanging(checks, cache, started, make_config(["a"], jobs=["connect"], interval=0.01), "a")
     try:
-        scheduler.start(make_config(["a"], jobs=["connect"], interval=0.01))
         assert checks.entered.wait(WAIT_SECONDS)
         time.sleep(0.1)  # ten intervals in which the job is due again
         assert checks.count("a", "connect") == 1
@@ -347,11 +362,10 @@ def test_running_job_not_started_twice(
 def test_changed_running_target_not_started_twice(
     checks: FakeChecks, cache: ResultCache, started: list[Scheduler]
 ) -> None:
-    checks.gates[("a", "connect")] = threading.Event()
-    scheduler = Scheduler(checks.specs(), cache)
-    started.append(scheduler)
+    scheduler = start_hanging(
+        checks, cache, started, make_config(["a"], jobs=["connect"], interval=0.01), "a"
+    )
     try:
-        scheduler.start(make_config(["a"], jobs=["connect"], interval=0.01))
         assert checks.entered.wait(WAIT_SECONDS)
         entry = exporter_target("a")
         moved = replace(entry, target=replace(entry.target, port=2526))
@@ -365,10 +379,7 @@ def test_changed_running_target_not_started_twice(
 def test_job_runs_again_after_hang_ends(
     checks: FakeChecks, cache: ResultCache, started: list[Scheduler]
 ) -> None:
-    checks.gates[("a", "connect")] = threading.Event()
-    scheduler = Scheduler(checks.specs(), cache)
-    started.append(scheduler)
-    scheduler.start(make_config(["a"], jobs=["connect"], interval=0.01))
+    start_hanging(checks, cache, started, make_config(["a"], jobs=["connect"], interval=0.01), "a")
     assert checks.entered.wait(WAIT_SECONDS)
     released(checks)
     assert wait_until(lambda: checks.count("a", "connect") >= 2)
@@ -746,10 +757,9 @@ def test_crashed_job_reported_per_check(
 def test_probe_deadline_ends_hung_check(
     checks: FakeChecks, cache: ResultCache, started: list[Scheduler]
 ) -> None:
-    checks.gates[("a", "connect")] = threading.Event()
-    scheduler = Scheduler(checks.specs(), cache)
-    started.append(scheduler)
-    scheduler.start(make_config(["a"], jobs=["token"], interval=3600))
+    scheduler = start_hanging(
+        checks, cache, started, make_config(["a"], jobs=["token"], interval=3600), "a"
+    )
     try:
         report = scheduler.probe("a", ["connect"], deadline=0.2)
     finally:
@@ -767,12 +777,9 @@ def test_wait_for_worker_logged(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(schedule_module, "WAIT_WARNING_SECONDS", 0.05)
-    checks.gates[("hung", "connect")] = threading.Event()
-    scheduler = Scheduler(checks.specs(), cache)
-    started.append(scheduler)
     config = replace(make_config(["hung", "fast"], jobs=["connect"], interval=0.02), workers=1)
     with caplog.at_level(logging.WARNING, logger="exporters.schedule"):
-        scheduler.start(config)
+        start_hanging(checks, cache, started, config, "hung")
         assert checks.entered.wait(WAIT_SECONDS)
         time.sleep(0.1)  # the fast target's job queues behind the hung one
         released(checks)

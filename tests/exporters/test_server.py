@@ -645,6 +645,7 @@ def write_client_certificate(directory: Path) -> ClientFiles:
         )
         .sign(ca_key, hashes.SHA256())
     )
+
     key = ec.generate_private_key(ec.SECP256R1())
     client = (
         x509.CertificateBuilder()
@@ -662,6 +663,7 @@ def write_client_certificate(directory: Path) -> ClientFiles:
         )
         .sign(ca_key, hashes.SHA256())
     )
+
     files = ClientFiles(
         directory / "client-ca.pem", directory / "client.pem", directory / "client.key"
     )

@@ -127,7 +127,7 @@ def test_scrape_reuses_rendered_lines() -> None:
 def test_dead_listener_dropped() -> None:
     cache = ResultCache()
     render = CountingRender()
-    TargetTexts(cache, render)  # not kept: the cache holds it only weakly
+    TargetTexts(cache, render)  # not kept: the cache keeps only a weak reference
     gc.collect()
     fill(cache, CachedResult("relay", "generic", result("connect"), FINISHED, 60.0))
     assert render.targets == []
