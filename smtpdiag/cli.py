@@ -137,7 +137,7 @@ def _check_exporters_package() -> None:
         )
 
 
-SERVERLESS_CHECKS = frozenset({"auth_failure_rate"})
+SERVERLESS_CHECKS = frozenset({"auth_failure_rate", "msmtp_config", "relay", "secrets"})
 """Checks that read only local files: ``check --only`` these needs no host or domain."""
 
 
@@ -460,6 +460,56 @@ def check(
             help="msmtp's logfile_time_format, or none (default %b %d %H:%M:%S).",
         ),
     ] = None,
+    msmtprc: Annotated[
+        str | None,
+        typer.Option(
+            "--msmtprc",
+            metavar="PATH|auto",
+            help="Read host, TLS, user, mechanism, passwordeval and logfile from this msmtp "
+            "configuration; auto looks in ~/.msmtprc, $XDG_CONFIG_HOME/msmtp/config and "
+            "/etc/msmtprc.",
+        ),
+    ] = None,
+    account: Annotated[
+        str | None,
+        typer.Option(
+            "--account", "-a", help="Account of the msmtp configuration (default: default)."
+        ),
+    ] = None,
+    relay: Annotated[
+        str | None,
+        typer.Option(
+            "--relay",
+            metavar="HOST:PORT|postfix",
+            help="Local relay for the relay check, such as 127.0.0.1:2525; postfix reads "
+            "Postfix's relayhost.",
+        ),
+    ] = None,
+    postfix_config_dir: Annotated[
+        str | None,
+        typer.Option(
+            "--postfix-config-dir",
+            metavar="DIR",
+            help="Postfix configuration directory whose relayhost names the relay.",
+        ),
+    ] = None,
+    exim_config: Annotated[
+        str | None,
+        typer.Option(
+            "--exim-config",
+            metavar="PATH",
+            help="Exim configuration (or update-exim4.conf.conf) whose smarthost is the relay.",
+        ),
+    ] = None,
+    secret_file: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--secret-file",
+            metavar="PATH",
+            help="Another file that holds secrets, such as the token script's environment "
+            "file, for the secrets check (repeat or comma-separate).",
+        ),
+    ] = None,
     output_format: Annotated[
         OutputFormat, typer.Option("--format", "-f", help="Output format.")
     ] = OutputFormat.TABLE,
@@ -513,6 +563,12 @@ def check(
         "failure_min_attempts": failure_min_attempts,
         "log_timezone": log_timezone,
         "msmtp_time_format": msmtp_time_format,
+        "msmtprc": msmtprc,
+        "msmtp_account": account,
+        "relay": relay,
+        "postfix_config_dir": postfix_config_dir,
+        "exim_config": exim_config,
+        "secret_files": ",".join(secret_file) if secret_file else None,
     }
     specs = select_checks(_registry(), only, skip)
     if any(spec.id == "tls" for spec in specs):

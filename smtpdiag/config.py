@@ -22,7 +22,12 @@ from smtpdiag.config_values import KEYS, parse_host, parse_port
 from smtpdiag.context import (
     DEFAULT_MSMTP_TIME_FORMAT,
     LogSettings,
+    MsmtpSettings,
     OAuthSettings,
+    RelaySettings,
+    SecretFile,
+    SecretRole,
+    SecretSettings,
     Settings,
     Target,
     TlsMode,
@@ -404,7 +409,51 @@ def _build_target(
         access_token=_checked_token(_load_access_token(values, environ)),
         oauth=_build_oauth(values, environ),
         logs=_build_logs(values),
+        msmtp=MsmtpSettings(
+            config_file=values.get("msmtprc"),
+            account=values.get("msmtp_account"),
+            program=values.get("msmtp_program", "msmtp"),
+        ),
+        relay=_build_relay(values),
+        secrets=_build_secrets(values, environ),
     )
+
+
+def _build_relay(values: Mapping[str, Any]) -> RelaySettings:
+    """Collect where the relay check finds the relay's address."""
+    relay = values.get("relay")
+    return RelaySettings(
+        address=None if relay in (None, "postfix") else relay,
+        postfix=relay == "postfix",
+        postfix_config_dir=values.get("postfix_config_dir"),
+        exim_config=values.get("exim_config"),
+    )
+
+
+_SECRET_FILE_KEYS = (
+    ("access_token_file", SecretRole.ACCESS_TOKEN),
+    ("refresh_token_file", SecretRole.REFRESH_TOKEN),
+    ("client_secret_file", SecretRole.CLIENT_SECRET),
+    ("token_cache_file", SecretRole.TOKEN_CACHE),
+)
+_CREDENTIAL_ROLES = (
+    (ACCESS_TOKEN_CREDENTIAL, SecretRole.ACCESS_TOKEN),
+    (REFRESH_TOKEN_CREDENTIAL, SecretRole.REFRESH_TOKEN),
+    (CLIENT_SECRET_CREDENTIAL, SecretRole.CLIENT_SECRET),
+)
+
+
+def _build_secrets(values: Mapping[str, Any], environ: Mapping[str, str]) -> SecretSettings:
+    """List the files that hold the target's secrets: configured files and credentials."""
+    files = [SecretFile(values[key], role) for key, role in _SECRET_FILE_KEYS if key in values]
+    files += [SecretFile(path, SecretRole.SECRET_FILE) for path in values.get("secret_files", ())]
+    directory = environ.get("CREDENTIALS_DIRECTORY") or None
+    if directory:
+        for credential, role in _CREDENTIAL_ROLES:
+            path = Path(directory) / credential
+            if path.is_file():
+                files.append(SecretFile(str(path), role))
+    return SecretSettings(files=tuple(files), credentials_directory=directory)
 
 
 def _build_logs(values: Mapping[str, Any]) -> LogSettings:

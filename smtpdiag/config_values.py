@@ -293,6 +293,27 @@ def parse_margin(value: object) -> float:
     return _parse_seconds_in_range(value, MAX_SECONDS, allow_zero=True, example="300")
 
 
+def parse_relay(value: object) -> str:
+    """Parse the local relay: ``HOST:PORT`` (``[IPV6]:PORT``) or ``postfix``.
+
+    ``postfix`` reads the address from Postfix's ``relayhost``. Returns ``postfix`` or the
+    address with the host normalised, IPv6 in brackets.
+    """
+    text = parse_text(value)
+    if text.lower() == "postfix":
+        return "postfix"
+    bracketed = re.fullmatch(r"\[([^\]]*)\]:([^:]*)", text)
+    if bracketed:
+        host, port = bracketed.group(1), bracketed.group(2)
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    else:
+        raise ValueError("expected HOST:PORT such as 127.0.0.1:2525, [::1]:2525, or postfix")
+    host = parse_host(host)
+    number = parse_port(port)
+    return f"[{host}]:{number}" if ":" in host else f"{host}:{number}"
+
+
 def parse_log_files(value: object) -> tuple[str, ...]:
     """Parse log file paths: a TOML list of strings, or comma-separated text."""
     paths = _split_list(value, "file path strings", "log file paths")
@@ -438,5 +459,15 @@ KEYS: Mapping[str, Key] = {
     "log_timezone": Key(parse_timezone, "an IANA time zone name such as Europe/Berlin or UTC"),
     "msmtp_time_format": Key(
         parse_time_format, "msmtp's logfile_time_format, such as %b %d %H:%M:%S, or none"
+    ),
+    "msmtprc": Key(parse_text, "the path of an msmtp configuration file, or auto"),
+    "msmtp_account": Key(parse_text, "the name of an account in the msmtp configuration file"),
+    "msmtp_program": Key(parse_text, "the msmtp program to ask for its version, such as msmtp"),
+    "relay": Key(parse_relay, "HOST:PORT of the local relay, such as 127.0.0.1:2525, or postfix"),
+    "postfix_config_dir": Key(parse_text, "the path of Postfix's configuration directory"),
+    "exim_config": Key(parse_text, "the path of Exim's configuration file"),
+    "secret_files": Key(
+        parse_log_files,
+        "a list of paths of files that hold secrets (comma-separated in the environment)",
     ),
 }

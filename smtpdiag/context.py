@@ -101,6 +101,67 @@ class LogSettings:
 
 
 @dataclass(frozen=True)
+class MsmtpSettings:
+    """The msmtp configuration a target was read from, for the msmtp_config check."""
+
+    config_file: str | None = None
+    """Path of the msmtprc the target was derived from; None when it came from elsewhere."""
+    account: str | None = None
+    """Account given with ``--account``; None means msmtp's ``default`` account."""
+    program: str = "msmtp"
+    """msmtp binary whose ``--version`` output lists the mechanisms it supports."""
+
+
+@dataclass(frozen=True)
+class RelaySettings:
+    """The local relay in front of the submission server, for the relay check."""
+
+    address: str | None = None
+    """``HOST:PORT`` of the relay, such as ``127.0.0.1:2525``; None to read it from Postfix
+    or Exim, or when no relay is configured."""
+    postfix: bool = False
+    """Whether to read Postfix's ``relayhost`` (``postconf``, else ``main.cf``)."""
+    postfix_config_dir: str | None = None
+    """Postfix configuration directory (``postconf -c``); None for Postfix's default."""
+    exim_config: str | None = None
+    """Exim configuration file, or Debian's ``update-exim4.conf.conf``, naming the smarthost."""
+
+    @property
+    def configured(self) -> bool:
+        """Whether any source of the relay address is set."""
+        return bool(self.address or self.postfix or self.postfix_config_dir or self.exim_config)
+
+
+class SecretRole(StrEnum):
+    """What a file that holds or guards a secret is for."""
+
+    ACCESS_TOKEN = "access token"  # noqa: S105 (a role name)
+    REFRESH_TOKEN = "refresh token"  # noqa: S105 (a role name)
+    CLIENT_SECRET = "client secret"  # noqa: S105 (a role name)
+    TOKEN_CACHE = "token cache"  # noqa: S105 (a role name)
+    SECRET_FILE = "secret file"  # noqa: S105 (a role name)
+    """A file named with ``secret_files``, such as a token script's environment file."""
+
+
+@dataclass(frozen=True)
+class SecretFile:
+    """One file that holds a secret and whose owner and mode the secrets check reads."""
+
+    path: str
+    role: SecretRole
+
+
+@dataclass(frozen=True)
+class SecretSettings:
+    """Where the target's secrets live, for the secrets check."""
+
+    files: tuple[SecretFile, ...] = ()
+    """Files that hold a token, a client secret or a token script's environment."""
+    credentials_directory: str | None = None
+    """``$CREDENTIALS_DIRECTORY`` of the run (systemd credentials), or None when unset."""
+
+
+@dataclass(frozen=True)
 class Target:
     """The submission service under test and the identity used against it."""
 
@@ -135,6 +196,9 @@ class Target:
     rcpt_to: str | None = None
     logs: LogSettings = field(default_factory=LogSettings)
     """Mail logs that the auth_failure_rate check reads."""
+    msmtp: MsmtpSettings = field(default_factory=MsmtpSettings)
+    relay: RelaySettings = field(default_factory=RelaySettings)
+    secrets: SecretSettings = field(default_factory=SecretSettings)
 
     def describe(self) -> dict[str, Any]:
         """Return the target for reports: no secret, only whether one is configured."""
