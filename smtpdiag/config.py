@@ -1,13 +1,15 @@
 """Configuration: TOML file with named targets, ``SMTPDIAG_*`` variables and CLI values.
 
 Precedence, highest first: command line, environment, the chosen target's table, the file's
-``[defaults]`` table, built-in defaults. Every key has the same name in all four places: the
-TOML key ``ca_file`` is ``SMTPDIAG_CA_FILE`` in the environment and ``--ca-file`` on the
-command line.
+``[defaults]`` table, the msmtp account named by ``msmtprc`` and ``msmtp_account``, built-in
+defaults. Every key has the same name in the file, the environment and on the command
+line: the TOML key ``ca_file`` is ``SMTPDIAG_CA_FILE`` in the environment and ``--ca-file``
+on the command line.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import ssl
@@ -39,6 +41,8 @@ from smtpdiag.secrets import (
     secret_from_env,
     secret_from_file,
 )
+
+logger = logging.getLogger(__name__)
 
 ENV_PREFIX = "SMTPDIAG_"
 
@@ -337,12 +341,60 @@ def load(
         if port is not None:
             cli_layer["port"] = port
     layers.append(("the command line", cli_layer))
-    values = _apply_provider(_merge(layers))
+    values = _apply_provider(_with_msmtprc(_merge(layers), layers, environ, needs_server))
 
     if not needs_server and "host" not in values and "domain" not in values:
         values = {**values, "host": ""}
         target_name = target_name or _local_name(values)
     return Loaded(_build_target(values, target_name, environ), _build_settings(values))
+
+
+def _with_msmtprc(
+    values: dict[str, Any],
+    layers: list[tuple[str, dict[str, Any]]],
+    environ: Mapping[str, str],
+    needs_server: bool,
+) -> dict[str, Any]:
+    """Add the values of the msmtprc account as the lowest layer, when ``msmtprc`` is set.
+
+    ``msmtprc`` and ``msmtp_account`` become the resolved path and the name of the account
+    used. Parse problems of the file do not stop loading; the msmtp_config check reports them.
+    """
+    if "msmtprc" not in values:
+        return values
+    from smtpdiag.msmtprc.derive import config_values
+    from smtpdiag.msmtprc.locate import find_msmtprc, select_account
+    from smtpdiag.msmtprc.parser import parse_file
+
+    path = values["msmtprc"]
+    if path.lower() == "auto":
+        path = find_msmtprc(environ)
+    msmtp_file = parse_file(path)
+    account, fallback = select_account(msmtp_file, values.get("msmtp_account"))
+    if fallback:
+        logger.warning("%s has no default account; using its only account %s", path, account.name)
+    derived = config_values(msmtp_file, account)
+    merged = _merge([(f"{path} account {account.name}", derived), *layers])
+    if needs_server and "host" not in merged and "domain" not in merged:
+        raise _missing_host(path, account.name, account.get("host"))
+    return {**merged, "msmtprc": path, "msmtp_account": account.name}
+
+
+def _missing_host(path: str, account: str, host: str | None) -> UsageError:
+    """Build the error for an msmtp account that yields no usable host."""
+    if host is None:
+        problem = f"The account {account!r} in {path} has no host."
+    else:
+        problem = (
+            f"The host {host!r} of the account {account!r} in {path} is not a valid host "
+            "name or IP address."
+        )
+    return UsageError(
+        problem,
+        "Add 'host smtp.example.com' to the account, pass HOST[:PORT], or pass --account "
+        "with an account that has a host.",
+        value=account,
+    )
 
 
 LOCAL_TARGET = "local"

@@ -107,7 +107,7 @@ class MsmtpSettings:
     config_file: str | None = None
     """Path of the msmtprc the target was derived from; None when it came from elsewhere."""
     account: str | None = None
-    """Account given with ``--account``; None means msmtp's ``default`` account."""
+    """Name of the msmtprc account in use (``default`` included); None without an msmtprc."""
     program: str = "msmtp"
     """msmtp binary whose ``--version`` output lists the mechanisms it supports."""
 
