@@ -1,0 +1,354 @@
+"""Tests of the Postfix relayhost and Exim smarthost readers."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+from system_programs import require_program
+
+from smtpdiag.local.relayhost import (
+    RelayAddress,
+    RelaySource,
+    exim_smarthosts,
+    parse_debian_hosts,
+    parse_debian_smarthost,
+    parse_exim_host,
+    parse_exim_routes,
+    parse_main_cf,
+    parse_option_address,
+    parse_postfix_destination,
+    postfix_relayhost,
+    split_exim_list,
+    split_postfix_destinations,
+)
+
+
+class DestinationCase(NamedTuple):
+    entry: str
+    expected: RelayAddress | str
+
+
+POSTFIX_CASES = {
+    "bracketed address with port": DestinationCase(
+        "[127.0.0.1]:2525", RelayAddress("127.0.0.1", 2525, "[127.0.0.1]:2525")
+    ),
+    "bracketed name without port": DestinationCase(
+        "[relay.example]", RelayAddress("relay.example", 25, "[relay.example]")
+    ),
+    "name with port looks up mx": DestinationCase(
+        "localhost:2525", RelayAddress("localhost", 2525, "localhost:2525", mx_lookup=True)
+    ),
+    "bare name": DestinationCase(
+        "relay.example", RelayAddress("relay.example", 25, "relay.example", mx_lookup=True)
+    ),
+    "ipv6 in brackets": DestinationCase("[::1]:2525", RelayAddress("::1", 2525, "[::1]:2525")),
+    "ipv6 with prefix": DestinationCase(
+        "[ipv6:2001:db8::1]:587", RelayAddress("2001:db8::1", 587, "[ipv6:2001:db8::1]:587")
+    ),
+    "service name port": DestinationCase(
+        "[127.0.0.1]:smtp", RelayAddress("127.0.0.1", 25, "[127.0.0.1]:smtp")
+    ),
+    "ipv6 without brackets": DestinationCase(
+        "::1", "::1: an IPv6 address must be written in brackets, as [::1]"
+    ),
+    "port out of range": DestinationCase(
+        "[127.0.0.1]:70000",
+        "[127.0.0.1]:70000: port '70000' is neither a number from 1 to 65535 nor a TCP service",
+    ),
+    "unbalanced bracket": DestinationCase(
+        "[127.0.0.1:25", "[127.0.0.1:25: unbalanced brackets or more than one port"
+    ),
+    "unexpanded parameter": DestinationCase(
+        "$relay_host", "$relay_host: contains a $parameter that only postconf -x expands"
+    ),
+}
+
+
+@pytest.mark.parametrize("case", POSTFIX_CASES.values(), ids=POSTFIX_CASES.keys())
+def test_parse_postfix_destination(case: DestinationCase) -> None:
+    assert parse_postfix_destination(case.entry) == case.expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("[127.0.0.1]:2525", ["[127.0.0.1]:2525"]),
+        ("[127.0.0.1]:2525, [::1]:2525", ["[127.0.0.1]:2525", "[::1]:2525"]),
+        ("a.example b.example,c.example", ["a.example", "b.example", "c.example"]),
+        ("", []),
+        ("  ", []),
+    ],
+    ids=["one", "comma and blank", "blanks and commas", "empty", "blank"],
+)
+def test_split_postfix_destinations(value: str, expected: list[str]) -> None:
+    assert split_postfix_destinations(value) == expected
+
+
+MAIN_CF_CASES = {
+    "simple": ("relayhost = [127.0.0.1]:2525\n", "[127.0.0.1]:2525"),
+    "last wins": ("relayhost = a.example\nrelayhost = [b.example]\n", "[b.example]"),
+    "continuation": (
+        "relayhost = [127.0.0.1]:2525,\n    [::1]:2525\nmyhostname = x\n",
+        "[127.0.0.1]:2525, [::1]:2525",
+    ),
+    "comment between continuation": (
+        "relayhost = [127.0.0.1]:2525,\n# a comment\n\n  [::1]:2525\n",
+        "[127.0.0.1]:2525, [::1]:2525",
+    ),
+    "commented out": ("#relayhost = [127.0.0.1]:2525\n", None),
+    "empty value": ("relayhost =\n", ""),
+    "other parameter with prefix": ("relayhost_extra = x\n", None),
+    "no spaces": ("relayhost=[127.0.0.1]:25\n", "[127.0.0.1]:25"),
+}
+
+
+@pytest.mark.parametrize(("text", "expected"), MAIN_CF_CASES.values(), ids=MAIN_CF_CASES.keys())
+def test_parse_main_cf(text: str, expected: str | None) -> None:
+    assert parse_main_cf(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("127.0.0.1:2525", RelayAddress("127.0.0.1", 2525, "127.0.0.1:2525")),
+        ("[::1]:2525", RelayAddress("::1", 2525, "[::1]:2525")),
+        ("localhost:2525", RelayAddress("localhost", 2525, "localhost:2525")),
+    ],
+    ids=["ipv4", "ipv6", "name"],
+)
+def test_parse_option_address(text: str, expected: RelayAddress) -> None:
+    assert parse_option_address(text) == expected
+
+
+def test_parse_option_address_needs_port() -> None:
+    with pytest.raises(ValueError, match="HOST:PORT"):
+        parse_option_address("localhost")
+
+
+# Exim -----------------------------------------------------------------------------------
+
+EXIM_LIST_CASES = {
+    "colon list": ("a.example : b.example", ["a.example", "b.example"]),
+    "doubled colon is a port": ("relay.example::2525", ["relay.example:2525"]),
+    "changed separator": ("<; a.example:2525 ; [::1]:2525", ["a.example:2525", "[::1]:2525"]),
+    "slash separator": ("</ [10.1.1.1]:1225 / [::1]:1226", ["[10.1.1.1]:1225", "[::1]:1226"]),
+    "doubled ipv6 colons": ("2001::db8::::1", ["2001:db8::1"]),
+    "empty items dropped": ("a.example : : b.example", ["a.example", "b.example"]),
+}
+
+
+@pytest.mark.parametrize(("text", "expected"), EXIM_LIST_CASES.values(), ids=EXIM_LIST_CASES.keys())
+def test_split_exim_list(text: str, expected: list[str]) -> None:
+    assert split_exim_list(text) == expected
+
+
+EXIM_HOST_CASES = {
+    "name": ("relay.example", RelayAddress("relay.example", 25, "relay.example")),
+    "name and port": (
+        "relay.example:2525",
+        RelayAddress("relay.example", 2525, "relay.example:2525"),
+    ),
+    "bracketed ipv4": ("[127.0.0.1]:2525", RelayAddress("127.0.0.1", 2525, "[127.0.0.1]:2525")),
+    "bracketed ipv6": ("[::1]:2525", RelayAddress("::1", 2525, "[::1]:2525")),
+    "bare ipv6": ("2001:db8::1", RelayAddress("2001:db8::1", 25, "2001:db8::1")),
+    "mx suffix": (
+        "relay.example/MX:2525",
+        RelayAddress("relay.example", 2525, "relay.example/MX:2525", mx_lookup=True),
+    ),
+    "expansion": (
+        "${lookup{$domain}lsearch{/etc/smarthosts}}",
+        "${lookup{$domain}lsearch{/etc/smarthosts}}: contains an Exim expansion, which "
+        "smtpdiag does not evaluate",
+    ),
+    "named port": ("relay.example:smtp", "relay.example:smtp: port 'smtp' is not a number"),
+}
+
+
+@pytest.mark.parametrize(("item", "expected"), EXIM_HOST_CASES.values(), ids=EXIM_HOST_CASES.keys())
+def test_parse_exim_host(item: str, expected: RelayAddress | str) -> None:
+    assert parse_exim_host(item) == expected
+
+
+DEBIAN_CONF = """# /etc/exim4/update-exim4.conf.conf
+dc_eximconfig_configtype='smarthost'
+dc_local_interfaces='127.0.0.1 ; ::1'
+dc_smarthost='127.0.0.1::2525'
+dc_use_split_config='false'
+"""
+
+
+def test_parse_debian_smarthost() -> None:
+    assert parse_debian_smarthost(DEBIAN_CONF) == "127.0.0.1::2525"
+
+
+def test_parse_debian_smarthost_unset() -> None:
+    assert parse_debian_smarthost("dc_eximconfig_configtype='internet'\n") is None
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("127.0.0.1::2525", [RelayAddress("127.0.0.1", 2525, "127.0.0.1:2525")]),
+        ("relay.example", [RelayAddress("relay.example", 25, "relay.example")]),
+        (
+            "[2001::db8::::1]::587; relay.example::587",
+            [
+                RelayAddress("2001:db8::1", 587, "[2001:db8::1]:587"),
+                RelayAddress("relay.example", 587, "relay.example:587"),
+            ],
+        ),
+        ("2001::db8::::1", [RelayAddress("2001:db8::1", 25, "2001:db8::1")]),
+    ],
+    ids=["ipv4 and port", "name", "two hosts", "doubled ipv6"],
+)
+def test_parse_debian_hosts(value: str, expected: list[RelayAddress]) -> None:
+    assert parse_debian_hosts(value) == (expected, [])
+
+
+EXIM_CONFIG = """\
+RELAY_HOST = 127.0.0.1::2525
+primary_hostname = host.example
+
+begin routers
+
+smarthost:
+  driver = manualroute
+  domains = ! +local_domains
+  transport = remote_smtp
+  route_list = * RELAY_HOST \\
+               byname
+
+dnslookup:
+  driver = dnslookup
+  route_data = 192.0.2.9
+
+begin transports
+
+remote_smtp:
+  driver = smtp
+"""
+
+
+def test_parse_exim_routes_with_macro_and_continuation() -> None:
+    routes = parse_exim_routes(EXIM_CONFIG)
+    assert [(route.router, route.option, route.hosts) for route in routes] == [
+        ("smarthost", "route_list", "127.0.0.1::2525")
+    ]
+
+
+def test_parse_exim_routes_line_number() -> None:
+    assert parse_exim_routes(EXIM_CONFIG)[0].line == 10
+
+
+def test_parse_exim_routes_quoted_list_and_route_data() -> None:
+    text = (
+        "begin routers\n"
+        "a:\n  driver = manualroute\n"
+        '  route_list = *.example "<; [::1]:2525 ; [127.0.0.1]:2525" byname; '
+        "other.example b.example\n"
+        "b:\n  driver = manualroute\n  route_data = c.example::587 randomize\n"
+    )
+    routes = parse_exim_routes(text)
+    assert [route.hosts for route in routes] == [
+        "<; [::1]:2525 ; [127.0.0.1]:2525",
+        "b.example",
+        "c.example::587",
+    ]
+
+
+def test_exim_smarthosts_config(tmp_path: Path) -> None:
+    path = tmp_path / "exim4.conf"
+    path.write_text(EXIM_CONFIG, encoding="utf-8")
+    lookup = exim_smarthosts(str(path))
+    assert lookup.source is RelaySource.EXIM
+    assert lookup.addresses == (RelayAddress("127.0.0.1", 2525, "127.0.0.1:2525"),)
+
+
+def test_exim_smarthosts_debian(tmp_path: Path) -> None:
+    path = tmp_path / "update-exim4.conf.conf"
+    path.write_text(DEBIAN_CONF, encoding="utf-8")
+    lookup = exim_smarthosts(str(path))
+    assert lookup.source is RelaySource.DEBIAN_EXIM
+    assert lookup.addresses == (RelayAddress("127.0.0.1", 2525, "127.0.0.1:2525"),)
+
+
+def test_exim_smarthosts_none(tmp_path: Path) -> None:
+    path = tmp_path / "exim4.conf"
+    path.write_text("begin routers\ndnslookup:\n  driver = dnslookup\n", encoding="utf-8")
+    lookup = exim_smarthosts(str(path))
+    assert (lookup.value, lookup.addresses, lookup.problems) == ("", (), ())
+
+
+def test_exim_smarthosts_missing_file(tmp_path: Path) -> None:
+    lookup = exim_smarthosts(str(tmp_path / "absent.conf"))
+    assert lookup.error is not None
+    assert "No such file or directory" in lookup.error
+
+
+# Postfix with postconf ---------------------------------------------------------------------
+
+
+def _main_cf(tmp_path: Path, text: str) -> str:
+    # Without both names postconf may look up this machine's name in DNS.
+    names = "myhostname = host.example\nmydomain = example\n"
+    (tmp_path / "main.cf").write_text(names + text, encoding="utf-8")
+    (tmp_path / "master.cf").write_text("", encoding="utf-8")
+    # postconf 3.7 paused about 2 s here for a main.cf changed within the last seconds, so
+    # the files get an older modification time.
+    an_hour_ago = time.time() - 3600
+    for name in ("main.cf", "master.cf"):
+        os.utime(tmp_path / name, (an_hour_ago, an_hour_ago))
+    return str(tmp_path)
+
+
+def test_postconf_reads_relayhost(tmp_path: Path) -> None:
+    postconf = require_program("postconf")
+    config_dir = _main_cf(tmp_path, "relay_port = 2525\nrelayhost = [127.0.0.1]:$relay_port\n")
+    lookup = postfix_relayhost(config_dir, 5.0, postconf)
+    assert lookup.source is RelaySource.POSTCONF
+    assert lookup.addresses == (RelayAddress("127.0.0.1", 2525, "[127.0.0.1]:2525"),)
+
+
+def test_postconf_empty_relayhost(tmp_path: Path) -> None:
+    postconf = require_program("postconf")
+    lookup = postfix_relayhost(_main_cf(tmp_path, "myhostname = host.example\n"), 5.0, postconf)
+    assert (lookup.source, lookup.value, lookup.addresses) == (RelaySource.POSTCONF, "", ())
+
+
+def test_missing_postconf_falls_back_to_main_cf(tmp_path: Path) -> None:
+    config_dir = _main_cf(tmp_path, "relayhost = [127.0.0.1]:2525,\n  [::1]:2525\n")
+    lookup = postfix_relayhost(config_dir, 5.0, str(tmp_path / "no-postconf"))
+    assert lookup.source is RelaySource.MAIN_CF
+    assert [address.endpoint for address in lookup.addresses] == [
+        "127.0.0.1:2525",
+        "[::1]:2525",
+    ]
+
+
+def test_failing_postconf_falls_back_to_main_cf(tmp_path: Path) -> None:
+    script = tmp_path / "postconf"
+    script.write_text("#!/bin/sh\necho 'postconf: fatal: broken' >&2\nexit 1\n", "utf-8")
+    os.chmod(script, 0o755)
+    config_dir = _main_cf(tmp_path, "relayhost = [127.0.0.1]:2525\n")
+    lookup = postfix_relayhost(config_dir, 5.0, str(script))
+    assert lookup.source is RelaySource.MAIN_CF
+    assert "postconf: fatal: broken" in lookup.notes[0]
+
+
+def test_postconf_timeout_falls_back_to_main_cf(tmp_path: Path) -> None:
+    script = tmp_path / "postconf"
+    script.write_text("#!/bin/sh\nexec sleep 5\n", "utf-8")
+    os.chmod(script, 0o755)
+    config_dir = _main_cf(tmp_path, "relayhost = [127.0.0.1]:2525\n")
+    lookup = postfix_relayhost(config_dir, 0.05, str(script))
+    assert "no answer within 0.05 s" in lookup.notes[0]
+
+
+def test_no_postconf_and_no_main_cf(tmp_path: Path) -> None:
+    lookup = postfix_relayhost(str(tmp_path), 5.0, str(tmp_path / "no-postconf"))
+    assert lookup.error is not None
+    assert "main.cf cannot be read" in lookup.error
