@@ -4,9 +4,10 @@ The check reads the configured log files (msmtp, msmtpd, Postfix, Exim, sasl-xoa
 and counts the AUTH attempts whose time lies in the window that ends now. The window is
 critical when more than ``failure_threshold_percent`` of at least ``failure_min_attempts``
 attempts failed, the rule of the SmtpAuthFailureRatioHigh alert (2 % of 20 in 15 minutes by
-default). The most frequent reasons, secrets written to the logs and unreadable files are
-reported as well. Lines without a time (msmtp with ``logfile_time_format none``) are counted
-whatever their age. The check needs no network and no other check.
+default). The most frequent reasons and unreadable files are reported as well. Secrets
+written to the logs are reported by the secrets check. Lines without a time (msmtp with
+``logfile_time_format none``) are counted whatever their age. The check needs no network
+and no other check.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from smtpdiag.logs.kinds import (
     AUTH_FAILURE_RATE_FINDINGS,
     FAILURES_BELOW_THRESHOLD,
     RATE_CODES,
-    SECRETS_FINDINGS,
     THRESHOLD_EXCEEDED,
+    TOKEN_IN_LOG,
 )
 from smtpdiag.models import CheckResult, Finding, Severity
 from smtpdiag.spec import CheckSpec
@@ -123,12 +124,16 @@ def evaluate(
     """Turn the counts of the window ``[since, until)`` into the check result.
 
     Pure. ``options.since`` and ``options.until`` bound the window. The analysis's verdict over
-    windows aligned to the epoch is replaced by one verdict over this window. Its reasons,
-    leaks and unreadable files are kept.
+    windows aligned to the epoch is replaced by one verdict over this window. Its reasons and
+    unreadable files are kept. Its leaks are dropped, because the secrets check reports them.
     """
     facts = _facts(summary, options, paths)
     findings = [_rate_finding(summary, options, facts)]
-    findings += [finding for finding in summary.findings if finding.code not in RATE_CODES]
+    findings += [
+        finding
+        for finding in summary.findings
+        if finding.code not in RATE_CODES and finding.code != TOKEN_IN_LOG.code
+    ]
     return CheckResult.from_findings(
         CHECK_ID, _summary_text(summary, options), _ordered(findings), facts
     )
@@ -225,5 +230,5 @@ SPEC = CheckSpec(
     id=CHECK_ID,
     title="AUTH failure rate in the mail logs",
     run=run,
-    findings=(*AUTH_FAILURE_RATE_FINDINGS, *SECRETS_FINDINGS),
+    findings=AUTH_FAILURE_RATE_FINDINGS,
 )

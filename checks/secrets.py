@@ -1,0 +1,837 @@
+"""The ``secrets`` check: who can read or change the files that hold or produce the credentials.
+
+It reads the owner and mode (``lstat`` and ``stat``, so a symbolic link and its target are both
+reported) of:
+
+- the secret files of the target: access token, refresh token, client secret, token cache and
+  ``secret_files`` such as the environment file of a token script;
+- the program of the token command (msmtp's ``passwordeval``) and, when that program is an
+  interpreter such as ``sh`` or ``python3``, its script, plus the directories holding them;
+- the msmtp configuration file and its directory, because msmtp runs the command that
+  ``passwordeval`` names. Whether others can read it is the msmtp_config check's finding;
+- the target's log files, for secrets written to them (``secrets.token_in_log``).
+
+Modes are judged by their bits, never with ``os.access``: smtpdiag often runs as root, and root
+can read every file. The check needs no network and no other check.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from smtpdiag.context import CheckContext, SecretRole, Target
+from smtpdiag.local.permissions import (
+    ROOT_UID,
+    FileFacts,
+    is_kubernetes_secret_file,
+    is_within,
+    read_file_facts,
+    user_name,
+)
+from smtpdiag.logs.kinds import SECRETS_FINDINGS, TOKEN_IN_LOG
+from smtpdiag.models import CheckResult, Finding, Severity, Status, worst_status
+from smtpdiag.spec import CheckSpec, FindingKind
+
+CHECK_ID = "secrets"
+
+NOTHING_TO_CHECK = (
+    "not run: no secret file, token command, msmtp configuration or log file configured "
+    "(--secret-file, token_command, --msmtprc, --log-file)"
+)
+
+TOKEN_PROGRAM = "token program"  # noqa: S105 (a role name)
+"""Role of the program that the token command (``passwordeval``) runs."""
+TOKEN_SCRIPT = "token script"  # noqa: S105 (a role name)
+"""Role of the script file that an interpreter in the token command runs."""
+MSMTP_CONFIG = "msmtp configuration"
+"""Role of the msmtprc the target was read from."""
+
+SCRIPT_SCAN_BYTES = 64 * 1024
+"""Bytes at the start of a token program or script that are searched for secrets."""
+
+DEADLINE_CHECK_LINES = 4096
+"""Candidate log lines read between two looks at the check's deadline."""
+
+MIN_REMAINING_SECONDS = 0.05
+"""Time left before the check's deadline at which reading the logs stops."""
+
+_CHMOD_600 = "chmod 600 {path}"
+
+READABLE_BY_OTHERS = FindingKind(
+    "secrets.readable_by_others",
+    Severity.CRITICAL,
+    "The {role} {path} is readable by every user (mode {mode})",
+    "Any local account or process, such as a compromised web application, can read the {role} "
+    "and send mail as the account until the credential is revoked.",
+    f"{_CHMOD_600} (or chmod 400 when nothing writes it back), then rotate the credential if "
+    "other users could log in to this machine.",
+)
+READABLE_BY_GROUP = FindingKind(
+    "secrets.readable_by_group",
+    Severity.WARNING,
+    "The {role} {path} is readable by group {group} (mode {mode})",
+    "Every member of group {group} can read the {role}. Only the account that runs msmtp or "
+    "the token script needs it.",
+    f"{_CHMOD_600}. When a second account must read it, give that account its own copy or a "
+    "systemd credential (LoadCredential= in its unit).",
+)
+WRITABLE_BY_OTHERS = FindingKind(
+    "secrets.writable_by_others",
+    Severity.CRITICAL,
+    "The {role} {path} is writable by every user (mode {mode})",
+    "Any local account can replace the {role}: put in a token of an account it controls, point "
+    "the token script at another token endpoint through its environment file, or empty it so "
+    "that mail stops.",
+    _CHMOD_600,
+)
+WRITABLE_BY_GROUP = FindingKind(
+    "secrets.writable_by_group",
+    Severity.WARNING,
+    "The {role} {path} is writable by group {group} (mode {mode})",
+    "Every member of group {group} can replace the {role}, for example with a token of another "
+    "account or, in an environment file, another token endpoint.",
+    _CHMOD_600,
+)
+OWNED_BY_OTHER_USER = FindingKind(
+    "secrets.owned_by_other_user",
+    Severity.WARNING,
+    "The {role} {path} belongs to {owner}, not to {run_as} or root",
+    "The owner of a file can change its mode and its content, so {owner} controls the {role}. "
+    "smtpdiag compares the owner with the account it runs as ({run_as}).",
+    "chown {run_as} {path} (or chown root {path}). When {owner} is the account that runs "
+    "msmtp, run smtpdiag as {owner} instead, so that the check compares with that account.",
+)
+FILE_MISSING = FindingKind(
+    "secrets.file_missing",
+    Severity.WARNING,
+    "The {role} {path} does not exist",
+    "The configuration names this file, but there is no file at that path{link_note}. Whatever "
+    "reads the {role} from it fails.",
+    "Correct the path, or create the file with mode 0600 before writing the secret into it: "
+    "install -m 600 /dev/null {path}",
+)
+FILE_INACCESSIBLE = FindingKind(
+    "secrets.file_inaccessible",
+    Severity.WARNING,
+    "Cannot read the owner and mode of the {role} {path}: {error}",
+    "stat() failed, so smtpdiag cannot tell who can read the file. 'Permission denied' means "
+    "that the account smtpdiag runs as ({run_as}) cannot search a directory on the path.",
+    "Run smtpdiag as the account that runs msmtp, or as root.",
+)
+NOT_REGULAR_FILE = FindingKind(
+    "secrets.not_regular_file",
+    Severity.WARNING,
+    "The {role} {path} is a {file_type}, not a regular file",
+    "A secret is read from a regular file. A directory, device or FIFO in its place means the "
+    "path in the configuration is wrong.",
+    "Point the setting at the file that contains the {role}.",
+)
+KUBERNETES_SECRET_VOLUME = FindingKind(
+    "secrets.kubernetes_secret_volume",
+    Severity.WARNING,
+    "The {role} {path} is in a Kubernetes secret volume with mode {mode}, readable by every "
+    "user of the container",
+    "The kubelet wrote the file with the volume's default mode 0644 (layout NAME -> ..data/NAME). "
+    "The volume is a tmpfs that only the pod's containers mounting it can see, but inside such "
+    "a container every user and process can read the {role}.",
+    "Set defaultMode: 0400 on the secret volume, or mode: 0400 on the key under items[]. A "
+    "container that does not run as root cannot read a 0400 file owned by root: use 0440 "
+    "instead, set securityContext.fsGroup to the group of the process (the kubelet makes it "
+    "the files' group), and set runAsUser and runAsGroup to the account that runs msmtp.",
+)
+PROGRAM_WRITABLE = FindingKind(
+    "secrets.program_writable",
+    Severity.CRITICAL,
+    "The {role} {path} is writable by {who} (mode {mode})",
+    "msmtp runs the passwordeval command for every message. Whoever can write the {role} runs "
+    "code as the account that runs msmtp and gets every access token, the refresh token and "
+    "the client secret.",
+    "chmod go-w {path} (0700 for a script that only its owner runs, 0755 for a program in a "
+    "system directory), and keep its owner the account that runs msmtp, or root.",
+)
+PROGRAM_CONTAINS_SECRET = FindingKind(
+    "secrets.program_contains_secret",
+    Severity.CRITICAL,
+    "The {role} {path} contains {secret_kind} and is readable by {who} (mode {mode})",
+    "The credential is written in the {role} itself, so every account that can read the file "
+    "can use it. Scripts also end up in backups, repositories and tickets more often than "
+    "secret files do.",
+    "Move the secret into a file of mode 0600 (or a systemd credential) that the script reads, "
+    "rotate the credential, then chmod 700 {path}",
+)
+DIRECTORY_WRITABLE = FindingKind(
+    "secrets.directory_writable",
+    Severity.CRITICAL,
+    "{directory}, the directory of the {role} {path}, is writable by {who} without the sticky "
+    "bit (mode {mode})",
+    "Whoever can write a directory can rename or delete any file in it and create another in "
+    "its place, so the {role} can be swapped for one that sends the tokens elsewhere.",
+    "chmod go-w {directory}, or chmod +t {directory} when other accounts must create files "
+    "there. Better keep the {role} in a directory that only root can write, such as "
+    "/usr/local/bin or /etc/msmtp.",
+)
+MSMTPRC_WRITABLE = FindingKind(
+    "secrets.msmtprc_writable",
+    Severity.CRITICAL,
+    "The msmtp configuration {path} is writable by {who} (mode {mode})",
+    "msmtp runs the command that passwordeval names and sends mail to the host the file names. "
+    "Whoever can write the file can make msmtp run any command as its account, or hand the "
+    "access token to a server of their own.",
+    _CHMOD_600,
+)
+PROGRAM_NOT_FOUND = FindingKind(
+    "secrets.program_not_found",
+    Severity.WARNING,
+    "The program {program} of the token command was not found",
+    "The token command (passwordeval) runs {program}, but no such file exists{where}. msmtp "
+    "then gets no access token and every AUTH fails.",
+    "Install the program, or write its absolute path in passwordeval (token_command).",
+)
+
+SECRETS_CHECK_FINDINGS: tuple[FindingKind, ...] = (
+    READABLE_BY_OTHERS,
+    READABLE_BY_GROUP,
+    WRITABLE_BY_OTHERS,
+    WRITABLE_BY_GROUP,
+    OWNED_BY_OTHER_USER,
+    FILE_MISSING,
+    FILE_INACCESSIBLE,
+    NOT_REGULAR_FILE,
+    KUBERNETES_SECRET_VOLUME,
+    PROGRAM_WRITABLE,
+    PROGRAM_CONTAINS_SECRET,
+    DIRECTORY_WRITABLE,
+    MSMTPRC_WRITABLE,
+    PROGRAM_NOT_FOUND,
+)
+"""Kinds that the owner and mode rules report, in catalog order."""
+
+
+@dataclass(frozen=True)
+class InspectedFile:
+    """One file the check looked at, with everything the rules need."""
+
+    facts: FileFacts
+    role: str
+    """A ``SecretRole`` value, ``TOKEN_PROGRAM``, ``TOKEN_SCRIPT`` or ``MSMTP_CONFIG``."""
+    directories: tuple[FileFacts, ...] = ()
+    """Directories whose writers could replace the file: the one holding the link and the one
+    holding its target. Read for programs, scripts and the msmtp configuration only."""
+    kubernetes: bool = False
+    """Whether the file lies in a kubelet secret or configMap volume."""
+    systemd_credential: bool = False
+    """Whether the file lies in ``$CREDENTIALS_DIRECTORY``, which systemd makes read-only and
+    readable by the unit's user only."""
+    secret_kinds: tuple[str, ...] = ()
+    """Kinds of secrets (``leaks.Leak.kind``) in the first ``SCRIPT_SCAN_BYTES`` of a program
+    or script that is text."""
+
+    def to_facts(self) -> dict[str, Any]:
+        """Return the JSON facts: the file's own facts plus its role and what was recognised."""
+        facts = {**self.facts.to_facts(), "role": self.role}
+        if self.kubernetes:
+            facts["kubernetes_secret_volume"] = True
+        if self.systemd_credential:
+            facts["systemd_credential"] = True
+        if self.role in (TOKEN_PROGRAM, TOKEN_SCRIPT) and self.facts.exists:
+            facts["secret_kinds"] = list(self.secret_kinds)
+        return facts
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """The files of one target and the account the check ran as."""
+
+    files: tuple[InspectedFile, ...]
+    run_as_uid: int
+    run_as: str
+    """User name of ``run_as_uid``."""
+    programs_not_found: tuple[str, ...] = ()
+    """Program names of the token command that are not on the search path."""
+    token_command_unreadable: bool = False
+    """Whether the token command could not be split into words (unbalanced quotes)."""
+
+
+@dataclass(frozen=True)
+class LogScan:
+    """Secrets found in the log files; never the secrets themselves."""
+
+    files: tuple[str, ...]
+    findings: tuple[Finding, ...] = ()
+    """``secrets.token_in_log`` findings, one per file and kind of secret."""
+    lines: int = 0
+    unreadable: tuple[tuple[str, str], ...] = ()
+    """``(path, reason)`` of each file that could not be read to its end."""
+    complete: bool = True
+    """False when the check's deadline came before the end of the files."""
+
+
+@dataclass(frozen=True)
+class CommandFile:
+    """A file that the token command runs."""
+
+    role: str
+    """``TOKEN_PROGRAM`` or ``TOKEN_SCRIPT``."""
+    word: str
+    """The word as written in the command."""
+    path: str | None
+    """Path of the file; None for a program name that is not on the search path."""
+
+
+# Token command.
+
+
+@dataclass(frozen=True)
+class _Interpreter:
+    """Options of an interpreter that matter for finding its script argument."""
+
+    inline: frozenset[str]
+    """Options whose argument is the program text or a module, so no script file is run."""
+    with_argument: frozenset[str] = frozenset()
+    """Options that take the next word as their argument."""
+
+
+_SHELL = _Interpreter(frozenset({"-c"}), frozenset({"-o", "+o", "-O", "+O"}))
+_INTERPRETERS = (
+    (re.compile(r"(?:ba|da|z|k|mk|a)?sh"), _SHELL),
+    (
+        re.compile(r"python[0-9.]*|pypy3?"),
+        _Interpreter(frozenset({"-c", "-m"}), frozenset({"-W", "-X"})),
+    ),
+    (re.compile(r"perl[0-9.]*"), _Interpreter(frozenset({"-e", "-E"}))),
+    (re.compile(r"ruby[0-9.]*"), _Interpreter(frozenset({"-e"}), frozenset({"-I", "-r"}))),
+    (
+        re.compile(r"node(?:js)?"),
+        _Interpreter(frozenset({"-e", "-p", "--eval", "--print"}), frozenset({"-r", "--require"})),
+    ),
+    (re.compile(r"php[0-9.]*"), _Interpreter(frozenset({"-r"}), frozenset({"-c", "-d"}))),
+)
+
+_ENV_OPTIONS_WITH_ARGUMENT = frozenset({"-u", "--unset", "-C", "--chdir"})
+_ENV_SPLIT_STRING = frozenset({"-S", "--split-string"})
+_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
+_SHELL_PREFIXES = frozenset({"exec", "command", "nohup"})
+_UNEXPANDED = re.compile(r"[$`*?\[]")
+"""Characters whose expansion by the shell smtpdiag does not repeat: variables, command
+substitution and globs. A word containing one is not looked up."""
+
+
+def command_words(command: str) -> list[str]:
+    """Split the first simple command of a shell command line into words.
+
+    msmtp runs ``passwordeval`` with popen(3), so ``/bin/sh -c`` (msmtp ``src/eval.c``). The
+    words end at the first operator (``|``, ``;``, ``&&``, ``>``, …). Raises ValueError for
+    unbalanced quotes.
+    """
+    lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    words: list[str] = []
+    for word in lexer:
+        if word and all(character in lexer.punctuation_chars for character in word):
+            break
+        words.append(word)
+    return words
+
+
+def command_files(
+    words: Sequence[str],
+    find_program: Callable[[str], str | None],
+    expand_user: Callable[[str], str] = lambda word: word,
+) -> list[CommandFile]:
+    """List the program that ``words`` run and, for an interpreter, its script file."""
+    words = list(words)
+    while words and (_ASSIGNMENT.match(words[0]) or words[0] in _SHELL_PREFIXES):
+        words.pop(0)
+    if not words or _UNEXPANDED.search(words[0]):
+        return []
+    word = expand_user(words[0])
+    if "/" in word and not os.path.isabs(word):
+        return []  # relative to msmtp's working directory, which smtpdiag does not know
+    path = word if "/" in word else find_program(word)
+    found = [CommandFile(TOKEN_PROGRAM, words[0], path)]
+    name = os.path.basename(word)
+    if name == "env":
+        return found + command_files(_after_env_options(words[1:]), find_program, expand_user)
+    interpreter = _interpreter(name)
+    if interpreter is None:
+        return found
+    script = _script_argument(words[1:], interpreter)
+    if script is None or _UNEXPANDED.search(script):
+        return found
+    script_path = expand_user(script)
+    if os.path.isabs(script_path):
+        found.append(CommandFile(TOKEN_SCRIPT, script, script_path))
+    return found
+
+
+def _interpreter(name: str) -> _Interpreter | None:
+    for pattern, interpreter in _INTERPRETERS:
+        if pattern.fullmatch(name):
+            return interpreter
+    return None
+
+
+def _after_env_options(words: list[str]) -> list[str]:
+    """Return the command that ``env`` runs: its words after env's options and assignments."""
+    index = 0
+    while index < len(words):
+        word = words[index]
+        if word in _ENV_SPLIT_STRING and index + 1 < len(words):
+            return shlex.split(words[index + 1]) + words[index + 2 :]
+        if word in _ENV_OPTIONS_WITH_ARGUMENT:
+            index += 2
+        elif word.startswith("-") or _ASSIGNMENT.match(word):
+            index += 1
+        else:
+            return words[index:]
+    return []
+
+
+def _script_argument(words: list[str], interpreter: _Interpreter) -> str | None:
+    """Return the script file an interpreter runs; None for inline code, a module or stdin."""
+    index = 0
+    while index < len(words):
+        word = words[index]
+        if word == "--":
+            return words[index + 1] if index + 1 < len(words) else None
+        if not word.startswith(("-", "+")) or word in ("-", "+"):
+            return None if word == "-" else word
+        if _is_inline(word, interpreter):
+            return None
+        index += 2 if word in interpreter.with_argument else 1
+    return None
+
+
+def _is_inline(word: str, interpreter: _Interpreter) -> bool:
+    """Tell whether an option gives inline code; ``-ec`` combines ``-e`` and ``-c`` in sh."""
+    if word in interpreter.inline:
+        return True
+    if interpreter is _SHELL and not word.startswith("--"):
+        return "c" in word[1:]
+    return False
+
+
+# Gathering facts.
+
+
+def run(target: Target, ctx: CheckContext) -> CheckResult:
+    """Read the owner and mode of the target's secret files, token script and msmtprc, and
+    search its log files for secrets."""
+    if not _has_inputs(target):
+        return CheckResult.skipped(CHECK_ID, NOTHING_TO_CHECK)
+    inspection = inspect_target(target)
+    logs = scan_logs(target.logs.files, ctx)
+    return evaluate(inspection, logs)
+
+
+def _has_inputs(target: Target) -> bool:
+    return bool(
+        target.secrets.files
+        or target.oauth.token_command
+        or target.msmtp.config_file
+        or target.logs.files
+    )
+
+
+def inspect_target(
+    target: Target,
+    *,
+    find_program: Callable[[str], str | None] = shutil.which,
+    expand_user: Callable[[str], str] = os.path.expanduser,
+    run_as_uid: int | None = None,
+) -> Inspection:
+    """Read the facts of every file of ``target`` that contains or produces a secret.
+
+    ``find_program`` looks up a program name as the shell does; the default searches this
+    process's ``PATH``, which may differ from the one msmtp runs with. ``run_as_uid`` defaults
+    to the effective uid of this process.
+    """
+    uid = os.geteuid() if run_as_uid is None else run_as_uid
+    files = [_inspect_secret(secret.path, secret.role, target) for secret in target.secrets.files]
+    not_found: list[str] = []
+    unreadable = False
+    command = target.oauth.token_command
+    if command:
+        try:
+            words = command_words(command)
+        except ValueError:
+            words, unreadable = [], True
+        for item in command_files(words, find_program, expand_user):
+            if item.path is None:
+                not_found.append(item.word)
+            else:
+                files.append(_inspect_program(item.path, item.role))
+    if target.msmtp.config_file:
+        files.append(_inspect_program(target.msmtp.config_file, MSMTP_CONFIG))
+    return Inspection(
+        files=tuple(_unique(files)),
+        run_as_uid=uid,
+        run_as=user_name(uid),
+        programs_not_found=tuple(dict.fromkeys(not_found)),
+        token_command_unreadable=unreadable,
+    )
+
+
+def _unique(files: list[InspectedFile]) -> Iterator[InspectedFile]:
+    """Drop a path that was already listed, such as a token file also named in secret_files."""
+    seen: set[str] = set()
+    for item in files:
+        if item.facts.path not in seen:
+            seen.add(item.facts.path)
+            yield item
+
+
+def _inspect_secret(path: str, role: SecretRole, target: Target) -> InspectedFile:
+    facts = read_file_facts(path)
+    directory = target.secrets.credentials_directory
+    return InspectedFile(
+        facts=facts,
+        role=role.value,
+        kubernetes=is_kubernetes_secret_file(facts),
+        systemd_credential=bool(directory) and is_within(path, directory or ""),
+    )
+
+
+def _inspect_program(path: str, role: str) -> InspectedFile:
+    """Read a program, script or configuration file and the directories that hold it."""
+    facts = read_file_facts(path)
+    directories = dict.fromkeys([os.path.dirname(os.path.abspath(path))])
+    if facts.resolved_path is not None:
+        directories[os.path.dirname(facts.resolved_path)] = None
+    secret_kinds = _secret_kinds(facts) if role != MSMTP_CONFIG else ()
+    return InspectedFile(
+        facts=facts,
+        role=role,
+        directories=tuple(read_file_facts(directory) for directory in directories),
+        secret_kinds=secret_kinds,
+    )
+
+
+_SECRET_NAME = re.compile(r"(?i)(refresh_token|client_secret|access_token)[ \t]*=[ \t]*")
+"""A secret's name in a script, in any case and with blanks around ``=``."""
+
+_FIELD_KINDS = frozenset({"refresh_token", "client_secret", "bearer_token"})
+"""Leak kinds that come from ``name=value`` fields, whose value in code may be an expression."""
+
+_TOKEN_VALUE = re.compile(r"[A-Za-z0-9\-._~+/=]{16,}")
+"""A value that can be a token or a client secret: 16 or more token characters (RFC 6750)."""
+
+_DOTTED_NAME = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+")
+"""An attribute reference such as ``args.refresh_token``: code, not a secret."""
+
+
+def _secret_kinds(facts: FileFacts) -> tuple[str, ...]:
+    """Search the start of a text file for secrets; binaries (a NUL byte) are not searched."""
+    if facts.file_type != "regular file":
+        return ()
+    try:
+        with open(facts.path, "rb") as stream:
+            head = stream.read(SCRIPT_SCAN_BYTES)
+    except OSError:
+        return ()
+    if b"\0" in head:
+        return ()
+    return script_secret_kinds(head.decode("utf-8", errors="replace"))
+
+
+def script_secret_kinds(text: str) -> tuple[str, ...]:
+    """Return the kinds of secrets written in a script's text, each once, in order.
+
+    Scripts write ``CLIENT_SECRET="…"`` or ``client_secret = "…"``, so names are lowered and
+    the blanks around ``=`` dropped before the log leak finder runs. A field value must then
+    look like a token: ``os.environ["X"]`` or ``args.refresh_token`` is code.
+    """
+    from smtpdiag.logs.leaks import find_leaks
+
+    text = _SECRET_NAME.sub(lambda found: found[1].lower() + "=", text)
+    kinds: dict[str, None] = {}
+    for leak in find_leaks(text):
+        value = text[leak.start : leak.end]
+        if leak.kind in _FIELD_KINDS and (
+            not _TOKEN_VALUE.fullmatch(value) or _DOTTED_NAME.fullmatch(value)
+        ):
+            continue
+        kinds[leak.kind] = None
+    return tuple(kinds)
+
+
+def scan_logs(paths: Sequence[str], ctx: CheckContext) -> LogScan:
+    """Search every line of ``paths`` for secrets, as ``smtpdiag logs`` does."""
+    if not paths:
+        return LogScan(files=())
+    from smtpdiag.logs.analysis import Analysis, AnalysisOptions
+    from smtpdiag.logs.model import NO_RESULT
+    from smtpdiag.logs.reader import LogReader
+
+    # Only the leak search of the analysis is wanted: a parser that finds no event skips the
+    # counting of attempts.
+    analysis = Analysis(AnalysisOptions(), parser=lambda text: NO_RESULT)
+    reader = LogReader(paths)
+    lines = iter(reader)
+    complete = True
+    fed = 0
+    try:
+        for line in lines:
+            analysis.feed(line)
+            fed += 1
+            if fed % DEADLINE_CHECK_LINES == 0 and ctx.remaining() < MIN_REMAINING_SECONDS:
+                complete = False
+                break
+    finally:
+        close = getattr(lines, "close", None)
+        if close is not None:
+            close()
+    analysis.add_lines_read(reader.lines_read - fed)
+    summary = analysis.summary()
+    findings = tuple(finding for finding in summary.findings if finding.code == TOKEN_IN_LOG.code)
+    return LogScan(tuple(paths), findings, summary.lines, tuple(reader.errors), complete)
+
+
+# Evaluation.
+
+
+def evaluate(inspection: Inspection, logs: LogScan | None = None) -> CheckResult:
+    """Turn the file facts and the log scan into the check result. Pure."""
+    logs = logs or LogScan(files=())
+    findings: list[Finding] = []
+    for item in inspection.files:
+        findings += file_findings(item, inspection)
+    findings += [
+        PROGRAM_NOT_FOUND.make(
+            facts={"program": name},
+            details={"program": name, "where": " on the search path (PATH)"},
+        )
+        for name in inspection.programs_not_found
+    ]
+    findings += logs.findings
+    findings = _ordered(findings)
+    facts = _facts(inspection, logs)
+    summary = _summary_text(inspection, logs, findings)
+    result = CheckResult.from_findings(CHECK_ID, summary, findings, facts)
+    if logs.complete:
+        return result
+    status = worst_status([result.status, Status.UNKNOWN])
+    return CheckResult(CHECK_ID, status, summary, result.findings, result.facts)
+
+
+def file_findings(item: InspectedFile, inspection: Inspection) -> list[Finding]:
+    """Apply the rules of the file's role to its facts."""
+    facts = item.facts
+    if not facts.exists:
+        return _absent_findings(item, inspection)
+    if item.role == MSMTP_CONFIG:
+        return _config_findings(item)
+    if item.role in (TOKEN_PROGRAM, TOKEN_SCRIPT):
+        return _program_findings(item, inspection)
+    return _secret_findings(item, inspection)
+
+
+def _details(item: InspectedFile, inspection: Inspection, **extra: Any) -> dict[str, Any]:
+    facts = item.facts
+    return {
+        "path": facts.path,
+        "role": item.role,
+        "mode": facts.mode_text,
+        "owner": facts.owner,
+        "group": facts.group,
+        "run_as": inspection.run_as,
+        **extra,
+    }
+
+
+def _finding_facts(item: InspectedFile, **extra: Any) -> dict[str, Any]:
+    facts = item.facts
+    values: dict[str, Any] = {
+        "path": facts.path,
+        "role": item.role,
+        "mode": facts.mode_text,
+        "owner": facts.owner,
+        "group": facts.group,
+    }
+    if facts.symlink_target is not None:
+        values["symlink_target"] = facts.symlink_target
+    return {**values, **extra}
+
+
+def _absent_findings(item: InspectedFile, inspection: Inspection) -> list[Finding]:
+    """Report a file that ``stat`` could not read: missing, or behind an unsearchable directory."""
+    facts = item.facts
+    if item.role == MSMTP_CONFIG:
+        return []  # the msmtp_config check reports a missing or unreadable msmtprc
+    if item.role == TOKEN_PROGRAM and facts.missing:
+        details = {"program": facts.path, "where": ""}
+        return [PROGRAM_NOT_FOUND.make(facts={"program": facts.path}, details=details)]
+    if not facts.missing:
+        details = _details(item, inspection, error=facts.error)
+        return [
+            FILE_INACCESSIBLE.make(facts=_finding_facts(item, error=facts.error), details=details)
+        ]
+    if item.role == SecretRole.TOKEN_CACHE.value:
+        return []  # the token check creates the cache on its first run
+    link_note = ""
+    if facts.symlink_target is not None:
+        link_note = f" (the symbolic link points at {facts.symlink_target}, which does not exist)"
+    details = _details(item, inspection, link_note=link_note)
+    return [FILE_MISSING.make(facts=_finding_facts(item), details=details)]
+
+
+def _secret_findings(item: InspectedFile, inspection: Inspection) -> list[Finding]:
+    """Apply the rules of a secret file: mode 0600 or 0400, owned by the runner or root."""
+    facts = item.facts
+    if item.systemd_credential:
+        return []  # systemd mounts credentials read-only, readable by the unit's user only
+    if facts.file_type != "regular file":
+        details = _details(item, inspection, file_type=facts.file_type)
+        return [NOT_REGULAR_FILE.make(facts=_finding_facts(item), details=details)]
+    kinds: list[FindingKind] = []
+    if facts.other_readable:
+        kubernetes = item.kubernetes and not facts.other_writable
+        kinds.append(KUBERNETES_SECRET_VOLUME if kubernetes else READABLE_BY_OTHERS)
+    elif facts.group_readable:
+        kinds.append(READABLE_BY_GROUP)
+    if facts.other_writable:
+        kinds.append(WRITABLE_BY_OTHERS)
+    elif facts.group_writable:
+        kinds.append(WRITABLE_BY_GROUP)
+    if _owned_by_other(facts, inspection):
+        kinds.append(OWNED_BY_OTHER_USER)
+    details = _details(item, inspection)
+    return [kind.make(facts=_finding_facts(item), details=details) for kind in kinds]
+
+
+def _program_findings(item: InspectedFile, inspection: Inspection) -> list[Finding]:
+    """Apply the rules of the token program or script: only its owner may change it."""
+    facts = item.facts
+    findings: list[Finding] = []
+    writers = _writers(facts)
+    if writers:
+        details = _details(item, inspection, who=writers)
+        findings.append(PROGRAM_WRITABLE.make(facts=_finding_facts(item), details=details))
+    if _owned_by_other(facts, inspection):
+        details = _details(item, inspection)
+        findings.append(OWNED_BY_OTHER_USER.make(facts=_finding_facts(item), details=details))
+    findings += _directory_findings(item)
+    contained = _contained_secret_finding(item, inspection)
+    if contained is not None:
+        findings.append(contained)
+    return findings
+
+
+def _contained_secret_finding(item: InspectedFile, inspection: Inspection) -> Finding | None:
+    """Report a secret in a script that others can read: critical for every user, warning for a
+    group."""
+    facts = item.facts
+    if not item.secret_kinds or not (facts.other_readable or facts.group_readable):
+        return None
+    from smtpdiag.logs.findings import SECRET_KIND_NAMES
+
+    kind = item.secret_kinds[0]
+    who = "every user" if facts.other_readable else f"group {facts.group}"
+    details = _details(item, inspection, who=who, secret_kind=SECRET_KIND_NAMES.get(kind, kind))
+    severity = Severity.CRITICAL if facts.other_readable else Severity.WARNING
+    finding_facts = _finding_facts(item, secret_kinds=list(item.secret_kinds))
+    return PROGRAM_CONTAINS_SECRET.make(facts=finding_facts, details=details, severity=severity)
+
+
+def _config_findings(item: InspectedFile) -> list[Finding]:
+    """Apply the rules of the msmtprc: only its owner may change it. Readability is not judged."""
+    findings: list[Finding] = []
+    who = _writers(item.facts)
+    if who:
+        details = {"path": item.facts.path, "who": who, "mode": item.facts.mode_text}
+        findings.append(MSMTPRC_WRITABLE.make(facts=_finding_facts(item), details=details))
+    return findings + _directory_findings(item)
+
+
+def _directory_findings(item: InspectedFile) -> list[Finding]:
+    """Report directories that others can write without the sticky bit, so can replace the file."""
+    findings: list[Finding] = []
+    for directory in item.directories:
+        who = _writers(directory)
+        if not directory.exists or not who or directory.sticky:
+            continue
+        details = {
+            "path": item.facts.path,
+            "role": item.role,
+            "directory": directory.path,
+            "who": who,
+            "mode": directory.mode_text,
+        }
+        facts = _finding_facts(item, directory=directory.path, directory_mode=directory.mode_text)
+        findings.append(DIRECTORY_WRITABLE.make(facts=facts, details=details))
+    # NOTE: only the directories that hold the file and its link target are read; a writable
+    # directory higher up the path allows the same replacement.
+    return findings
+
+
+def _writers(facts: FileFacts) -> str:
+    """Name who besides the owner may write: "group adm", "every user", or "" for no one."""
+    if facts.other_writable:
+        return "every user"
+    if facts.group_writable:
+        return f"group {facts.group}"
+    return ""
+
+
+def _owned_by_other(facts: FileFacts, inspection: Inspection) -> bool:
+    return facts.uid is not None and facts.uid not in (ROOT_UID, inspection.run_as_uid)
+
+
+_SEVERITY_ORDER = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
+
+
+def _ordered(findings: list[Finding]) -> list[Finding]:
+    return sorted(findings, key=lambda finding: _SEVERITY_ORDER[finding.severity])
+
+
+def _facts(inspection: Inspection, logs: LogScan) -> dict[str, Any]:
+    facts: dict[str, Any] = {
+        "files": [item.to_facts() for item in inspection.files],
+        "run_as": inspection.run_as,
+        "run_as_uid": inspection.run_as_uid,
+    }
+    if inspection.programs_not_found:
+        facts["programs_not_found"] = list(inspection.programs_not_found)
+    if inspection.token_command_unreadable:
+        facts["token_command_unreadable"] = True
+    if logs.files:
+        facts["log_files"] = list(logs.files)
+        facts["log_lines"] = logs.lines
+        facts["log_scan_complete"] = logs.complete
+        facts["log_files_unreadable"] = [
+            {"path": path, "error": error} for path, error in logs.unreadable
+        ]
+    return facts
+
+
+def _summary_text(inspection: Inspection, logs: LogScan, findings: Sequence[Finding]) -> str:
+    checked = _count(len(inspection.files), "file")
+    if logs.files:
+        checked += f" and {_count(len(logs.files), 'log file')}"
+    critical = sum(finding.severity is Severity.CRITICAL for finding in findings)
+    warning = sum(finding.severity is Severity.WARNING for finding in findings)
+    if critical or warning:
+        text = f"{critical} critical and {warning} warning findings in {checked}"
+    else:
+        text = f"no problem found in {checked}"
+    if not logs.complete:
+        text += "; the deadline came before the end of the log files"
+    return text
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+SPEC = CheckSpec(
+    id=CHECK_ID,
+    title="Permissions of secrets, token script and msmtprc; secrets in logs",
+    run=run,
+    findings=(*SECRETS_CHECK_FINDINGS, *SECRETS_FINDINGS),
+)
