@@ -6,7 +6,19 @@ unrelated top-level package named ``checks`` earlier on ``sys.path``.
 
 from __future__ import annotations
 
-from checks import auth, auth_failure_rate, clock, connect, dns, scope, tls, token
+from checks import (
+    auth,
+    auth_failure_rate,
+    clock,
+    connect,
+    dns,
+    msmtp_config,
+    relay,
+    scope,
+    secrets,
+    tls,
+    token,
+)
 from smtpdiag.spec import CheckSpec
 
 __all__ = ["REGISTRY", "SMTPDIAG_PACKAGE", "CheckSpec"]
@@ -23,5 +35,8 @@ REGISTRY: tuple[CheckSpec, ...] = (
     # Last because it reads the replies and the Date header that the checks above recorded.
     clock.SPEC,
     auth_failure_rate.SPEC,
+    msmtp_config.SPEC,
+    relay.SPEC,
+    secrets.SPEC,
 )
 """Every check, in the order reports list them."""
