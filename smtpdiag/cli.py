@@ -21,6 +21,7 @@ from smtpdiag.errors import SmtpDiagError, UsageError
 from smtpdiag.redact import RedactingFilter, redact
 
 if TYPE_CHECKING:
+    from smtpdiag.context import Target
     from smtpdiag.decode.result import DecodeResult
     from smtpdiag.models import Report
     from smtpdiag.spec import CheckSpec
@@ -587,6 +588,22 @@ def check(
     raise typer.Exit(report.status.exit_code)
 
 
+LOCAL_INPUT_CHECKS = frozenset({"auth_failure_rate", "msmtp_config", "relay"})
+"""Checks that read local inputs which only some targets configure."""
+
+
+def _local_inputs(target: Target) -> set[str]:
+    """Return the ids in ``LOCAL_INPUT_CHECKS`` whose inputs ``target`` configures."""
+    present = set()
+    if target.logs.files:
+        present.add("auth_failure_rate")
+    if target.msmtp.config_file:
+        present.add("msmtp_config")
+    if target.relay.configured:
+        present.add("relay")
+    return present
+
+
 def _prefetch(module: str) -> None:
     """Import ``module`` in the background while earlier checks wait on the network.
 
@@ -656,14 +673,18 @@ def demo() -> None:
     from smtpdiag.redact import redact_report
     from smtpdiag.render.table import make_console, render_table
 
-    # The lab servers write no mail log, so auth_failure_rate would be skipped in every check
-    # scenario. The log scenarios at the end analyse real msmtp logs instead.
-    specs = tuple(spec for spec in _registry() if spec.id not in SERVERLESS_CHECKS)
+    specs = _registry()
     console = make_console(sys.stdout)
 
     def run_suite(config_file: Path) -> Report:
         loaded = configuration.load({}, config_path=str(config_file), target_name="lab", environ={})
-        return run_checks(specs, loaded.target, loaded.settings)
+        # Only the relay scenarios have log files, an msmtprc and a relay: elsewhere the checks
+        # of those would be skipped rows in every table.
+        present = _local_inputs(loaded.target)
+        suite = tuple(
+            spec for spec in specs if spec.id not in LOCAL_INPUT_CHECKS or spec.id in present
+        )
+        return run_checks(suite, loaded.target, loaded.settings)
 
     def show(scenario: str, report: Report) -> None:
         console.rule(f"scenario {scenario}")

@@ -79,6 +79,8 @@ _OPTION_NAMES = {
     "rcpt_to": "--to",
     "auth_mechanism": "--mechanism",
     "ntp_servers": "--ntp-server",
+    "log_files": "--log-file",
+    "msmtp_account": "--account",
 }
 
 
@@ -86,7 +88,9 @@ def command_line_form(lab: LabInfo) -> list[str]:
     """Return the flags-only form of the lab's configuration file: every key as an option."""
     document = tomllib.loads(lab.config_file.read_text())
     values = {**document.get("defaults", {}), **document["targets"]["lab"]}
-    arguments = ["check", f"{values.pop('host')}:{values.pop('port')}"]
+    arguments = ["check"]
+    if "host" in values:  # a relay scenario takes its host from the msmtprc
+        arguments.append(f"{values.pop('host')}:{values.pop('port')}")
     for key, value in values.items():
         option = _OPTION_NAMES.get(key, "--" + key.replace("_", "-"))
         if value is True:

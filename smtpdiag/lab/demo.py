@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from smtpdiag.lab.msmtp_client import find_msmtp
 from smtpdiag.lab.runner import start_lab
 from smtpdiag.lab.scenarios import SCENARIOS, Scenario
 from smtpdiag.models import Report, Status
@@ -67,6 +68,12 @@ RunLogScenarios = Callable[[], list[Verdict] | None]
 RunExporterScenario = Callable[[], Verdict]
 """Run the exporter's scenario and return its verdict."""
 
+FindProgram = Callable[[], str | None]
+"""Return the path of a program, or None when it is not installed."""
+
+MSMTP_MISSING = "not run, msmtp is not installed (Debian package msmtp)"
+"""Demo line, after a scenario's name, for a scenario that needs msmtp where it is missing."""
+
 
 def run_demo(
     run_suite: RunSuite,
@@ -74,15 +81,21 @@ def run_demo(
     out: TextIO,
     run_log_scenarios: RunLogScenarios | None = None,
     run_exporter_scenario: RunExporterScenario | None = None,
+    locate_msmtp: FindProgram = find_msmtp,
 ) -> int:
     """Diagnose every scenario in turn and write one verdict line each, then a summary.
 
     Log scenarios and then the exporter scenario, when given, run after the check scenarios
-    and count alike. Returns 0 when
-    every scenario was diagnosed as expected, 1 otherwise.
+    and count alike. A scenario that needs msmtp gets a "not run" line and is left out of
+    the count when ``locate_msmtp`` finds none. Returns 0 when every scenario that ran was
+    diagnosed as expected, 1 otherwise.
     """
     verdicts = []
+    msmtp_installed = locate_msmtp() is not None
     for scenario in SCENARIOS.values():
+        if scenario.needs_msmtp and not msmtp_installed:
+            out.write(f"{scenario.name}: {MSMTP_MISSING}\n")
+            continue
         with start_lab(scenario) as lab:
             report = run_suite(lab.config_file)
         show(scenario.name, report)
@@ -95,7 +108,7 @@ def run_demo(
     if run_log_scenarios is not None:
         log_verdicts = run_log_scenarios()
         if log_verdicts is None:
-            out.write("log scenarios: not run, msmtp is not installed (Debian package msmtp)\n")
+            out.write(f"log scenarios: {MSMTP_MISSING}\n")
         for verdict in log_verdicts or ():
             verdicts.append(verdict)
             out.write(verdict.line() + "\n")

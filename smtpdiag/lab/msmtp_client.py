@@ -2,17 +2,23 @@
 
 msmtp writes one log record per message; the demo and the tests feed those records to the
 log parsers. The configuration file uses ``auth xoauth2`` and a ``passwordeval`` that prints
-the token file, the usual OAuth2 setup of msmtp.
+the token file, the usual OAuth2 setup of msmtp. The relay scenarios run that ``passwordeval``
+through a token script, as sites do.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from smtpdiag.lab.runner import LabInfo
+if TYPE_CHECKING:
+    # The runner writes msmtp configurations with this module, so the import runs only for
+    # type checking.
+    from smtpdiag.lab.runner import LabInfo
 
 SEND_TIMEOUT_SECONDS = 30.0
 """Limit for one msmtp run; the lab replies within milliseconds."""
@@ -33,12 +39,16 @@ def write_msmtprc(
     logfile: Path | None = None,
     time_format: str | None = None,
     name: str = "msmtprc",
+    password_command: str | None = None,
 ) -> Path:
     """Write an msmtp configuration for the lab's STARTTLS server and return its path.
 
     ``token_file`` defaults to the lab's access token; ``logfile`` to ``msmtp.log`` in
     ``directory``; ``time_format`` sets ``logfile_time_format`` (msmtp's default when None).
+    ``password_command`` is the ``passwordeval`` command, ``cat`` of the token file when None.
     """
+    if password_command is None:
+        password_command = f"cat {token_file or info.access_token_file}"
     host, port = info.smtp_starttls.rsplit(":", 1)
     lines = [
         "defaults",
@@ -56,13 +66,30 @@ def write_msmtprc(
         "auth xoauth2",
         f"user {info.user}",
         f"from {info.user}",
-        f"passwordeval cat {token_file or info.access_token_file}",
+        f"passwordeval {password_command}",
         "account default : lab",
     ]
     config = directory / name
     config.write_text("\n".join(lines) + "\n")
     config.chmod(0o600)  # msmtp refuses a configuration file that others can read
     return config
+
+
+def write_token_script(path: Path, token_file: Path) -> Path:
+    """Write a shell script of mode 0700 that prints ``token_file``, and return ``path``.
+
+    It takes the place of the script that a site's ``passwordeval`` runs to get a fresh
+    access token.
+    """
+    lines = [
+        "#!/bin/sh",
+        "# Print the lab access token for msmtp's passwordeval.",
+        f"exec cat {shlex.quote(str(token_file))}",
+    ]
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o700)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
+        stream.write("\n".join(lines) + "\n")
+    return path
 
 
 def send(

@@ -4,7 +4,10 @@ responder and a configuration file.
 Everything lives in a temporary directory that is removed when the lab stops. The written
 configuration has one target, ``lab``, that smtpdiag's commands can use directly
 (``--config FILE --target lab``). It reads the access token file, or, in a scenario with
-token endpoint options, fetches an access token from the lab token endpoint.
+token endpoint options, fetches an access token from the lab token endpoint. In a relay
+scenario the lab also runs an msmtpd-style relay that pipes to msmtp, sends one message
+through it, and the target names the msmtprc, the relay and both log files in place of a
+host.
 """
 
 from __future__ import annotations
@@ -12,23 +15,27 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
 import signal
 import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from secrets import token_urlsafe
 from types import FrameType
 from typing import TextIO
 
+from smtpdiag.errors import UsageError
 from smtpdiag.lab.certs import write_certificates
 from smtpdiag.lab.lab_account import LabAccount
 from smtpdiag.lab.lab_clock import LabClock
+from smtpdiag.lab.msmtp_client import TEST_MESSAGE, find_msmtp, write_msmtprc, write_token_script
 from smtpdiag.lab.ntp_server import LOOPBACK as NTP_HOST
 from smtpdiag.lab.ntp_server import NtpServer, closed_udp_port
 from smtpdiag.lab.options import NtpMode, TokenEndpointOptions, TokenProvider
+from smtpdiag.lab.relay import RelayServer, msmtp_command, send_message
 from smtpdiag.lab.scenarios import LabListener, Scenario, get_scenario, list_scenarios
 from smtpdiag.lab.smtp_server import LabServer
 from smtpdiag.lab.token_server import (
@@ -52,9 +59,19 @@ CONFIG_FILE_NAME = "smtpdiag.toml"
 TOKEN_FILE_NAME = "access-token"  # noqa: S105 (a file name)
 CLIENT_SECRET_FILE_NAME = "client-secret"  # noqa: S105 (a file name)
 REFRESH_TOKEN_FILE_NAME = "refresh-token"  # noqa: S105 (a file name)
+TOKEN_SCRIPT_NAME = "token-command"  # noqa: S105 (a file name)
+MSMTPRC_NAME = "msmtprc"
+MSMTP_LOG_NAME = "msmtp.log"
+RELAY_LOG_NAME = "msmtpd.log"
+
+RELAY_RECIPIENT = "rcpt@example.com"
+"""Recipient of the message that a relay scenario sends through the relay."""
 
 TIMEOUT_SECONDS = 5
 """``timeout`` written into the configuration; loopback peers reply at once or not at all."""
+
+TomlValue = str | int | bool | list[str]
+"""A value that ``_toml_value`` writes."""
 
 # Prefix of Google access tokens, so the lab token looks like the real thing in transcripts.
 _TOKEN_PREFIX = "ya29.lab-"  # noqa: S105 (a prefix; the rest is random)
@@ -87,6 +104,18 @@ class LabInfo:
     """``HOST:PORT`` of the NTP responder, written into the configuration as ``ntp_servers``
     and ``ntp_port``; in a scenario with ``NtpMode.CLOSED`` a UDP port where nothing
     listens."""
+    relay: str | None = None
+    """``HOST:PORT`` of the msmtpd-style relay. This field and the four below are None
+    unless the scenario runs a relay."""
+    msmtprc: Path | None = None
+    """msmtp configuration of the relay's pipe command (mode 0600)."""
+    relay_log_file: Path | None = None
+    """msmtpd-format log of the relay."""
+    msmtp_log_file: Path | None = None
+    """msmtp's own log file (``logfile`` of the msmtprc)."""
+    relay_reply: str | None = None
+    """The relay's final reply to the message the lab sent through it, such as
+    ``250 Ok, mail was piped``."""
 
     @property
     def ntp_port(self) -> int:
@@ -95,7 +124,7 @@ class LabInfo:
 
     def to_json_line(self) -> str:
         """Return the lab description as one JSON object on one line, without a newline."""
-        document = {
+        document: dict[str, str | None] = {
             "scenario": self.scenario,
             "config_file": str(self.config_file),
             "smtp_starttls": self.smtp_starttls,
@@ -111,6 +140,14 @@ class LabInfo:
             "refresh_token_file": str(self.refresh_token_file),
             "ntp": self.ntp,
         }
+        if self.relay is not None:
+            document |= {
+                "relay": self.relay,
+                "msmtprc": str(self.msmtprc),
+                "relay_log_file": str(self.relay_log_file),
+                "msmtp_log_file": str(self.msmtp_log_file),
+                "relay_reply": self.relay_reply,
+            }
         return json.dumps(document)
 
 
@@ -119,8 +156,10 @@ def start_lab(scenario: Scenario, workdir: Path | None = None) -> Iterator[LabIn
     """Run the lab of ``scenario`` until the block ends, then stop it and remove its files.
 
     The lab's temporary directory is created inside ``workdir``, or in the system temporary
-    directory when ``workdir`` is None.
+    directory when ``workdir`` is None. Raises ``UsageError`` before starting anything when
+    the scenario needs msmtp and it is not installed.
     """
+    msmtp = _require_msmtp(scenario) if scenario.needs_msmtp else None
     with ExitStack() as stack:
         directory = Path(
             stack.enter_context(tempfile.TemporaryDirectory(prefix="smtpdiag-lab-", dir=workdir))
@@ -170,12 +209,67 @@ def start_lab(scenario: Scenario, workdir: Path | None = None) -> Iterator[LabIn
             refresh_token_file=refresh_token_file,
             ntp=ntp_address,
         )
+        if msmtp is not None:
+            info = _start_relay(stack, directory, info, msmtp)
         info.config_file.write_text(
             _config_text(scenario, info, servers[scenario.target_listener]), encoding="utf-8"
         )
         logger.info("lab for scenario %s running in %s", scenario.name, directory)
         yield info
     logger.info("lab for scenario %s stopped", scenario.name)
+
+
+def _require_msmtp(scenario: Scenario) -> str:
+    """Return the path of msmtp; raise ``UsageError`` when it is not installed."""
+    msmtp = find_msmtp()
+    if msmtp is None:
+        raise UsageError(
+            f"The lab scenario {scenario.name!r} pipes mail to msmtp, which is not installed.",
+            "Install the Debian package msmtp, or choose a scenario without a relay.",
+            value=scenario.name,
+        )
+    return msmtp
+
+
+def _start_relay(stack: ExitStack, directory: Path, info: LabInfo, msmtp: str) -> LabInfo:
+    """Start the relay in front of the STARTTLS server, send one message through it, and
+    return ``info`` with the relay's address, files and reply.
+
+    msmtp gets its token from a script of mode 0700 that prints the access token file, as
+    a site's ``passwordeval`` runs its token script.
+    """
+    token_script = write_token_script(directory / TOKEN_SCRIPT_NAME, info.access_token_file)
+    msmtp_log = directory / MSMTP_LOG_NAME
+    msmtprc = write_msmtprc(
+        directory,
+        info,
+        logfile=msmtp_log,
+        name=MSMTPRC_NAME,
+        password_command=shlex.quote(str(token_script)),
+    )
+    relay = stack.enter_context(
+        RelayServer(
+            msmtp_command(msmtp, msmtprc),
+            directory / RELAY_LOG_NAME,
+            # HOME points into the lab, so msmtp reads no file of the user who runs it.
+            environ={**os.environ, "HOME": str(directory)},
+        )
+    )
+    reply = send_message(relay.address, info.user, [RELAY_RECIPIENT], TEST_MESSAGE)
+    logger.info("lab relay %s replied %s to the scenario's message", relay.address, reply)
+    # The session logs its last lines after the reply; the written logs must be complete.
+    if not relay.wait_idle():
+        logger.warning(
+            "lab relay %s: the session of the scenario's message has not ended", relay.address
+        )
+    return replace(
+        info,
+        relay=relay.address,
+        msmtprc=msmtprc,
+        relay_log_file=relay.log_file,
+        msmtp_log_file=msmtp_log,
+        relay_reply=reply,
+    )
 
 
 def _write_token(path: Path, length: int | None) -> Secret:
@@ -204,21 +298,10 @@ def _write_secret(path: Path, value: str) -> None:
 
 def _config_text(scenario: Scenario, info: LabInfo, target: LabServer) -> str:
     """Return the TOML configuration: the NTP settings and the ``lab`` target."""
-    values: dict[str, str | int | bool] = {
-        "host": scenario.target_host,
-        "port": target.port,
-        "tls_mode": scenario.target_tls_mode.value,
-        "ca_file": str(info.ca_file),
-        "user": info.user,
-    }
-    if scenario.token_endpoint is None:
-        values["access_token_file"] = str(info.access_token_file)
+    if info.relay is not None:
+        values = _relay_values(info)
     else:
-        values |= _token_endpoint_values(scenario, info)
-    if scenario.send_test:
-        values["send_test"] = True
-        values["mail_from"] = "other@example.com"
-        values["rcpt_to"] = "rcpt@example.com"
+        values = _server_values(scenario, info, target)
     lines = [
         f"# smtpdiag lab, scenario {scenario.name}: {scenario.description}",
         "# Removed when the lab stops.",
@@ -234,14 +317,44 @@ def _config_text(scenario: Scenario, info: LabInfo, target: LabServer) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _token_endpoint_values(scenario: Scenario, info: LabInfo) -> dict[str, str | int | bool]:
+def _server_values(scenario: Scenario, info: LabInfo, target: LabServer) -> dict[str, TomlValue]:
+    """Return the keys of a target that names the lab server itself."""
+    values: dict[str, TomlValue] = {
+        "host": scenario.target_host,
+        "port": target.port,
+        "tls_mode": scenario.target_tls_mode.value,
+        "ca_file": str(info.ca_file),
+        "user": info.user,
+    }
+    if scenario.token_endpoint is None:
+        values["access_token_file"] = str(info.access_token_file)
+    else:
+        values |= _token_endpoint_values(scenario, info)
+    if scenario.send_test:
+        values["send_test"] = True
+        values["mail_from"] = "other@example.com"
+        values["rcpt_to"] = "rcpt@example.com"
+    return values
+
+
+def _relay_values(info: LabInfo) -> dict[str, TomlValue]:
+    """Return the keys of a relay scenario's target: smtpdiag reads the server from the
+    msmtprc, so the target has no host of its own."""
+    return {
+        "msmtprc": str(info.msmtprc),
+        "relay": str(info.relay),
+        "log_files": [str(info.relay_log_file), str(info.msmtp_log_file)],
+    }
+
+
+def _token_endpoint_values(scenario: Scenario, info: LabInfo) -> dict[str, TomlValue]:
     """Return the keys that make smtpdiag fetch its access token from the lab endpoint.
 
     The provider profile supplies what a correct token contains; ``host`` and ``port`` stay
     the lab's, because explicit values override the profile's.
     """
     options = scenario.token_endpoint or TokenEndpointOptions()
-    values: dict[str, str | int | bool] = {"provider": options.provider.value}
+    values: dict[str, TomlValue] = {"provider": options.provider.value}
     if options.provider is TokenProvider.MICROSOFT:
         values["tenant"] = LAB_TENANT_ID
     values |= {
@@ -256,7 +369,7 @@ def _token_endpoint_values(scenario: Scenario, info: LabInfo) -> dict[str, str |
     return values
 
 
-def _toml_value(value: str | int | bool | list[str]) -> str:
+def _toml_value(value: TomlValue) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):

@@ -2,7 +2,8 @@
 
 A lab always runs two servers, one with STARTTLS and one with implicit TLS, both with the
 scenario's server options. The scenario names which of them the written ``lab`` target points
-at and which ``tls_mode`` the configuration claims.
+at and which ``tls_mode`` the configuration claims. A relay scenario adds an msmtpd-style
+relay that hands each message to the real msmtp, configured for the STARTTLS server.
 """
 
 from __future__ import annotations
@@ -129,6 +130,10 @@ class Scenario:
     ntp_mode: NtpMode = NtpMode.ANSWER
     """Behaviour of the NTP responder; ``NtpMode.CLOSED`` runs none, and the configuration
     names a UDP port on which nothing listens."""
+    relay: bool = False
+    """Whether an msmtpd-style relay runs in front of the STARTTLS server. The lab then
+    writes an msmtprc for that server, sends one message through the relay, and writes a
+    ``lab`` target with ``msmtprc``, ``relay`` and ``log_files`` in place of a host."""
 
     def __post_init__(self) -> None:
         if self.token_length is not None and self.token_length < MIN_TOKEN_LENGTH:
@@ -137,6 +142,15 @@ class Scenario:
             )
         if self.requested_scope is not None and self.token_endpoint is None:
             raise ValueError("requested_scope needs token_endpoint options")
+        if self.relay and self.token_endpoint is not None:
+            raise ValueError("a relay scenario reads the lab token file; drop token_endpoint")
+        if self.relay and self.target_listener is not LabListener.STARTTLS:
+            raise ValueError("a relay scenario's msmtprc names the STARTTLS server")
+
+    @property
+    def needs_msmtp(self) -> bool:
+        """Whether the lab runs the msmtp program, which a relay scenario pipes mail to."""
+        return self.relay
 
     @property
     def token_scope(self) -> str | None:
@@ -171,6 +185,14 @@ GMAIL_TOKEN_SERVER = ServerOptions(
 )
 """Gmail-like server of the Google token scenario: accepts the tokens that the lab endpoint
 issued."""
+
+GMAIL_BAD_TOKEN_SERVER = ServerOptions(
+    auth_mechanisms=GMAIL_MECHANISMS,
+    reject_all_tokens=True,
+    error_challenge=ErrorChallenge.GOOGLE_401,
+    rejection_reply=GMAIL_BAD_CREDENTIALS,
+)
+"""Gmail-like server that rejects every token with the 401 error challenge, then 535 5.7.8."""
 
 
 def _microsoft_body(
@@ -294,12 +316,7 @@ _ALL = (
     Scenario(
         name="google-bad-token",
         description="Gmail-like server: every token gets the 401 error challenge, then 535 5.7.8",
-        server=ServerOptions(
-            auth_mechanisms=GMAIL_MECHANISMS,
-            reject_all_tokens=True,
-            error_challenge=ErrorChallenge.GOOGLE_401,
-            rejection_reply=GMAIL_BAD_CREDENTIALS,
-        ),
+        server=GMAIL_BAD_TOKEN_SERVER,
         expected_codes=("auth.token_rejected",),
     ),
     Scenario(
@@ -452,6 +469,19 @@ _ALL = (
         description="server that advertises STARTTLS but replies 454 4.7.0 to it",
         server=ServerOptions(starttls_reply="454 4.7.0 TLS not available due to local problem"),
         expected_codes=("connect.starttls_rejected",),
+    ),
+    Scenario(
+        name="relay",
+        description="msmtpd-style relay that pipes mail to msmtp, which sends it with XOAUTH2",
+        relay=True,
+    ),
+    Scenario(
+        name="relay-token-rejected",
+        description="relay to msmtp: the server rejects the token, and the relay replies 554",
+        server=GMAIL_BAD_TOKEN_SERVER,
+        relay=True,
+        # msmtp exits with EX_NOPERM (77) after the 535, and msmtpd replies 554 to that status.
+        expected_codes=("relay.auth_failure_bounces_mail", "auth.token_rejected"),
     ),
     Scenario(
         name="token-healthy",

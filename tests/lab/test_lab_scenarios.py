@@ -41,6 +41,8 @@ def test_scenario_order() -> None:
         "self-signed",
         "sni-required",
         "starttls-454",
+        "relay",
+        "relay-token-rejected",
         "token-healthy",
         "aadsts700082",
         "google-invalid-grant",
@@ -96,7 +98,7 @@ def test_token_length_minimum() -> None:
         Scenario(name="x", description="x", token_length=8)
 
 
-HEALTHY_SCENARIOS = ("healthy", "token-healthy", "clock-skew-3s")
+HEALTHY_SCENARIOS = ("healthy", "relay", "token-healthy", "clock-skew-3s")
 
 
 @pytest.mark.parametrize("name", HEALTHY_SCENARIOS)
