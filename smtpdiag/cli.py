@@ -138,8 +138,11 @@ def _check_exporters_package() -> None:
         )
 
 
-SERVERLESS_CHECKS = frozenset({"auth_failure_rate", "msmtp_config", "relay", "secrets"})
-"""Checks that read only local files: ``check --only`` these needs no host or domain."""
+LOCAL_CHECKS = frozenset({"auth_failure_rate", "msmtp_config", "relay", "secrets"})
+"""Checks that read local files, local sockets and the local relay only."""
+
+SERVERLESS_CHECKS = LOCAL_CHECKS | {"token", "scope"}
+"""Checks that never contact the submission server: ``check --only`` these needs no host."""
 
 
 def select_checks(
@@ -507,7 +510,7 @@ def check(
         typer.Option(
             "--secret-file",
             metavar="PATH",
-            help="Another file that holds secrets, such as the token script's environment "
+            help="Another file that contains secrets, such as the token script's environment "
             "file, for the secrets check (repeat or comma-separate).",
         ),
     ] = None,
@@ -967,8 +970,9 @@ def exporter(
     # A service logs its start, reloads and stop by default; a --once run stays quiet.
     use_log_format(LogFormat(log_format.value), None if chosen or once else logging.INFO)
     # The exporter follows the log files itself and counts every line, so the windowed
-    # auth_failure_rate check would only repeat those counts.
-    specs = tuple(spec for spec in _registry() if spec.id not in SERVERLESS_CHECKS)
+    # auth_failure_rate check would only repeat those counts. Its jobs do not run the other
+    # local checks.
+    specs = tuple(spec for spec in _registry() if spec.id not in LOCAL_CHECKS)
     code = run_exporter(str(config), specs, listen=listen, once=once, textfile=textfile)
     raise typer.Exit(code)
 

@@ -225,3 +225,16 @@ def test_internal_error_hint_is_two_sentences(
         "smtpdiag: internal error: RuntimeError: renderer bug. "
         "Please report it; run again with --log-level debug for the traceback.\n"
     )
+
+
+def test_token_check_needs_no_host(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    script = tmp_path / "token.sh"
+    script.write_text("#!/bin/sh\necho ya29.a0ExampleAccessTokenForTheTokenCheckOnly0123456789\n")
+    script.chmod(0o700)
+    code, out, _ = run_main(
+        capsys, "check", "--only", "token", "--token-command", str(script), "--format", "json"
+    )
+    report = json.loads(out)
+    assert code == 0
+    assert report["target"]["name"] == "local"
+    assert [check["id"] for check in report["checks"]] == ["token"]
