@@ -58,9 +58,11 @@ JOB_PEERS = {
     "clock": "server",
     "auth": "server",
     "token": "token endpoint",
+    "local": "local relay",
 }
-"""Peer that each job waits for when it hangs: the submission server, or the token endpoint.
-The auth job reaches the token endpoint too, but only when the cached access token expired."""
+"""Peer that each job waits for when it hangs: the submission server, the token endpoint or
+the local relay (the only peer of the local job). The auth job reaches the token endpoint too,
+but only when the cached access token expired."""
 
 
 def first_due(now: float, interval: float, random_share: float) -> float:

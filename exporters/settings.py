@@ -19,7 +19,7 @@ import os
 import re
 import ssl
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -47,9 +47,12 @@ JOB_CHECKS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "clock": ("dns", "connect", "clock"),
         "token": ("token", "scope"),
         "auth": ("dns", "connect", "token", "auth"),
+        "local": ("msmtp_config", "relay", "secrets"),
     }
 )
-"""Check ids that each job runs together, dependencies first."""
+"""Check ids that each job runs together, dependencies first. The ``local`` job reads the
+target's msmtprc, relay and secret files. A target that configures none of them gets skipped
+results, which export nothing."""
 
 JOB_PUBLISHES: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
@@ -58,6 +61,7 @@ JOB_PUBLISHES: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "clock": ("clock",),
         "token": ("token", "scope"),
         "auth": ("auth",),
+        "local": ("msmtp_config", "relay", "secrets"),
     }
 )
 """Check ids whose results a job stores. Each check id of ``JOB_CHECKS`` is in one job here."""
@@ -66,7 +70,7 @@ JOBS: tuple[str, ...] = tuple(JOB_CHECKS)
 """Every job name, in the order the defaults list them."""
 
 DEFAULT_INTERVALS: Mapping[str, float] = MappingProxyType(
-    {"connect": 60.0, "tls": 60.0, "clock": 60.0, "token": 300.0, "auth": 300.0}
+    {"connect": 60.0, "tls": 60.0, "clock": 60.0, "token": 300.0, "auth": 300.0, "local": 300.0}
 )
 """Seconds between two runs of each job."""
 
@@ -242,7 +246,10 @@ def _load_targets(
             logger.info("target %s has no host or domain: following its log files only", name)
             continue
         provider = loaded.target.oauth.provider or "generic"
-        targets.append(ExporterTarget(name, loaded.target, loaded.settings, provider))
+        # The follower reads the log files line by line. The checks get none, so the relay and
+        # secrets checks of the local job do not read every file from its start on each run.
+        probed = replace(loaded.target, logs=replace(logs, files=()))
+        targets.append(ExporterTarget(name, probed, loaded.settings, provider))
     return tuple(targets), log_files
 
 

@@ -138,10 +138,9 @@ def _check_exporters_package() -> None:
         )
 
 
-LOCAL_CHECKS = frozenset({"auth_failure_rate", "msmtp_config", "relay", "secrets"})
-"""Checks that read local files, local sockets and the local relay only."""
-
-SERVERLESS_CHECKS = LOCAL_CHECKS | {"token", "scope"}
+SERVERLESS_CHECKS = frozenset(
+    {"token", "scope", "auth_failure_rate", "msmtp_config", "relay", "secrets"}
+)
 """Checks that never contact the submission server: ``check --only`` these needs no host."""
 
 
@@ -970,9 +969,8 @@ def exporter(
     # A service logs its start, reloads and stop by default; a --once run stays quiet.
     use_log_format(LogFormat(log_format.value), None if chosen or once else logging.INFO)
     # The exporter follows the log files itself and counts every line, so the windowed
-    # auth_failure_rate check would only repeat those counts. Its jobs do not run the other
-    # local checks.
-    specs = tuple(spec for spec in _registry() if spec.id not in LOCAL_CHECKS)
+    # auth_failure_rate check would only repeat those counts.
+    specs = tuple(spec for spec in _registry() if spec.id != "auth_failure_rate")
     code = run_exporter(str(config), specs, listen=listen, once=once, textfile=textfile)
     raise typer.Exit(code)
 

@@ -35,7 +35,18 @@ LOG_FILE = LogFile(LOG_PATH, timezone="UTC")
 REFRESH_TOKEN = "1//0gExampleRefreshToken-abcdefghijklmnop"
 ACCESS_TOKEN = "ya29.a0AfB_byC3example0000000000000000000000000000"
 TARGET_NAMES = ("gmail_relay", "office365")
-CHECK_IDS = {"dns", "connect", "tls", "clock", "token", "scope", "auth"}
+CHECK_IDS = {
+    "dns",
+    "connect",
+    "tls",
+    "clock",
+    "token",
+    "scope",
+    "auth",
+    "msmtp_config",
+    "relay",
+    "secrets",
+}
 
 
 def finding(code: str, severity: Severity = Severity.CRITICAL, **facts: object) -> Finding:

@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -21,7 +22,16 @@ from exporters.settings import (
     ExporterTarget,
     WebSettings,
 )
-from smtpdiag.context import CheckContext, OAuthSettings, Settings, Target, TlsMode
+from smtpdiag.context import (
+    CheckContext,
+    OAuthSettings,
+    SecretFile,
+    SecretRole,
+    SecretSettings,
+    Settings,
+    Target,
+    TlsMode,
+)
 from smtpdiag.errors import UsageError
 from smtpdiag.models import CheckResult, Status
 from smtpdiag.oauth.cache import TokenCache
@@ -39,7 +49,13 @@ SHAPES: Sequence[tuple[str, tuple[str, ...], tuple[str, ...]]] = (
     ("scope", ("token",), ()),
     ("auth", ("dns", "connect", "token"), ()),
     ("clock", (), ("connect", "token", "auth")),
+    ("msmtp_config", (), ()),
+    ("relay", (), ()),
+    ("secrets", (), ()),
 )
+
+JOB_CHECK_IDS = tuple(check_id for check_id, _requires, _follows in SHAPES)
+"""Every check id that some job runs."""
 
 
 class FakeChecks:
@@ -537,6 +553,9 @@ def test_run_once_runs_each_job_once(checks: FakeChecks, cache: ResultCache) -> 
         "token": 2,
         "scope": 1,
         "auth": 1,
+        "msmtp_config": 1,
+        "relay": 1,
+        "secrets": 1,
     }
 
 
@@ -559,10 +578,7 @@ def test_ready_without_jobs(checks: FakeChecks, cache: ResultCache) -> None:
 def test_results_published_by_job(checks: FakeChecks, cache: ResultCache) -> None:
     scheduler = Scheduler(checks.specs(), cache)
     scheduler.run_once(make_config(["a"]))
-    assert cached_keys(cache) == [
-        ("a", check)
-        for check in sorted(["dns", "connect", "tls", "clock", "token", "scope", "auth"])
-    ]
+    assert cached_keys(cache) == [("a", check) for check in sorted(JOB_CHECK_IDS)]
 
 
 @pytest.mark.parametrize(
@@ -573,6 +589,7 @@ def test_results_published_by_job(checks: FakeChecks, cache: ResultCache) -> Non
         ("clock", ["clock"]),
         ("token", ["scope", "token"]),
         ("auth", ["auth"]),
+        ("local", ["msmtp_config", "relay", "secrets"]),
     ],
 )
 def test_job_publishes_only_its_checks(
@@ -786,3 +803,22 @@ def test_wait_for_worker_logged(
         # The fast target may have run once before the hung job took the worker.
         assert wait_until(lambda: "for a free worker" in caplog.text)
     assert "for a free worker: all workers (1) were busy" in caplog.text
+
+
+def test_local_job_runs_real_secrets_check(tmp_path: Path, cache: ResultCache) -> None:
+    import checks as registry
+
+    secret = tmp_path / "oauth.env"
+    secret.write_text("CLIENT_SECRET=x\n")
+    secret.chmod(0o644)
+    entry = exporter_target("a")
+    files = (SecretFile(str(secret), SecretRole.SECRET_FILE),)
+    entry = replace(entry, target=replace(entry.target, secrets=SecretSettings(files=files)))
+    scheduler = Scheduler(list(registry.REGISTRY), cache)
+    scheduler.run_once(make_config(["a"], jobs=["local"], targets=[entry]))
+    statuses = {item.result.id: item.result.status for item in cache.snapshot()}
+    assert statuses == {
+        "msmtp_config": Status.SKIPPED,
+        "relay": Status.SKIPPED,
+        "secrets": Status.CRITICAL,
+    }

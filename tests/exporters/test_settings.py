@@ -535,3 +535,12 @@ def test_listen_error_speaks_of_listen_address(tmp_path: Path, listen: str) -> N
     with pytest.raises(UsageError) as caught:
         load_text(tmp_path, TARGETS, listen=listen)
     assert "target" not in caught.value.problem
+
+
+def test_probed_target_has_no_log_files(tmp_path: Path) -> None:
+    log = tmp_path / "mail.log"
+    log.write_text("")
+    text = f'[targets.relay]\nhost = "127.0.0.1"\nlog_files = ["{log}"]\n'
+    config = load_text(tmp_path, text)
+    assert config.targets[0].target.logs.files == ()
+    assert [log_file.path for log_file in config.log_files] == [str(log)]
