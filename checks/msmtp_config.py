@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
-import shutil
 import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -22,11 +20,45 @@ from typing import TYPE_CHECKING, Any
 
 from smtpdiag.context import CheckContext, Target
 from smtpdiag.errors import UsageError
-from smtpdiag.knowledge.providers import Provider, provider_from_host
+from smtpdiag.knowledge.providers import provider_from_host
 from smtpdiag.models import CheckResult, Finding, Severity
+from smtpdiag.msmtprc.inspect import (
+    PasswordLine,
+    ProgramProblem,
+    inspect_command,
+    logfile_problem,
+    read_password_lines,
+)
+from smtpdiag.msmtprc.kinds import (
+    ACCOUNT_NOT_FOUND,
+    AUTH_NOT_OAUTH2,
+    AUTH_OVERRIDDEN,
+    CERTCHECK_OFF,
+    FINDINGS,
+    FROM_DIFFERS_FROM_USER,
+    FROM_MISSING,
+    HOST_NOT_SET,
+    IMPLICIT_TLS_ON_STARTTLS_PORT,
+    LOGFILE_NOT_WRITABLE,
+    MECHANISM_NOT_SUPPORTED,
+    MSMTP_NOT_FOUND,
+    NO_AUTH,
+    NO_DEFAULT_ACCOUNT,
+    OTHER_PROVIDER_RULE,
+    PASSWORDEVAL_NOT_EXECUTABLE,
+    PASSWORDEVAL_NOT_FOUND,
+    PROVIDER_RULES,
+    READABLE_BY_OTHERS,
+    REJECTED_BY_MSMTP,
+    SENDER_CHECKING_PROVIDERS,
+    STARTTLS_ON_IMPLICIT_PORT,
+    TLS_OFF_WITH_AUTH,
+    TOKEN_IN_PASSWORD,
+    mechanism_effect,
+)
 from smtpdiag.redact import MASK, REDACTOR
 from smtpdiag.sasl.tokens import looks_like_token
-from smtpdiag.spec import CheckSpec, FindingKind
+from smtpdiag.spec import CheckSpec
 
 if TYPE_CHECKING:
     from smtpdiag.msmtprc.model import Account, Assignment, MsmtpFile
@@ -39,325 +71,15 @@ NOT_CONFIGURED = "not run: no msmtp configuration; pass --msmtprc PATH or --msmt
 OAUTH_MECHANISMS = ("xoauth2", "oauthbearer")
 """``auth`` values that send an OAuth2 access token."""
 
-MAX_LINE_BYTES = 500
-"""Lines of this many bytes or more make msmtp reject the file: src/conf.c reads lines with
-``fgets`` into a 501-byte buffer and reports "line longer than 500 characters" whenever the
-newline does not fit. A line of 499 bytes is accepted and one of 500 rejected (msmtp 1.8.23)."""
-
 STARTTLS_PORTS = (25, 587)
 """Ports that start in plaintext and upgrade with STARTTLS (RFC 3207, RFC 6409)."""
 
 IMPLICIT_TLS_PORT = 465
 """Port that expects TLS from the first byte (RFC 8314)."""
 
-INTERPRETERS = {
-    **dict.fromkeys(("sh", "bash", "dash", "zsh", "ksh"), ("-c",)),
-    **dict.fromkeys(("python", "python3"), ("-c", "-m")),
-    **dict.fromkeys(("perl", "ruby", "node"), ("-e", "-E")),
-}
-"""Programs whose first non-option argument is the script that ``passwordeval`` really runs,
-with the options after which the code comes from the command line instead of a file."""
-
-SHELL_BUILTINS = frozenset(
-    {"echo", "printf", "cat", "eval", "exec", "command", "test", "[", ".", "source", "true"}
-)
-"""First words that are shell builtins or part of coreutils, so there is nothing to test.
-The program after ``exec`` or ``command`` is not judged either."""
-
 TOKEN_COMMAND_HINT = re.compile(r"oauth|token|bearer|pizauth|oama", re.IGNORECASE)
 """Words in a ``passwordeval`` command that show it prints an OAuth2 access token: the usual
 helper names (mutt_oauth2.py, oama, pizauth, getmail-gmail-xoauth-tokens) and token files."""
-
-_PASSWORD_LINE = re.compile(rb"^[ \t]*password(?:[ \t]+(.*?))?[ \t]*\r?$")
-
-# Kinds of the file and account as msmtp reads them.
-
-REJECTED_BY_MSMTP = FindingKind(
-    "msmtp_config.rejected_by_msmtp",
-    Severity.CRITICAL,
-    "msmtp rejects {config_file}: {message}",
-    "msmtp reads the whole configuration file before it sends anything and stops at the "
-    "first invalid line, so no account of this file can send mail. The evidence lists "
-    "{count} problem(s), each with its line.",
-    "Correct the lines in the evidence, then run `msmtp --pretend -C {config_file}` to "
-    "confirm that msmtp reads the file.",
-)
-ACCOUNT_NOT_FOUND = FindingKind(
-    "msmtp_config.account_not_found",
-    Severity.CRITICAL,
-    "Account {account} is not defined in {config_file}",
-    'msmtp stops with "account {account} not found in {config_file}" before it connects. '
-    "The file defines: {accounts}.",
-    "Pass --account with one of the defined accounts, or add `account default : NAME` after "
-    "the block of the account that msmtp should use without -a.",
-)
-NO_DEFAULT_ACCOUNT = FindingKind(
-    "msmtp_config.no_default_account",
-    Severity.WARNING,
-    "{config_file} has no account named default",
-    "smtpdiag checked the only account, {account}. msmtp run without -a, as msmtpd and "
-    'sendmail-style callers run it, stops with "account default not found".',
-    "Add the line `account default : {account}` after the block of account {account}, or "
-    "start msmtp with -a {account} (msmtpd: --command='msmtp -a {account} -f %F --').",
-)
-HOST_NOT_SET = FindingKind(
-    "msmtp_config.host_not_set",
-    Severity.CRITICAL,
-    "Account {account} has no host",
-    "Neither the account, the accounts it inherits from nor the defaults before it set "
-    'host, so msmtp stops with "account {account} from {config_file}: host not set".',
-    "Add a `host` line with the submission server's name, such as smtp.gmail.com, to "
-    "account {account}.",
-)
-FROM_MISSING = FindingKind(
-    "msmtp_config.from_missing",
-    Severity.WARNING,
-    "Account {account} has no from address",
-    'msmtp started without -f stops with "envelope-from address is missing". msmtpd '
-    "passes the sender with -f, so relayed mail still goes out, but cron jobs and scripts "
-    "that call msmtp or sendmail directly fail.",
-    "Add `from {suggested_from}` to account {account}.",
-)
-
-# Kinds of authentication.
-
-AUTH_OVERRIDDEN = FindingKind(
-    "msmtp_config.auth_overridden",
-    Severity.CRITICAL,
-    "auth {oauth_value} on line {oauth_line} is overridden by auth {value} on line {line}",
-    "msmtp uses the last auth line that reaches an account: defaults written before the "
-    "account, then the accounts it inherits from, then its own lines. The one in force for "
-    "account {account} is `auth {value}`. {effect}",
-    "Remove the later auth line, or write `auth {oauth_value}` in account {account} after "
-    "it; `msmtp --pretend -a {account}` then shows auth = {oauth_value}.",
-)
-AUTH_NOT_OAUTH2 = FindingKind(
-    "msmtp_config.auth_not_oauth2",
-    Severity.CRITICAL,
-    "Account {account} sends its access token with auth {value}",
-    "The passwordeval command looks like it prints an OAuth2 access token (it contains "
-    '"{hint}"). {effect}',
-    "Set `auth xoauth2` (Google, Microsoft) or `auth oauthbearer` (Google, RFC 7628 servers) "
-    "in account {account} in place of line {line}.",
-)
-NO_AUTH = FindingKind(
-    "msmtp_config.no_auth",
-    Severity.WARNING,
-    "Account {account} sets {credentials} but no auth",
-    "Without an auth line, or with auth off, msmtp sends no AUTH command, so the user and "
-    "the token are never used. Submission servers reject the sender of an unauthenticated "
-    "session, Microsoft 365 with 530 5.7.57.",
-    "Add `auth xoauth2` (or `auth oauthbearer`) to account {account}.",
-)
-MECHANISM_NOT_SUPPORTED = FindingKind(
-    "msmtp_config.mechanism_not_supported",
-    Severity.CRITICAL,
-    "{program} {version} does not support {mechanism}",
-    "Account {account} sets auth {value}, but the supported authentication methods that "
-    "`{program} --version` lists are: {mechanisms}. msmtp supports XOAUTH2 since 1.8.13 and "
-    'OAUTHBEARER since 1.8.4, and fails with "authentication method {mechanism} not '
-    'supported" otherwise.',
-    "Upgrade msmtp to 1.8.13 or later (Debian 12 ships 1.8.23), or set msmtp_program to the "
-    "msmtp binary that msmtpd runs.",
-)
-
-# Kinds of TLS.
-
-STARTTLS_ON_IMPLICIT_PORT = FindingKind(
-    "msmtp_config.starttls_on_implicit_port",
-    Severity.CRITICAL,
-    "Account {account} uses STARTTLS on port 465",
-    "Port 465 expects TLS from the first byte (RFC 8314), but with tls_starttls on msmtp "
-    "waits for a plaintext greeting first. Neither side sends, and msmtp fails after its "
-    'timeout with "network read error: the operation timed out".',
-    "Set `tls_starttls off` in account {account} for port 465, or use port 587 with STARTTLS.",
-)
-IMPLICIT_TLS_ON_STARTTLS_PORT = FindingKind(
-    "msmtp_config.implicit_tls_on_starttls_port",
-    Severity.CRITICAL,
-    "Account {account} uses implicit TLS on port {port}",
-    "Port {port} starts in plaintext and upgrades with STARTTLS (RFC 3207), but with "
-    "tls_starttls off msmtp starts a TLS handshake at once. The server's plaintext greeting "
-    'breaks the handshake: "TLS handshake failed: An unexpected TLS packet was received".',
-    "Set `tls_starttls on` in account {account} for port {port}, or use port 465 with "
-    "implicit TLS.",
-)
-TLS_OFF_WITH_AUTH = FindingKind(
-    "msmtp_config.tls_off_with_auth",
-    Severity.CRITICAL,
-    "Account {account} authenticates without TLS",
-    "tls is off for account {account}, so the access token would cross the network in "
-    "clear text to {host}. Providers offer AUTH only after STARTTLS, and msmtp then stops "
-    'with "the server does not support authentication".',
-    "Add `tls on` to account {account}, with `tls_starttls on` for port 587 or "
-    "`tls_starttls off` for port 465.",
-)
-CERTCHECK_OFF = FindingKind(
-    "msmtp_config.certcheck_off",
-    Severity.WARNING,
-    "Account {account} does not verify the server's certificate",
-    "With tls_certcheck off msmtp accepts any certificate, so whoever can intercept the "
-    "connection to {host} receives the access token.",
-    "Remove the `tls_certcheck off` line; for a server whose certificate comes from a private "
-    "CA, set tls_trust_file to that CA's certificate.",
-)
-
-# Kinds of secrets and files.
-
-TOKEN_IN_PASSWORD = FindingKind(
-    "msmtp_config.token_in_password",
-    Severity.WARNING,
-    "Line {line} of {config_file} stores an access token as the password",
-    "The password on line {line} looks like an OAuth2 access token ({length} characters). "
-    "{consequence}",
-    "Remove the password line and use `passwordeval` with a command that prints a fresh "
-    "access token, such as a script that exchanges the refresh token; keep the refresh "
-    "token in a file that only msmtp's user can read.",
-)
-PASSWORDEVAL_NOT_FOUND = FindingKind(
-    "msmtp_config.passwordeval_not_found",
-    Severity.CRITICAL,
-    "The passwordeval {role} {path} does not exist",
-    "msmtp runs passwordeval with /bin/sh -c and reads the first line of its output. The "
-    'shell reports that the {role} is not found, and msmtp stops with "cannot read output '
-    "of '...'\" before it connects.{where}",
-    "Install {path} or correct passwordeval on line {line}, then run the command as the user "
-    "that runs msmtp and check that it prints the token.",
-)
-PASSWORDEVAL_NOT_EXECUTABLE = FindingKind(
-    "msmtp_config.passwordeval_not_executable",
-    Severity.CRITICAL,
-    "The passwordeval program {path} is not executable",
-    "msmtp runs passwordeval with /bin/sh -c, and {path} has no execute permission for "
-    'smtpdiag\'s user. The shell reports "Permission denied" and msmtp stops with '
-    "\"cannot read output of '...'\" before it connects.",
-    "Run `chmod 0750 {path}` (or 0700 when only msmtp's user runs it), or call it through "
-    "its interpreter, such as `passwordeval sh {path}`.",
-)
-LOGFILE_NOT_WRITABLE = FindingKind(
-    "msmtp_config.logfile_not_writable",
-    Severity.WARNING,
-    "msmtp cannot append to its log file {logfile}",
-    '{reason}. msmtp then prints "cannot log to {logfile}" on standard error, still sends '
-    "the mail, and the record is missing from the file, so the auth_failure_rate check and "
-    "smtpdiag logs do not see it. smtpdiag tested this as the user it runs as ({user}); "
-    "the user that runs msmtp may have other rights.",
-    "Create the file for the user that runs msmtp, such as `install -o msmtp -m 0640 "
-    "/dev/null {logfile}` for msmtpd's user, or point logfile into a directory that user "
-    "can write.",
-)
-READABLE_BY_OTHERS = FindingKind(
-    "msmtp_config.readable_by_others",
-    Severity.WARNING,
-    "Other users can access {config_file} (mode {mode})",
-    "{exposure}",
-    "{remedy}",
-)
-FROM_DIFFERS_FROM_USER = FindingKind(
-    "msmtp_config.from_differs_from_user",
-    Severity.WARNING,
-    "From address {from_address} differs from the authenticated user {user}",
-    "{provider_rule}",
-    "Set `from {user}` in account {account}, or give {user} the right to send as "
-    "{from_address} ({provider_remedy}).",
-)
-MSMTP_NOT_FOUND = FindingKind(
-    "msmtp_config.msmtp_not_found",
-    Severity.WARNING,
-    "Cannot run {program}: {error}",
-    "smtpdiag runs `{program} --version` to learn which authentication methods the "
-    "installed msmtp supports, and that failed here: {error}. Expected when msmtp runs on "
-    "another host.",
-    "Install msmtp (Debian: apt install msmtp) or set msmtp_program to the binary's path.",
-)
-
-FINDINGS = (
-    REJECTED_BY_MSMTP,
-    ACCOUNT_NOT_FOUND,
-    NO_DEFAULT_ACCOUNT,
-    HOST_NOT_SET,
-    FROM_MISSING,
-    AUTH_OVERRIDDEN,
-    AUTH_NOT_OAUTH2,
-    NO_AUTH,
-    MECHANISM_NOT_SUPPORTED,
-    STARTTLS_ON_IMPLICIT_PORT,
-    IMPLICIT_TLS_ON_STARTTLS_PORT,
-    TLS_OFF_WITH_AUTH,
-    CERTCHECK_OFF,
-    TOKEN_IN_PASSWORD,
-    PASSWORDEVAL_NOT_FOUND,
-    PASSWORDEVAL_NOT_EXECUTABLE,
-    LOGFILE_NOT_WRITABLE,
-    READABLE_BY_OTHERS,
-    FROM_DIFFERS_FROM_USER,
-    MSMTP_NOT_FOUND,
-)
-
-# Effects of an auth setting other than XOAUTH2 or OAUTHBEARER on a token.
-_AUTO_CHOICE = (
-    "With auth on msmtp chooses the mechanism itself, and msmtp 1.8.23 never chooses "
-    "XOAUTH2 or OAUTHBEARER: it sends the access token as a password with PLAIN or LOGIN, "
-    'which providers reject, or stops with "cannot find a usable authentication method" '
-    "when the server offers only OAuth2 mechanisms."
-)
-_AUTH_OFF = (
-    "With auth off msmtp sends no AUTH command, and the server rejects the sender of an "
-    "unauthenticated session."
-)
-_NON_OAUTH_EFFECT = (
-    "With auth {mechanism} msmtp sends the access token as a password, which providers "
-    "reject (Gmail with 535 5.7.8, Microsoft 365 with 535 5.7.3 or 5.7.139)."
-)
-
-_PROVIDER_RULES = {
-    Provider.MICROSOFT: (
-        "Exchange Online accepts only addresses the authenticated mailbox may send as, and "
-        "rejects other messages after DATA with 554 5.2.252 SendAsDenied.",
-        "Microsoft 365: Add-RecipientPermission -AccessRights SendAs",
-    ),
-    Provider.GOOGLE: (
-        'Gmail replaces a From address that is not a verified "Send mail as" address of '
-        "the account with the account's own address.",
-        "Gmail: add it under Settings, Accounts, Send mail as",
-    ),
-}
-_OTHER_PROVIDER_RULE = (
-    "{provider} accepts only the authenticated mailbox and its confirmed aliases as the sender.",
-    "an alias confirmed in the provider's settings",
-)
-_SENDER_CHECKING_PROVIDERS = frozenset(
-    {Provider.GOOGLE, Provider.MICROSOFT, Provider.YANDEX, Provider.MAILRU, Provider.YAHOO}
-)
-
-
-@dataclass(frozen=True)
-class PasswordLine:
-    """One ``password`` line of the file; the value itself is never kept."""
-
-    line: int
-    length: int
-    """Bytes of the line without its newline."""
-    token_shaped: bool
-    """Whether the value looks like an access token (``looks_like_token``)."""
-
-    @property
-    def too_long(self) -> bool:
-        """Whether msmtp rejects the file because of this line's length."""
-        return self.length >= MAX_LINE_BYTES
-
-
-@dataclass(frozen=True)
-class ProgramProblem:
-    """A ``passwordeval`` program, script or interpreter that the shell cannot run."""
-
-    path: str
-    missing: bool
-    """True when it does not exist, False when it exists but is not executable."""
-    role: str = "program"
-    """``program``, ``script`` (run by an interpreter) or ``interpreter`` (of a ``#!`` line)."""
-    searched_path: bool = False
-    """Whether the name was looked up in ``PATH`` rather than given as a path."""
 
 
 @dataclass(frozen=True)
@@ -465,158 +187,6 @@ def _is_system_config(path: str, version: MsmtpVersion | None) -> bool:
     if system_file is None:
         return False
     return os.path.abspath(path) == os.path.abspath(system_file)
-
-
-def read_password_lines(path: str) -> tuple[PasswordLine, ...]:
-    """Return every ``password`` line of ``path`` with its length and shape.
-
-    Token-shaped values and every password of six characters or more are registered with
-    the redactor, so that no output can show them.
-    """
-    try:
-        with open(path, "rb") as handle:
-            raw_lines = handle.read().split(b"\n")
-    except OSError:
-        return ()
-    found: list[PasswordLine] = []
-    for number, raw in enumerate(raw_lines, start=1):
-        match = _PASSWORD_LINE.match(raw)
-        if match is None:
-            continue
-        value = _unquote((match.group(1) or b"").decode("utf-8", errors="replace"))
-        REDACTOR.register(value)
-        found.append(PasswordLine(number, len(raw), looks_like_token(value)))
-    return tuple(found)
-
-
-def _unquote(value: str) -> str:
-    """Remove one pair of enclosing double quotes, as msmtp's ``trim_string`` does."""
-    if len(value) >= 2 and value[0] == value[-1] == '"':
-        return value[1:-1]
-    return value
-
-
-def inspect_command(command: str, search_path: str) -> ProgramProblem | None:
-    """Return why ``/bin/sh -c command`` cannot start its program, or None when it can.
-
-    Only the first simple command is looked at: the words before ``|``, ``;`` or ``&``.
-    Commands whose program comes from a variable or a substitution are not judged.
-    """
-    words = _first_command_words(command)
-    if not words:
-        return None
-    program = words[0]
-    if os.path.basename(program) == "env":
-        words = _after_env(words[1:])
-        if not words:
-            return None
-        program = words[0]
-    if program in SHELL_BUILTINS or "$" in program or "`" in program:
-        return None
-    located = _locate(program, search_path)
-    if isinstance(located, ProgramProblem):
-        return located
-    inline_options = INTERPRETERS.get(os.path.basename(program))
-    if inline_options is not None:
-        return _inspect_script(words[1:], inline_options)
-    return _inspect_shebang(located)
-
-
-def _first_command_words(command: str) -> list[str]:
-    lexer = shlex.shlex(command, posix=True, punctuation_chars="|;&<>()")
-    lexer.whitespace_split = True
-    words: list[str] = []
-    try:
-        for word in lexer:
-            if word and set(word) <= set("|;&<>()"):
-                break
-            words.append(word)
-    except ValueError:
-        # Unbalanced quotes: the shell fails with its own syntax error, not a missing program.
-        return []
-    # Leading VAR=value words set the environment of the command that follows.
-    while words and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", words[0]):
-        words.pop(0)
-    return words
-
-
-def _after_env(words: Sequence[str]) -> list[str]:
-    rest = list(words)
-    while rest and (rest[0].startswith("-") or "=" in rest[0]):
-        option = rest.pop(0)
-        if option in ("-u", "--unset", "-C", "--chdir") and rest:
-            rest.pop(0)
-    return rest
-
-
-def _locate(program: str, search_path: str) -> str | ProgramProblem:
-    """Return the path the shell would run, or the problem that stops it."""
-    if "/" in program or program.startswith("~"):
-        path = os.path.expanduser(program)
-        return _executable_problem(path, searched=False) or path
-    found = shutil.which(program, mode=os.F_OK, path=search_path)
-    if found is None:
-        return ProgramProblem(program, missing=True, searched_path=True)
-    return _executable_problem(found, searched=True) or found
-
-
-def _executable_problem(path: str, searched: bool) -> ProgramProblem | None:
-    if not os.path.exists(path):
-        return ProgramProblem(path, missing=True, searched_path=searched)
-    if os.path.isdir(path) or not os.access(path, os.X_OK):
-        return ProgramProblem(path, missing=False, searched_path=searched)
-    return None
-
-
-def _inspect_script(
-    arguments: Sequence[str], inline_options: Sequence[str]
-) -> ProgramProblem | None:
-    """Check the script argument of an interpreter, unless the code is inline or on stdin."""
-    for argument in arguments:
-        if argument in inline_options or argument == "-":
-            return None
-        if argument.startswith("-"):
-            continue
-        path = os.path.expanduser(argument)
-        if not os.path.exists(path):
-            return ProgramProblem(path, missing=True, role="script")
-        return None
-    return None
-
-
-def _inspect_shebang(path: str) -> ProgramProblem | None:
-    """Check the interpreter named by a script's ``#!`` line."""
-    try:
-        with open(path, "rb") as handle:
-            first = handle.readline(256)
-    except OSError:
-        return None
-    if not first.startswith(b"#!"):
-        return None
-    words = first[2:].decode("utf-8", errors="replace").split()
-    if not words or os.path.exists(words[0]):
-        return None
-    return ProgramProblem(words[0], missing=True, role="interpreter")
-
-
-def logfile_problem(logfile: str) -> str | None:
-    """Return why the current user cannot append to ``logfile``, or None when it can.
-
-    ``-`` (standard output) needs no file. msmtp expands a leading ``~``.
-    """
-    if logfile == "-":
-        return None
-    path = os.path.expanduser(logfile)
-    if os.path.isdir(path):
-        return f"{path} is a directory"
-    if os.path.exists(path):
-        return None if os.access(path, os.W_OK) else f"{path} is not writable"
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        return f"{path} does not exist and neither does its directory {directory}"
-    if not os.access(directory, os.W_OK | os.X_OK):
-        return f"{path} does not exist and its directory {directory} is not writable"
-    return None
 
 
 def evaluate(facts: MsmtpFacts) -> CheckResult:
@@ -838,7 +408,7 @@ def _auth_findings(facts: MsmtpFacts, account: Account) -> list[Finding]:
         "value": assignment.value if assignment else account.auth,
         "line": assignment.line if assignment else 0,
         "hint": hint.group(0),
-        "effect": _mechanism_effect(account.auth),
+        "effect": mechanism_effect(account.auth),
     }
     evidence = [
         _evidence(facts.config, assignment),
@@ -870,7 +440,7 @@ def _auth_overridden(facts: MsmtpFacts, account: Account) -> Finding | None:
         "oauth_line": oauth.line,
         "value": in_force.value or "on",
         "line": in_force.line,
-        "effect": _mechanism_effect(_mechanism(in_force.value)),
+        "effect": mechanism_effect(_mechanism(in_force.value)),
     }
     evidence = [_evidence(facts.config, oauth), _evidence(facts.config, in_force)]
     return AUTH_OVERRIDDEN.make(details=details, evidence=evidence)
@@ -881,14 +451,6 @@ def _mechanism(value: str) -> str | None:
     if value == "off":
         return None
     return "" if value in ("", "on") else value.lower()
-
-
-def _mechanism_effect(mechanism: str | None) -> str:
-    if mechanism is None:
-        return _AUTH_OFF
-    if mechanism == "":
-        return _AUTO_CHOICE
-    return _NON_OAUTH_EFFECT.format(mechanism=mechanism.upper())
 
 
 def _tls_findings(facts: MsmtpFacts, account: Account) -> list[Finding]:
@@ -938,9 +500,9 @@ def _from_differs(facts: MsmtpFacts, account: Account) -> Finding | None:
     if re.search(r"[*?\[%]", sender) or sender.lower() == user.lower():
         return None
     provider = provider_from_host(host)
-    if provider not in _SENDER_CHECKING_PROVIDERS:
+    if provider not in SENDER_CHECKING_PROVIDERS:
         return None
-    rule, remedy = _PROVIDER_RULES.get(provider, _OTHER_PROVIDER_RULE)
+    rule, remedy = PROVIDER_RULES.get(provider, OTHER_PROVIDER_RULE)
     details = _details(facts, account) | {
         "from_address": sender,
         "user": user,

@@ -18,16 +18,21 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import re
 import socket
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import tzinfo
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from smtpdiag.context import CheckContext, RelaySettings, Target
 from smtpdiag.errors import SmtpClosedError, SmtpReplyError
+from smtpdiag.local.bounces import (
+    AUTH_EXIT_STATUSES,
+    BounceSummary,
+    BounceTally,
+    read_bounce,
+)
 from smtpdiag.local.listeners import (
     Listener,
     format_endpoint,
@@ -35,6 +40,21 @@ from smtpdiag.local.listeners import (
     listeners_on_port,
     read_listeners,
     read_local_addresses,
+)
+from smtpdiag.local.relay_kinds import (
+    ADDRESS_INVALID,
+    AUTH_FAILURE_BOUNCES_MAIL,
+    EHLO_REJECTED,
+    EXIM_SMARTHOST_EMPTY,
+    EXPOSED,
+    FINDINGS,
+    GREETING_REJECTED,
+    NETWORK_LISTENER,
+    NOT_SMTP,
+    PIPE_ERROR_BOUNCES_MAIL,
+    POSTFIX_RELAYHOST_EMPTY,
+    RELAYHOST_MX_LOOKUP,
+    UNREACHABLE,
 )
 from smtpdiag.local.relayhost import (
     RelayAddress,
@@ -50,10 +70,6 @@ from smtpdiag.smtp.session import SmtpSession
 from smtpdiag.smtp.transport import Channel
 from smtpdiag.spec import CheckSpec, FindingKind
 
-# The log parsers load when the check reads logs, not when ``smtpdiag check`` starts.
-if TYPE_CHECKING:
-    from smtpdiag.logs.timestamps import TimeReader
-
 CHECK_ID = "relay"
 
 NOT_CONFIGURED = (
@@ -66,161 +82,11 @@ PROC_DIR = "/proc"
 MAX_ADDRESSES = 8
 """Addresses probed at most, over all relay entries and their resolved addresses."""
 
-AUTH_EXIT_STATUSES = frozenset({77, 78})
-"""EX_NOPERM (the server rejected AUTH) and EX_CONFIG (configuration or passwordeval failed)."""
-
-TEMPORARY_EXIT_STATUSES = frozenset({68, 69, 71, 75})
-"""Statuses for which msmtpd replies 451: EX_NOHOST, EX_UNAVAILABLE, EX_OSERR, EX_TEMPFAIL."""
-
 DEADLINE_CHECK_LINES = 4096
 """Candidate log lines read between two looks at the check's deadline."""
 
 MIN_REMAINING_SECONDS = 0.05
 """Time left before the check's deadline at which log reading stops."""
-
-EVIDENCE_LINES = 5
-"""Log lines kept as evidence from the start and from the end of the bounces."""
-
-_FIX_TEMPORARY = (
-    "Make these failures temporary, so that the MTA retries instead of bouncing: run msmtp "
-    "through a wrapper (msmtpd --command='/usr/local/bin/msmtp-tempfail -f %F') that exits 75 "
-    "(EX_TEMPFAIL) when msmtp exits 77 or 78, so msmtpd replies 451; or let the MTA defer "
-    "(Postfix: smtp_reply_filter rewriting '554 Pipe command' replies to 451, or "
-    "soft_bounce = yes while the cause is fixed)."
-)
-
-UNREACHABLE = FindingKind(
-    "relay.unreachable",
-    Severity.CRITICAL,
-    "Relay {endpoint} unreachable: {error}",
-    "No connection could be opened to {endpoint} ({failure}), so mail handed to the relay "
-    "stays in the MTA's queue or is rejected. The relay is not running, listens on another "
-    "address or port, or a firewall rejects the connection.",
-    "Start the relay and compare the address it listens on with {origin} (msmtpd: "
-    "--interface and --port; ss -ltn 'sport = :{port}' lists the listeners).",
-)
-NOT_SMTP = FindingKind(
-    "relay.not_smtp",
-    Severity.CRITICAL,
-    "Relay {endpoint} does not answer as an SMTP server",
-    "The connection opened, but {error}. Another service listens on this port, or the relay "
-    "hangs or closes connections it cannot serve.",
-    "Check which program listens on port {port} (ss -ltnp 'sport = :{port}') and read the "
-    "relay's log.",
-)
-GREETING_REJECTED = FindingKind(
-    "relay.greeting_rejected",
-    Severity.CRITICAL,
-    "Relay {endpoint} refused the session: {reply}",
-    "The relay greeted with {reply_code} instead of 220, so it accepts no mail from this "
-    "client: a 4xx greeting is temporary (overload, connection limit), a 5xx one permanent.",
-    "Read the relay's log for the reason; for a Postfix relay service check its client "
-    "restrictions and connection limits.",
-)
-EHLO_REJECTED = FindingKind(
-    "relay.ehlo_rejected",
-    Severity.CRITICAL,
-    "Relay {endpoint} rejected EHLO: {reply}",
-    "The relay greeted with 220 but refused the EHLO command, so clients cannot start a "
-    "mail transaction.",
-    "Read the relay's log; msmtpd accepts any 'EHLO name' or 'HELO name' line.",
-)
-EXPOSED = FindingKind(
-    "relay.exposed",
-    Severity.CRITICAL,
-    "Relay port {port} listens on every address of this machine ({listeners})",
-    "A socket bound to 0.0.0.0 or :: accepts connections on every interface, so any host "
-    "that can reach this machine can hand mail to the relay, which sends it with this "
-    "site's provider account. msmtpd checks no client address, and only --auth adds a "
-    "password.",
-    "Bind the relay to loopback: msmtpd --interface=127.0.0.1 (its default) or ::1; for a "
-    "Postfix relay service write 127.0.0.1:{port} in master.cf. Block the port in the "
-    "firewall until then.",
-)
-NETWORK_LISTENER = FindingKind(
-    "relay.network_listener",
-    Severity.WARNING,
-    "Relay port {port} listens on a network address ({listeners})",
-    "Hosts on that network can connect to the relay and send mail with this site's provider "
-    "account unless a firewall blocks them.",
-    "Bind the relay to 127.0.0.1 or ::1 unless other hosts are meant to use it; if they are, "
-    "require msmtpd --auth and allow only those hosts in the firewall.",
-)
-POSTFIX_RELAYHOST_EMPTY = FindingKind(
-    "relay.postfix_relayhost_empty",
-    Severity.WARNING,
-    "Postfix relayhost is empty ({origin})",
-    "Without relayhost, Postfix delivers remote mail itself: it looks up the MX records of "
-    "each recipient domain and connects to them on port 25, so the mail bypasses the relay "
-    "and its OAuth2 submission, and many networks block outbound port 25.",
-    "Set relayhost = [127.0.0.1]:2525 (the relay's address in brackets) in main.cf and run "
-    "postfix reload. When a transport map routes the mail instead, pass --relay HOST:PORT.",
-)
-EXIM_SMARTHOST_EMPTY = FindingKind(
-    "relay.exim_smarthost_empty",
-    Severity.WARNING,
-    "No smarthost found in {origin}",
-    "The file names no manualroute host and no dc_smarthost, so Exim routes remote mail by "
-    "MX records and connects on port 25 itself, bypassing the relay.",
-    "Debian: set dc_eximconfig_configtype='smarthost' and dc_smarthost='127.0.0.1::2525', "
-    "then run update-exim4.conf and restart exim4. Other Exim configurations: add a "
-    "manualroute router with route_list = * 127.0.0.1::2525 byname. Or pass --relay.",
-)
-RELAYHOST_MX_LOOKUP = FindingKind(
-    "relay.relayhost_mx_lookup",
-    Severity.WARNING,
-    "Relay {entry} is looked up as a mail domain (MX records)",
-    "Postfix treats a relayhost name without brackets, and Exim a host with /MX, as a mail "
-    "domain: it delivers to the MX hosts of {host} and falls back to its address records "
-    "only when there is no MX record, so a DNS change can send the mail elsewhere.",
-    "Postfix: write relayhost = [{host}]:{port}. Exim: remove /MX from the host.",
-)
-ADDRESS_INVALID = FindingKind(
-    "relay.address_invalid",
-    Severity.WARNING,
-    "Relay entries in {origin} could not be read",
-    "smtpdiag could not read these entries, so they were not checked: {problems}.",
-    "Correct the entries, or pass the relay's address with --relay HOST:PORT.",
-)
-AUTH_FAILURE_BOUNCES_MAIL = FindingKind(
-    "relay.auth_failure_bounces_mail",
-    Severity.CRITICAL,
-    "Mail bounced {bounces} times because msmtp exited with status 77 or 78 behind the relay",
-    "msmtpd replies '554 Pipe command reported error N' when msmtp exits with 77 "
-    "(EX_NOPERM: the server rejected AUTH, such as an expired or revoked token) or 78 "
-    "(EX_CONFIG: a configuration error or a failed passwordeval command), so the sending "
-    "MTA takes a token problem for a permanent failure and returns the message to its "
-    "sender instead of retrying. Seen from {first_seen} to {last_seen} in {log_sources}.",
-    f"{_FIX_TEMPORARY} Then fix the token itself (smtpdiag check --msmtprc auto names the "
-    "failing step) and resend the bounced messages.",
-)
-PIPE_ERROR_BOUNCES_MAIL = FindingKind(
-    "relay.pipe_error_bounces_mail",
-    Severity.WARNING,
-    "Mail bounced {bounces} times because msmtp failed behind the relay (exit status "
-    "{exit_statuses})",
-    "msmtpd replies 554 for every msmtp exit status except 68, 69, 71 and 75, so the MTA "
-    "returned these messages: 64 to 67 and 70 mean a wrong call, message or address, 72 to "
-    "74 a local file or I/O error, 76 a protocol error of the submission server. Seen from "
-    "{first_seen} to {last_seen} in {log_sources}.",
-    "Read msmtp's log at those times for the exact error. A wrapper that exits 75 for "
-    "failures that are not the message's own makes them temporary.",
-)
-
-FINDINGS = (
-    UNREACHABLE,
-    NOT_SMTP,
-    GREETING_REJECTED,
-    EHLO_REJECTED,
-    EXPOSED,
-    NETWORK_LISTENER,
-    POSTFIX_RELAYHOST_EMPTY,
-    EXIM_SMARTHOST_EMPTY,
-    RELAYHOST_MX_LOOKUP,
-    ADDRESS_INVALID,
-    AUTH_FAILURE_BOUNCES_MAIL,
-    PIPE_ERROR_BOUNCES_MAIL,
-)
 
 
 # Observations ---------------------------------------------------------------------------
@@ -267,35 +133,6 @@ class SessionOutcome:
         if self.error:
             facts["error"] = self.error
         return facts
-
-
-@dataclass(frozen=True)
-class Bounce:
-    """One log line that records a message lost to a failed pipe command."""
-
-    source: str
-    """``postfix``, ``exim`` or ``msmtpd``."""
-    exit_status: int
-    timestamp: float | None
-    line: str
-    """The log line, redacted."""
-
-
-@dataclass(frozen=True)
-class BounceSummary:
-    """Bounces read from the mail logs."""
-
-    bounces: tuple[Bounce, ...] = ()
-    """Kept lines: the first and last ``EVIDENCE_LINES`` of each kind, for the evidence."""
-    counts: Mapping[tuple[str, int], int] = field(default_factory=dict)
-    """Number of lines per ``(source, exit status)``."""
-    first_seen: Mapping[bool, float] = field(default_factory=dict)
-    """Earliest time per kind: True for exit statuses 77 and 78, False for the others."""
-    last_seen: Mapping[bool, float] = field(default_factory=dict)
-    lines_read: int = 0
-    complete: bool = True
-    """Whether every file was read to its end before the check's deadline."""
-    read_errors: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -471,76 +308,6 @@ def _failed(
 
 # Logs -----------------------------------------------------------------------------------
 
-_MSMTPD_PIPE_ERROR = re.compile(r"pipe command reported error (\d+), session aborted")
-_REPLY_PIPE_ERROR = re.compile(
-    r"\b5\d\d[ -](?:\d\.\d{1,3}\.\d{1,3} )?Pipe command reported error (\d+)"
-)
-_EXIM_MESSAGE_ID = re.compile(r"\S+ \*\* ")
-
-
-def classify_bounce(program: str | None, message: str) -> tuple[str, int] | None:
-    """Return ``(source, exit status)`` of a log message that records a lost message.
-
-    Recognised (the line formats of the logs package): msmtpd's own ``pipe command reported
-    error N, session aborted`` for a status that msmtpd replies to with 554; a Postfix smtp
-    delivery line with ``status=bounced`` and a 5xx ``Pipe command reported error N`` reply;
-    an Exim ``**`` (bounce) line with such a reply. Deferrals are not bounces.
-    """
-    from smtpdiag.logs.exim import is_exim
-    from smtpdiag.logs.postfix import is_postfix
-
-    if program == "msmtpd":
-        found = _MSMTPD_PIPE_ERROR.search(message)
-        if found is None or int(found[1]) in TEMPORARY_EXIT_STATUSES:
-            return None
-        return "msmtpd", int(found[1])
-    found = _REPLY_PIPE_ERROR.search(message)
-    if found is None or program is None:
-        return None
-    if is_postfix(program) and "status=bounced" in message:
-        return "postfix", int(found[1])
-    if is_exim(program) and _EXIM_MESSAGE_ID.match(message):
-        return "exim", int(found[1])
-    return None
-
-
-class _BounceTally:
-    """Mutable counts while the logs are read; ``summary`` freezes them."""
-
-    def __init__(self) -> None:
-        self.counts: Counter[tuple[str, int]] = Counter()
-        self.first: dict[bool, list[Bounce]] = {True: [], False: []}
-        self.last: dict[bool, list[Bounce]] = {True: [], False: []}
-        self.first_seen: dict[bool, float] = {}
-        self.last_seen: dict[bool, float] = {}
-
-    def add(self, bounce: Bounce) -> None:
-        self.counts[bounce.source, bounce.exit_status] += 1
-        kind = bounce.exit_status in AUTH_EXIT_STATUSES
-        if len(self.first[kind]) < EVIDENCE_LINES:
-            self.first[kind].append(bounce)
-        else:
-            self.last[kind] = [*self.last[kind][-(EVIDENCE_LINES - 1) :], bounce]
-        if bounce.timestamp is not None:
-            self.first_seen[kind] = min(
-                self.first_seen.get(kind, bounce.timestamp), bounce.timestamp
-            )
-            self.last_seen[kind] = max(self.last_seen.get(kind, bounce.timestamp), bounce.timestamp)
-
-    def summary(
-        self, lines_read: int, complete: bool, errors: Sequence[tuple[str, str]]
-    ) -> BounceSummary:
-        kept = [*self.first[True], *self.last[True], *self.first[False], *self.last[False]]
-        return BounceSummary(
-            tuple(kept),
-            dict(self.counts),
-            dict(self.first_seen),
-            dict(self.last_seen),
-            lines_read,
-            complete,
-            tuple(errors),
-        )
-
 
 def scan_logs(target: Target, ctx: CheckContext) -> BounceSummary:
     """Read ``target.logs.files`` for messages lost to a failed pipe command behind the relay.
@@ -552,7 +319,7 @@ def scan_logs(target: Target, ctx: CheckContext) -> BounceSummary:
     from smtpdiag.logs.timestamps import TimeReader
 
     times = TimeReader(_zone(target.logs.timezone), lambda: ctx.now().timestamp())
-    tally = _BounceTally()
+    tally = BounceTally()
     reader = LogReader(target.logs.files)
     lines = iter(reader)
     complete = True
@@ -570,27 +337,6 @@ def scan_logs(target: Target, ctx: CheckContext) -> BounceSummary:
         if close is not None:
             close()
     return tally.summary(reader.lines_read, complete, reader.errors)
-
-
-def read_bounce(text: str, times: TimeReader) -> Bounce | None:
-    """Return the bounce that one log line records, or None."""
-    from smtpdiag.logs import exim, journal, msmtpd, syslog
-
-    if text.startswith("{"):
-        record = journal.record_from_json(text)
-    else:
-        record = (
-            msmtpd.split_logfile(text, times)
-            or syslog.split_header(text, times)
-            or exim.split_mainlog(text, times)
-        )
-    if record is None:
-        return None
-    found = classify_bounce(record.program, record.message)
-    if found is None:
-        return None
-    source, exit_status = found
-    return Bounce(source, exit_status, record.timestamp, redact(text))
 
 
 def _zone(name: str | None) -> tzinfo | None:

@@ -18,8 +18,6 @@ can read every file. The check needs no network and no other check.
 from __future__ import annotations
 
 import os
-import re
-import shlex
 import shutil
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -34,6 +32,30 @@ from smtpdiag.local.permissions import (
     read_file_facts,
     user_name,
 )
+from smtpdiag.local.secret_kinds import (
+    DIRECTORY_WRITABLE,
+    FILE_INACCESSIBLE,
+    FILE_MISSING,
+    KUBERNETES_SECRET_VOLUME,
+    MSMTPRC_WRITABLE,
+    NOT_REGULAR_FILE,
+    OWNED_BY_OTHER_USER,
+    PROGRAM_CONTAINS_SECRET,
+    PROGRAM_NOT_FOUND,
+    PROGRAM_WRITABLE,
+    READABLE_BY_GROUP,
+    READABLE_BY_OTHERS,
+    SECRETS_CHECK_FINDINGS,
+    WRITABLE_BY_GROUP,
+    WRITABLE_BY_OTHERS,
+)
+from smtpdiag.local.token_command import (
+    TOKEN_PROGRAM,
+    TOKEN_SCRIPT,
+    command_files,
+    command_words,
+    script_secret_kinds,
+)
 from smtpdiag.logs.kinds import SECRETS_FINDINGS, TOKEN_IN_LOG
 from smtpdiag.models import CheckResult, Finding, Severity, Status, worst_status
 from smtpdiag.spec import CheckSpec, FindingKind
@@ -45,10 +67,6 @@ NOTHING_TO_CHECK = (
     "(--secret-file, token_command, --msmtprc, --log-file)"
 )
 
-TOKEN_PROGRAM = "token program"  # noqa: S105 (a role name)
-"""Role of the program that the token command (``passwordeval``) runs."""
-TOKEN_SCRIPT = "token script"  # noqa: S105 (a role name)
-"""Role of the script file that an interpreter in the token command runs."""
 MSMTP_CONFIG = "msmtp configuration"
 """Role of the msmtprc the target was read from."""
 
@@ -60,157 +78,6 @@ DEADLINE_CHECK_LINES = 4096
 
 MIN_REMAINING_SECONDS = 0.05
 """Time left before the check's deadline at which reading the logs stops."""
-
-_CHMOD_600 = "chmod 600 {path}"
-
-READABLE_BY_OTHERS = FindingKind(
-    "secrets.readable_by_others",
-    Severity.CRITICAL,
-    "The {role} {path} is readable by every user (mode {mode})",
-    "Any local account or process, such as a compromised web application, can read the {role} "
-    "and send mail as the account until the credential is revoked.",
-    f"{_CHMOD_600} (or chmod 400 when nothing writes it back), then rotate the credential if "
-    "other users could log in to this machine.",
-)
-READABLE_BY_GROUP = FindingKind(
-    "secrets.readable_by_group",
-    Severity.WARNING,
-    "The {role} {path} is readable by group {group} (mode {mode})",
-    "Every member of group {group} can read the {role}. Only the account that runs msmtp or "
-    "the token script needs it.",
-    f"{_CHMOD_600}. When a second account must read it, give that account its own copy or a "
-    "systemd credential (LoadCredential= in its unit).",
-)
-WRITABLE_BY_OTHERS = FindingKind(
-    "secrets.writable_by_others",
-    Severity.CRITICAL,
-    "The {role} {path} is writable by every user (mode {mode})",
-    "Any local account can replace the {role}: put in a token of an account it controls, point "
-    "the token script at another token endpoint through its environment file, or empty it so "
-    "that mail stops.",
-    _CHMOD_600,
-)
-WRITABLE_BY_GROUP = FindingKind(
-    "secrets.writable_by_group",
-    Severity.WARNING,
-    "The {role} {path} is writable by group {group} (mode {mode})",
-    "Every member of group {group} can replace the {role}, for example with a token of another "
-    "account or, in an environment file, another token endpoint.",
-    _CHMOD_600,
-)
-OWNED_BY_OTHER_USER = FindingKind(
-    "secrets.owned_by_other_user",
-    Severity.WARNING,
-    "The {role} {path} belongs to {owner}, not to {run_as} or root",
-    "The owner of a file can change its mode and its content, so {owner} controls the {role}. "
-    "smtpdiag compares the owner with the account it runs as ({run_as}).",
-    "chown {run_as} {path} (or chown root {path}). When {owner} is the account that runs "
-    "msmtp, run smtpdiag as {owner} instead, so that the check compares with that account.",
-)
-FILE_MISSING = FindingKind(
-    "secrets.file_missing",
-    Severity.WARNING,
-    "The {role} {path} does not exist",
-    "The configuration names this file, but there is no file at that path{link_note}. Whatever "
-    "reads the {role} from it fails.",
-    "Correct the path, or create the file with mode 0600 before writing the secret into it: "
-    "install -m 600 /dev/null {path}",
-)
-FILE_INACCESSIBLE = FindingKind(
-    "secrets.file_inaccessible",
-    Severity.WARNING,
-    "Cannot read the owner and mode of the {role} {path}: {error}",
-    "stat() failed, so smtpdiag cannot tell who can read the file. 'Permission denied' means "
-    "that the account smtpdiag runs as ({run_as}) cannot search a directory on the path.",
-    "Run smtpdiag as the account that runs msmtp, or as root.",
-)
-NOT_REGULAR_FILE = FindingKind(
-    "secrets.not_regular_file",
-    Severity.WARNING,
-    "The {role} {path} is a {file_type}, not a regular file",
-    "A secret is read from a regular file. A directory, device or FIFO in its place means the "
-    "path in the configuration is wrong.",
-    "Point the setting at the file that contains the {role}.",
-)
-KUBERNETES_SECRET_VOLUME = FindingKind(
-    "secrets.kubernetes_secret_volume",
-    Severity.WARNING,
-    "The {role} {path} is in a Kubernetes secret volume with mode {mode}, readable by every "
-    "user of the container",
-    "The kubelet wrote the file with the volume's default mode 0644 (layout NAME -> ..data/NAME). "
-    "The volume is a tmpfs that only the pod's containers mounting it can see, but inside such "
-    "a container every user and process can read the {role}.",
-    "Set defaultMode: 0400 on the secret volume, or mode: 0400 on the key under items[]. A "
-    "container that does not run as root cannot read a 0400 file owned by root: use 0440 "
-    "instead, set securityContext.fsGroup to the group of the process (the kubelet makes it "
-    "the files' group), and set runAsUser and runAsGroup to the account that runs msmtp.",
-)
-PROGRAM_WRITABLE = FindingKind(
-    "secrets.program_writable",
-    Severity.CRITICAL,
-    "The {role} {path} is writable by {who} (mode {mode})",
-    "msmtp runs the passwordeval command for every message. Whoever can write the {role} runs "
-    "code as the account that runs msmtp and gets every access token, the refresh token and "
-    "the client secret.",
-    "chmod go-w {path} (0700 for a script that only its owner runs, 0755 for a program in a "
-    "system directory), and keep its owner the account that runs msmtp, or root.",
-)
-PROGRAM_CONTAINS_SECRET = FindingKind(
-    "secrets.program_contains_secret",
-    Severity.CRITICAL,
-    "The {role} {path} contains {secret_kind} and is readable by {who} (mode {mode})",
-    "The credential is written in the {role} itself, so every account that can read the file "
-    "can use it. Scripts also end up in backups, repositories and tickets more often than "
-    "secret files do.",
-    "Move the secret into a file of mode 0600 (or a systemd credential) that the script reads, "
-    "rotate the credential, then chmod 700 {path}",
-)
-DIRECTORY_WRITABLE = FindingKind(
-    "secrets.directory_writable",
-    Severity.CRITICAL,
-    "{directory}, the directory of the {role} {path}, is writable by {who} without the sticky "
-    "bit (mode {mode})",
-    "Whoever can write a directory can rename or delete any file in it and create another in "
-    "its place, so the {role} can be swapped for one that sends the tokens elsewhere.",
-    "chmod go-w {directory}, or chmod +t {directory} when other accounts must create files "
-    "there. Better keep the {role} in a directory that only root can write, such as "
-    "/usr/local/bin or /etc/msmtp.",
-)
-MSMTPRC_WRITABLE = FindingKind(
-    "secrets.msmtprc_writable",
-    Severity.CRITICAL,
-    "The msmtp configuration {path} is writable by {who} (mode {mode})",
-    "msmtp runs the command that passwordeval names and sends mail to the host the file names. "
-    "Whoever can write the file can make msmtp run any command as its account, or hand the "
-    "access token to a server of their own.",
-    _CHMOD_600,
-)
-PROGRAM_NOT_FOUND = FindingKind(
-    "secrets.program_not_found",
-    Severity.WARNING,
-    "The program {program} of the token command was not found",
-    "The token command (passwordeval) runs {program}, but no such file exists{where}. msmtp "
-    "then gets no access token and every AUTH fails.",
-    "Install the program, or write its absolute path in passwordeval (token_command).",
-)
-
-SECRETS_CHECK_FINDINGS: tuple[FindingKind, ...] = (
-    READABLE_BY_OTHERS,
-    READABLE_BY_GROUP,
-    WRITABLE_BY_OTHERS,
-    WRITABLE_BY_GROUP,
-    OWNED_BY_OTHER_USER,
-    FILE_MISSING,
-    FILE_INACCESSIBLE,
-    NOT_REGULAR_FILE,
-    KUBERNETES_SECRET_VOLUME,
-    PROGRAM_WRITABLE,
-    PROGRAM_CONTAINS_SECRET,
-    DIRECTORY_WRITABLE,
-    MSMTPRC_WRITABLE,
-    PROGRAM_NOT_FOUND,
-)
-"""Kinds that the owner and mode rules report, in catalog order."""
 
 
 @dataclass(frozen=True)
@@ -270,151 +137,6 @@ class LogScan:
     """``(path, reason)`` of each file that could not be read to its end."""
     complete: bool = True
     """False when the check's deadline came before the end of the files."""
-
-
-@dataclass(frozen=True)
-class CommandFile:
-    """A file that the token command runs."""
-
-    role: str
-    """``TOKEN_PROGRAM`` or ``TOKEN_SCRIPT``."""
-    word: str
-    """The word as written in the command."""
-    path: str | None
-    """Path of the file; None for a program name that is not on the search path."""
-
-
-# Token command.
-
-
-@dataclass(frozen=True)
-class _Interpreter:
-    """Options of an interpreter that matter for finding its script argument."""
-
-    inline: frozenset[str]
-    """Options whose argument is the program text or a module, so no script file is run."""
-    with_argument: frozenset[str] = frozenset()
-    """Options that take the next word as their argument."""
-
-
-_SHELL = _Interpreter(frozenset({"-c"}), frozenset({"-o", "+o", "-O", "+O"}))
-_INTERPRETERS = (
-    (re.compile(r"(?:ba|da|z|k|mk|a)?sh"), _SHELL),
-    (
-        re.compile(r"python[0-9.]*|pypy3?"),
-        _Interpreter(frozenset({"-c", "-m"}), frozenset({"-W", "-X"})),
-    ),
-    (re.compile(r"perl[0-9.]*"), _Interpreter(frozenset({"-e", "-E"}))),
-    (re.compile(r"ruby[0-9.]*"), _Interpreter(frozenset({"-e"}), frozenset({"-I", "-r"}))),
-    (
-        re.compile(r"node(?:js)?"),
-        _Interpreter(frozenset({"-e", "-p", "--eval", "--print"}), frozenset({"-r", "--require"})),
-    ),
-    (re.compile(r"php[0-9.]*"), _Interpreter(frozenset({"-r"}), frozenset({"-c", "-d"}))),
-)
-
-_ENV_OPTIONS_WITH_ARGUMENT = frozenset({"-u", "--unset", "-C", "--chdir"})
-_ENV_SPLIT_STRING = frozenset({"-S", "--split-string"})
-_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
-_SHELL_PREFIXES = frozenset({"exec", "command", "nohup"})
-_UNEXPANDED = re.compile(r"[$`*?\[]")
-"""Characters whose expansion by the shell smtpdiag does not repeat: variables, command
-substitution and globs. A word containing one is not looked up."""
-
-
-def command_words(command: str) -> list[str]:
-    """Split the first simple command of a shell command line into words.
-
-    msmtp runs ``passwordeval`` with popen(3), so ``/bin/sh -c`` (msmtp ``src/eval.c``). The
-    words end at the first operator (``|``, ``;``, ``&&``, ``>``, …). Raises ValueError for
-    unbalanced quotes.
-    """
-    lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
-    lexer.whitespace_split = True
-    words: list[str] = []
-    for word in lexer:
-        if word and all(character in lexer.punctuation_chars for character in word):
-            break
-        words.append(word)
-    return words
-
-
-def command_files(
-    words: Sequence[str],
-    find_program: Callable[[str], str | None],
-    expand_user: Callable[[str], str] = lambda word: word,
-) -> list[CommandFile]:
-    """List the program that ``words`` run and, for an interpreter, its script file."""
-    words = list(words)
-    while words and (_ASSIGNMENT.match(words[0]) or words[0] in _SHELL_PREFIXES):
-        words.pop(0)
-    if not words or _UNEXPANDED.search(words[0]):
-        return []
-    word = expand_user(words[0])
-    if "/" in word and not os.path.isabs(word):
-        return []  # relative to msmtp's working directory, which smtpdiag does not know
-    path = word if "/" in word else find_program(word)
-    found = [CommandFile(TOKEN_PROGRAM, words[0], path)]
-    name = os.path.basename(word)
-    if name == "env":
-        return found + command_files(_after_env_options(words[1:]), find_program, expand_user)
-    interpreter = _interpreter(name)
-    if interpreter is None:
-        return found
-    script = _script_argument(words[1:], interpreter)
-    if script is None or _UNEXPANDED.search(script):
-        return found
-    script_path = expand_user(script)
-    if os.path.isabs(script_path):
-        found.append(CommandFile(TOKEN_SCRIPT, script, script_path))
-    return found
-
-
-def _interpreter(name: str) -> _Interpreter | None:
-    for pattern, interpreter in _INTERPRETERS:
-        if pattern.fullmatch(name):
-            return interpreter
-    return None
-
-
-def _after_env_options(words: list[str]) -> list[str]:
-    """Return the command that ``env`` runs: its words after env's options and assignments."""
-    index = 0
-    while index < len(words):
-        word = words[index]
-        if word in _ENV_SPLIT_STRING and index + 1 < len(words):
-            return shlex.split(words[index + 1]) + words[index + 2 :]
-        if word in _ENV_OPTIONS_WITH_ARGUMENT:
-            index += 2
-        elif word.startswith("-") or _ASSIGNMENT.match(word):
-            index += 1
-        else:
-            return words[index:]
-    return []
-
-
-def _script_argument(words: list[str], interpreter: _Interpreter) -> str | None:
-    """Return the script file an interpreter runs; None for inline code, a module or stdin."""
-    index = 0
-    while index < len(words):
-        word = words[index]
-        if word == "--":
-            return words[index + 1] if index + 1 < len(words) else None
-        if not word.startswith(("-", "+")) or word in ("-", "+"):
-            return None if word == "-" else word
-        if _is_inline(word, interpreter):
-            return None
-        index += 2 if word in interpreter.with_argument else 1
-    return None
-
-
-def _is_inline(word: str, interpreter: _Interpreter) -> bool:
-    """Tell whether an option gives inline code; ``-ec`` combines ``-e`` and ``-c`` in sh."""
-    if word in interpreter.inline:
-        return True
-    if interpreter is _SHELL and not word.startswith("--"):
-        return "c" in word[1:]
-    return False
 
 
 # Gathering facts.
@@ -513,19 +235,6 @@ def _inspect_program(path: str, role: str) -> InspectedFile:
     )
 
 
-_SECRET_NAME = re.compile(r"(?i)(refresh_token|client_secret|access_token)[ \t]*=[ \t]*")
-"""A secret's name in a script, in any case and with blanks around ``=``."""
-
-_FIELD_KINDS = frozenset({"refresh_token", "client_secret", "bearer_token"})
-"""Leak kinds that come from ``name=value`` fields, whose value in code may be an expression."""
-
-_TOKEN_VALUE = re.compile(r"[A-Za-z0-9\-._~+/=]{16,}")
-"""A value that can be a token or a client secret: 16 or more token characters (RFC 6750)."""
-
-_DOTTED_NAME = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+")
-"""An attribute reference such as ``args.refresh_token``: code, not a secret."""
-
-
 def _secret_kinds(facts: FileFacts) -> tuple[str, ...]:
     """Search the start of a text file for secrets; binaries (a NUL byte) are not searched."""
     if facts.file_type != "regular file":
@@ -538,27 +247,6 @@ def _secret_kinds(facts: FileFacts) -> tuple[str, ...]:
     if b"\0" in head:
         return ()
     return script_secret_kinds(head.decode("utf-8", errors="replace"))
-
-
-def script_secret_kinds(text: str) -> tuple[str, ...]:
-    """Return the kinds of secrets written in a script's text, each once, in order.
-
-    Scripts write ``CLIENT_SECRET="…"`` or ``client_secret = "…"``, so names are lowered and
-    the blanks around ``=`` dropped before the log leak finder runs. A field value must then
-    look like a token: ``os.environ["X"]`` or ``args.refresh_token`` is code.
-    """
-    from smtpdiag.logs.leaks import find_leaks
-
-    text = _SECRET_NAME.sub(lambda found: found[1].lower() + "=", text)
-    kinds: dict[str, None] = {}
-    for leak in find_leaks(text):
-        value = text[leak.start : leak.end]
-        if leak.kind in _FIELD_KINDS and (
-            not _TOKEN_VALUE.fullmatch(value) or _DOTTED_NAME.fullmatch(value)
-        ):
-            continue
-        kinds[leak.kind] = None
-    return tuple(kinds)
 
 
 def scan_logs(paths: Sequence[str], ctx: CheckContext) -> LogScan:

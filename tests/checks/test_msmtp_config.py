@@ -12,10 +12,17 @@ from typing import Any
 import pytest
 
 from checks import msmtp_config
-from checks.msmtp_config import MsmtpFacts, PasswordLine, ProgramProblem
+from checks.msmtp_config import MsmtpFacts
 from smtpdiag.context import CheckContext, MsmtpSettings, Settings, Target, TlsMode
 from smtpdiag.errors import UsageError
 from smtpdiag.models import CheckResult, Severity, Status
+from smtpdiag.msmtprc.inspect import (
+    PasswordLine,
+    ProgramProblem,
+    inspect_command,
+    logfile_problem,
+    read_password_lines,
+)
 from smtpdiag.msmtprc.locate import select_account
 from smtpdiag.msmtprc.parser import parse_text
 from smtpdiag.msmtprc.version import MsmtpVersion, parse_version_output, read_msmtp_version
@@ -523,44 +530,44 @@ def write_program(path: Path, text: str, mode: int = 0o755) -> Path:
 
 
 def test_command_missing_program(tmp_path: Path) -> None:
-    problem = msmtp_config.inspect_command(f"{tmp_path}/nothing --flag", str(tmp_path))
+    problem = inspect_command(f"{tmp_path}/nothing --flag", str(tmp_path))
     assert problem == ProgramProblem(f"{tmp_path}/nothing", missing=True)
 
 
 def test_command_not_executable(tmp_path: Path) -> None:
     script = write_program(tmp_path / "token.sh", "#!/bin/sh\necho x\n", 0o644)
-    problem = msmtp_config.inspect_command(str(script), str(tmp_path))
+    problem = inspect_command(str(script), str(tmp_path))
     assert problem == ProgramProblem(str(script), missing=False)
 
 
 def test_command_found_in_path(tmp_path: Path) -> None:
     write_program(tmp_path / "get-token", "#!/bin/sh\necho x\n")
-    assert msmtp_config.inspect_command("get-token work | head -1", str(tmp_path)) is None
+    assert inspect_command("get-token work | head -1", str(tmp_path)) is None
 
 
 def test_command_not_in_path(tmp_path: Path) -> None:
-    problem = msmtp_config.inspect_command("get-token work", str(tmp_path))
+    problem = inspect_command("get-token work", str(tmp_path))
     assert problem == ProgramProblem("get-token", missing=True, searched_path=True)
 
 
 def test_command_interpreter_script_missing(tmp_path: Path) -> None:
-    problem = msmtp_config.inspect_command(f"sh -e {tmp_path}/gone.sh", os.defpath)
+    problem = inspect_command(f"sh -e {tmp_path}/gone.sh", os.defpath)
     assert problem == ProgramProblem(f"{tmp_path}/gone.sh", missing=True, role="script")
 
 
 def test_command_interpreter_script_needs_no_execute_bit(tmp_path: Path) -> None:
     script = write_program(tmp_path / "token.sh", "echo x\n", 0o644)
-    assert msmtp_config.inspect_command(f"sh {script}", os.defpath) is None
+    assert inspect_command(f"sh {script}", os.defpath) is None
 
 
 def test_command_env_program(tmp_path: Path) -> None:
-    problem = msmtp_config.inspect_command("env -i HOME=/x nothing-here arg", str(tmp_path))
+    problem = inspect_command("env -i HOME=/x nothing-here arg", str(tmp_path))
     assert problem == ProgramProblem("nothing-here", missing=True, searched_path=True)
 
 
 def test_command_shebang_interpreter_missing(tmp_path: Path) -> None:
     script = write_program(tmp_path / "token", f"#!{tmp_path}/python9\nprint(1)\n")
-    problem = msmtp_config.inspect_command(str(script), str(tmp_path))
+    problem = inspect_command(str(script), str(tmp_path))
     assert problem == ProgramProblem(f"{tmp_path}/python9", missing=True, role="interpreter")
 
 
@@ -570,11 +577,36 @@ def test_command_shebang_interpreter_missing(tmp_path: Path) -> None:
     ids=["builtin", "cat", "variable", "inline-script", "bad-quotes"],
 )
 def test_command_not_judged(command: str) -> None:
-    assert msmtp_config.inspect_command(command, os.defpath) is None
+    assert inspect_command(command, os.defpath) is None
+
+
+@pytest.mark.parametrize(
+    "template",
+    ["exec {}/nothing", "nohup {}/nothing --flag", "command {}/nothing", "env -S '{}/nothing -v'"],
+    ids=["exec", "nohup", "command", "env-split-string"],
+)
+def test_command_after_prefix_judged(tmp_path: Path, template: str) -> None:
+    problem = inspect_command(template.format(tmp_path), os.defpath)
+    assert problem == ProgramProblem(f"{tmp_path}/nothing", missing=True)
+
+
+def test_command_versioned_interpreter_script(tmp_path: Path) -> None:
+    write_program(tmp_path / "python3.11", "#!/bin/sh\n")
+    problem = inspect_command(f"python3.11 -u {tmp_path}/gone.py", str(tmp_path))
+    assert problem == ProgramProblem(f"{tmp_path}/gone.py", missing=True, role="script")
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["sh -ec 'exit 1'", "./token.sh", "sh token.sh", "bash -o pipefail -c 'exit 1'"],
+    ids=["combined-inline-option", "relative-program", "relative-script", "option-argument"],
+)
+def test_command_not_judged_by_shape(command: str) -> None:
+    assert inspect_command(command, os.defpath) is None
 
 
 def test_logfile_missing_directory(tmp_path: Path) -> None:
-    problem = msmtp_config.logfile_problem(f"{tmp_path}/no/msmtp.log")
+    problem = logfile_problem(f"{tmp_path}/no/msmtp.log")
     assert (
         problem
         == f"{tmp_path}/no/msmtp.log does not exist and neither does its directory {tmp_path}/no"
@@ -582,19 +614,19 @@ def test_logfile_missing_directory(tmp_path: Path) -> None:
 
 
 def test_logfile_is_directory(tmp_path: Path) -> None:
-    assert msmtp_config.logfile_problem(str(tmp_path)) == f"{tmp_path} is a directory"
+    assert logfile_problem(str(tmp_path)) == f"{tmp_path} is a directory"
 
 
 @pytest.mark.parametrize("name", ["-", "new.log"], ids=["stdout", "creatable"])
 def test_logfile_usable(tmp_path: Path, name: str) -> None:
     logfile = name if name == "-" else str(tmp_path / name)
-    assert msmtp_config.logfile_problem(logfile) is None
+    assert logfile_problem(logfile) is None
 
 
 def test_password_lines_read(tmp_path: Path) -> None:
     config = tmp_path / "msmtprc"
     config.write_text(f'account a\n  password "{TOKEN}"\npassword secret1\npasswordeval x\n')
-    lines = msmtp_config.read_password_lines(str(config))
+    lines = read_password_lines(str(config))
     assert lines == (
         PasswordLine(2, len(TOKEN) + 13, token_shaped=True),
         PasswordLine(3, 16, token_shaped=False),
@@ -604,7 +636,7 @@ def test_password_lines_read(tmp_path: Path) -> None:
 def test_password_lines_registered(tmp_path: Path) -> None:
     config = tmp_path / "msmtprc"
     config.write_text("password secret1\n")
-    msmtp_config.read_password_lines(str(config))
+    read_password_lines(str(config))
     assert redact("pw=secret1") == "pw=[REDACTED]"
 
 

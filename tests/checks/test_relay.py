@@ -16,6 +16,7 @@ from system_programs import require_program
 
 from checks import relay
 from smtpdiag.context import CheckContext, LogSettings, RelaySettings, Settings, Target, TlsMode
+from smtpdiag.local.bounces import EVIDENCE_LINES, read_bounce
 from smtpdiag.local.listeners import Family, Listener
 from smtpdiag.local.relayhost import RelayAddress, RelayLookup, RelaySource
 from smtpdiag.logs.timestamps import TimeReader
@@ -331,13 +332,13 @@ BOUNCE_CASES = {
 
 @pytest.mark.parametrize("case", BOUNCE_CASES.values(), ids=BOUNCE_CASES.keys())
 def test_read_bounce(case: BounceCase) -> None:
-    bounce = relay.read_bounce(case.line, TimeReader(UTC, NOW.timestamp))
+    bounce = read_bounce(case.line, TimeReader(UTC, NOW.timestamp))
     found = None if bounce is None else (bounce.source, bounce.exit_status)
     assert found == case.expected
 
 
 def test_read_bounce_time() -> None:
-    bounce = relay.read_bounce(POSTFIX_BOUNCED_77, TimeReader(UTC, NOW.timestamp))
+    bounce = read_bounce(POSTFIX_BOUNCED_77, TimeReader(UTC, NOW.timestamp))
     assert bounce is not None
     assert bounce.timestamp == datetime(2026, 3, 2, 11, 50, tzinfo=UTC).timestamp()
 
@@ -408,7 +409,7 @@ def test_bounce_evidence_bounded(tmp_path: Path) -> None:
     target = _target_with_logs(tmp_path, [POSTFIX_BOUNCED_77] * 50)
     finding = _evaluate_logs(target).findings[0]
     assert finding.facts["bounces"] == 50
-    assert len(finding.evidence) == 2 * relay.EVIDENCE_LINES
+    assert len(finding.evidence) == 2 * EVIDENCE_LINES
 
 
 def test_log_read_stopped_by_deadline_is_unknown(tmp_path: Path) -> None:
