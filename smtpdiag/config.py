@@ -361,6 +361,13 @@ def _with_msmtprc(
     used. Parse problems of the file do not stop loading; the msmtp_config check reports them.
     """
     if "msmtprc" not in values:
+        if "msmtp_account" in values:
+            raise UsageError(
+                f"The msmtp account {values['msmtp_account']!r} is given without an msmtp "
+                "configuration file.",
+                "Pass --msmtprc PATH (or --msmtprc auto) with --account.",
+                value=values["msmtp_account"],
+            )
         return values
     from smtpdiag.msmtprc.derive import config_values
     from smtpdiag.msmtprc.locate import find_msmtprc, select_account
@@ -377,7 +384,12 @@ def _with_msmtprc(
     merged = _merge([(f"{path} account {account.name}", derived), *layers])
     if needs_server and "host" not in merged and "domain" not in merged:
         raise _missing_host(path, account.name, account.get("host"))
-    return {**merged, "msmtprc": path, "msmtp_account": account.name}
+    merged = {**merged, "msmtprc": path}
+    if not fallback:
+        # Without an account name the msmtp_config check finds the same fallback and reports
+        # that msmtp, run without -a, would fail.
+        merged["msmtp_account"] = account.name
+    return merged
 
 
 def _missing_host(path: str, account: str, host: str | None) -> UsageError:

@@ -107,7 +107,8 @@ class MsmtpSettings:
     config_file: str | None = None
     """Path of the msmtprc the target was derived from; None when it came from elsewhere."""
     account: str | None = None
-    """Name of the msmtprc account in use (``default`` included); None without an msmtprc."""
+    """Name of the msmtprc account in use (``default`` included). None without an msmtprc, or
+    when the file has no ``default`` account and its only account is used in its place."""
     program: str = "msmtp"
     """msmtp binary whose ``--version`` output lists the mechanisms it supports."""
 

@@ -103,7 +103,24 @@ def test_parse_problems_do_not_stop_loading(tmp_path: Path) -> None:
 def test_only_account_without_default(tmp_path: Path) -> None:
     path = tmp_path / "msmtprc"
     path.write_text("account only\nhost only.example.com\n")
-    assert load({"msmtprc": str(path)}, environ={}).target.msmtp.account == "only"
+    target = load({"msmtprc": str(path)}, environ={}).target
+    assert target.host == "only.example.com"
+    assert target.msmtp.account is None
+
+
+def test_only_account_with_unusual_name_not_used(tmp_path: Path) -> None:
+    path = tmp_path / "msmtprc"
+    path.write_bytes(b"account only\rhost h\rpassword Sup3rS3cretValue\r")
+    with pytest.raises(UsageError) as raised:
+        load({"msmtprc": str(path)}, environ={})
+    assert "Sup3rS3cretValue" not in raised.value.problem
+    assert raised.value.problem == f"{path} has no default account (accounts: [38 characters])."
+
+
+def test_account_without_msmtprc_is_usage_error() -> None:
+    with pytest.raises(UsageError) as raised:
+        load({"msmtp_account": "work", "host": "127.0.0.1"}, environ={})
+    assert raised.value.fix == "Pass --msmtprc PATH (or --msmtprc auto) with --account."
 
 
 def test_account_without_host_names_account_and_file(tmp_path: Path) -> None:

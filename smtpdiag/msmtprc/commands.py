@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
-from smtpdiag.msmtprc.model import parse_c_integer
+from smtpdiag.msmtprc.model import parse_c_integer, shown_name
 
 AUTH_MECHANISMS = (
     "plain",
@@ -34,7 +34,7 @@ Validator = Callable[[str, str], str | None]
 
 
 def _invalid(command: str, argument: str) -> str:
-    return f"invalid argument {argument} for command {command}"
+    return f"invalid argument {shown_name(argument)} for command {command}"
 
 
 def _any(command: str, argument: str) -> str | None:
@@ -167,5 +167,5 @@ def argument_problem(command: str, argument: str) -> str | None:
     """Return msmtp's message for an unknown ``command`` or a bad ``argument``, else None."""
     validate = COMMANDS.get(command)
     if validate is None:
-        return f"unknown command {command}"
+        return f"unknown command {shown_name(command)}"
     return validate(command, argument)

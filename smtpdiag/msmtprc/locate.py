@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from smtpdiag.errors import UsageError
-from smtpdiag.msmtprc.model import DEFAULT_ACCOUNT, Account, MsmtpFile
+from smtpdiag.msmtprc.model import DEFAULT_ACCOUNT, Account, MsmtpFile, shown_name
 
 SYSTEM_MSMTPRC = "/etc/msmtprc"
 """msmtp's system configuration file on Debian and most Linux builds."""
@@ -69,13 +69,14 @@ def select_account(config: MsmtpFile, name: str | None) -> tuple[Account, bool]:
     account = config.account(wanted)
     if account is not None:
         return account, False
-    if name is None and len(config.accounts) == 1:
-        return config.accounts[0], True
-    names = ", ".join(config.account_names) or "none"
+    only = config.accounts[0] if len(config.accounts) == 1 else None
+    if name is None and only is not None and shown_name(only.name) == only.name:
+        return only, True
+    names = ", ".join(shown_name(account) for account in config.account_names) or "none"
     if name is None:
         problem = f"{config.path} has no default account (accounts: {names})."
     else:
-        problem = f"{config.path} has no account named {name!r} (accounts: {names})."
+        problem = f"{config.path} has no account named {shown_name(name)!r} (accounts: {names})."
     raise UsageError(
         problem,
         "Pass --account NAME with one of those names, or add 'account default : NAME' to the file.",

@@ -170,3 +170,25 @@ def parse_c_integer(text: str) -> int | None:
     if match.group(1) == "-":
         number = -number
     return number if 0 < number <= 2**31 - 1 else None
+
+
+_MAX_SHOWN = 64
+"""Longest name or value that messages show; longer ones are shown by their length."""
+
+
+def shown_name(text: str) -> str:
+    """Return an account name, command word or argument for messages, or only its length.
+
+    A file that is not an msmtprc (an environment file, CR line ends) turns whole lines into
+    names and commands, and those lines may contain secrets. So text with control characters
+    or ``=``, longer than ``_MAX_SHOWN``, or shaped like a token is shown by its length only.
+    """
+    from smtpdiag.sasl.tokens import looks_like_token
+
+    if text.startswith("\ufeff"):
+        # A byte order mark that an editor wrote before the first command.
+        return f"{shown_name(text[1:])} after a byte order mark"
+    plain = text.isprintable() and "=" not in text and len(text) <= _MAX_SHOWN
+    if plain and not looks_like_token(text):
+        return text
+    return f"[{len(text)} characters]"

@@ -39,6 +39,7 @@ from smtpdiag.msmtprc.model import (
     Assignment,
     MsmtpFile,
     ParseProblem,
+    shown_name,
 )
 
 logger = logging.getLogger(__name__)
@@ -169,6 +170,10 @@ def _parse(path: str, lines: list[_Line]) -> MsmtpFile:
         if line.size > MAX_LINE_BYTES:
             # msmtp's message names no line number; the problem keeps it anyway.
             reader.problem(line.number, "line longer than 500 characters")
+        if "\r" in line.text:
+            # msmtp splits lines at line feeds only, so a file with carriage-return line ends is
+            # one line to it, whose command or account name then spans the whole file.
+            reader.problem(line.number, CARRIAGE_RETURN_PROBLEM)
         content = line.text.lstrip(_BLANKS)
         if content == "" or content.startswith("#"):
             continue
@@ -180,6 +185,11 @@ def _parse(path: str, lines: list[_Line]) -> MsmtpFile:
         _apply(reader, line.number, command, trim_argument(content[len(command) :]))
     accounts = tuple(block.finish() for block in reader.blocks.values())
     return MsmtpFile(path=path, accounts=accounts, problems=tuple(reader.problems))
+
+
+CARRIAGE_RETURN_PROBLEM = (
+    "carriage return inside the line: the file has CR line ends, which msmtp reads as one line"
+)
 
 
 def _apply(reader: _Reader, number: int, command: str, argument: str) -> None:
@@ -231,7 +241,7 @@ def _start_account(reader: _Reader, number: int, argument: str) -> None:
     elif "," in name or ":" in name:
         problem = "an account name must not contain colons or commas"
     elif name in reader.blocks:
-        problem = f"account {name} was already defined"
+        problem = f"account {shown_name(name)} was already defined"
     if problem is not None:
         reader.problem(number, problem)
         # Lines up to the next account go to a block that is not kept.
@@ -248,7 +258,7 @@ def _parents(reader: _Reader, number: int, text: str) -> list[_Block]:
         if parent == "":
             reader.problem(number, "missing account name")
         elif parent not in reader.blocks:
-            reader.problem(number, f"account {parent} not (yet) defined")
+            reader.problem(number, f"account {shown_name(parent)} not (yet) defined")
         else:
             parents.append(reader.blocks[parent])
     return parents

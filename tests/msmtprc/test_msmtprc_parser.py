@@ -8,7 +8,13 @@ import pytest
 
 from smtpdiag.errors import ConfigError
 from smtpdiag.msmtprc.model import Account, Assignment, ParseProblem, parse_c_integer
-from smtpdiag.msmtprc.parser import MAX_FILE_BYTES, parse_file, parse_text, trim_argument
+from smtpdiag.msmtprc.parser import (
+    CARRIAGE_RETURN_PROBLEM,
+    MAX_FILE_BYTES,
+    parse_file,
+    parse_text,
+    trim_argument,
+)
 
 RELAY = """\
 # msmtpd pipes every message to this account
@@ -153,7 +159,21 @@ def test_crlf_endings() -> None:
 
 def test_carriage_return_without_newline_is_kept() -> None:
     config = parse_text("account a\nhost h\nport 25\r")
-    assert config.problems == (ParseProblem(3, "invalid argument 25\r for command port"),)
+    assert config.problems == (
+        ParseProblem(3, CARRIAGE_RETURN_PROBLEM),
+        ParseProblem(3, "invalid argument [3 characters] for command port"),
+    )
+
+
+def test_carriage_return_line_ends_hide_content() -> None:
+    config = parse_text("account default\rhost h\rpassword Sup3rS3cretValue\r")
+    assert [problem.message for problem in config.problems] == [CARRIAGE_RETURN_PROBLEM]
+    assert "Sup3rS3cretValue" not in repr(config.problems)
+
+
+def test_environment_file_line_is_not_shown() -> None:
+    config = parse_text("CLIENT_SECRET=GOCSPX-abcdefghijklmnopqrstuvwxyz\n")
+    assert config.problems == (ParseProblem(1, "unknown command [47 characters]"),)
 
 
 def test_tab_separates_command() -> None:
@@ -163,7 +183,7 @@ def test_tab_separates_command() -> None:
 
 def test_byte_order_mark_is_part_of_command() -> None:
     config = parse_text("\ufeffaccount a\nhost h\n")
-    assert config.problems[0] == ParseProblem(1, "unknown command \ufeffaccount")
+    assert config.problems[0] == ParseProblem(1, "unknown command account after a byte order mark")
 
 
 @pytest.mark.parametrize(
