@@ -24,7 +24,9 @@ from system_programs import require_program
 ROOT = Path(__file__).resolve().parents[2]
 ALERTS = [rule for rule in load_rules() if "alert" in rule]
 ALERT_NAMES = sorted({str(rule["alert"]) for rule in ALERTS})
-FINDING_AREAS = "dns|connect|tls|clock|token|scope|auth|auth_failure_rate|secrets"
+FINDING_AREAS = (
+    "dns|connect|tls|clock|token|scope|auth|auth_failure_rate|secrets|msmtp_config|relay"
+)
 FINDING_CODE = re.compile(rf"`((?:{FINDING_AREAS})\.[a-z0-9_]+)`")
 
 
@@ -96,7 +98,13 @@ def test_alert_runbook_exists(name: str) -> None:
 
 # The value of these alerts is fixed (0 or 1, or 2 for a critical check status), so their
 # descriptions do not show it.
-FIXED_VALUE_ALERTS = {"SmtpdiagExporterDown", "SmtpdiagConfigReloadFailed", "SmtpTlsFailing"}
+FIXED_VALUE_ALERTS = {
+    "SmtpdiagExporterDown",
+    "SmtpdiagConfigReloadFailed",
+    "SmtpTlsFailing",
+    "SmtpRelayFailing",
+    "SmtpRelayConfigBroken",
+}
 
 # Series that the /probe endpoint exports as well as /metrics. Rules select them on the
 # /metrics job only, so that a probe job does not raise each alert a second time.
@@ -171,6 +179,80 @@ def test_runbook_finding_codes_exist(path: Path) -> None:
     catalog = (ROOT / "docs" / "findings.md").read_text(encoding="utf-8")
     codes = set(FINDING_CODE.findall(path.read_text(encoding="utf-8")))
     assert {code for code in codes if f"### `{code}`" not in catalog} == set()
+
+
+MARKDOWN_LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def heading_anchor(heading: str) -> str:
+    """Return the anchor that GitHub gives a Markdown heading: lower case, punctuation other
+    than ``-`` and ``_`` removed, blanks turned into ``-``. The ``-1`` suffix of a repeated
+    heading is not produced."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def markdown_anchors(path: Path) -> set[str]:
+    """Return the anchors of the headings of a Markdown file, outside fenced code blocks."""
+    anchors: set[str] = set()
+    fenced = False
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        elif not fenced and line.startswith("#"):
+            anchors.add(heading_anchor(line.lstrip("#")))
+    return anchors
+
+
+def broken_links(path: Path) -> list[str]:
+    """Return the relative links of a Markdown file whose file or heading does not exist."""
+    broken: list[str] = []
+    for link in MARKDOWN_LINK.findall(path.read_text(encoding="utf-8")):
+        if "://" in link or link.startswith("mailto:"):
+            continue
+        name, _, anchor = link.partition("#")
+        linked = (path.parent / name).resolve() if name else path
+        if not linked.is_file() or (anchor and anchor not in markdown_anchors(linked)):
+            broken.append(link)
+    return broken
+
+
+@pytest.mark.parametrize("path", sorted(RUNBOOKS.glob("*.md")), ids=lambda path: path.name)
+def test_runbook_links_resolve(path: Path) -> None:
+    assert broken_links(path) == []
+
+
+@pytest.mark.parametrize(
+    ("link", "expected"),
+    [
+        ("other.md", []),
+        ("other.md#what-to-check", []),
+        ("#impact", []),
+        ("missing.md", ["missing.md"]),
+        ("other.md#escalate", ["other.md#escalate"]),
+        ("https://example.com/missing.md", []),
+    ],
+    ids=["file", "file and heading", "own heading", "missing file", "missing heading", "web"],
+)
+def test_broken_links_reader(tmp_path: Path, link: str, expected: list[str]) -> None:
+    (tmp_path / "other.md").write_text("# Other\n\n## What to check\n", encoding="utf-8")
+    page = tmp_path / "page.md"
+    page.write_text(f"# Page\n\n## Impact\n\nSee [there]({link}).\n", encoding="utf-8")
+    assert broken_links(page) == expected
+
+
+@pytest.mark.parametrize(
+    ("heading", "expected"),
+    [
+        (" 4. msmtpd on loopback", "4-msmtpd-on-loopback"),
+        (" The permanent-bounce trap", "the-permanent-bounce-trap"),
+        (" What to do, by finding", "what-to-do-by-finding"),
+        (" `--once` and node_exporter", "--once-and-node_exporter"),
+    ],
+    ids=["numbered", "hyphen", "comma", "code span"],
+)
+def test_heading_anchor_reader(heading: str, expected: str) -> None:
+    assert heading_anchor(heading) == expected
 
 
 def unit_test_cases() -> list[dict[str, object]]:

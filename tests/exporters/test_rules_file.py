@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from promql_names import load_rules
 from system_programs import require_program
 
 from exporters.rules_file import _absolute_runbook, rules_text
@@ -101,6 +102,18 @@ def test_job_leaves_out_exporter_down() -> None:
     alerts = {rule.get("alert") for group in document["groups"] for rule in group["rules"]}
     assert "SmtpdiagExporterDown" not in alerts
     assert "SmtpSubmissionDown" in alerts
+
+
+@pytest.mark.parametrize(
+    "name",
+    sorted(
+        {str(rule["alert"]) for rule in load_rules() if "alert" in rule} - {"SmtpdiagExporterDown"}
+    ),
+)
+def test_job_keeps_alert(name: str) -> None:
+    document = yaml.safe_load(rules_text(job="node"))
+    alerts = {rule.get("alert") for group in document["groups"] for rule in group["rules"]}
+    assert name in alerts
 
 
 def test_job_output_says_what_changed() -> None:
