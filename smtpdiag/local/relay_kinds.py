@@ -10,8 +10,9 @@ from smtpdiag.spec import FindingKind
 
 _FIX_TEMPORARY = (
     "Make these failures temporary, so that the MTA retries instead of bouncing: run msmtp "
-    "through a wrapper (msmtpd --command='/usr/local/bin/msmtp-tempfail -f %F') that exits 75 "
-    "(EX_TEMPFAIL) when msmtp exits 77 or 78, so msmtpd replies 451; or let the MTA defer "
+    "through a wrapper (msmtpd --command='/usr/local/libexec/msmtp-tempfail -f %F --') that "
+    "exits 75 (EX_TEMPFAIL) for every msmtp failure but 64 and 65, so msmtpd replies 451; or "
+    "let the MTA defer "
     "(Postfix: smtp_reply_filter rewriting '554 Pipe command' replies to 451, or "
     "soft_bounce = yes while the cause is fixed)."
 )
@@ -127,11 +128,12 @@ PIPE_ERROR_BOUNCES_MAIL = FindingKind(
     "Mail bounced {bounces} times because msmtp failed behind the relay (exit status "
     "{exit_statuses})",
     "msmtpd replies 554 for every msmtp exit status except 68, 69, 71 and 75, so the MTA "
-    "returned these messages: 64 to 67 and 70 mean a wrong call, message or address, 72 to "
-    "74 a local file or I/O error, 76 a protocol error of the submission server. Seen from "
-    "{first_seen} to {last_seen} in {log_sources}.",
-    "Read msmtp's log at those times for the exact error. A wrapper that exits 75 for "
-    "failures that are not the message's own makes them temporary.",
+    "returned these messages: 64 and 65 mean a wrong call or a rejected sender or "
+    "recipient, 66 a missing file such as the tls_trust_file, 70 to 73 a local error, 74 a "
+    "network error such as a read timeout, 76 a protocol or TLS error of the submission "
+    "server. Only 64 and 65 are the message's own fault. Seen from {first_seen} to "
+    "{last_seen} in {log_sources}.",
+    f"Read msmtp's log at those times for the exact error. {_FIX_TEMPORARY}",
 )
 
 FINDINGS = (
