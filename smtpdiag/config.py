@@ -178,6 +178,19 @@ def _file_layers(
     return layers
 
 
+def _only_target(path: str, document: Mapping[str, Any], cli: Mapping[str, Any]) -> str | None:
+    """Return the name of the file's single target when nothing else names a server."""
+    names = tuple(_targets_table(path, document))
+    defaults = document.get("defaults", {})
+    places = (cli, defaults if isinstance(defaults, dict) else {})
+    named = any(place.get(key) is not None for place in places for key in _SERVER_KEYS)
+    return names[0] if len(names) == 1 and not named else None
+
+
+_SERVER_KEYS = ("host", "domain", "msmtprc")
+"""Keys that name the server; with one of them set, a file's single target is not implied."""
+
+
 def _targets_table(path: str, document: Mapping[str, Any]) -> Mapping[str, Any]:
     targets = document.get("targets", {})
     if not isinstance(targets, dict):
@@ -330,6 +343,8 @@ def load(
     if config_path:
         if document is None:
             document = read_config_file(config_path)
+        if target_name is None and host_port is None:
+            target_name = _only_target(config_path, document, cli)
         for index, layer in enumerate(_file_layers(config_path, document, target_name)):
             where = "[defaults]" if index == 0 else f"[targets.{target_name}]"
             layers.append((f"{config_path} {where}", layer))

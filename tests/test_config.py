@@ -333,3 +333,17 @@ def test_certificate_days_default() -> None:
 def test_ca_file_directory_named(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="is a directory"):
         load({"ca_file": str(tmp_path)}, host_port="x", environ={})
+
+
+def test_single_target_used_without_name(tmp_path: Path) -> None:
+    path = tmp_path / "smtpdiag.toml"
+    path.write_text('[targets.lab]\nhost = "127.0.0.1"\nport = 2525\n')
+    target = load({}, config_path=str(path), environ={}).target
+    assert (target.name, target.port) == ("lab", 2525)
+
+
+def test_single_target_not_used_with_host(tmp_path: Path) -> None:
+    path = tmp_path / "smtpdiag.toml"
+    path.write_text('[targets.lab]\nhost = "127.0.0.1"\nport = 2525\n')
+    target = load({}, host_port="127.0.0.2:587", config_path=str(path), environ={}).target
+    assert (target.name, target.host) == (None, "127.0.0.2")
