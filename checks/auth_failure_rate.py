@@ -128,7 +128,8 @@ def evaluate(
     unreadable files are kept. Its leaks are dropped, because the secrets check reports them.
     """
     facts = _facts(summary, options, paths)
-    findings = [_rate_finding(summary, options, facts)]
+    rate = _rate_finding(summary, options, facts)
+    findings = [] if rate is None else [rate]
     findings += [
         finding
         for finding in summary.findings
@@ -170,7 +171,10 @@ def is_over_threshold(attempts: int, failures: int, options: AnalysisOptions) ->
     )
 
 
-def _rate_finding(summary: LogsSummary, options: AnalysisOptions, facts: dict[str, Any]) -> Finding:
+def _rate_finding(
+    summary: LogsSummary, options: AnalysisOptions, facts: dict[str, Any]
+) -> Finding | None:
+    """Return the finding on the window's failure share; None when every attempt succeeded."""
     from smtpdiag.logs.findings import no_attempts_finding
 
     attempts, failures = summary.attempts, summary.failures
@@ -187,6 +191,8 @@ def _rate_finding(summary: LogsSummary, options: AnalysisOptions, facts: dict[st
             summary.latest_outside,
             f"in the last {minutes} minutes ({period})",
         )
+    if failures == 0:
+        return None
     details = {
         **rate_facts,
         "percent": _percent(failures / attempts),

@@ -105,7 +105,8 @@ def severity_of(result: CheckResult, code: str) -> Severity:
 class Case:
     lines: list[str]
     status: Status
-    first_code: str
+    first_code: str | None
+    """Code of the first finding; None when every attempt in the window succeeded."""
     attempts: int
     failures: int
     sources: list[str]
@@ -143,7 +144,7 @@ CASES = {
     "old-failures-ignored": Case(
         [*many(40, msmtp_rejected, start=60), *many(20, msmtp_ok)],
         Status.OK,
-        "auth_failure_rate.failures_below_threshold",
+        None,
         20,
         0,
         ["msmtp"],
@@ -184,7 +185,7 @@ CASES = {
 def test_window_status(tmp_path: Path, case: Case) -> None:
     result = run_on(tmp_path, case.lines)
     assert result.status is case.status
-    assert codes(result)[0] == case.first_code
+    assert (codes(result) or [None])[0] == case.first_code
 
 
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
