@@ -75,6 +75,10 @@ _AFTER_AUTH_TEXTS = (
     "delivery to one or more recipients failed",
     "could not send mail to all recipients",
 )
+# NOTE: "authentication method X needs a password" and "... needs a user name" match
+# "authentication method" too, although they are msmtprc errors found before any reply
+# (the msmtp_config check names them); the log reason then says the server refused the
+# mechanism.
 _MECHANISM_TEXTS = (
     "does not support authentication",
     "authentication method",
