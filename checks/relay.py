@@ -17,6 +17,7 @@ and EX_CONFIG 78 (configuration or passwordeval failure) included. Older release
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import ipaddress
 import socket
 from collections import Counter
@@ -29,6 +30,7 @@ from smtpdiag.context import CheckContext, RelaySettings, Target
 from smtpdiag.errors import SmtpClosedError, SmtpReplyError
 from smtpdiag.local.bounces import (
     AUTH_EXIT_STATUSES,
+    BounceKey,
     BounceSummary,
     BounceTally,
     read_bounce,
@@ -44,11 +46,14 @@ from smtpdiag.local.listeners import (
 from smtpdiag.local.relay_kinds import (
     ADDRESS_INVALID,
     AUTH_FAILURE_BOUNCES_MAIL,
+    CONFIG_UNREADABLE,
     EHLO_REJECTED,
+    EXIM_INCLUDE_NOT_READ,
     EXIM_SMARTHOST_EMPTY,
     EXPOSED,
     FINDINGS,
     GREETING_REJECTED,
+    LOG_UNREADABLE,
     NETWORK_LISTENER,
     NOT_SMTP,
     PIPE_ERROR_BOUNCES_MAIL,
@@ -87,6 +92,11 @@ DEADLINE_CHECK_LINES = 4096
 
 MIN_REMAINING_SECONDS = 0.05
 """Time left before the check's deadline at which log reading stops."""
+
+RECENT_BOUNCE_SECONDS = 24 * 3600
+"""Age up to which an AUTH failure bounce is critical. An older last bounce is a warning."""
+
+OPTION_ORIGIN = "the relay setting (--relay)"
 
 
 # Observations ---------------------------------------------------------------------------
@@ -159,17 +169,34 @@ def run(target: Target, ctx: CheckContext) -> CheckResult:
         return CheckResult.skipped(CHECK_ID, NOT_CONFIGURED)
     lookup = find_relay(target.relay, ctx.io_timeout())
     if lookup.error is not None and not lookup.addresses:
-        return CheckResult.unknown(CHECK_ID, lookup.error, _lookup_facts(lookup))
+        return _unreadable_config(lookup)
     return evaluate(observe(target, ctx, lookup))
+
+
+def _unreadable_config(lookup: RelayLookup) -> CheckResult:
+    """Report a configuration that gave no relay address: unknown, with a finding that names
+    the options to pass."""
+    facts = _lookup_facts(lookup)
+    details = {"origin": lookup.origin, "error": lookup.error or ""}
+    finding = CONFIG_UNREADABLE.make(facts=facts, details=details)
+    return CheckResult(CHECK_ID, Status.UNKNOWN, lookup.error or "", (finding,), facts)
 
 
 def find_relay(relay: RelaySettings, timeout: float) -> RelayLookup:
     """Read the relay's address from the first configured source."""
     if relay.address:
         address = parse_option_address(relay.address)
-        return RelayLookup(RelaySource.OPTION, "relay setting", relay.address, (address,))
+        return RelayLookup(RelaySource.OPTION, OPTION_ORIGIN, relay.address, (address,))
     if relay.postfix or relay.postfix_config_dir:
-        return postfix_relayhost(relay.postfix_config_dir, timeout)
+        lookup = postfix_relayhost(relay.postfix_config_dir, timeout)
+        if relay.exim_config is None:
+            return lookup
+        # One MTA hands mail to the relay on a machine; reading both would mix their relays.
+        note = (
+            f"--exim-config {relay.exim_config} was not read, because Postfix's relayhost "
+            "comes first. Run the check with --exim-config alone to check Exim's smarthost"
+        )
+        return dataclasses.replace(lookup, notes=(*lookup.notes, note))
     assert relay.exim_config is not None  # configured, and no other source set
     return exim_smarthosts(relay.exim_config)
 
@@ -336,7 +363,7 @@ def scan_logs(target: Target, ctx: CheckContext) -> BounceSummary:
         close = getattr(lines, "close", None)
         if close is not None:
             close()
-    return tally.summary(reader.lines_read, complete, reader.errors)
+    return tally.summary(reader.lines_read, complete, reader.errors, ctx.now().timestamp())
 
 
 def _zone(name: str | None) -> tzinfo | None:
@@ -357,6 +384,7 @@ def evaluate(observation: RelayObservation) -> CheckResult:
         *_session_findings(observation.sessions, observation.lookup),
         *_listener_findings(observation),
         *_bounce_findings(observation.bounces),
+        *_log_findings(observation.bounces),
     ]
     order = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
     findings.sort(key=lambda finding: order[finding.severity])
@@ -378,6 +406,13 @@ def _lookup_findings(observation: RelayObservation) -> list[Finding]:
         if observation.postfix_requested:
             findings.append(
                 POSTFIX_RELAYHOST_EMPTY.make(facts=_lookup_facts(lookup), details=details)
+            )
+        elif lookup.unread_includes:
+            includes = ", ".join(lookup.unread_includes)
+            findings.append(
+                EXIM_INCLUDE_NOT_READ.make(
+                    facts=_lookup_facts(lookup), details={**details, "includes": includes}
+                )
             )
         elif lookup.source in (RelaySource.EXIM, RelaySource.DEBIAN_EXIM):
             findings.append(EXIM_SMARTHOST_EMPTY.make(facts=_lookup_facts(lookup), details=details))
@@ -411,7 +446,20 @@ _SESSION_KINDS = {
 
 
 def _session_findings(sessions: Sequence[SessionOutcome], lookup: RelayLookup) -> list[Finding]:
+    """Report every address that failed: critical when no address answered, else a warning.
+
+    The MTA tries its destinations in order, so mail still flows while one of them answers,
+    but a dead destination is no fallback.
+    """
     findings: list[Finding] = []
+    answered = [session for session in sessions if session.failure is None]
+    severity = Severity.WARNING if answered else None
+    fallback_note = ""
+    if answered:
+        fallback_note = (
+            f" {answered[0].endpoint} answered, so the MTA still delivers to the relay, but "
+            "this destination fails when it is needed as a fallback."
+        )
     for session in sessions:
         if session.failure is None:
             continue
@@ -424,10 +472,16 @@ def _session_findings(sessions: Sequence[SessionOutcome], lookup: RelayLookup) -
             "origin": lookup.origin,
             "reply": reply,
             "reply_code": session.reply_code or "",
+            "fallback_note": fallback_note,
         }
         kind = _SESSION_KINDS[session.failure]
         findings.append(
-            kind.make(facts=session.to_facts(), evidence=session.transcript[-20:], details=details)
+            kind.make(
+                facts=session.to_facts(),
+                evidence=session.transcript[-20:],
+                details=details,
+                severity=severity,
+            )
         )
     return findings
 
@@ -447,6 +501,8 @@ def _listener_findings(observation: RelayObservation) -> list[Finding]:
         details = {
             "port": port,
             "listeners": ", ".join(listener.endpoint for listener in listeners),
+            "wildcard_listeners": ", ".join(listener.endpoint for listener in wildcard),
+            "network_listeners": ", ".join(listener.endpoint for listener in network),
         }
         if wildcard:
             findings.append(EXPOSED.make(facts=facts, details=details))
@@ -460,53 +516,112 @@ def _bounce_findings(summary: BounceSummary | None) -> list[Finding]:
         return []
     findings: list[Finding] = []
     for auth, kind in ((True, AUTH_FAILURE_BOUNCES_MAIL), (False, PIPE_ERROR_BOUNCES_MAIL)):
-        counts = {
-            key: count
-            for key, count in summary.counts.items()
-            if (key[1] in AUTH_EXIT_STATUSES) == auth
-        }
-        if counts:
-            findings.append(_bounce_finding(kind, summary, auth, counts))
+        keys = [key for key in summary.counts if (key[1] in AUTH_EXIT_STATUSES) == auth]
+        if keys:
+            findings.append(_bounce_finding(kind, summary, auth, keys))
     return findings
 
 
 def _bounce_finding(
-    kind: FindingKind, summary: BounceSummary, auth: bool, counts: Mapping[tuple[str, int], int]
+    kind: FindingKind, summary: BounceSummary, auth: bool, keys: Sequence[BounceKey]
 ) -> Finding:
     from smtpdiag.logs.summary import iso_time
 
-    by_source: Counter[str] = Counter()
-    by_status: Counter[int] = Counter()
-    for (source, status), count in counts.items():
-        by_source[source] += count
-        by_status[status] += count
-    # The MTA logs one line per bounced recipient. msmtpd logs one line per message, which
-    # repeats the MTA's bounces when both logs are read, so its lines count only alone.
-    mta = {source: count for source, count in by_source.items() if source != "msmtpd"}
-    bounces = sum(mta.values()) if mta else by_source["msmtpd"]
+    messages_by_source: Counter[str] = Counter()
+    for source, status in keys:
+        messages_by_source[source] += summary.messages.get((source, status), 0)
+    # msmtpd logs one line per message, which repeats the MTA's bounces when both logs are
+    # read, so its lines count only when no MTA bounce line was found.
+    counted = [source for source in messages_by_source if source != "msmtpd"] or ["msmtpd"]
+    by_status: Counter[int | None] = Counter()
+    recipient_lines = 0
+    for source, status in keys:
+        if source in counted:
+            by_status[status] += summary.messages.get((source, status), 0)
+            recipient_lines += summary.counts[source, status] if source != "msmtpd" else 0
+    bounces = sum(by_status.values())
     first_seen = summary.first_seen.get(auth)
     last_seen = summary.last_seen.get(auth)
+    age = _age_seconds(summary.now, last_seen)
+    statuses = sorted(by_status, key=lambda status: -1 if status is None else status)
     facts = {
         "bounces": bounces,
-        "by_source": dict(by_source),
-        "exit_statuses": {str(status): by_status[status] for status in sorted(by_status)},
+        "recipient_lines": recipient_lines,
+        "by_source": dict(messages_by_source),
+        "counted_sources": sorted(counted),
+        "exit_statuses": {_status_text(status): by_status[status] for status in statuses},
         "first_seen": iso_time(first_seen) if first_seen is not None else None,
         "last_seen": iso_time(last_seen) if last_seen is not None else None,
-        "log_source": sorted(by_source),
+        "last_age_seconds": age,
+        "log_source": sorted(messages_by_source),
     }
     details = {
         **facts,
+        "messages": _count_text(bounces, "message"),
+        "recipient_lines": _recipient_text(recipient_lines),
         "first_seen": facts["first_seen"] or "an unknown time",
         "last_seen": facts["last_seen"] or "an unknown time",
-        "log_sources": ", ".join(sorted(by_source)),
-        "exit_statuses": ", ".join(str(status) for status in sorted(by_status)),
+        "last_age": _age_text(age),
+        "log_sources": ", ".join(sorted(messages_by_source)),
+        "failures": _failures_text(statuses),
     }
-    evidence = [
-        bounce.line
-        for bounce in summary.bounces
-        if (bounce.exit_status in AUTH_EXIT_STATUSES) == auth
+    severity = None
+    if auth and age is not None and age > RECENT_BOUNCE_SECONDS:
+        severity = Severity.WARNING
+    evidence = [bounce.line for bounce in summary.bounces if bounce.is_auth_failure == auth]
+    return kind.make(facts=facts, evidence=evidence, details=details, severity=severity)
+
+
+def _age_seconds(now: float | None, last_seen: float | None) -> float | None:
+    if now is None or last_seen is None:
+        return None
+    return max(0.0, round(now - last_seen, 3))
+
+
+def _age_text(age: float | None) -> str:
+    """Write an age for a title: ``5 min ago``, ``3 h ago``, ``2 days ago``."""
+    if age is None:
+        return "at an unknown time"
+    if age < 3600:
+        return f"{int(age // 60)} min ago"
+    if age < 2 * 86400:
+        return f"{int(age // 3600)} h ago"
+    return f"{int(age // 86400)} days ago"
+
+
+def _status_text(status: int | None) -> str:
+    return "none" if status is None else str(status)
+
+
+def _failures_text(statuses: Sequence[int | None]) -> str:
+    numbers = [str(status) for status in statuses if status is not None]
+    parts = [f"exit status {', '.join(numbers)}"] if numbers else []
+    if None in statuses:
+        parts.append("pipe command without exit status")
+    return ", ".join(parts)
+
+
+def _recipient_text(lines: int) -> str:
+    if lines == 0:
+        return "msmtpd's own log, one line per message"
+    return f"{_count_text(lines, 'recipient line')} in the MTA's log"
+
+
+def _count_text(number: int, noun: str) -> str:
+    text = f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+    return text[:1].upper() + text[1:]
+
+
+def _log_findings(summary: BounceSummary | None) -> list[Finding]:
+    """Report each log file that could not be read to its end."""
+    if summary is None:
+        return []
+    return [
+        LOG_UNREADABLE.make(
+            facts={"path": path, "error": error}, details={"path": path, "error": error}
+        )
+        for path, error in summary.read_errors
     ]
-    return kind.make(facts=facts, evidence=evidence, details=details)
 
 
 # Facts and summary ------------------------------------------------------------------------
@@ -567,15 +682,20 @@ def _summary(observation: RelayObservation, findings: Sequence[Finding]) -> str:
         return serious[0].title
     answered = [session for session in observation.sessions if session.failure is None]
     if not answered:
-        return f"no relay address found in {observation.lookup.origin}"
+        return f"No relay address found in {observation.lookup.origin}"
     first = answered[0]
-    text = f"relay {first.endpoint} answers ({first.greeting})"
+    text = f"Relay {first.endpoint} answers ({first.greeting})"
     if observation.listeners is None and observation.local_ports:
         text += "; its listeners could not be determined"
     elif observation.local_ports:
         text += ", listening on loopback only"
-    if observation.bounces is not None and not observation.bounces.complete:
+    bounces = observation.bounces
+    if bounces is not None and not bounces.complete:
         text += "; the logs were not read to the end before the check's deadline"
+    elif bounces is not None:
+        text += f"; no bounce in {_count_text(bounces.lines_read, 'log line').lower()}"
+    if any(note.startswith("--exim-config") for note in observation.lookup.notes):
+        text += "; --exim-config was not read"
     return text
 
 

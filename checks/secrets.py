@@ -37,6 +37,7 @@ from smtpdiag.local.secret_kinds import (
     FILE_INACCESSIBLE,
     FILE_MISSING,
     KUBERNETES_SECRET_VOLUME,
+    LOG_UNREADABLE,
     MSMTPRC_WRITABLE,
     NOT_REGULAR_FILE,
     OWNED_BY_OTHER_USER,
@@ -52,8 +53,10 @@ from smtpdiag.local.secret_kinds import (
 from smtpdiag.local.token_command import (
     TOKEN_PROGRAM,
     TOKEN_SCRIPT,
+    CommandFile,
     command_files,
     command_words,
+    is_interpreter,
     script_secret_kinds,
 )
 from smtpdiag.logs.kinds import SECRETS_FINDINGS, TOKEN_IN_LOG
@@ -69,6 +72,15 @@ NOTHING_TO_CHECK = (
 
 MSMTP_CONFIG = "msmtp configuration"
 """Role of the msmtprc the target was read from."""
+
+SETTINGS = {
+    SecretRole.ACCESS_TOKEN.value: "access_token_file",
+    SecretRole.REFRESH_TOKEN.value: "refresh_token_file",
+    SecretRole.CLIENT_SECRET.value: "client_secret_file",
+    SecretRole.TOKEN_CACHE.value: "token_cache_file",
+    SecretRole.SECRET_FILE.value: "secret_files (--secret-file)",
+}
+"""Configuration key that names the file of each secret role."""
 
 SCRIPT_SCAN_BYTES = 64 * 1024
 """Bytes at the start of a token program or script that are searched for secrets."""
@@ -93,8 +105,8 @@ class InspectedFile:
     kubernetes: bool = False
     """Whether the file lies in a kubelet secret or configMap volume."""
     systemd_credential: bool = False
-    """Whether the file lies in ``$CREDENTIALS_DIRECTORY``, which systemd makes read-only and
-    readable by the unit's user only."""
+    """Whether the file lies in ``$CREDENTIALS_DIRECTORY``. systemd writes credentials there
+    with mode 0400, owned by the unit's user, so they pass the normal rules."""
     secret_kinds: tuple[str, ...] = ()
     """Kinds of secrets (``leaks.Leak.kind``) in the first ``SCRIPT_SCAN_BYTES`` of a program
     or script that is text."""
@@ -123,6 +135,8 @@ class Inspection:
     """Program names of the token command that are not on the search path."""
     token_command_unreadable: bool = False
     """Whether the token command could not be split into words (unbalanced quotes)."""
+    token_command_not_judged: str | None = None
+    """Why the files of the token command could not all be found, or None when they were."""
 
 
 @dataclass(frozen=True)
@@ -178,17 +192,20 @@ def inspect_target(
     files = [_inspect_secret(secret.path, secret.role, target) for secret in target.secrets.files]
     not_found: list[str] = []
     unreadable = False
+    not_judged: str | None = None
     command = target.oauth.token_command
     if command:
         try:
             words = command_words(command)
         except ValueError:
             words, unreadable = [], True
-        for item in command_files(words, find_program, expand_user):
+        items = command_files(words, find_program, expand_user)
+        for item in items:
             if item.path is None:
                 not_found.append(item.word)
             else:
                 files.append(_inspect_program(item.path, item.role))
+        not_judged = _not_judged_reason(words, items, unreadable)
     if target.msmtp.config_file:
         files.append(_inspect_program(target.msmtp.config_file, MSMTP_CONFIG))
     return Inspection(
@@ -197,7 +214,30 @@ def inspect_target(
         run_as=user_name(uid),
         programs_not_found=tuple(dict.fromkeys(not_found)),
         token_command_unreadable=unreadable,
+        token_command_not_judged=not_judged,
     )
+
+
+def _not_judged_reason(
+    words: Sequence[str], items: Sequence[CommandFile], unreadable: bool
+) -> str | None:
+    """Say why the token command's program or script was not found, without quoting it."""
+    if unreadable:
+        return "it has unbalanced quotes, so it was not split into words"
+    if not items:
+        return (
+            "its program is written with a shell expansion ($VAR, a glob) or as a relative "
+            "path, which smtpdiag does not resolve"
+        )
+    program = items[0]
+    has_script = any(item.role == TOKEN_SCRIPT for item in items)
+    interpreter = program.path is not None and is_interpreter(os.path.basename(program.path))
+    if interpreter and program.path is not None and not has_script and len(words) > 1:
+        return (
+            f"its interpreter {os.path.basename(program.path)} runs inline code (-c, -e) or "
+            "a script given with a shell expansion or a relative path, which was not read"
+        )
+    return None
 
 
 def _unique(files: list[InspectedFile]) -> Iterator[InspectedFile]:
@@ -215,22 +255,28 @@ def _inspect_secret(path: str, role: SecretRole, target: Target) -> InspectedFil
     return InspectedFile(
         facts=facts,
         role=role.value,
+        directories=_directory_facts(path, facts),
         kubernetes=is_kubernetes_secret_file(facts),
         systemd_credential=bool(directory) and is_within(path, directory or ""),
     )
 
 
-def _inspect_program(path: str, role: str) -> InspectedFile:
-    """Read a program, script or configuration file and the directories that hold it."""
-    facts = read_file_facts(path)
+def _directory_facts(path: str, facts: FileFacts) -> tuple[FileFacts, ...]:
+    """Read the directory that holds ``path`` and the one that holds its link target."""
     directories = dict.fromkeys([os.path.dirname(os.path.abspath(path))])
     if facts.resolved_path is not None:
         directories[os.path.dirname(facts.resolved_path)] = None
+    return tuple(read_file_facts(directory) for directory in directories)
+
+
+def _inspect_program(path: str, role: str) -> InspectedFile:
+    """Read a program, script or configuration file and the directories that hold it."""
+    facts = read_file_facts(path)
     secret_kinds = _secret_kinds(facts) if role != MSMTP_CONFIG else ()
     return InspectedFile(
         facts=facts,
         role=role,
-        directories=tuple(read_file_facts(directory) for directory in directories),
+        directories=_directory_facts(path, facts),
         secret_kinds=secret_kinds,
     )
 
@@ -298,6 +344,12 @@ def evaluate(inspection: Inspection, logs: LogScan | None = None) -> CheckResult
         for name in inspection.programs_not_found
     ]
     findings += logs.findings
+    findings += [
+        LOG_UNREADABLE.make(
+            facts={"path": path, "error": error}, details={"path": path, "error": error}
+        )
+        for path, error in logs.unreadable
+    ]
     findings = _ordered(findings)
     facts = _facts(inspection, logs)
     summary = _summary_text(inspection, logs, findings)
@@ -322,6 +374,11 @@ def file_findings(item: InspectedFile, inspection: Inspection) -> list[Finding]:
 
 def _details(item: InspectedFile, inspection: Inspection, **extra: Any) -> dict[str, Any]:
     facts = item.facts
+    if inspection.run_as_uid == ROOT_UID:
+        expected_owners, chown = "root", f"chown root {facts.path}"
+    else:
+        expected_owners = f"{inspection.run_as} or root"
+        chown = f"chown {inspection.run_as} {facts.path} (or chown root {facts.path})"
     return {
         "path": facts.path,
         "role": item.role,
@@ -329,6 +386,9 @@ def _details(item: InspectedFile, inspection: Inspection, **extra: Any) -> dict[
         "owner": facts.owner,
         "group": facts.group,
         "run_as": inspection.run_as,
+        "expected_owners": expected_owners,
+        "chown": chown,
+        "setting": SETTINGS.get(item.role, "the setting that names it"),
         **extra,
     }
 
@@ -372,8 +432,6 @@ def _absent_findings(item: InspectedFile, inspection: Inspection) -> list[Findin
 def _secret_findings(item: InspectedFile, inspection: Inspection) -> list[Finding]:
     """Apply the rules of a secret file: mode 0600 or 0400, owned by the runner or root."""
     facts = item.facts
-    if item.systemd_credential:
-        return []  # systemd mounts credentials read-only, readable by the unit's user only
     if facts.file_type != "regular file":
         details = _details(item, inspection, file_type=facts.file_type)
         return [NOT_REGULAR_FILE.make(facts=_finding_facts(item), details=details)]
@@ -390,7 +448,8 @@ def _secret_findings(item: InspectedFile, inspection: Inspection) -> list[Findin
     if _owned_by_other(facts, inspection):
         kinds.append(OWNED_BY_OTHER_USER)
     details = _details(item, inspection)
-    return [kind.make(facts=_finding_facts(item), details=details) for kind in kinds]
+    findings = [kind.make(facts=_finding_facts(item), details=details) for kind in kinds]
+    return findings + _directory_findings(item)
 
 
 def _program_findings(item: InspectedFile, inspection: Inspection) -> list[Finding]:
@@ -488,6 +547,8 @@ def _facts(inspection: Inspection, logs: LogScan) -> dict[str, Any]:
         facts["programs_not_found"] = list(inspection.programs_not_found)
     if inspection.token_command_unreadable:
         facts["token_command_unreadable"] = True
+    if inspection.token_command_not_judged:
+        facts["token_command_not_judged"] = inspection.token_command_not_judged
     if logs.files:
         facts["log_files"] = list(logs.files)
         facts["log_lines"] = logs.lines
@@ -501,15 +562,27 @@ def _facts(inspection: Inspection, logs: LogScan) -> dict[str, Any]:
 def _summary_text(inspection: Inspection, logs: LogScan, findings: Sequence[Finding]) -> str:
     checked = _count(len(inspection.files), "file")
     if logs.files:
-        checked += f" and {_count(len(logs.files), 'log file')}"
+        unreadable = len({path for path, _ in logs.unreadable})
+        read = len(logs.files) - unreadable
+        if unreadable:
+            checked += f" and {read} of {_count(len(logs.files), 'log file')}"
+        else:
+            checked += f" and {_count(len(logs.files), 'log file')}"
     critical = sum(finding.severity is Severity.CRITICAL for finding in findings)
     warning = sum(finding.severity is Severity.WARNING for finding in findings)
     if critical or warning:
         text = f"{critical} critical and {warning} warning findings in {checked}"
     else:
-        text = f"no problem found in {checked}"
+        text = f"No problem found in {checked}"
+    if logs.unreadable:
+        text += "; some log files could not be read to their end"
     if not logs.complete:
         text += "; the deadline came before the end of the log files"
+    if inspection.token_command_not_judged:
+        text += (
+            "; the token command (passwordeval) was not judged: "
+            f"{inspection.token_command_not_judged}"
+        )
     return text
 
 

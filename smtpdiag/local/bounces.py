@@ -2,9 +2,11 @@
 
 msmtpd pipes each message to msmtp and turns msmtp's exit status into its SMTP reply: 451 for
 the temporary statuses in ``TEMPORARY_EXIT_STATUSES``, 554 for every other non-zero status
-(``src/msmtpd.c`` of msmtp 1.8). The MTA in front of msmtpd returns a message to its sender on
-such a 554, so these lines count lost mail. ``read_bounce`` recognises one line and
-``BounceTally`` sums them up; reading the files is the caller's part.
+(``src/msmtpd.c`` of msmtp 1.8). It also replies 554 without an exit status when the pipe
+command cannot be started, its input breaks, or it ends without exiting (a signal). The MTA
+in front of msmtpd returns a message to its sender on such a 554, so these lines count lost
+mail. ``read_bounce`` recognises one line and ``BounceTally`` sums them up; reading the files
+is the caller's part.
 """
 
 from __future__ import annotations
@@ -30,6 +32,13 @@ TEMPORARY_EXIT_STATUSES = frozenset({68, 69, 71, 75})
 EVIDENCE_LINES = 5
 """Log lines kept as evidence from the start and from the end of the bounces."""
 
+MAX_MESSAGE_IDS = 100_000
+"""Queue ids remembered per (source, exit status). Past this many, every further line counts
+as a message of its own, so the message count becomes an upper bound."""
+
+BounceKey = tuple[str, int | None]
+"""``(source, exit status)``. The status is None when msmtpd replied 554 without one."""
+
 
 @dataclass(frozen=True)
 class Bounce:
@@ -37,10 +46,18 @@ class Bounce:
 
     source: str
     """``postfix``, ``exim`` or ``msmtpd``."""
-    exit_status: int
+    exit_status: int | None
+    """msmtp's exit status; None when the pipe command did not run to an exit status."""
     timestamp: float | None
     line: str
-    """The log line, redacted."""
+    """The log line with secrets masked and registered values redacted."""
+    message_id: str | None = None
+    """Postfix queue id or Exim message id; None for msmtpd, which logs one line per message."""
+
+    @property
+    def is_auth_failure(self) -> bool:
+        """Whether msmtp exited with 77 or 78, the statuses of a token or AUTH problem."""
+        return self.exit_status in AUTH_EXIT_STATUSES
 
 
 @dataclass(frozen=True)
@@ -49,8 +66,11 @@ class BounceSummary:
 
     bounces: tuple[Bounce, ...] = ()
     """Kept lines: the first and last ``EVIDENCE_LINES`` of each kind, for the evidence."""
-    counts: Mapping[tuple[str, int], int] = field(default_factory=dict)
-    """Number of lines per ``(source, exit status)``."""
+    counts: Mapping[BounceKey, int] = field(default_factory=dict)
+    """Number of lines per ``(source, exit status)``. The MTAs log one line per recipient."""
+    messages: Mapping[BounceKey, int] = field(default_factory=dict)
+    """Number of messages per ``(source, exit status)``: distinct queue ids for Postfix and
+    Exim, lines for msmtpd."""
     first_seen: Mapping[bool, float] = field(default_factory=dict)
     """Earliest time per kind: True for exit statuses 77 and 78, False for the others."""
     last_seen: Mapping[bool, float] = field(default_factory=dict)
@@ -58,46 +78,68 @@ class BounceSummary:
     complete: bool = True
     """Whether every file was read to its end before the check's deadline."""
     read_errors: tuple[tuple[str, str], ...] = ()
+    now: float | None = None
+    """Time of the scan (POSIX seconds), from which the age of the last bounce is taken."""
 
 
-_MSMTPD_PIPE_ERROR = re.compile(r"pipe command reported error (\d+), session aborted")
-_REPLY_PIPE_ERROR = re.compile(
-    r"\b5\d\d[ -](?:\d\.\d{1,3}\.\d{1,3} )?Pipe command reported error (\d+)"
+# msmtpd's log messages and 554 replies for a failed pipe command (src/msmtpd.c, msmtp 1.8).
+_MSMTPD_PIPE_ERROR = re.compile(
+    r"(?:pipe command reported error (\d+)|cannot start pipe command"
+    r"|cannot pipe mail to command|pipe command failed to execute), session aborted"
 )
-_EXIM_MESSAGE_ID = re.compile(r"\S+ \*\* ")
+_REPLY_PIPE_ERROR = re.compile(
+    r"\b5\d\d[ -](?:\d\.\d{1,3}\.\d{1,3} )?(?:Pipe command reported error (\d+)"
+    r"|Cannot start pipe command|Cannot pipe mail to command|Pipe command failed to execute)"
+)
+_EXIM_MESSAGE_ID = re.compile(r"(\S+) \*\* ")
+_POSTFIX_QUEUE_ID = re.compile(r"([0-9A-Za-z]{5,}): ")
 
 
-def classify_bounce(program: str | None, message: str) -> tuple[str, int] | None:
+def classify_bounce(program: str | None, message: str) -> BounceKey | None:
     """Return ``(source, exit status)`` of a log message that records a lost message.
 
     Recognised (the line formats of the logs package): msmtpd's own ``pipe command reported
-    error N, session aborted`` for a status that msmtpd replies to with 554; a Postfix smtp
-    delivery line with ``status=bounced`` and a 5xx ``Pipe command reported error N`` reply;
-    an Exim ``**`` (bounce) line with such a reply. Deferrals are not bounces.
+    error N, session aborted`` for a status that msmtpd replies to with 554, and its other
+    ``…, session aborted`` errors of the pipe command; a Postfix smtp delivery line with
+    ``status=bounced`` and such a 5xx reply; an Exim ``**`` (bounce) line with such a reply.
+    Deferrals are not bounces.
     """
     from smtpdiag.logs.exim import is_exim
     from smtpdiag.logs.postfix import is_postfix
 
     if program == "msmtpd":
         found = _MSMTPD_PIPE_ERROR.search(message)
-        if found is None or int(found[1]) in TEMPORARY_EXIT_STATUSES:
+        if found is None:
             return None
-        return "msmtpd", int(found[1])
+        status = None if found[1] is None else int(found[1])
+        if status in TEMPORARY_EXIT_STATUSES:
+            return None
+        return "msmtpd", status
     found = _REPLY_PIPE_ERROR.search(message)
     if found is None or program is None:
         return None
+    status = None if found[1] is None else int(found[1])
     if is_postfix(program) and "status=bounced" in message:
-        return "postfix", int(found[1])
+        return "postfix", status
     if is_exim(program) and _EXIM_MESSAGE_ID.match(message):
-        return "exim", int(found[1])
+        return "exim", status
     return None
+
+
+def message_id(source: str, message: str) -> str | None:
+    """Return the Postfix queue id or Exim message id at the start of a log message."""
+    pattern = {"postfix": _POSTFIX_QUEUE_ID, "exim": _EXIM_MESSAGE_ID}.get(source)
+    found = pattern.match(message) if pattern is not None else None
+    return None if found is None else found[1]
 
 
 class BounceTally:
     """Mutable counts while the logs are read; ``summary`` freezes them."""
 
     def __init__(self) -> None:
-        self.counts: Counter[tuple[str, int]] = Counter()
+        self.counts: Counter[BounceKey] = Counter()
+        self.messages: Counter[BounceKey] = Counter()
+        self.message_ids: dict[BounceKey, set[str]] = {}
         self.first: dict[bool, list[Bounce]] = {True: [], False: []}
         self.last: dict[bool, list[Bounce]] = {True: [], False: []}
         self.first_seen: dict[bool, float] = {}
@@ -105,8 +147,10 @@ class BounceTally:
 
     def add(self, bounce: Bounce) -> None:
         """Count one bounce and keep its line when it is among the first or last of its kind."""
-        self.counts[bounce.source, bounce.exit_status] += 1
-        kind = bounce.exit_status in AUTH_EXIT_STATUSES
+        key = (bounce.source, bounce.exit_status)
+        self.counts[key] += 1
+        self._count_message(key, bounce.message_id)
+        kind = bounce.is_auth_failure
         if len(self.first[kind]) < EVIDENCE_LINES:
             self.first[kind].append(bounce)
         else:
@@ -117,25 +161,48 @@ class BounceTally:
             )
             self.last_seen[kind] = max(self.last_seen.get(kind, bounce.timestamp), bounce.timestamp)
 
+    def _count_message(self, key: BounceKey, identifier: str | None) -> None:
+        """Count a message once per queue id; a line without an id is a message of its own."""
+        if identifier is None:
+            self.messages[key] += 1
+            return
+        seen = self.message_ids.setdefault(key, set())
+        if identifier in seen:
+            return
+        if len(seen) < MAX_MESSAGE_IDS:
+            seen.add(identifier)
+        self.messages[key] += 1
+
     def summary(
-        self, lines_read: int, complete: bool, errors: Sequence[tuple[str, str]]
+        self,
+        lines_read: int,
+        complete: bool,
+        errors: Sequence[tuple[str, str]],
+        now: float | None = None,
     ) -> BounceSummary:
         """Return the frozen counts with the reading state of the files."""
         kept = [*self.first[True], *self.last[True], *self.first[False], *self.last[False]]
         return BounceSummary(
             tuple(kept),
-            dict(self.counts),
-            dict(self.first_seen),
-            dict(self.last_seen),
-            lines_read,
-            complete,
-            tuple(errors),
+            counts=dict(self.counts),
+            messages=dict(self.messages),
+            first_seen=dict(self.first_seen),
+            last_seen=dict(self.last_seen),
+            lines_read=lines_read,
+            complete=complete,
+            read_errors=tuple(errors),
+            now=now,
         )
 
 
 def read_bounce(text: str, times: TimeReader) -> Bounce | None:
-    """Return the bounce that one log line records, or None."""
+    """Return the bounce that one log line records, or None.
+
+    The line kept for the evidence has secrets masked (``[secret]``), as the log analysis
+    masks them, and every registered secret value redacted.
+    """
     from smtpdiag.logs import exim, journal, msmtpd, syslog
+    from smtpdiag.logs.leaks import find_leaks, mask_leaks
 
     if text.startswith("{"):
         record = journal.record_from_json(text)
@@ -151,4 +218,6 @@ def read_bounce(text: str, times: TimeReader) -> Bounce | None:
     if found is None:
         return None
     source, exit_status = found
-    return Bounce(source, exit_status, record.timestamp, redact(text))
+    line = redact(mask_leaks(text, find_leaks(text)))
+    identifier = message_id(source, record.message)
+    return Bounce(source, exit_status, record.timestamp, line, identifier)

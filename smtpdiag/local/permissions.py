@@ -194,12 +194,14 @@ def is_kubernetes_secret_file(facts: FileFacts) -> bool:
 
     The kubelet writes each key as ``NAME -> ..data/NAME``, with ``..data`` a link to the
     current version directory, such as ``..2026_12_05_10_00_00.123456789``. A path given
-    through the version directory counts too.
+    through ``..data/`` or through the version directory counts too.
     """
     target = facts.symlink_target
     directory = os.path.dirname(facts.path) or "."
     if target is not None and target.startswith(KUBERNETES_DATA_LINK + "/"):
         return os.path.islink(os.path.join(directory, KUBERNETES_DATA_LINK))
+    if os.path.basename(directory) == KUBERNETES_DATA_LINK and os.path.islink(directory):
+        return True
     parts = facts.real_path.split(os.sep)
     return any(_KUBERNETES_VERSION_DIRECTORY.fullmatch(part) for part in parts[:-1])
 

@@ -8,11 +8,13 @@ as a problem, so that a check reports the entry instead of failing.
 from __future__ import annotations
 
 import functools
+import ipaddress
 import logging
 import os
 import re
 import socket
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -22,8 +24,8 @@ logger = logging.getLogger(__name__)
 
 SMTP_PORT = 25
 """Port that Postfix's and Exim's SMTP clients use when an entry names none (service
-``smtp``). NOTE: Postfix's ``smtp_tcp_port`` and an Exim transport's ``port`` option can
-change it, and neither is read here."""
+``smtp``). An Exim smtp transport's ``port`` option changes it and is read. NOTE: Postfix's
+``smtp_tcp_port`` can change it too, and is not read."""
 
 DEFAULT_POSTFIX_CONFIG_DIR = "/etc/postfix"
 
@@ -78,6 +80,8 @@ class RelayLookup:
     """Fallbacks taken, such as reading main.cf after postconf failed."""
     error: str | None = None
     """Reason no value could be read at all, or None when the source was read."""
+    unread_includes: tuple[str, ...] = ()
+    """Files that an Exim configuration includes, which smtpdiag does not read."""
 
 
 def parse_option_address(text: str) -> RelayAddress:
@@ -88,11 +92,27 @@ def parse_option_address(text: str) -> RelayAddress:
     """
     bracketed = re.fullmatch(r"\[([^\]]+)\]:(\d+)", text)
     if bracketed is not None:
-        return RelayAddress(bracketed[1], int(bracketed[2]), text)
+        host = display_address(bracketed[1])
+        return RelayAddress(host, int(bracketed[2]), format_endpoint(host, int(bracketed[2])))
     host, separator, port = text.rpartition(":")
     if not separator or not port.isdigit() or not host:
         raise ValueError(f"expected HOST:PORT, got {text!r}")
     return RelayAddress(host, int(port), text)
+
+
+def display_address(host: str) -> str:
+    """Write an IPv4-mapped IPv6 address in its mixed form, ``::ffff:127.0.0.1``.
+
+    Python's ``ipaddress`` (3.11) prints ``::ffff:7f00:1``, which hides the IPv4 address that
+    the configuration names. Every other host is returned unchanged.
+    """
+    try:
+        parsed = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:
+        return f"::ffff:{parsed.ipv4_mapped}"
+    return host
 
 
 # Postfix --------------------------------------------------------------------------------
@@ -252,32 +272,59 @@ def split_exim_list(text: str) -> list[str]:
     return [item.strip() for item in items if item.strip()]
 
 
-def parse_exim_host(item: str) -> RelayAddress | str:
+def parse_exim_host(item: str, default_port: int = SMTP_PORT) -> RelayAddress | str:
     """Parse one item of an Exim host list, its separators already undoubled.
 
     Forms (Exim specification, "Host list" of the manualroute router, and the ``PH/06`` entry
     of Exim 4.x NewStuff): ``host``, ``host:port``, ``[address]:port``, an unbracketed IPv6
-    address without a port, and a ``/MX`` suffix before the port for an MX lookup. Returns
-    the reason as text for an item that cannot be read.
+    address without a port, and a ``/MX`` suffix before the port for an MX lookup. An item
+    without a port gets ``default_port``, the ``port`` of the router's transport. Returns the
+    reason as text for an item that cannot be read.
     """
     if "$" in item:
         return f"{item}: contains an Exim expansion, which smtpdiag does not evaluate"
     bracketed = re.fullmatch(r"\[([^\]]+)\](?::(\d+))?", item)
     if bracketed is not None:
+        if not _is_ip_address(bracketed[1]):
+            return (
+                f"{item}: [{bracketed[1]}] is not an IP address. In a list separated by ':' "
+                "each colon of an IPv6 address is doubled, as in [::::1]::2525"
+            )
         port_text = bracketed[2]
-        return RelayAddress(bracketed[1], int(port_text) if port_text else SMTP_PORT, item)
+        return RelayAddress(bracketed[1], int(port_text) if port_text else default_port, item)
     if item.count(":") > 1:
         # An IPv6 address; a port after it needs brackets.
-        return RelayAddress(item, SMTP_PORT, item)
+        if not _is_ip_address(item):
+            return f"{item}: neither host:port nor an IPv6 address"
+        return RelayAddress(item, default_port, item)
     host, _, port_text = item.partition(":")
     mx_lookup = host.lower().endswith("/mx")
     host = host[:-3] if mx_lookup else host
     if port_text and not port_text.isdigit():
         return f"{item}: port {port_text!r} is not a number"
-    port = int(port_text) if port_text else SMTP_PORT
+    port = int(port_text) if port_text else default_port
     if not 0 < port < 65536 or not host:
         return f"{item}: expected host, host:port or [address]:port"
+    if item.startswith("<"):
+        return (
+            f"{item}: a list that changes its separator (<;) must be written without blanks "
+            "or in double quotes, because the host list ends at the first blank"
+        )
+    if not _HOST_NAME.fullmatch(host):
+        return f"{item}: {host!r} is neither a host name nor an IP address"
     return RelayAddress(host, port, item, mx_lookup=mx_lookup)
+
+
+_HOST_NAME = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?\.?")
+"""A host name or IPv4 address: letters, digits, hyphens, underscores and dots."""
+
+
+def _is_ip_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def parse_debian_smarthost(text: str) -> str | None:
@@ -308,6 +355,15 @@ def parse_debian_hosts(value: str) -> tuple[list[RelayAddress], list[str]]:
     return addresses, problems
 
 
+ROUTE_OPTIONS = frozenset(
+    {"randomize", "no_randomize", "byname", "bydns", "ipv4_prefer", "ipv4_only"}
+)
+"""Option words that may follow the host list of a route item (Exim ``routers/manualroute.c``).
+Any other word must name a transport, or Exim defers the message."""
+
+_TRUE_WORDS = frozenset({"true", "yes"})
+
+
 @dataclass(frozen=True)
 class EximRoute:
     """The host part of one manualroute router's ``route_list`` or ``route_data``."""
@@ -318,44 +374,97 @@ class EximRoute:
     hosts: str
     """Host list text, macros expanded, quotes removed."""
     line: int
+    options: tuple[str, ...] = ()
+    """Words after the host list: lookup options such as ``byname``, or a transport name."""
+    transport: str = ""
+    """The router's ``transport`` option with macros expanded, or empty when it is not set."""
+
+
+@dataclass(frozen=True)
+class EximConfig:
+    """What smtpdiag reads of an Exim configuration file."""
+
+    routes: tuple[EximRoute, ...]
+    transports: Mapping[str, Mapping[str, str]]
+    """Options of each transport by name. A boolean option written alone is ``true``, and
+    with the ``no_`` prefix ``false``."""
+    includes: tuple[str, ...] = ()
+    """File names of the ``.include`` and ``.include_if_exists`` lines, which are not read."""
 
 
 def parse_exim_routes(text: str) -> list[EximRoute]:
-    """Return the host lists of every manualroute router of an Exim configuration text.
+    """Return the host lists of every manualroute router of an Exim configuration text."""
+    return list(parse_exim_config(text).routes)
+
+
+def parse_exim_config(text: str) -> EximConfig:
+    """Read the manualroute routers and the transports of an Exim configuration text.
 
     Lines ending in a backslash are joined with the next (leading blanks dropped), ``#``
     lines are comments, and macros defined as ``NAME = value`` (a name starting with an
     upper-case letter) are substituted. ``route_list`` contains ``pattern hosts [options]``
-    items separated by ``;``, and ``route_data`` contains ``hosts [options]``.
+    items separated by ``;``, and ``route_data`` contains ``hosts [options]``. Exim ends the
+    host list at the first blank unless it is in double quotes (``parse_route_item`` in
+    ``routers/manualroute.c``).
 
-    NOTE: ``.include`` files, ``.ifdef`` blocks and macros defined on the command line are
-    not read, so a Debian split configuration must be passed as the generated file
-    (``/var/lib/exim4/config.autogenerated``) or as update-exim4.conf.conf.
+    NOTE: ``.include`` files are listed but not read, and ``.ifdef`` blocks and macros
+    defined on the command line are not evaluated, so a Debian split configuration must be
+    passed as the generated file (``/var/lib/exim4/config.autogenerated``) or as
+    update-exim4.conf.conf.
     """
     macros: dict[str, str] = {}
-    routers: dict[str, dict[str, tuple[str, int]]] = {}
-    section, router = "main", ""
+    blocks: dict[str, dict[str, dict[str, tuple[str, int]]]] = {"routers": {}, "transports": {}}
+    includes: list[str] = []
+    section, name = "main", ""
     for number, line in _exim_logical_lines(text):
+        directive, _, argument = line.partition(" ")
+        if directive in (".include", ".include_if_exists"):
+            includes.append(argument.strip())
+            continue
         if line.lower().startswith("begin "):
-            section, router = line.split(None, 1)[1].strip().lower(), ""
+            section, name = line.split(None, 1)[1].strip().lower(), ""
             continue
         # Exim's option names are lower case, so an upper-case name defines a macro.
         macro = re.fullmatch(r"([A-Z][A-Za-z0-9_]*)\s*=\s*(.*)", line)
         if macro is not None:
             macros[macro[1]] = _expand_macros(macro[2], macros)
             continue
-        if section != "routers":
+        if section not in blocks:
             continue
-        name = re.fullmatch(r"([A-Za-z0-9_]+)\s*:\s*", line)
-        if name is not None:
-            router = name[1]
-            routers[router] = {}
-            continue
-        option, equals, value = line.partition("=")
-        if equals and router:
-            expanded = _expand_macros(value.strip(), macros)
-            routers[router][option.strip().lower()] = (expanded, number)
-    return _manualroute_routes(routers)
+        header = re.fullmatch(r"([A-Za-z0-9_]+)\s*:\s*", line)
+        if header is not None:
+            name = header[1]
+            blocks[section][name] = {}
+        elif name:
+            _add_exim_option(blocks[section][name], line, number, macros)
+    transports = {
+        transport: {option: value for option, (value, _) in options.items()}
+        for transport, options in blocks["transports"].items()
+    }
+    return EximConfig(tuple(_manualroute_routes(blocks["routers"])), transports, tuple(includes))
+
+
+def _add_exim_option(
+    options: dict[str, tuple[str, int]], line: str, number: int, macros: dict[str, str]
+) -> None:
+    option, equals, value = line.partition("=")
+    key = option.strip().lower()
+    if equals:
+        options[key] = (_config_string(_expand_macros(value.strip(), macros)), number)
+    elif re.fullmatch(r"[a-z][a-z0-9_]*", key):
+        # A boolean option written alone is true, and with the no_ prefix false.
+        if key.startswith("no_"):
+            options[key[3:]] = ("false", number)
+        else:
+            options[key] = ("true", number)
+
+
+def _config_string(value: str) -> str:
+    """Remove the double quotes that enclose a whole option value, as Exim's reader does."""
+    quoted = re.fullmatch(r'"((?:[^"\\]|\\.)*)"', value)
+    if quoted is None:
+        return value
+    return re.sub(r"\\(.)", r"\1", quoted[1])
 
 
 def _exim_logical_lines(text: str) -> list[tuple[int, str]]:
@@ -398,21 +507,24 @@ def _manualroute_routes(routers: dict[str, dict[str, tuple[str, int]]]) -> list[
         driver = options.get("driver", ("", 0))[0]
         if driver != "manualroute":
             continue
+        transport = options.get("transport", ("", 0))[0]
         if "route_data" in options:
             value, line = options["route_data"]
-            routes.append(EximRoute(router, "route_data", _first_word(value), line))
+            hosts, words = _split_route_item(value)
+            routes.append(EximRoute(router, "route_data", hosts, line, words, transport))
         if "route_list" in options:
             value, line = options["route_list"]
-            for item in _route_list_items(value):
-                routes.append(EximRoute(router, "route_list", item, line))
+            for hosts, words in _route_list_items(value):
+                routes.append(EximRoute(router, "route_list", hosts, line, words, transport))
     return routes
 
 
-def _route_list_items(value: str) -> list[str]:
-    """Return the host list of each ``pattern hosts [options]`` item of a route_list.
+def _route_list_items(value: str) -> list[tuple[str, tuple[str, ...]]]:
+    """Return the host list and option words of each ``pattern hosts [options]`` item.
 
     Items are separated by ``;`` (a doubled ``;`` is a literal one), except inside double
-    quotes, which enclose a host list with its own separator.
+    quotes, which enclose a host list with its own separator. Items without hosts are left
+    out.
     """
     items: list[str] = []
     current: list[str] = []
@@ -432,21 +544,28 @@ def _route_list_items(value: str) -> list[str]:
         current.append(char)
         index += 1
     items.append("".join(current))
-    hosts: list[str] = []
+    routes: list[tuple[str, tuple[str, ...]]] = []
     for item in items:
         _, _, rest = item.strip().partition(" ")
         if rest.strip():
-            hosts.append(_first_word(rest))
-    return hosts
+            routes.append(_split_route_item(rest))
+    return routes
 
 
-def _first_word(text: str) -> str:
-    """Return the leading host list of ``hosts [options]``, which may be double-quoted."""
+def _split_route_item(text: str) -> tuple[str, tuple[str, ...]]:
+    """Split ``hosts [options]`` into the host list and the option words.
+
+    The host list ends at the first blank unless it is enclosed in double quotes, as in
+    Exim's ``string_dequote``.
+    """
     text = text.strip()
     if text.startswith('"'):
         closing = text.find('"', 1)
-        return text[1:closing] if closing > 0 else text[1:]
-    return text.split(None, 1)[0] if text else ""
+        if closing < 0:
+            return text[1:], ()
+        return text[1:closing], tuple(text[closing + 1 :].split())
+    words = text.split()
+    return (words[0], tuple(words[1:])) if words else ("", ())
 
 
 def exim_smarthosts(path: str) -> RelayLookup:
@@ -464,20 +583,87 @@ def exim_smarthosts(path: str) -> RelayLookup:
     if debian is not None:
         addresses, problems = parse_debian_hosts(debian)
         return RelayLookup(RelaySource.DEBIAN_EXIM, path, debian, tuple(addresses), tuple(problems))
-    return _exim_lookup(path, parse_exim_routes(text))
+    return _exim_lookup(path, parse_exim_config(text))
 
 
-def _exim_lookup(path: str, routes: list[EximRoute]) -> RelayLookup:
+def _exim_lookup(path: str, config: EximConfig) -> RelayLookup:
     addresses: list[RelayAddress] = []
     problems: list[str] = []
-    for route in routes:
-        for item in split_exim_list(route.hosts):
-            parsed = parse_exim_host(item)
+    notes: list[str] = []
+    for route in config.routes:
+        where = f"{path} line {route.line} ({route.router} {route.option})"
+        transport, unknown = _route_transport(route, config)
+        if unknown:
+            problems.append(
+                f"{where}: {unknown!r} follows the host list {route.hosts!r} but is neither a "
+                "routing option nor a transport name, so Exim defers the mail. The host list "
+                "ends at the first blank: write it without blanks (<;127.0.0.1:2525;[::1]:2525) "
+                "or in double quotes"
+            )
+            continue
+        hosts, port = _transport_hosts(route, transport, config, where, notes)
+        for item in split_exim_list(hosts):
+            parsed = parse_exim_host(item, port)
             if isinstance(parsed, str):
-                parsed = f"{path} line {route.line} ({route.router} {route.option}): {parsed}"
+                parsed = f"{where}: {parsed}"
             _add_host(parsed, addresses, problems)
-    value = "; ".join(f"{route.router}: {route.hosts}" for route in routes) if routes else ""
-    return RelayLookup(RelaySource.EXIM, path, value, tuple(addresses), tuple(problems))
+    value = "; ".join(f"{route.router}: {route.hosts}" for route in config.routes)
+    return RelayLookup(
+        RelaySource.EXIM,
+        path,
+        value,
+        tuple(addresses),
+        tuple(problems),
+        tuple(notes),
+        unread_includes=config.includes,
+    )
+
+
+def _route_transport(route: EximRoute, config: EximConfig) -> tuple[str, str | None]:
+    """Return the transport a route uses and the first option word Exim would reject.
+
+    A transport name among the option words overrides the router's ``transport``. A word
+    is only taken as unknown when the file includes no other file that could define it.
+    """
+    transport = route.transport
+    for word in route.options:
+        if word in config.transports:
+            transport = word
+        elif word not in ROUTE_OPTIONS and not config.includes:
+            return transport, word
+    return transport, None
+
+
+def _transport_hosts(
+    route: EximRoute, transport: str, config: EximConfig, where: str, notes: list[str]
+) -> tuple[str, int]:
+    """Return the host list and default port that the route's transport connects to.
+
+    An smtp transport's ``port`` applies to hosts without a port, and with
+    ``hosts_override`` its ``hosts`` replace the router's (Exim specification, the smtp
+    transport).
+    """
+    options = config.transports.get(transport)
+    if options is None:
+        if transport:
+            notes.append(
+                f"{where}: transport {transport} is not defined in this file, so hosts "
+                f"without a port are taken to use port {SMTP_PORT}"
+            )
+        return route.hosts, SMTP_PORT
+    hosts = route.hosts
+    if options.get("hosts_override") in _TRUE_WORDS and options.get("hosts"):
+        hosts = options["hosts"]
+        notes.append(f"{where}: transport {transport} sets hosts_override, so it uses {hosts}")
+    port_text = options.get("port", "")
+    port = _service_port(port_text) if port_text else SMTP_PORT
+    if port is None:
+        notes.append(
+            f"{where}: port {port_text!r} of transport {transport} is not a number or a TCP "
+            f"service, so hosts without a port are taken to use port {SMTP_PORT}"
+        )
+        port = SMTP_PORT
+    return hosts, port
 
 
 def _add_host(

@@ -50,11 +50,11 @@ WRITABLE_BY_GROUP = FindingKind(
 OWNED_BY_OTHER_USER = FindingKind(
     "secrets.owned_by_other_user",
     Severity.WARNING,
-    "The {role} {path} belongs to {owner}, not to {run_as} or root",
+    "The {role} {path} belongs to {owner}, not to {expected_owners}",
     "The owner of a file can change its mode and its content, so {owner} controls the {role}. "
     "smtpdiag compares the owner with the account it runs as ({run_as}).",
-    "chown {run_as} {path} (or chown root {path}). When {owner} is the account that runs "
-    "msmtp, run smtpdiag as {owner} instead, so that the check compares with that account.",
+    "{chown}. When {owner} is the account that runs msmtp, run smtpdiag as {owner} instead, "
+    "so that the check compares with that account.",
 )
 FILE_MISSING = FindingKind(
     "secrets.file_missing",
@@ -79,7 +79,7 @@ NOT_REGULAR_FILE = FindingKind(
     "The {role} {path} is a {file_type}, not a regular file",
     "A secret is read from a regular file. A directory, device or FIFO in its place means the "
     "path in the configuration is wrong.",
-    "Point the setting at the file that contains the {role}.",
+    "Change {setting} to the path of the regular file that contains the {role}.",
 )
 KUBERNETES_SECRET_VOLUME = FindingKind(
     "secrets.kubernetes_secret_volume",
@@ -120,7 +120,8 @@ DIRECTORY_WRITABLE = FindingKind(
     "{directory}, the directory of the {role} {path}, is writable by {who} without the sticky "
     "bit (mode {mode})",
     "Whoever can write a directory can rename or delete any file in it and create another in "
-    "its place, so the {role} can be swapped for one that sends the tokens elsewhere.",
+    "its place, whatever the mode of the file itself. So the {role} can be swapped for one "
+    "of their own: a script that sends the tokens elsewhere, or a secret of another account.",
     "chmod go-w {directory}, or chmod +t {directory} when other accounts must create files "
     "there. Better keep the {role} in a directory that only root can write, such as "
     "/usr/local/bin or /etc/msmtp.",
@@ -133,6 +134,16 @@ MSMTPRC_WRITABLE = FindingKind(
     "Whoever can write the file can make msmtp run any command as its account, or hand the "
     "access token to a server of their own.",
     _CHMOD_600,
+)
+LOG_UNREADABLE = FindingKind(
+    "secrets.log_unreadable",
+    Severity.WARNING,
+    "Log file {path} could not be read to its end: {error}",
+    "Secrets written to the unread part of the file were not searched for, so the check cannot "
+    "tell whether the log leaks a credential.",
+    "Correct the path given with --log-file (log_files), or make the file readable for the "
+    "account that runs smtpdiag. For a damaged .gz file, pass the uncompressed part: "
+    "zcat FILE > FILE.txt keeps what can be read.",
 )
 PROGRAM_NOT_FOUND = FindingKind(
     "secrets.program_not_found",
@@ -158,5 +169,6 @@ SECRETS_CHECK_FINDINGS: tuple[FindingKind, ...] = (
     DIRECTORY_WRITABLE,
     MSMTPRC_WRITABLE,
     PROGRAM_NOT_FOUND,
+    LOG_UNREADABLE,
 )
 """Kinds that the owner and mode rules report, in catalog order."""

@@ -114,9 +114,9 @@ PIPE_COMMAND_FAILED = FindingKind(
     "protocol errors. 554 is permanent, so the sending MTA bounces the message instead of "
     "retrying it: mail is lost for a problem that is usually temporary.",
     "Fix msmtp's own error (run the pipe command by hand, or read msmtp's log file). To keep "
-    "mail queued meanwhile, make the relay answer 4xx for these exit codes (a wrapper script "
-    "that maps them to EX_TEMPFAIL) or let Postfix defer it (smtp_reply_filter rewriting the "
-    "554 to 454).",
+    "mail queued meanwhile, make the relay answer 451 for these exit codes (a wrapper script "
+    "that maps them to EX_TEMPFAIL, for which msmtpd itself replies 451) or let Postfix defer "
+    "it (smtp_reply_filter rewriting the 554 to 451).",
 )
 CONNECTION_FAILED = FindingKind(
     "auth_failure_rate.connection_failed",

@@ -56,7 +56,7 @@ def codes(result: CheckResult) -> list[str]:
 
 
 def lookup_of(*addresses: RelayAddress) -> RelayLookup:
-    return RelayLookup(RelaySource.OPTION, "relay setting", "", addresses)
+    return RelayLookup(RelaySource.OPTION, relay.OPTION_ORIGIN, "", addresses)
 
 
 LOCAL_RELAY = RelayAddress("127.0.0.1", 2525, "127.0.0.1:2525")
@@ -370,7 +370,7 @@ def test_auth_failure_bounces_mail_facts(tmp_path: Path) -> None:
     )
     facts = _evaluate_logs(target).findings[0].facts
     assert facts["bounces"] == 2
-    assert facts["exit_statuses"] == {"77": 2, "78": 1}
+    assert facts["exit_statuses"] == {"77": 1, "78": 1}
     assert facts["first_seen"] == "2026-03-02T11:50:00Z"
     assert facts["last_seen"] == "2026-03-02T11:55:00Z"
 
@@ -408,7 +408,7 @@ def test_bounce_evidence_redacted(tmp_path: Path) -> None:
 def test_bounce_evidence_bounded(tmp_path: Path) -> None:
     target = _target_with_logs(tmp_path, [POSTFIX_BOUNCED_77] * 50)
     finding = _evaluate_logs(target).findings[0]
-    assert finding.facts["bounces"] == 50
+    assert finding.facts["recipient_lines"] == 50
     assert len(finding.evidence) == 2 * EVIDENCE_LINES
 
 
@@ -490,3 +490,209 @@ def test_relay_on_every_address_is_exposed() -> None:
 def test_relay_on_loopback_is_ok() -> None:
     result = _run_in_namespace("127.0.0.1")
     assert result == {"status": "ok", "codes": []}
+
+
+# Several destinations -----------------------------------------------------------------------
+
+
+def test_dead_later_destination_is_warning() -> None:
+    dead = RelayAddress("127.0.0.1", 1, "[127.0.0.1]:1")
+    sessions = (answered(), relay.SessionOutcome(dead, "127.0.0.1", "refused", "refused"))
+    result = relay.evaluate(relay.RelayObservation(lookup_of(LOCAL_RELAY, dead), sessions))
+    assert codes(result) == ["relay.unreachable"]
+    assert result.status is Status.WARNING
+    assert "127.0.0.1:2525 answered" in result.findings[0].cause
+
+
+def test_no_destination_answers_is_critical() -> None:
+    dead = RelayAddress("127.0.0.1", 1, "[127.0.0.1]:1")
+    sessions = (
+        relay.SessionOutcome(LOCAL_RELAY, "127.0.0.1", "refused", "refused"),
+        relay.SessionOutcome(dead, "127.0.0.1", "refused", "refused"),
+    )
+    result = relay.evaluate(relay.RelayObservation(lookup_of(LOCAL_RELAY, dead), sessions))
+    assert result.status is Status.CRITICAL
+
+
+def test_run_postfix_several_destinations(tmp_path: Path) -> None:
+    require_program("postconf")
+    dead = unused_port()
+    with scripted_peer(MSMTPD_SCRIPT) as port:
+        config_dir = _postfix_dir(tmp_path, f"relayhost = [127.0.0.1]:{port}, [127.0.0.1]:{dead}\n")
+        target = make_target(RelaySettings(postfix=True, postfix_config_dir=config_dir))
+        result = relay.run(target, make_context())
+    assert codes(result) == ["relay.unreachable"]
+    assert result.status is Status.WARNING
+
+
+# Configuration problems -----------------------------------------------------------------------
+
+
+def test_run_postfix_without_main_cf(tmp_path: Path) -> None:
+    target = make_target(RelaySettings(postfix=True, postfix_config_dir=str(tmp_path)))
+    result = relay.run(target, make_context())
+    assert result.status is Status.UNKNOWN
+    assert codes(result) == ["relay.config_unreadable"]
+    assert "--postfix-config-dir" in result.findings[0].fix
+
+
+def test_run_exim_include_is_not_smarthost_empty(tmp_path: Path) -> None:
+    conf = tmp_path / "exim4.conf"
+    conf.write_text(".include /etc/exim4/routers.conf\n", encoding="utf-8")
+    result = relay.run(make_target(RelaySettings(exim_config=str(conf))), make_context())
+    assert codes(result) == ["relay.exim_include_not_read"]
+    assert "/etc/exim4/routers.conf" in result.findings[0].cause
+
+
+def test_run_exim_route_data_with_blanks(tmp_path: Path) -> None:
+    conf = tmp_path / "exim4.conf"
+    conf.write_text(
+        "begin routers\nsh:\n  driver = manualroute\n"
+        "  route_data = <; 127.0.0.1:2525 ; [::1]:2525\n",
+        encoding="utf-8",
+    )
+    result = relay.run(make_target(RelaySettings(exim_config=str(conf))), make_context())
+    assert codes(result) == ["relay.address_invalid"]
+    assert "neither a routing option nor a transport name" in result.findings[0].cause
+
+
+def test_run_exim_transport_port(tmp_path: Path) -> None:
+    with scripted_peer(MSMTPD_SCRIPT) as port:
+        conf = tmp_path / "exim4.conf"
+        conf.write_text(
+            "begin routers\nsmarthost:\n  driver = manualroute\n  transport = relay_smtp\n"
+            "  route_list = * 127.0.0.1\n"
+            f"begin transports\nrelay_smtp:\n  driver = smtp\n  port = {port}\n",
+            encoding="utf-8",
+        )
+        result = relay.run(make_target(RelaySettings(exim_config=str(conf))), make_context())
+    assert result.status is Status.OK
+    assert result.facts["relay_addresses"][0]["port"] == port
+
+
+def test_both_mta_configurations_named(tmp_path: Path) -> None:
+    conf = tmp_path / "exim4.conf"
+    conf.write_text("dc_smarthost='127.0.0.1::2525'\n", encoding="utf-8")
+    settings = RelaySettings(postfix_config_dir=str(tmp_path), exim_config=str(conf))
+    lookup = relay.find_relay(settings, 1.0)
+    assert any("--exim-config" in note for note in lookup.notes)
+
+
+def test_ipv4_mapped_relay_written_as_mapped() -> None:
+    lookup = relay.find_relay(RelaySettings(address="[::ffff:7f00:1]:2525"), 1.0)
+    assert lookup.addresses[0].text == "[::ffff:127.0.0.1]:2525"
+
+
+def test_unreachable_fix_names_relay_option() -> None:
+    dead = relay.SessionOutcome(LOCAL_RELAY, "127.0.0.1", "refused", "refused")
+    result = relay.evaluate(relay.RelayObservation(lookup_of(LOCAL_RELAY), (dead,)))
+    assert "--relay" in result.findings[0].fix
+
+
+def test_not_smtp_cause_is_a_sentence() -> None:
+    silent = relay.SessionOutcome(LOCAL_RELAY, "127.0.0.1", "not_smtp", "no reply within 2 s")
+    cause = (
+        relay.evaluate(relay.RelayObservation(lookup_of(LOCAL_RELAY), (silent,))).findings[0].cause
+    )
+    assert cause.startswith("The connection to 127.0.0.1:2525 opened, but no SMTP greeting")
+
+
+def test_network_listener_title_lists_only_network() -> None:
+    listeners = (Listener("127.0.0.1", 2525, Family.IPV4), Listener("192.0.2.2", 2525, Family.IPV4))
+    observation = relay.RelayObservation(
+        lookup_of(LOCAL_RELAY), (answered(),), listeners={2525: listeners}, local_ports=(2525,)
+    )
+    title = relay.evaluate(observation).findings[0].title
+    assert title == "Relay port 2525 listens on a network address (192.0.2.2:2525)"
+
+
+def test_ok_summary_capitalised() -> None:
+    result = relay.evaluate(relay.RelayObservation(lookup_of(LOCAL_RELAY), (answered(),)))
+    assert result.summary.startswith("Relay 127.0.0.1:2525 answers")
+
+
+# Bounces: masking, age, counts, unreadable files ------------------------------------------------
+
+POSTFIX_BOUNCED_BEARER = POSTFIX_BOUNCED_77.replace(
+    "(in reply to end of DATA command))",
+    "Authorization: Bearer ya29.a0AfH6SMBx3kQ9vZ_example_token_value_12345)",
+)
+
+
+def test_bounce_evidence_masks_tokens(tmp_path: Path) -> None:
+    target = _target_with_logs(tmp_path, [POSTFIX_BOUNCED_BEARER])
+    evidence = _evaluate_logs(target).findings[0].evidence
+    assert "ya29." not in evidence[0]
+    assert "[secret]" in evidence[0]
+
+
+def test_old_auth_bounce_is_warning(tmp_path: Path) -> None:
+    old = POSTFIX_BOUNCED_77.replace("Mar  2 11:50:00", "Feb 20 11:50:00")
+    result = _evaluate_logs(_target_with_logs(tmp_path, [old]))
+    assert result.status is Status.WARNING
+    assert result.findings[0].facts["last_seen"] == "2026-02-20T11:50:00Z"
+    assert "(the last 10 days ago)" in result.findings[0].title
+
+
+def test_recent_auth_bounce_is_critical(tmp_path: Path) -> None:
+    result = _evaluate_logs(_target_with_logs(tmp_path, [POSTFIX_BOUNCED_77]))
+    assert result.status is Status.CRITICAL
+    assert "(the last 10 min ago)" in result.findings[0].title
+
+
+def test_bounce_counts_consistent(tmp_path: Path) -> None:
+    second_recipient = POSTFIX_BOUNCED_77.replace("bob@", "carol@")
+    lines = [POSTFIX_BOUNCED_77, second_recipient, MSMTPD_77]
+    facts = _evaluate_logs(_target_with_logs(tmp_path, lines)).findings[0].facts
+    assert facts["bounces"] == 1
+    assert facts["recipient_lines"] == 2
+    assert facts["by_source"] == {"postfix": 1, "msmtpd": 1}
+    assert facts["exit_statuses"] == {"77": 1}
+    assert facts["counted_sources"] == ["postfix"]
+
+
+def test_bounce_title_counts_messages(tmp_path: Path) -> None:
+    title = _evaluate_logs(_target_with_logs(tmp_path, [MSMTPD_77])).findings[0].title
+    assert title.startswith("1 message bounced because msmtp exited with status 77 or 78")
+
+
+MSMTPD_OTHER_554 = {
+    "failed to execute": "pipe command failed to execute, session aborted",
+    "cannot pipe": "cannot pipe mail to command, session aborted",
+    "cannot start": "cannot start pipe command, session aborted",
+}
+
+
+@pytest.mark.parametrize("message", MSMTPD_OTHER_554.values(), ids=MSMTPD_OTHER_554.keys())
+def test_msmtpd_other_554_is_pipe_error(tmp_path: Path, message: str) -> None:
+    line = f"2026-03-02 11:50:00 msmtpd[4300] error: {message}"
+    result = _evaluate_logs(_target_with_logs(tmp_path, [line]))
+    assert codes(result) == ["relay.pipe_error_bounces_mail"]
+    assert result.findings[0].facts["exit_statuses"] == {"none": 1}
+
+
+def test_postfix_failed_to_execute_is_pipe_error(tmp_path: Path) -> None:
+    line = POSTFIX_BOUNCED_77.replace(
+        "554 Pipe command reported error 77", "554 Pipe command failed to execute"
+    )
+    assert codes(_evaluate_logs(_target_with_logs(tmp_path, [line]))) == [
+        "relay.pipe_error_bounces_mail"
+    ]
+
+
+def test_unreadable_log_files_reported(tmp_path: Path) -> None:
+    broken = tmp_path / "mail.log.1.gz"
+    broken.write_bytes(b"\x1f\x8b\x08\x00\x00\x00")
+    paths = (str(tmp_path / "absent.log"), str(tmp_path), str(broken))
+    target = make_target(RelaySettings(address="127.0.0.1:2525"), paths)
+    result = _evaluate_logs(target)
+    assert codes(result) == ["relay.log_unreadable"] * 3
+    assert [finding.facts["path"] for finding in result.findings] == list(paths)
+    assert result.status is Status.WARNING
+
+
+def test_pipe_command_failed_fix_says_451() -> None:
+    from smtpdiag.logs.kinds import PIPE_COMMAND_FAILED
+
+    assert "451" in PIPE_COMMAND_FAILED.fix
+    assert "454" not in PIPE_COMMAND_FAILED.fix

@@ -142,8 +142,29 @@ CASES = {
         ["secrets.readable_by_others", "secrets.writable_by_others"],
         Status.CRITICAL,
     ),
-    "systemd-credential-0444": Case(
-        secret(file_facts(mode=0o444, uid=0), systemd_credential=True), [], Status.OK
+    "systemd-credential-0400": Case(
+        secret(file_facts(mode=0o400, uid=0), systemd_credential=True), [], Status.OK
+    ),
+    "systemd-credential-0666": Case(
+        secret(file_facts(mode=0o666, uid=0), systemd_credential=True),
+        ["secrets.readable_by_others", "secrets.writable_by_others"],
+        Status.CRITICAL,
+    ),
+    "secret-in-world-writable-directory": Case(
+        secret(
+            file_facts(mode=0o600),
+            directories=(file_facts("/srv/drop", 0o777, uid=0, file_type="directory"),),
+        ),
+        ["secrets.directory_writable"],
+        Status.CRITICAL,
+    ),
+    "secret-in-sticky-directory": Case(
+        secret(
+            file_facts(mode=0o600),
+            directories=(file_facts("/tmp", 0o1777, uid=0, file_type="directory"),),
+        ),
+        [],
+        Status.OK,
     ),
     "refresh-token-missing": Case(secret(missing()), ["secrets.file_missing"], Status.WARNING),
     "token-cache-missing": Case(secret(missing(), role=CACHE), [], Status.OK),
@@ -349,11 +370,11 @@ def test_critical_findings_first() -> None:
 @pytest.mark.parametrize(
     ("items", "logs", "summary"),
     [
-        pytest.param((), None, "no problem found in 0 files", id="nothing"),
+        pytest.param((), None, "No problem found in 0 files", id="nothing"),
         pytest.param(
             ("secret-0600-own",),
             LogScan(files=("/var/log/mail.log",)),
-            "no problem found in 1 file and 1 log file",
+            "No problem found in 1 file and 1 log file",
             id="clean",
         ),
         pytest.param(
@@ -365,9 +386,16 @@ def test_critical_findings_first() -> None:
         pytest.param(
             ("secret-0600-own",),
             LogScan(files=("/a.log", "/b.log"), complete=False),
-            "no problem found in 1 file and 2 log files; the deadline came before the end of "
+            "No problem found in 1 file and 2 log files; the deadline came before the end of "
             "the log files",
             id="deadline",
+        ),
+        pytest.param(
+            ("secret-0600-own",),
+            LogScan(files=("/a.log", "/b.log"), unreadable=(("/b.log", "Is a directory"),)),
+            "0 critical and 1 warning findings in 1 file and 1 of 2 log files; some log files "
+            "could not be read to their end",
+            id="unreadable log",
         ),
     ],
 )
@@ -558,12 +586,62 @@ def test_run_kubernetes_secret_volume_0400(tmp_path: Path) -> None:
 
 def test_run_systemd_credential(tmp_path: Path) -> None:
     directory = tmp_path / "credentials"
-    directory.mkdir()
-    credential = write(directory / "smtpdiag.refresh_token", "1//0gAbCdEf\n", 0o444)
+    directory.mkdir(mode=0o500)
+    credential = write(directory / "smtpdiag.refresh_token", "1//0gAbCdEf\n", 0o400)
     files = (SecretFile(str(credential), SecretRole.REFRESH_TOKEN),)
     result = secrets.run(target(files, credentials_directory=str(directory)), context())
     assert result.findings == ()
     assert result.facts["files"][0]["systemd_credential"] is True
+
+
+def test_run_systemd_credential_judged_by_mode(tmp_path: Path) -> None:
+    directory = tmp_path / "credentials"
+    directory.mkdir()
+    directory.chmod(0o777)
+    credential = write(directory / "smtpdiag.refresh_token", "1//0gAbCdEf\n", 0o666)
+    files = (SecretFile(str(credential), SecretRole.REFRESH_TOKEN),)
+    result = secrets.run(target(files, credentials_directory=str(directory)), context())
+    assert codes(result) == [
+        "secrets.readable_by_others",
+        "secrets.writable_by_others",
+        "secrets.directory_writable",
+    ]
+    assert result.facts["files"][0]["systemd_credential"] is True
+
+
+def test_run_secret_in_writable_directory(tmp_path: Path) -> None:
+    directory = tmp_path / "drop"
+    directory.mkdir()
+    directory.chmod(0o777)
+    token = write(directory / "refresh-token", "1//0gAbCdEf\n", 0o600)
+    files = (SecretFile(str(token), SecretRole.REFRESH_TOKEN),)
+    result = secrets.run(target(files), context())
+    assert codes(result) == ["secrets.directory_writable"]
+    assert result.findings[0].facts["directory"] == str(directory)
+
+
+@pytest.mark.parametrize(
+    ("command", "reason"),
+    [
+        pytest.param("get-token 'unbalanced", "unbalanced quotes", id="unbalanced quotes"),
+        pytest.param("$HOME/bin/get-token", "shell expansion", id="variable"),
+        pytest.param("sh -c 'cat /etc/token'", "inline code", id="sh -c"),
+    ],
+)
+def test_run_token_command_not_judged(command: str, reason: str) -> None:
+    result = secrets.run(target(token_command=command), context())
+    assert "token command (passwordeval) was not judged" in result.summary
+    assert reason in result.facts["token_command_not_judged"]
+
+
+def test_run_unreadable_log_files(tmp_path: Path) -> None:
+    broken = tmp_path / "mail.log.1.gz"
+    broken.write_bytes(b"\x1f\x8b\x08\x00\x00\x00")
+    paths = (str(tmp_path / "absent.log"), str(tmp_path), str(broken))
+    result = secrets.run(target(logs=paths), context())
+    assert codes(result) == ["secrets.log_unreadable"] * 3
+    assert [finding.facts["path"] for finding in result.findings] == list(paths)
+    assert "0 of 3 log files" in result.summary
 
 
 def test_run_writable_msmtprc(tmp_path: Path) -> None:
@@ -688,3 +766,27 @@ def test_cli_secret_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     report = json.loads(capsys.readouterr().out)
     assert code == 2
     assert report["checks"][0]["findings"][0]["code"] == "secrets.readable_by_others"
+
+
+def test_run_kubernetes_path_through_data_link(tmp_path: Path) -> None:
+    volume = tmp_path / "secret-volume"
+    version = volume / "..2026_12_05_10_00_00.123456789"
+    version.mkdir(parents=True)
+    write(version / "oauth.env", "CLIENT_SECRET=x\n", 0o644)
+    (volume / "..data").symlink_to(version.name)
+    files = (SecretFile(str(volume / "..data" / "oauth.env"), SecretRole.SECRET_FILE),)
+    result = secrets.run(target(files), context())
+    assert codes(result) == ["secrets.kubernetes_secret_volume"]
+
+
+def test_owned_by_other_user_as_root() -> None:
+    item = secret(file_facts(mode=0o600, uid=RUN_AS_UID + 1))
+    result = secrets.evaluate(Inspection(files=(item,), run_as_uid=0, run_as="root"))
+    owned = finding(result, "secrets.owned_by_other_user")
+    assert owned.title.endswith("not to root")
+    assert owned.fix.count("chown") == 1
+
+
+def test_not_regular_file_fix_names_setting() -> None:
+    result = evaluate_one(CASES["directory-as-secret"].item)
+    assert result.findings[0].fix.startswith("Change refresh_token_file to the path")

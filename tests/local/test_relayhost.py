@@ -13,6 +13,7 @@ from system_programs import require_program
 from smtpdiag.local.relayhost import (
     RelayAddress,
     RelaySource,
+    display_address,
     exim_smarthosts,
     parse_debian_hosts,
     parse_debian_smarthost,
@@ -352,3 +353,55 @@ def test_no_postconf_and_no_main_cf(tmp_path: Path) -> None:
     lookup = postfix_relayhost(str(tmp_path), 5.0, str(tmp_path / "no-postconf"))
     assert lookup.error is not None
     assert "main.cf cannot be read" in lookup.error
+
+
+def test_exim_ipv6_with_single_colons_is_invalid() -> None:
+    addresses, problems = parse_debian_hosts("[::1]::2525")
+    assert addresses == []
+    assert "[:1] is not an IP address" in problems[0]
+
+
+def test_display_address_mixed_form() -> None:
+    assert display_address("::ffff:7f00:1") == "::ffff:127.0.0.1"
+
+
+def test_exim_hosts_override(tmp_path: Path) -> None:
+    path = tmp_path / "exim4.conf"
+    path.write_text(
+        "begin routers\nsmarthost:\n  driver = manualroute\n  transport = relay_smtp\n"
+        "  route_list = * relay.example\n"
+        "begin transports\nrelay_smtp:\n  driver = smtp\n  hosts = 127.0.0.1\n"
+        "  hosts_override\n  port = 2525\n",
+        encoding="utf-8",
+    )
+    lookup = exim_smarthosts(str(path))
+    assert lookup.addresses == (RelayAddress("127.0.0.1", 2525, "127.0.0.1"),)
+
+
+def test_exim_transport_named_in_route_options(tmp_path: Path) -> None:
+    path = tmp_path / "exim4.conf"
+    path.write_text(
+        "begin routers\nsmarthost:\n  driver = manualroute\n  transport = remote_smtp\n"
+        "  route_list = * 127.0.0.1 byname relay_smtp\n"
+        "begin transports\nremote_smtp:\n  driver = smtp\n"
+        "relay_smtp:\n  driver = smtp\n  port = 2525\n",
+        encoding="utf-8",
+    )
+    assert exim_smarthosts(str(path)).addresses[0].port == 2525
+
+
+def test_exim_undefined_transport_noted(tmp_path: Path) -> None:
+    path = tmp_path / "exim4.conf"
+    path.write_text(
+        "begin routers\nsmarthost:\n  driver = manualroute\n  transport = relay_smtp\n"
+        "  route_list = * 127.0.0.1\n",
+        encoding="utf-8",
+    )
+    lookup = exim_smarthosts(str(path))
+    assert "transport relay_smtp is not defined in this file" in lookup.notes[0]
+
+
+def test_exim_include_listed(tmp_path: Path) -> None:
+    path = tmp_path / "exim4.conf"
+    path.write_text(".include_if_exists /etc/exim4/local.conf\n", encoding="utf-8")
+    assert exim_smarthosts(str(path)).unread_includes == ("/etc/exim4/local.conf",)
