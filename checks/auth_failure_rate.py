@@ -38,12 +38,6 @@ NO_LOG_FILES = (
     "not run: no log file configured (log_files in the configuration file or SMTPDIAG_LOG_FILES)"
 )
 
-DEADLINE_CHECK_LINES = 4096
-"""Candidate lines read between two looks at the check's deadline."""
-
-MIN_REMAINING_SECONDS = 0.05
-"""Time left before the check's deadline at which reading stops."""
-
 
 def run(target: Target, ctx: CheckContext) -> CheckResult:
     """Read the target's log files and judge the failure rate of the window that ends now."""
@@ -94,24 +88,14 @@ def _analyse(
 
     # NOTE: each file is read from its start, although only the last window counts. Seeking
     # close to the end of a large file first would make the check faster.
-    from smtpdiag.logs.reader import LogReader
+    from smtpdiag.logs.reader import LogReader, feed_lines
 
     now = options.until if options.until is not None else ctx.now().timestamp()
     analysis = Analysis(options, lambda: now)
     reader = LogReader(paths)
-    lines = iter(reader)
-    fed = 0
-    try:
-        for line in lines:
-            analysis.feed(line)
-            fed += 1
-            if fed % DEADLINE_CHECK_LINES == 0 and ctx.remaining() < MIN_REMAINING_SECONDS:
-                return None
-    finally:
-        # Closing the generator closes the file it stopped in.
-        close = getattr(lines, "close", None)
-        if close is not None:
-            close()
+    complete, fed = feed_lines(reader, analysis.feed, ctx.remaining)
+    if not complete:
+        return None
     analysis.add_lines_read(reader.lines_read - fed)
     for path, error in reader.errors:
         analysis.add_read_error(path, error)

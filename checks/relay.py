@@ -87,12 +87,6 @@ PROC_DIR = "/proc"
 MAX_ADDRESSES = 8
 """Addresses probed at most, over all relay entries and their resolved addresses."""
 
-DEADLINE_CHECK_LINES = 4096
-"""Candidate log lines read between two looks at the check's deadline."""
-
-MIN_REMAINING_SECONDS = 0.05
-"""Time left before the check's deadline at which log reading stops."""
-
 RECENT_BOUNCE_SECONDS = 24 * 3600
 """Age up to which an AUTH failure bounce is critical. An older last bounce is a warning."""
 
@@ -342,27 +336,19 @@ def scan_logs(target: Target, ctx: CheckContext) -> BounceSummary:
     Files are streamed (gzip included) by the logs reader and read until the check's deadline;
     the summary says whether every file was read to its end.
     """
-    from smtpdiag.logs.reader import LogReader
+    from smtpdiag.logs.reader import LogLine, LogReader, feed_lines
     from smtpdiag.logs.timestamps import TimeReader
 
     times = TimeReader(_zone(target.logs.timezone), lambda: ctx.now().timestamp())
     tally = BounceTally()
+
+    def feed(line: LogLine) -> None:
+        bounce = read_bounce(line.text, times)
+        if bounce is not None:
+            tally.add(bounce)
+
     reader = LogReader(target.logs.files)
-    lines = iter(reader)
-    complete = True
-    try:
-        for count, line in enumerate(lines, start=1):
-            bounce = read_bounce(line.text, times)
-            if bounce is not None:
-                tally.add(bounce)
-            if count % DEADLINE_CHECK_LINES == 0 and ctx.remaining() < MIN_REMAINING_SECONDS:
-                complete = False
-                break
-    finally:
-        # Closing the generator closes the file it stopped in.
-        close = getattr(lines, "close", None)
-        if close is not None:
-            close()
+    complete, _ = feed_lines(reader, feed, ctx.remaining)
     return tally.summary(reader.lines_read, complete, reader.errors, ctx.now().timestamp())
 
 

@@ -85,12 +85,6 @@ SETTINGS = {
 SCRIPT_SCAN_BYTES = 64 * 1024
 """Bytes at the start of a token program or script that are searched for secrets."""
 
-DEADLINE_CHECK_LINES = 4096
-"""Candidate log lines read between two looks at the check's deadline."""
-
-MIN_REMAINING_SECONDS = 0.05
-"""Time left before the check's deadline at which reading the logs stops."""
-
 
 @dataclass(frozen=True)
 class InspectedFile:
@@ -301,26 +295,13 @@ def scan_logs(paths: Sequence[str], ctx: CheckContext) -> LogScan:
         return LogScan(files=())
     from smtpdiag.logs.analysis import Analysis, AnalysisOptions
     from smtpdiag.logs.model import NO_RESULT
-    from smtpdiag.logs.reader import LogReader
+    from smtpdiag.logs.reader import LogReader, feed_lines
 
     # Only the leak search of the analysis is wanted: a parser that finds no event skips the
     # counting of attempts.
     analysis = Analysis(AnalysisOptions(), parser=lambda text: NO_RESULT)
     reader = LogReader(paths)
-    lines = iter(reader)
-    complete = True
-    fed = 0
-    try:
-        for line in lines:
-            analysis.feed(line)
-            fed += 1
-            if fed % DEADLINE_CHECK_LINES == 0 and ctx.remaining() < MIN_REMAINING_SECONDS:
-                complete = False
-                break
-    finally:
-        close = getattr(lines, "close", None)
-        if close is not None:
-            close()
+    complete, fed = feed_lines(reader, analysis.feed, ctx.remaining)
     analysis.add_lines_read(reader.lines_read - fed)
     summary = analysis.summary()
     findings = tuple(finding for finding in summary.findings if finding.code == TOKEN_IN_LOG.code)

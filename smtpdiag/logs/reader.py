@@ -21,7 +21,7 @@ import stat
 import subprocess
 import tempfile
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from gzip import BadGzipFile, GzipFile
 from typing import IO, Any, BinaryIO, cast
@@ -512,3 +512,33 @@ def _export_fields(entry: dict[str, Any]) -> dict[str, Any]:
         else:
             fields[name] = str(value)
     return fields
+
+
+DEADLINE_CHECK_LINES = 4096
+"""Candidate lines fed between two looks at the time left."""
+
+MIN_REMAINING_SECONDS = 0.05
+"""Time left, in seconds, at which ``feed_lines`` stops."""
+
+
+def feed_lines(
+    reader: LogReader, feed: Callable[[LogLine], None], remaining: Callable[[], float]
+) -> tuple[bool, int]:
+    """Pass the candidate lines of ``reader`` to ``feed`` until they end or time runs short.
+
+    ``remaining`` returns the seconds left, such as ``CheckContext.remaining``. Returns whether
+    every line was fed, and how many were. The file the reader stopped in is closed.
+    """
+    lines = iter(reader)
+    fed = 0
+    try:
+        for line in lines:
+            feed(line)
+            fed += 1
+            if fed % DEADLINE_CHECK_LINES == 0 and remaining() < MIN_REMAINING_SECONDS:
+                return False, fed
+    finally:
+        close = getattr(lines, "close", None)
+        if close is not None:
+            close()
+    return True, fed

@@ -18,6 +18,7 @@ from smtpdiag.cli import main
 from smtpdiag.context import CheckContext, LogSettings, Settings, Target, TlsMode
 from smtpdiag.errors import ConfigError, UsageError
 from smtpdiag.logs.analysis import AnalysisOptions
+from smtpdiag.logs.reader import DEADLINE_CHECK_LINES
 from smtpdiag.models import CheckResult, Severity, Status
 
 NOW = datetime(2026, 12, 4, 10, 0, 0, tzinfo=UTC)
@@ -314,7 +315,7 @@ def test_leak_never_shows_secret(tmp_path: Path) -> None:
 
 def test_deadline_gives_unknown(tmp_path: Path) -> None:
     path = tmp_path / "mail.log"
-    lines = many(auth_failure_rate.DEADLINE_CHECK_LINES + 10, msmtp_ok)
+    lines = many(DEADLINE_CHECK_LINES + 10, msmtp_ok)
     path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
     expired = CheckContext(settings=Settings(), now=lambda: NOW, deadline=0.0)
     result = auth_failure_rate.run(target((str(path),)), expired)

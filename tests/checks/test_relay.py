@@ -19,6 +19,7 @@ from smtpdiag.context import CheckContext, LogSettings, RelaySettings, Settings,
 from smtpdiag.local.bounces import EVIDENCE_LINES, read_bounce
 from smtpdiag.local.listeners import Family, Listener
 from smtpdiag.local.relayhost import RelayAddress, RelayLookup, RelaySource
+from smtpdiag.logs.reader import DEADLINE_CHECK_LINES
 from smtpdiag.logs.timestamps import TimeReader
 from smtpdiag.models import CheckResult, Status
 from smtpdiag.redact import REDACTOR
@@ -413,7 +414,7 @@ def test_bounce_evidence_bounded(tmp_path: Path) -> None:
 
 
 def test_log_read_stopped_by_deadline_is_unknown(tmp_path: Path) -> None:
-    lines = ["Mar  2 11:00:00 mx postfix/smtp[1]: status=sent"] * (relay.DEADLINE_CHECK_LINES + 1)
+    lines = ["Mar  2 11:00:00 mx postfix/smtp[1]: status=sent"] * (DEADLINE_CHECK_LINES + 1)
     target = _target_with_logs(tmp_path, lines)
     expired = CheckContext(Settings(), deadline=0.0, now=lambda: NOW)
     bounces = relay.scan_logs(target, expired)

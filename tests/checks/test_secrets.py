@@ -28,6 +28,7 @@ from smtpdiag.context import (
 )
 from smtpdiag.local.permissions import FileFacts, mode_text, read_file_facts
 from smtpdiag.local.token_command import TOKEN_PROGRAM, TOKEN_SCRIPT
+from smtpdiag.logs.reader import DEADLINE_CHECK_LINES
 from smtpdiag.models import CheckResult, Severity, Status
 
 RUN_AS_UID = 1000
@@ -724,7 +725,7 @@ def test_log_unreadable_in_facts(tmp_path: Path) -> None:
 
 
 def test_log_deadline_gives_unknown(tmp_path: Path) -> None:
-    lines = [OK_LINE] * (secrets.DEADLINE_CHECK_LINES + 10)
+    lines = [OK_LINE] * (DEADLINE_CHECK_LINES + 10)
     log = tmp_path / "mail.log"
     log.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
     result = secrets.run(target(logs=(str(log),)), context(deadline=0.0))

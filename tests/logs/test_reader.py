@@ -16,7 +16,14 @@ import pytest
 from smtpdiag.errors import UsageError
 from smtpdiag.logs import reader
 from smtpdiag.logs.keywords import CANDIDATE
-from smtpdiag.logs.reader import FAST_CANDIDATE, LogLine, LogReader, journal_lines
+from smtpdiag.logs.reader import (
+    DEADLINE_CHECK_LINES,
+    FAST_CANDIDATE,
+    LogLine,
+    LogReader,
+    feed_lines,
+    journal_lines,
+)
 
 MSMTP = (
     "Dec  3 10:15:02 laptop msmtp: host=smtp.gmail.com tls=on auth=on user=alice@example.com "
@@ -293,3 +300,18 @@ def test_endless_input_without_line_break_stops() -> None:
     assert list(log_reader) == []
     assert [path for path, _ in log_reader.errors] == ["-"]
     assert "no line break" in log_reader.errors[0][1]
+
+
+def test_feed_lines_stops_when_time_runs_short(tmp_path: Path) -> None:
+    log = tmp_path / "mail.log"
+    log.write_text((MSMTP + "\n") * (DEADLINE_CHECK_LINES + 10))
+    fed: list[LogLine] = []
+    complete, count = feed_lines(LogReader([str(log)]), fed.append, lambda: 0.0)
+    assert (complete, count, len(fed)) == (False, DEADLINE_CHECK_LINES, DEADLINE_CHECK_LINES)
+
+
+def test_feed_lines_reads_all_with_time_left(tmp_path: Path) -> None:
+    log = tmp_path / "mail.log"
+    log.write_text((MSMTP + "\n") * 3)
+    fed: list[LogLine] = []
+    assert feed_lines(LogReader([str(log)]), fed.append, lambda: 60.0) == (True, 3)
