@@ -26,27 +26,34 @@ from smtpdiag.msmtprc.inspect import (
     PasswordLine,
     ProgramProblem,
     inspect_command,
+    is_access_token,
     logfile_problem,
     read_password_lines,
+    trust_file_problem,
 )
 from smtpdiag.msmtprc.kinds import (
-    ACCOUNT_NOT_FOUND,
     AUTH_NOT_OAUTH2,
     AUTH_OVERRIDDEN,
     CERTCHECK_OFF,
+    COMMENT_WARNING_COMMANDS,
     FINDINGS,
     FROM_DIFFERS_FROM_USER,
     FROM_MISSING,
+    FROM_NOT_ADDRESS,
     HOST_NOT_SET,
     IMPLICIT_TLS_ON_STARTTLS_PORT,
+    INLINE_COMMENT,
     LOGFILE_NOT_WRITABLE,
     MECHANISM_NOT_SUPPORTED,
     MSMTP_NOT_FOUND,
     NO_AUTH,
     NO_DEFAULT_ACCOUNT,
+    NO_TIMEOUT,
     OTHER_PROVIDER_RULE,
+    PASSWORD_MISSING,
     PASSWORDEVAL_NOT_EXECUTABLE,
     PASSWORDEVAL_NOT_FOUND,
+    PASSWORDEVAL_SCRIPT_CRLF,
     PROVIDER_RULES,
     READABLE_BY_OTHERS,
     REJECTED_BY_MSMTP,
@@ -54,10 +61,14 @@ from smtpdiag.msmtprc.kinds import (
     STARTTLS_ON_IMPLICIT_PORT,
     TLS_OFF_WITH_AUTH,
     TOKEN_IN_PASSWORD,
+    TRUST_FILE_MISSING,
+    USER_MISSING,
+    access_beyond_owner,
+    comment_effect,
     mechanism_effect,
 )
-from smtpdiag.redact import MASK, REDACTOR
-from smtpdiag.sasl.tokens import looks_like_token
+from smtpdiag.msmtprc.model import parse_c_integer
+from smtpdiag.redact import MASK, mask_command
 from smtpdiag.spec import CheckSpec
 
 if TYPE_CHECKING:
@@ -77,6 +88,15 @@ STARTTLS_PORTS = (25, 587)
 IMPLICIT_TLS_PORT = 465
 """Port that expects TLS from the first byte (RFC 8314)."""
 
+CREDENTIAL_FREE_MECHANISMS = ("external", "gssapi")
+"""``auth`` values that need no user and password from msmtp: EXTERNAL uses the TLS client
+certificate, GSSAPI a Kerberos ticket."""
+
+COMMENT_FREE_COMMANDS = frozenset({"passwordeval", "eval"})
+"""Commands whose value is a shell command, where ``#`` starts a comment of the shell."""
+
+_INLINE_COMMENT = re.compile(r"[ \t]#")
+
 TOKEN_COMMAND_HINT = re.compile(r"oauth|token|bearer|pizauth|oama", re.IGNORECASE)
 """Words in a ``passwordeval`` command that show it prints an OAuth2 access token: the usual
 helper names (mutt_oauth2.py, oama, pizauth, getmail-gmail-xoauth-tokens) and token files."""
@@ -92,13 +112,16 @@ class MsmtpFacts:
     account_name: str
     """Account requested: ``--account``, else ``default``."""
     fell_back: bool = False
-    """Whether the only account stood in for a missing ``default`` account."""
+    """Whether the only account stood in for a missing ``default`` account, which
+    ``select_account`` reports when no account was named."""
     mode: int | None = None
     """Permission bits of the file (``st_mode & 0o7777``); None when unknown."""
     password_lines: tuple[PasswordLine, ...] = ()
     command_problem: ProgramProblem | None = None
     logfile_problem: str | None = None
     """Reason msmtp cannot append to ``logfile``; None when it can or no file is set."""
+    trust_file_problem: str | None = None
+    """Reason msmtp cannot load ``tls_trust_file``; None when it can or none is set."""
     user_name: str = ""
     """User that smtpdiag runs as, named in the logfile finding."""
     version: MsmtpVersion | None = None
@@ -112,12 +135,19 @@ def run(target: Target, ctx: CheckContext) -> CheckResult:
     if path is None:
         return CheckResult.skipped(CHECK_ID, NOT_CONFIGURED)
 
+    from smtpdiag.msmtprc.locate import select_account
     from smtpdiag.msmtprc.parser import parse_file
 
     try:
         config = parse_file(path)
     except UsageError as error:
         return CheckResult.unknown(CHECK_ID, f"cannot read {path}: {error.problem}")
+    try:
+        # Configuration loading selects the same account first and stops with a usage error
+        # (exit 3) when there is none, so this is reached only by direct callers.
+        select_account(config, target.msmtp.account)
+    except UsageError as error:
+        return CheckResult.unknown(CHECK_ID, error.problem)
     return evaluate(gather(config, target, ctx))
 
 
@@ -133,6 +163,7 @@ def gather(config: MsmtpFile, target: Target, ctx: CheckContext) -> MsmtpFacts:
     mode = _mode(config.path)
     command = account.get("passwordeval") if account else None
     logfile = account.get("logfile") if account else None
+    trust_file = account.get("tls_trust_file") if account and account.tls else None
     return MsmtpFacts(
         config=config,
         account=account,
@@ -142,6 +173,7 @@ def gather(config: MsmtpFile, target: Target, ctx: CheckContext) -> MsmtpFacts:
         password_lines=read_password_lines(config.path),
         command_problem=inspect_command(command, search_path) if command else None,
         logfile_problem=logfile_problem(logfile) if logfile else None,
+        trust_file_problem=trust_file_problem(trust_file) if trust_file else None,
         user_name=_user_name(),
         version=version,
         system_config=_is_system_config(config.path, version),
@@ -159,20 +191,14 @@ def _user_name() -> str:
 
 
 def _select(config: MsmtpFile, name: str | None) -> tuple[Account | None, bool]:
-    """Return the account msmtp would use and whether ``default`` is missing from a file
-    with one account.
-
-    ``config.load`` stores the account it fell back to as if it had been named, so the
-    fallback is recognised from the file: msmtp without ``-a`` fails on it either way.
-    """
+    """Return the account msmtp would use and whether the only account stands in for a
+    missing ``default``, which happens only when no account was named."""
     from smtpdiag.msmtprc.locate import select_account
 
     try:
-        account, _ = select_account(config, name)
+        return select_account(config, name)
     except UsageError:
         return None, False
-    lone = len(config.accounts) == 1 and config.account("default") is None
-    return account, lone
 
 
 def _mode(path: str) -> int | None:
@@ -190,12 +216,18 @@ def _is_system_config(path: str, version: MsmtpVersion | None) -> bool:
 
 
 def evaluate(facts: MsmtpFacts) -> CheckResult:
-    """Turn the facts about an msmtp configuration into the check result. Pure."""
+    """Turn the facts about an msmtp configuration into the check result. Pure.
+
+    A file that msmtp rejects gets only the findings about the file itself: msmtp stops at
+    the first invalid line and runs nothing, so findings about the account would point at
+    the wrong fix.
+    """
     findings = _file_findings(facts)
     account = facts.account
-    if account is not None:
-        findings += _account_findings(facts, account)
-    findings += _program_findings(facts)
+    if not facts.config.problems:
+        if account is not None:
+            findings += _account_findings(facts, account)
+        findings += _program_findings(facts)
     summary = _summary(facts, findings)
     return CheckResult.from_findings(CHECK_ID, summary, _ordered(findings), result_facts(facts))
 
@@ -216,7 +248,7 @@ def result_facts(facts: MsmtpFacts) -> dict[str, Any]:
             "auth": account.auth,
             "user": account.get("user"),
             "from": account.get("from"),
-            "passwordeval": _mask_words(account.get("passwordeval")),
+            "passwordeval": _masked(account.get("passwordeval")),
             "logfile": account.get("logfile"),
         }
     version = facts.version
@@ -225,23 +257,21 @@ def result_facts(facts: MsmtpFacts) -> dict[str, Any]:
     return result
 
 
-def _mask_words(text: str | None) -> str | None:
-    """Replace the token-shaped words of ``text`` with the mask and register them."""
-    if text is None:
-        return None
-    words = text.split(" ")
-    for index, word in enumerate(words):
-        if looks_like_token(word):
-            REDACTOR.register(word)
-            words[index] = MASK
-    return " ".join(words)
+def _masked(text: str | None) -> str | None:
+    """Return a value for output with its secrets masked (``mask_command``)."""
+    return None if text is None else mask_command(text)
+
+
+def _shown_value(assignment: Assignment) -> str:
+    return MASK if assignment.command == "password" else mask_command(assignment.value)
 
 
 def _evidence(config: MsmtpFile, assignment: Assignment | None) -> str:
     if assignment is None:
         return ""
-    value = MASK if assignment.command == "password" else _mask_words(assignment.value)
-    return f"{config.path}:{assignment.line}: {assignment.command} {value}".rstrip()
+    return (
+        f"{config.path}:{assignment.line}: {assignment.command} {_shown_value(assignment)}".rstrip()
+    )
 
 
 def _details(facts: MsmtpFacts, account: Account | None = None) -> dict[str, Any]:
@@ -267,13 +297,7 @@ def _file_findings(facts: MsmtpFacts) -> list[Finding]:
         ]
         details = _details(facts) | {"message": first.message, "count": len(config.problems)}
         findings.append(REJECTED_BY_MSMTP.make(details=details, evidence=evidence))
-    if facts.account is None:
-        names = ", ".join(config.account_names) or "no account"
-        details = _details(facts) | {"accounts": names}
-        findings.append(
-            ACCOUNT_NOT_FOUND.make(details=details, facts={"accounts": list(config.account_names)})
-        )
-    elif facts.fell_back:
+    elif facts.account is not None and facts.fell_back:
         account = facts.account
         evidence = [f"{config.path}:{account.line}: account {account.name}"]
         findings.append(
@@ -307,7 +331,8 @@ def _token_in_password(facts: MsmtpFacts) -> list[Finding]:
             severity = Severity.WARNING
         details = _details(facts) | {
             "line": password.line,
-            "length": password.length,
+            "length": password.value_length,
+            "kind": password.token_kind,
             "consequence": consequence,
         }
         evidence = [f"{facts.config.path}:{password.line}: password {MASK}"]
@@ -323,7 +348,7 @@ def _readable_by_others(facts: MsmtpFacts) -> Finding | None:
         return None
     path = facts.config.path
     lines = ", ".join(str(password.line) for password in facts.password_lines)
-    details = _details(facts) | {"mode": f"{mode:04o}"}
+    details = _details(facts) | {"mode": f"{mode:04o}", "access": access_beyond_owner(mode)}
     evidence = [f"{path}: mode {mode:04o}"]
     evidence += [f"{path}:{password.line}: password {MASK}" for password in facts.password_lines]
     if facts.password_lines and mode & 0o177:
@@ -364,28 +389,129 @@ def _readable_by_others(facts: MsmtpFacts) -> Finding | None:
 
 
 def _account_findings(facts: MsmtpFacts, account: Account) -> list[Finding]:
-    findings: list[Finding] = []
-    findings += _presence_findings(facts, account)
+    commented = _inline_comments(facts, account)
+    findings: list[Finding] = [finding for finding, _ in commented]
+    skip = {command for _, command in commented}
+    findings += _presence_findings(facts, account, skip)
+    findings += _credential_findings(facts, account)
     findings += _auth_findings(facts, account)
-    findings += _tls_findings(facts, account)
-    sender = _from_differs(facts, account)
+    findings += _tls_findings(facts, account, skip)
+    sender = _from_differs(facts, account) if "from" not in skip else None
     if sender is not None:
         findings.append(sender)
+    findings += _timeout_findings(facts, account)
     return findings
 
 
-def _presence_findings(facts: MsmtpFacts, account: Account) -> list[Finding]:
+def _presence_findings(facts: MsmtpFacts, account: Account, skip: set[str]) -> list[Finding]:
     findings: list[Finding] = []
     details = _details(facts, account)
     evidence = [f"{facts.config.path}:{account.line}: account {account.name}"]
     if not account.get("host"):
         findings.append(HOST_NOT_SET.make(details=details, evidence=evidence))
-    if not account.get("from") and account.get("auto_from") not in ("", "on"):
+    sender = account.get("from")
+    if not sender and account.get("auto_from") not in ("", "on"):
         suggested = account.get("user") or "ADDRESS"
         findings.append(
             FROM_MISSING.make(details=details | {"suggested_from": suggested}, evidence=evidence)
         )
+    elif sender and "from" not in skip and not _is_bare_address(sender):
+        findings.append(_from_not_address(facts, account, sender))
     return findings
+
+
+_ADDRESS_IN_BRACKETS = re.compile(r"<([^<>\s]+)>")
+
+
+def _is_bare_address(sender: str) -> bool:
+    """Tell whether a ``from`` value can go into MAIL FROM:<...> as it is."""
+    return not any(character in sender for character in '<> \t"')
+
+
+def _from_not_address(facts: MsmtpFacts, account: Account, sender: str) -> Finding:
+    """Report a display name or angle brackets in ``from``. It is critical when
+    ``allow_from_override off`` keeps the callers' ``-f`` from replacing the value."""
+    inside = _ADDRESS_IN_BRACKETS.search(sender)
+    suggested = inside.group(1) if inside else account.get("user") or "ADDRESS"
+    fixed = account.get("allow_from_override") == "off"
+    if fixed:
+        callers = (
+            "allow_from_override off makes msmtp use it even when the caller passes -f, so no "
+            "mail goes out."
+        )
+    else:
+        callers = (
+            "msmtpd and other callers that pass -f replace it, so relayed mail still goes "
+            "out, but cron jobs and scripts that run msmtp without -f fail."
+        )
+    details = _details(facts, account) | {
+        "from_value": sender,
+        "suggested_from": suggested,
+        "callers": callers,
+    }
+    evidence = [_evidence(facts.config, account.assignment("from"))]
+    severity = Severity.CRITICAL if fixed else None
+    return FROM_NOT_ADDRESS.make(details=details, evidence=evidence, severity=severity)
+
+
+def _inline_comments(facts: MsmtpFacts, account: Account) -> list[tuple[Finding, str]]:
+    """Report each value in force that contains a ``#`` after a blank, with its command."""
+    found: list[tuple[Finding, str]] = []
+    for command in account.history:
+        assignment = account.assignment(command)
+        if assignment is None or command in COMMENT_FREE_COMMANDS:
+            continue
+        if _INLINE_COMMENT.search(assignment.value) is None:
+            continue
+        details = _details(facts, account) | {
+            "line": assignment.line,
+            "command": command,
+            "effect": comment_effect(command, _shown_value(assignment)),
+        }
+        severity = Severity.WARNING if command in COMMENT_WARNING_COMMANDS else None
+        evidence = [_evidence(facts.config, assignment)]
+        finding = INLINE_COMMENT.make(details=details, evidence=evidence, severity=severity)
+        found.append((finding, command))
+    return found
+
+
+def _credential_findings(facts: MsmtpFacts, account: Account) -> list[Finding]:
+    """Report a missing user or password for a mechanism that needs both."""
+    mechanism = account.auth
+    if mechanism is None or mechanism in CREDENTIAL_FREE_MECHANISMS:
+        return []
+    assignment = account.assignment("auth")
+    # With auth on msmtp's message names the mechanism it chose: PLAIN when the server offers
+    # it (msmtp 1.8.23 against the lab), another one otherwise.
+    named = mechanism.upper() if mechanism else "PLAIN"
+    details = _details(facts, account) | {
+        "value": assignment.value if assignment else "on",
+        "mechanism": named,
+        "suggested_user": account.get("from") or "ADDRESS",
+    }
+    evidence = [_evidence(facts.config, assignment)]
+    findings: list[Finding] = []
+    if not account.get("user"):
+        findings.append(USER_MISSING.make(details=details, evidence=evidence))
+    if account.get("password") is None and account.get("passwordeval") is None:
+        findings.append(PASSWORD_MISSING.make(details=details, evidence=evidence))
+    return findings
+
+
+def _timeout_findings(facts: MsmtpFacts, account: Account) -> list[Finding]:
+    if _timeout_seconds(account) is not None:
+        return []
+    evidence = [
+        _evidence(facts.config, account.assignment("timeout"))
+        or f"{facts.config.path}:{account.line}: account {account.name}"
+    ]
+    return [NO_TIMEOUT.make(details=_details(facts, account), evidence=evidence)]
+
+
+def _timeout_seconds(account: Account) -> int | None:
+    """Return the ``timeout`` in force in seconds, or None when it is off (msmtp's default)."""
+    value = account.get("timeout")
+    return None if value is None or value == "off" else parse_c_integer(value)
 
 
 def _auth_findings(facts: MsmtpFacts, account: Account) -> list[Finding]:
@@ -395,26 +521,46 @@ def _auth_findings(facts: MsmtpFacts, account: Account) -> list[Finding]:
         return [overridden]
     if account.auth is None:
         return _no_auth(facts, account)
-
-    command = account.get("passwordeval")
-    if account.auth in OAUTH_MECHANISMS or command is None:
-        return []
-    hint = TOKEN_COMMAND_HINT.search(command)
-    if hint is None:
+    if account.auth in OAUTH_MECHANISMS:
         return []
 
+    source = _token_source(account)
+    if source is None:
+        return []
+    text, token_assignment = source
     assignment = account.assignment("auth")
     details = _details(facts, account) | {
         "value": assignment.value if assignment else account.auth,
         "line": assignment.line if assignment else 0,
-        "hint": hint.group(0),
+        "source": text,
         "effect": mechanism_effect(account.auth),
     }
     evidence = [
         _evidence(facts.config, assignment),
-        _evidence(facts.config, account.assignment("passwordeval")),
+        _evidence(facts.config, token_assignment),
     ]
     return [AUTH_NOT_OAUTH2.make(details=details, evidence=evidence)]
+
+
+def _token_source(account: Account) -> tuple[str, Assignment | None] | None:
+    """Say where an access token comes from: a token-shaped ``password`` in force, or a
+    ``passwordeval`` command whose words point at a token helper. None when neither."""
+    password = account.get("password")
+    if password is not None and is_access_token(password):
+        assignment = account.assignment("password")
+        line = assignment.line if assignment else 0
+        return f"The password on line {line} is an OAuth2 access token.", assignment
+    command = account.get("passwordeval")
+    if command is None:
+        return None
+    hint = TOKEN_COMMAND_HINT.search(command)
+    if hint is None:
+        return None
+    text = (
+        "The passwordeval command looks like it prints an OAuth2 access token (it contains "
+        f'"{hint.group(0)}").'
+    )
+    return text, account.assignment("passwordeval")
 
 
 def _no_auth(facts: MsmtpFacts, account: Account) -> list[Finding]:
@@ -437,6 +583,7 @@ def _auth_overridden(facts: MsmtpFacts, account: Account) -> Finding | None:
     oauth = earlier[-1]
     details = _details(facts, account) | {
         "oauth_value": oauth.value,
+        "oauth_shown": oauth.value.upper(),
         "oauth_line": oauth.line,
         "value": in_force.value or "on",
         "line": in_force.line,
@@ -453,7 +600,7 @@ def _mechanism(value: str) -> str | None:
     return "" if value in ("", "on") else value.lower()
 
 
-def _tls_findings(facts: MsmtpFacts, account: Account) -> list[Finding]:
+def _tls_findings(facts: MsmtpFacts, account: Account, skip: set[str]) -> list[Finding]:
     findings: list[Finding] = []
     config = facts.config
     details = _details(facts, account)
@@ -465,9 +612,14 @@ def _tls_findings(facts: MsmtpFacts, account: Account) -> list[Finding]:
         )
         if line
     ]
+
     port = account.port
     if account.tls and account.starttls and port == IMPLICIT_TLS_PORT:
-        findings.append(STARTTLS_ON_IMPLICIT_PORT.make(details=details, evidence=evidence))
+        findings.append(
+            STARTTLS_ON_IMPLICIT_PORT.make(
+                details=details | _wait_texts(account), evidence=evidence
+            )
+        )
     if account.tls and not account.starttls and port in STARTTLS_PORTS:
         findings.append(IMPLICIT_TLS_ON_STARTTLS_PORT.make(details=details, evidence=evidence))
     if not account.tls and account.auth is not None:
@@ -478,11 +630,39 @@ def _tls_findings(facts: MsmtpFacts, account: Account) -> list[Finding]:
                 details=details, evidence=[*evidence, auth_line], severity=severity
             )
         )
+
+    trust = account.assignment("tls_trust_file")
+    if facts.trust_file_problem is not None and trust is not None and "tls_trust_file" not in skip:
+        trust_details = details | {
+            "reason": facts.trust_file_problem,
+            "trust_file": trust.value,
+            "line": trust.line,
+        }
+        evidence = [_evidence(config, trust)]
+        findings.append(TRUST_FILE_MISSING.make(details=trust_details, evidence=evidence))
+
     certcheck = account.assignment("tls_certcheck")
     if account.tls and certcheck is not None and certcheck.value == "off":
         evidence = [_evidence(config, certcheck)]
         findings.append(CERTCHECK_OFF.make(details=details, evidence=evidence))
     return findings
+
+
+def _wait_texts(account: Account) -> dict[str, str]:
+    """Say how long msmtp waits for a greeting that never comes, and the fix for it."""
+    seconds = _timeout_seconds(account)
+    if seconds is not None:
+        wait = (
+            f'msmtp fails after its timeout of {seconds} s with "network read error: the '
+            'operation timed out" (exit 74).'
+        )
+        return {"wait": wait, "timeout_fix": ""}
+    wait = (
+        "The account sets no timeout and msmtp's default is none, so msmtp waits without end, "
+        "and msmtpd with it."
+    )
+    fix = " Add `timeout 30` as well, so that a silent server cannot keep msmtp waiting."
+    return {"wait": wait, "timeout_fix": fix}
 
 
 def _is_loopback(host: str | None) -> bool:
@@ -496,6 +676,8 @@ def _from_differs(facts: MsmtpFacts, account: Account) -> Finding | None:
     host = account.get("host")
     if not sender or not user or not host or "@" not in user:
         return None
+    if not _is_bare_address(sender):
+        return None  # from_not_address reports it
     # Patterns (msmtp 1.8.16) and %U/%H/%C/%M substitutions are not one plain address.
     if re.search(r"[*?\[%]", sender) or sender.lower() == user.lower():
         return None
@@ -527,17 +709,28 @@ def _program_findings(facts: MsmtpFacts) -> list[Finding]:
     problem = facts.command_problem
     if account is not None and problem is not None:
         assignment = account.assignment("passwordeval")
+        line = assignment.line if assignment else 0
         details = _details(facts, account) | {
             "path": problem.path,
             "role": problem.role,
-            "line": assignment.line if assignment else 0,
+            "line": line,
+            "correct": (
+                "the #! line of the script"
+                if problem.role == "interpreter"
+                else f"passwordeval on line {line}"
+            ),
             "where": (
                 " smtpdiag looked it up in its own PATH, and msmtpd's PATH may differ."
                 if problem.searched_path
                 else ""
             ),
         }
-        kind = PASSWORDEVAL_NOT_FOUND if problem.missing else PASSWORDEVAL_NOT_EXECUTABLE
+        if problem.crlf:
+            kind = PASSWORDEVAL_SCRIPT_CRLF
+        elif problem.missing:
+            kind = PASSWORDEVAL_NOT_FOUND
+        else:
+            kind = PASSWORDEVAL_NOT_EXECUTABLE
         findings.append(kind.make(details=details, evidence=[_evidence(config, assignment)]))
     if account is not None and facts.logfile_problem is not None:
         assignment = account.assignment("logfile")

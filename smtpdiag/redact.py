@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
 import threading
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, cast
@@ -146,3 +147,133 @@ def redact_findings(findings: Iterable[Finding]) -> tuple[Finding, ...]:
 
 def _redact_mapping(mapping: Mapping[str, Any]) -> dict[str, Any]:
     return cast(dict[str, Any], redact_data(dict(mapping)))
+
+
+# Masking of secrets written into a command line, such as msmtp's ``passwordeval``.
+
+SECRET_NAME_PARTS = ("secret", "token", "password", "passwd", "pass", "key", "auth", "credential")
+"""Parts of an option or variable name that say its value is a secret, in any case."""
+
+_SECRET_NAME = re.compile("|".join(SECRET_NAME_PARTS), re.IGNORECASE)
+_SECRET_SHORT_OPTIONS = frozenset({"-p"})
+"""Short options whose argument is taken for a password, as sshpass's ``-p`` is. Where ``-p``
+takes no argument, the word after it is masked although it is no secret."""
+_PRINT_COMMANDS = frozenset({"echo", "printf"})
+"""Programs whose arguments, in a password command, are the password itself."""
+_OPERATORS = frozenset({"|", "||", "&&", ";", "&"})
+_PATH_PREFIXES = ("/", "~/", "./", "../")
+_PAIR = re.compile(r"(?P<key>[A-Za-z_][\w.-]*)=(?P<value>[^&]*)")
+_QUOTES = "\"'"
+
+
+def mask_command(command: str) -> str:
+    """Return a shell command line with the secrets in it replaced by ``MASK``.
+
+    Each masked value is registered with the redactor. Masked are the values of
+    ``key=value`` words (also the pairs of a form body joined with ``&``) and of
+    ``--option=value`` whose name contains one of ``SECRET_NAME_PARTS``. So are the word
+    after such an option, after ``-p`` and after ``Bearer``, the arguments of ``echo`` and
+    ``printf``, token-shaped words, and the tokens that ``smtpdiag.logs.leaks.find_leaks``
+    finds. Paths (``/``, ``~/``, ``./``, ``../``) and variable references (``$NAME``) stay
+    readable, because the administrator must see which file or variable the command uses.
+    Blanks between words are kept.
+    """
+    parts = re.split(r"(\s+)", command)
+    state = _MaskState()
+    return "".join(part if not part or part.isspace() else state.mask(part) for part in parts)
+
+
+class _MaskState:
+    """Masking state of one command line: what the words before the current one imply."""
+
+    def __init__(self) -> None:
+        self.next_is_secret = False
+        self.printing = False
+        self.at_command_start = True
+
+    def mask(self, word: str) -> str:
+        core = word.strip(_QUOTES)
+        start = word.find(core) if core else 0
+        prefix, suffix = word[:start], word[start + len(core) :]
+        if core in _OPERATORS:
+            self.next_is_secret = self.printing = False
+            self.at_command_start = True
+            return word
+        masked = self._mask_core(core)
+        self.at_command_start = False
+        return prefix + masked + suffix
+
+    def _mask_core(self, core: str) -> str:
+        if self.next_is_secret:
+            self.next_is_secret = False
+            return _masked_value(core)
+        if self.at_command_start and core in _PRINT_COMMANDS:
+            self.printing = True
+            return core
+        if core.startswith("-"):
+            return self._mask_option(core)
+        if core.lower() == "bearer":
+            self.next_is_secret = True
+            return core
+        if self.printing:
+            return _masked_value(core)
+        return _masked_word(_masked_pairs(core))
+
+    def _mask_option(self, core: str) -> str:
+        name, separator, value = core.partition("=")
+        secret_name = core in _SECRET_SHORT_OPTIONS or bool(
+            name.startswith("--") and _SECRET_NAME.search(name)
+        )
+        if separator:
+            masked = _masked_value(value) if secret_name else _masked_word(_masked_pairs(value))
+            return f"{name}={masked}"
+        self.next_is_secret = secret_name
+        return core
+
+
+def _is_readable_reference(value: str) -> bool:
+    """Tell whether ``value`` is a path or a variable reference, which stays readable."""
+    return value.startswith(_PATH_PREFIXES) or value.startswith("$") or value == ""
+
+
+def _masked_value(value: str) -> str:
+    """Mask ``value`` as a whole unless it is a path or a variable reference."""
+    if _is_readable_reference(value) or value == MASK:
+        return value
+    REDACTOR.register(value)
+    return MASK
+
+
+def _masked_pairs(word: str) -> str:
+    """Mask the values of ``key=value`` pairs whose key names a secret."""
+
+    def replace_pair(found: re.Match[str]) -> str:
+        key, value = found["key"], found["value"]
+        if _SECRET_NAME.search(key) is None:
+            return found[0]
+        return f"{key}={_masked_value(value)}"
+
+    return "&".join(_PAIR.sub(replace_pair, piece, count=1) for piece in word.split("&"))
+
+
+def _masked_word(word: str) -> str:
+    """Mask a token-shaped word, or the tokens inside it, unless the word is a path."""
+    from smtpdiag.logs.leaks import find_leaks
+    from smtpdiag.sasl.tokens import looks_like_token
+
+    if _is_readable_reference(word):
+        return word
+    if looks_like_token(word):
+        REDACTOR.register(word)
+        return MASK
+    parts: list[str] = []
+    position = 0
+    for leak in find_leaks(word):
+        if leak.start < position:
+            continue
+        secret = word[leak.start : leak.end]
+        REDACTOR.register(secret)
+        parts += (word[position : leak.start], MASK)
+        position = leak.end
+    parts.append(word[position:])
+    return "".join(parts)

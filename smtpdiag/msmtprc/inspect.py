@@ -19,16 +19,49 @@ from smtpdiag.local.token_command import (
     is_interpreter,
 )
 from smtpdiag.redact import REDACTOR
-from smtpdiag.sasl.tokens import looks_like_token
 
 MAX_LINE_BYTES = 500
 """Lines of this many bytes or more make msmtp reject the file: src/conf.c reads lines with
 ``fgets`` into a 501-byte buffer and reports "line longer than 500 characters" whenever the
 newline does not fit. A line of 499 bytes is accepted and one of 500 rejected (msmtp 1.8.23)."""
 
-SHELL_BUILTINS = frozenset({"echo", "printf", "cat", "eval", "test", "[", ".", "source", "true"})
-"""Programs that are shell builtins or part of coreutils, so there is nothing to test.
-``command_files`` skips ``exec``, ``command`` and ``nohup`` and returns the program after them."""
+SHELL_BUILTINS = frozenset(
+    {
+        "echo",
+        "printf",
+        "cat",
+        "eval",
+        "test",
+        "[",
+        ".",
+        "source",
+        ":",
+        "true",
+        "cd",
+        "export",
+        "set",
+        "unset",
+        "read",
+        "umask",
+        "ulimit",
+    }
+)
+"""Programs that are shell builtins or part of coreutils, so there is nothing to test. A
+command that starts with one, such as ``cd DIR && ./token``, is not judged further, because
+what follows depends on the shell's state. ``command_files`` skips ``exec``, ``command`` and
+``nohup`` and returns the program after them."""
+
+ACCESS_TOKEN_MIN_LENGTH = 200
+"""Values of this many token characters or more are taken for access tokens whatever their
+prefix. SMTP passwords of providers are shorter: a SendGrid API key has 69 characters, an AWS
+SES SMTP password 44."""
+
+MICROSOFT_TOKEN_MIN_LENGTH = 100
+"""Shortest ``EwB…`` value taken for a Microsoft opaque access token; the sample token on
+Microsoft's Exchange OAuth page is over a thousand characters long."""
+
+_TOKEN_CHARACTERS = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 
 _PASSWORD_LINE = re.compile(rb"^[ \t]*password(?:[ \t]+(.*?))?[ \t]*\r?$")
 
@@ -41,7 +74,11 @@ class PasswordLine:
     length: int
     """Bytes of the line without its newline."""
     token_shaped: bool
-    """Whether the value looks like an access token (``looks_like_token``)."""
+    """Whether the value looks like an OAuth2 access token (``is_access_token``)."""
+    value_length: int = 0
+    """Characters of the value, quotes removed."""
+    token_kind: str = "token characters only"  # noqa: S105 (a description, not a password)
+    """The shape that makes the value a token, as ``access_token_kind`` names it."""
 
     @property
     def too_long(self) -> bool:
@@ -60,6 +97,8 @@ class ProgramProblem:
     """``program``, ``script`` (run by an interpreter) or ``interpreter`` (of a ``#!`` line)."""
     searched_path: bool = False
     """Whether the name was looked up in ``PATH`` rather than given as a path."""
+    crlf: bool = False
+    """Whether ``path`` is a script whose ``#!`` line ends with a carriage return."""
 
 
 def read_password_lines(path: str) -> tuple[PasswordLine, ...]:
@@ -80,8 +119,36 @@ def read_password_lines(path: str) -> tuple[PasswordLine, ...]:
             continue
         value = _unquote((match.group(1) or b"").decode("utf-8", errors="replace"))
         REDACTOR.register(value)
-        found.append(PasswordLine(number, len(raw), looks_like_token(value)))
+        kind = access_token_kind(value)
+        line = PasswordLine(number, len(raw), kind is not None, len(value), kind or "")
+        found.append(line)
     return tuple(found)
+
+
+def access_token_kind(value: str) -> str | None:
+    """Name the shape that makes a password value an OAuth2 access token, or return None.
+
+    Taken for tokens: a JWT (``eyJ…`` in three dot-separated parts), a Google ``ya29.`` token,
+    a Microsoft ``EwB…`` token of ``MICROSOFT_TOKEN_MIN_LENGTH`` characters or more, and any
+    value of ``ACCESS_TOKEN_MIN_LENGTH`` token characters or more. Provider API keys and
+    random passwords of 40 to 70 characters are not.
+    """
+    if _TOKEN_CHARACTERS.fullmatch(value) is None:
+        return None
+    if _JWT.fullmatch(value):
+        return "a JWT"
+    if value.startswith("ya29."):
+        return "a Google ya29. token"
+    if value.startswith("EwB") and len(value) >= MICROSOFT_TOKEN_MIN_LENGTH:
+        return "a Microsoft EwB token"
+    if len(value) >= ACCESS_TOKEN_MIN_LENGTH:
+        return f"{ACCESS_TOKEN_MIN_LENGTH} or more token characters"
+    return None
+
+
+def is_access_token(value: str) -> bool:
+    """Tell whether a password value is an OAuth2 access token (``access_token_kind``)."""
+    return access_token_kind(value) is not None
 
 
 def _unquote(value: str) -> str:
@@ -128,7 +195,7 @@ def inspect_command(command: str, search_path: str) -> ProgramProblem | None:
         program = item
     if program is None or program.path is None or is_interpreter(os.path.basename(program.word)):
         return None
-    return _inspect_shebang(program.path)
+    return _inspect_shebang(program.path, search_path)
 
 
 def _executable_problem(path: str, searched: bool) -> ProgramProblem | None:
@@ -139,8 +206,14 @@ def _executable_problem(path: str, searched: bool) -> ProgramProblem | None:
     return None
 
 
-def _inspect_shebang(path: str) -> ProgramProblem | None:
-    """Check the interpreter named by a script's ``#!`` line."""
+def _inspect_shebang(path: str, search_path: str) -> ProgramProblem | None:
+    """Check the interpreter named by a script's ``#!`` line.
+
+    A line that ends with a carriage return (a script saved with CRLF line ends) names an
+    interpreter such as ``/bin/sh\\r``, which the kernel does not find. For ``#!/usr/bin/env
+    NAME`` NAME is looked up in ``search_path``. env with options or more than one word is
+    not judged, because Linux passes the rest of the line to env as one argument.
+    """
     try:
         with open(path, "rb") as handle:
             first = handle.readline(256)
@@ -148,10 +221,39 @@ def _inspect_shebang(path: str) -> ProgramProblem | None:
         return None
     if not first.startswith(b"#!"):
         return None
+    if first.endswith(b"\r\n"):
+        return ProgramProblem(path, missing=True, role="script", crlf=True)
     words = first[2:].decode("utf-8", errors="replace").split()
-    if not words or os.path.exists(words[0]):
+    if not words:
         return None
-    return ProgramProblem(words[0], missing=True, role="interpreter")
+    if not os.path.exists(words[0]):
+        return ProgramProblem(words[0], missing=True, role="interpreter")
+    if os.path.basename(words[0]) != "env" or len(words) != 2 or words[1].startswith("-"):
+        return None
+    name = words[1]
+    if "/" in name or "=" in name or shutil.which(name, path=search_path) is not None:
+        return None
+    return ProgramProblem(name, missing=True, role="interpreter", searched_path=True)
+
+
+def trust_file_problem(trust_file: str) -> str | None:
+    """Return why msmtp cannot load ``tls_trust_file``, or None when it can or uses the system
+    store.
+
+    msmtp expands a leading ``~`` and fails with "cannot set X509 trust file FILE for TLS
+    session: Error while reading file." (exit 66) for a missing, unreadable or directory
+    path (msmtp 1.8.23 with GnuTLS). An empty value is a different error that is left out.
+    """
+    if trust_file in ("", "system"):
+        return None
+    path = os.path.expanduser(trust_file)
+    if not os.path.exists(path):
+        return f"{path} does not exist"
+    if os.path.isdir(path):
+        return f"{path} is a directory"
+    if not os.access(path, os.R_OK):
+        return f"{path} is not readable"
+    return None
 
 
 def logfile_problem(logfile: str) -> str | None:

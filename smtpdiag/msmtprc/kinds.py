@@ -22,15 +22,6 @@ REJECTED_BY_MSMTP = FindingKind(
     "Correct the lines in the evidence, then run `msmtp --pretend -C {config_file}` to "
     "confirm that msmtp reads the file.",
 )
-ACCOUNT_NOT_FOUND = FindingKind(
-    "msmtp_config.account_not_found",
-    Severity.CRITICAL,
-    "Account {account} is not defined in {config_file}",
-    'msmtp stops with "account {account} not found in {config_file}" before it connects. '
-    "The file defines: {accounts}.",
-    "Pass --account with one of the defined accounts, or add `account default : NAME` after "
-    "the block of the account that msmtp should use without -a.",
-)
 NO_DEFAULT_ACCOUNT = FindingKind(
     "msmtp_config.no_default_account",
     Severity.WARNING,
@@ -59,7 +50,57 @@ FROM_MISSING = FindingKind(
     "Add `from {suggested_from}` to account {account}.",
 )
 
+FROM_NOT_ADDRESS = FindingKind(
+    "msmtp_config.from_not_address",
+    Severity.WARNING,
+    "The from value of account {account} is not a bare address: {from_value}",
+    "msmtp sends the from value unchanged as the envelope sender (MAIL FROM:<{from_value}>), "
+    "and servers reject a display name or angle brackets there with 501 or 553; msmtp then "
+    'stops with "envelope from address ... not accepted by the server" (exit 65). {callers}',
+    "Write the bare address, such as `from {suggested_from}`. A display name belongs in the "
+    "message's From header, which the sending program writes.",
+)
+INLINE_COMMENT = FindingKind(
+    "msmtp_config.inline_comment",
+    Severity.CRITICAL,
+    "Line {line} of {config_file} has a comment after the {command} value",
+    "msmtp treats # as a comment only at the start of a line, so the text after the value "
+    "on line {line} is part of it. {effect}",
+    "Move the comment to a line of its own that starts with #, and leave only the value on "
+    "line {line}.",
+)
+NO_TIMEOUT = FindingKind(
+    "msmtp_config.no_timeout",
+    Severity.WARNING,
+    "Account {account} sets no timeout",
+    "msmtp's default is no timeout (`msmtp --pretend` prints `timeout = off`), so a server "
+    "that accepts the connection and then stops answering keeps msmtp waiting without end. "
+    "msmtpd waits as long, until the session of the program that hands it the mail times "
+    "out and that program tries again later.",
+    "Add `timeout 30` to account {account} or to its defaults.",
+)
+
 # Kinds of authentication.
+
+USER_MISSING = FindingKind(
+    "msmtp_config.user_missing",
+    Severity.CRITICAL,
+    "Account {account} authenticates without a user",
+    'Account {account} sets auth {value} but no user, so msmtp stops with "authentication '
+    'method {mechanism} needs a user name" (exit 69) after it connects, and no mail goes out.',
+    "Add `user` with the mailbox that the token belongs to, such as `user "
+    "{suggested_user}`, to account {account}.",
+)
+PASSWORD_MISSING = FindingKind(
+    "msmtp_config.password_missing",
+    Severity.WARNING,
+    "Account {account} authenticates without password or passwordeval",
+    "Account {account} sets auth {value} but neither password nor passwordeval. msmtp then "
+    "looks for a password in the keyring, ~/.netrc and /etc/netrc, and asks on the terminal "
+    "when there is one. Under msmtpd or cron none of that usually applies, and msmtp stops "
+    'with "authentication method {mechanism} needs a password" (exit 69).',
+    "Add `passwordeval` with the command that prints the access token to account {account}.",
+)
 
 AUTH_OVERRIDDEN = FindingKind(
     "msmtp_config.auth_overridden",
@@ -69,14 +110,13 @@ AUTH_OVERRIDDEN = FindingKind(
     "account, then the accounts it inherits from, then its own lines. The one in force for "
     "account {account} is `auth {value}`. {effect}",
     "Remove the later auth line, or write `auth {oauth_value}` in account {account} after "
-    "it; `msmtp --pretend -a {account}` then shows auth = {oauth_value}.",
+    "it; `msmtp --pretend -a {account}` then prints `auth = {oauth_shown}`.",
 )
 AUTH_NOT_OAUTH2 = FindingKind(
     "msmtp_config.auth_not_oauth2",
     Severity.CRITICAL,
     "Account {account} sends its access token with auth {value}",
-    "The passwordeval command looks like it prints an OAuth2 access token (it contains "
-    '"{hint}"). {effect}',
+    "{source} {effect}",
     "Set `auth xoauth2` (Google, Microsoft) or `auth oauthbearer` (Google, RFC 7628 servers) "
     "in account {account} in place of line {line}.",
 )
@@ -108,9 +148,9 @@ STARTTLS_ON_IMPLICIT_PORT = FindingKind(
     Severity.CRITICAL,
     "Account {account} uses STARTTLS on port 465",
     "Port 465 expects TLS from the first byte (RFC 8314), but with tls_starttls on msmtp "
-    "waits for a plaintext greeting first. Neither side sends, and msmtp fails after its "
-    'timeout with "network read error: the operation timed out".',
-    "Set `tls_starttls off` in account {account} for port 465, or use port 587 with STARTTLS.",
+    "waits for a plaintext greeting first. Neither side sends. {wait}",
+    "Set `tls_starttls off` in account {account} for port 465, or use port 587 with STARTTLS."
+    "{timeout_fix}",
 )
 IMPLICIT_TLS_ON_STARTTLS_PORT = FindingKind(
     "msmtp_config.implicit_tls_on_starttls_port",
@@ -132,6 +172,15 @@ TLS_OFF_WITH_AUTH = FindingKind(
     "Add `tls on` to account {account}, with `tls_starttls on` for port 587 or "
     "`tls_starttls off` for port 465.",
 )
+TRUST_FILE_MISSING = FindingKind(
+    "msmtp_config.trust_file_missing",
+    Severity.CRITICAL,
+    "The tls_trust_file of account {account} cannot be read",
+    '{reason}. msmtp stops with "cannot set X509 trust file {trust_file} for TLS session: '
+    'Error while reading file." (exit 66) before TLS starts, so no mail goes out.',
+    "Point tls_trust_file on line {line} at the CA certificate file, or write "
+    "`tls_trust_file system` for the system's CA store.",
+)
 CERTCHECK_OFF = FindingKind(
     "msmtp_config.certcheck_off",
     Severity.WARNING,
@@ -148,8 +197,8 @@ TOKEN_IN_PASSWORD = FindingKind(
     "msmtp_config.token_in_password",
     Severity.WARNING,
     "Line {line} of {config_file} stores an access token as the password",
-    "The password on line {line} looks like an OAuth2 access token ({length} characters). "
-    "{consequence}",
+    "The password on line {line} is shaped like an OAuth2 access token ({kind}, {length} "
+    "characters long). {consequence}",
     "Remove the password line and use `passwordeval` with a command that prints a fresh "
     "access token, such as a script that exchanges the refresh token; keep the refresh "
     "token in a file that only msmtp's user can read.",
@@ -161,8 +210,19 @@ PASSWORDEVAL_NOT_FOUND = FindingKind(
     "msmtp runs passwordeval with /bin/sh -c and reads the first line of its output. The "
     'shell reports that the {role} is not found, and msmtp stops with "cannot read output '
     "of '...'\" before it connects.{where}",
-    "Install {path} or correct passwordeval on line {line}, then run the command as the user "
-    "that runs msmtp and check that it prints the token.",
+    "Install {path} or correct {correct}, then run the command as the user that runs msmtp "
+    "and check that it prints the token.",
+)
+PASSWORDEVAL_SCRIPT_CRLF = FindingKind(
+    "msmtp_config.passwordeval_script_crlf",
+    Severity.CRITICAL,
+    "The passwordeval script {path} has CRLF line ends",
+    "The #! line of {path} ends with a carriage return, so the kernel looks for an "
+    "interpreter whose name ends with that character and finds none. The shell reports "
+    '"sh: 1: {path}: not found" although the script exists, and msmtp stops with "cannot '
+    "read output of '...'\" before it connects.",
+    "Convert the script to LF line ends, such as with `sed -i 's/\\r$//' {path}` or "
+    "`dos2unix {path}`.",
 )
 PASSWORDEVAL_NOT_EXECUTABLE = FindingKind(
     "msmtp_config.passwordeval_not_executable",
@@ -189,7 +249,7 @@ LOGFILE_NOT_WRITABLE = FindingKind(
 READABLE_BY_OTHERS = FindingKind(
     "msmtp_config.readable_by_others",
     Severity.WARNING,
-    "Other users can access {config_file} (mode {mode})",
+    "Mode {mode} of {config_file} lets {access}",
     "{exposure}",
     "{remedy}",
 )
@@ -213,10 +273,14 @@ MSMTP_NOT_FOUND = FindingKind(
 
 FINDINGS = (
     REJECTED_BY_MSMTP,
-    ACCOUNT_NOT_FOUND,
     NO_DEFAULT_ACCOUNT,
     HOST_NOT_SET,
     FROM_MISSING,
+    FROM_NOT_ADDRESS,
+    INLINE_COMMENT,
+    NO_TIMEOUT,
+    USER_MISSING,
+    PASSWORD_MISSING,
     AUTH_OVERRIDDEN,
     AUTH_NOT_OAUTH2,
     NO_AUTH,
@@ -224,10 +288,12 @@ FINDINGS = (
     STARTTLS_ON_IMPLICIT_PORT,
     IMPLICIT_TLS_ON_STARTTLS_PORT,
     TLS_OFF_WITH_AUTH,
+    TRUST_FILE_MISSING,
     CERTCHECK_OFF,
     TOKEN_IN_PASSWORD,
     PASSWORDEVAL_NOT_FOUND,
     PASSWORDEVAL_NOT_EXECUTABLE,
+    PASSWORDEVAL_SCRIPT_CRLF,
     LOGFILE_NOT_WRITABLE,
     READABLE_BY_OTHERS,
     FROM_DIFFERS_FROM_USER,
@@ -284,3 +350,45 @@ def mechanism_effect(mechanism: str | None) -> str:
     if mechanism == "":
         return _AUTO_CHOICE
     return _NON_OAUTH_EFFECT.format(mechanism=mechanism.upper())
+
+
+def access_beyond_owner(mode: int) -> str:
+    """Describe what ``mode`` allows beyond user read and write, such as "its group read it"."""
+    parts = []
+    if mode & 0o100:
+        parts.append("its owner execute it")
+    for shift, who in ((3, "its group"), (0, "other users")):
+        bits = (mode >> shift) & 0o7
+        words = [word for bit, word in ((4, "read"), (2, "write"), (1, "execute")) if bits & bit]
+        if words:
+            actions = " and ".join(words) if len(words) < 3 else "read, write and execute"
+            parts.append(f"{who} {actions} it")
+    return ", ".join(parts) if parts else "nothing beyond user read and write"
+
+
+_COMMENT_EFFECTS = {
+    "host": 'msmtp looks up the host name "{value}" and stops with "cannot locate host" (exit '
+    "68), so no mail goes out.",
+    "user": 'msmtp sends "{value}" as the user name, and the server rejects the token with 535.',
+    "password": "msmtp sends the comment as part of the password, and the server rejects it.",
+    "from": 'msmtp sends "{value}" as the envelope sender, which servers reject with 501.',
+    "tls_trust_file": 'msmtp looks for a CA file named "{value}" and stops with "cannot set X509 '
+    'trust file" (exit 66).',
+    "logfile": 'msmtp appends its log to a file named "{value}", so the log file that '
+    "smtpdiag and the administrator read stays empty.",
+}
+"""Per command, the effect of a value that includes a comment. Other commands get
+``_COMMENT_EFFECT``."""
+_COMMENT_EFFECT = 'msmtp uses "{value}" as the value of {command}.'
+COMMENT_WARNING_COMMANDS = frozenset({"logfile", "logfile_time_format", "aliases", "from"})
+"""Commands whose value with a comment still lets mail go out: a log or alias setting, and
+``from``, which msmtpd's ``-f`` replaces."""
+
+
+def comment_effect(command: str, shown_value: str) -> str:
+    """Describe what msmtp does when the value of ``command`` includes a comment.
+
+    ``shown_value`` is the value as output may show it, with secrets masked.
+    """
+    template = _COMMENT_EFFECTS.get(command, _COMMENT_EFFECT)
+    return template.format(value=shown_value, command=command)

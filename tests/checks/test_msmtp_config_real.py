@@ -46,9 +46,17 @@ def lab() -> Iterator[LabInfo]:
         yield info
 
 
-def msmtprc(info: LabInfo, directory: Path, *, implicit: bool = False, extra: str = "") -> str:
+def msmtprc(
+    info: LabInfo,
+    directory: Path,
+    *,
+    implicit: bool = False,
+    extra: str = "",
+    without: tuple[str, ...] = (),
+) -> str:
     """Return an msmtprc for the lab (STARTTLS server, or implicit TLS) with ``extra`` lines
-    appended to the account, modelled on smtpdiag.lab.msmtp_client.write_msmtprc."""
+    appended to the account and the lines of the commands in ``without`` left out,
+    modelled on smtpdiag.lab.msmtp_client.write_msmtprc."""
     host, port = (info.smtps if implicit else info.smtp_starttls).rsplit(":", 1)
     lines = [
         "defaults",
@@ -64,6 +72,7 @@ def msmtprc(info: LabInfo, directory: Path, *, implicit: bool = False, extra: st
         f"from {info.user}",
         f"passwordeval cat {info.access_token_file}",
     ]
+    lines = [line for line in lines if line.split(" ", 1)[0] not in without]
     return "\n".join(lines) + "\n" + extra + "account default : lab\n"
 
 
@@ -185,3 +194,127 @@ def test_token_password_never_shown(lab: LabInfo, tmp_path: Path) -> None:
     token = long_token(lab)
     result = check(write(tmp_path, msmtprc(lab, tmp_path, extra=f"password {token}\n")))
     assert token[:60] not in repr(result.to_dict())
+
+
+@dataclass(frozen=True)
+class Trap:
+    """A mistake msmtp finds only when it sends: how to write it, how msmtp fails, and the
+    finding that names it."""
+
+    extra: str = ""
+    without: tuple[str, ...] = ()
+    script: str | None = None
+    """Text of a passwordeval script written next to the msmtprc; ``{token}`` is the lab's
+    token file and ``{script}`` the script's path in ``extra``."""
+    exit_status: int = 0
+    message: str = ""
+    code: str | None = None
+
+
+TRAPS = [
+    pytest.param(
+        Trap(
+            without=("user",),
+            exit_status=69,  # EX_UNAVAILABLE
+            message="authentication method XOAUTH2 needs a user name",
+            code="msmtp_config.user_missing",
+        ),
+        id="user-missing",
+    ),
+    pytest.param(
+        Trap(
+            without=("passwordeval",),
+            exit_status=69,
+            message="authentication method XOAUTH2 needs a password",
+            code="msmtp_config.password_missing",
+        ),
+        id="password-missing",
+    ),
+    pytest.param(
+        Trap(
+            extra="tls_trust_file /nonexistent/ca.pem\n",
+            exit_status=66,  # EX_NOINPUT
+            message="cannot set X509 trust file /nonexistent/ca.pem for TLS session",
+            code="msmtp_config.trust_file_missing",
+        ),
+        id="trust-file-missing",
+    ),
+    pytest.param(
+        Trap(
+            extra='from "Lab <{user}>"\n',
+            exit_status=65,  # EX_DATAERR
+            message="envelope from address Lab <{user}> not accepted by the server",
+            code="msmtp_config.from_not_address",
+        ),
+        id="from-display-name",
+    ),
+    pytest.param(
+        Trap(
+            extra="host {host} # lab\n",
+            exit_status=68,  # EX_NOHOST
+            message="cannot locate host {host} # lab",
+            code="msmtp_config.inline_comment",
+        ),
+        id="comment-after-host",
+    ),
+    pytest.param(
+        Trap(
+            extra="passwordeval {script}\n",
+            script="#!/bin/sh\r\ncat {token}\r\n",
+            exit_status=78,  # EX_CONFIG
+            message="sh: 1: {script}: not found",
+            code="msmtp_config.passwordeval_script_crlf",
+        ),
+        id="script-crlf",
+    ),
+    pytest.param(
+        Trap(
+            extra="passwordeval {script}\n",
+            script="#!/usr/bin/env python9\nprint(1)\n",
+            exit_status=78,
+            message="python9",
+            code="msmtp_config.passwordeval_not_found",
+        ),
+        id="env-interpreter-missing",
+    ),
+    pytest.param(
+        Trap(extra="passwordeval cd {token_dir} && cat {token_name}\n"),
+        id="cd-builtin-sends",
+    ),
+]
+
+
+def write_trap(info: LabInfo, directory: Path, trap: Trap) -> tuple[Path, dict[str, str]]:
+    """Write the msmtprc (and script) of ``trap``; return it and the values of its fields."""
+    script = directory / "token-script"
+    values = {
+        "user": info.user,
+        "host": info.smtp_starttls.rsplit(":", 1)[0],
+        "token": str(info.access_token_file),
+        "token_dir": str(info.access_token_file.parent),
+        "token_name": info.access_token_file.name,
+        "script": str(script),
+    }
+    if trap.script is not None:
+        script.write_bytes(trap.script.format(**values).encode())
+        script.chmod(0o700)
+    extra = trap.extra.format(**values)
+    return write(directory, msmtprc(info, directory, extra=extra, without=trap.without)), values
+
+
+@pytest.mark.parametrize("trap", TRAPS)
+def test_trap_exit_status(lab: LabInfo, tmp_path: Path, trap: Trap) -> None:
+    config, _ = write_trap(lab, tmp_path, trap)
+    assert send(config).exit_status == trap.exit_status
+
+
+@pytest.mark.parametrize("trap", TRAPS)
+def test_trap_message(lab: LabInfo, tmp_path: Path, trap: Trap) -> None:
+    config, values = write_trap(lab, tmp_path, trap)
+    assert trap.message.format(**values) in send(config).stderr
+
+
+@pytest.mark.parametrize("trap", TRAPS)
+def test_trap_named(lab: LabInfo, tmp_path: Path, trap: Trap) -> None:
+    config, _ = write_trap(lab, tmp_path, trap)
+    assert codes(check(config)) == ([trap.code] if trap.code else [])
