@@ -55,6 +55,8 @@ def write_msmtprc(
         "tls on",
         "tls_starttls on",
         f"tls_trust_file {info.ca_file}",
+        # msmtp waits without end by default; the lab answers within milliseconds.
+        "timeout 30",
         f"logfile {logfile or directory / 'msmtp.log'}",
     ]
     if time_format is not None:
