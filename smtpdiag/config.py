@@ -244,6 +244,7 @@ _TOML_TYPES: Mapping[str, tuple[type, ...]] = {
     "clock_warning_seconds": (int, float),
     "clock_critical_seconds": (int, float),
     "log_files": (list, str),
+    "secret_files": (list, str),
     "log_window_minutes": (int, float),
     "failure_threshold_percent": (int, float),
     "failure_min_attempts": (int,),
@@ -397,6 +398,10 @@ def _with_msmtprc(
         logger.warning("%s has no default account; using its only account %s", path, account.name)
     derived = config_values(msmtp_file, account)
     merged = _merge([(f"{path} account {account.name}", derived), *layers])
+    if "log_files" in derived and "log_files" in values:
+        # msmtp's own log stays read beside the MTA logs that a higher layer names.
+        extra = [name for name in values["log_files"] if name not in derived["log_files"]]
+        merged["log_files"] = (*derived["log_files"], *extra)
     if needs_server and "host" not in merged and "domain" not in merged:
         raise _missing_host(path, account.name, account.get("host"))
     merged = {**merged, "msmtprc": path}

@@ -347,3 +347,12 @@ def test_single_target_not_used_with_host(tmp_path: Path) -> None:
     path.write_text('[targets.lab]\nhost = "127.0.0.1"\nport = 2525\n')
     target = load({}, host_port="127.0.0.2:587", config_path=str(path), environ={}).target
     assert (target.name, target.host) == (None, "127.0.0.2")
+
+
+def test_secret_files_as_toml_list(tmp_path: Path) -> None:
+    secret = tmp_path / "oauth.env"
+    secret.write_text("CLIENT_ID=x\n")
+    path = tmp_path / "smtpdiag.toml"
+    path.write_text(f'[targets.relay]\nhost = "127.0.0.1"\nsecret_files = ["{secret}"]\n')
+    target = load({}, config_path=str(path), environ={}).target
+    assert [item.path for item in target.secrets.files] == [str(secret)]

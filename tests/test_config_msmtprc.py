@@ -218,3 +218,13 @@ def test_check_missing_msmtprc_exits_3(tmp_path: Path, capsys: pytest.CaptureFix
     code, _, err = run_check(capsys, "--msmtprc", str(tmp_path / "missing"))
     assert code == 3
     assert "does not exist" in err
+
+
+def test_log_file_option_adds_to_msmtp_logfile(tmp_path: Path) -> None:
+    msmtp_log = tmp_path / "msmtp.log"
+    msmtp_log.write_text("")
+    path = tmp_path / "msmtprc"
+    path.write_text(f"account default\nhost 127.0.0.1\nlogfile {msmtp_log}\n")
+    cli = {"msmtprc": str(path), "log_files": "/var/log/mail.log"}
+    target = load(cli, environ={}).target
+    assert target.logs.files == (str(msmtp_log), "/var/log/mail.log")
