@@ -69,6 +69,14 @@ _JQ_RAW_HINT = (
     " jq prints a string value with its double quotes unless it runs with -r: use "
     "jq -r .access_token, not jq .access_token."
 )
+_NO_VALUE_WORDS = frozenset({"null", "None", "undefined", "false"})
+"""Words that JSON tools and scripting languages print for a missing value."""
+
+_NO_VALUE_HINT = (
+    " jq prints null when the token endpoint's reply has no access_token field, usually because "
+    "the endpoint returned an error: print the reply to stderr in that case and nothing on "
+    "stdout (jq -er '.access_token // empty')."
+)
 _TIMEOUT_HINT = (
     " A command that hangs usually waits on the network: give it a time limit, for example "
     "curl --max-time 30, or run it under timeout 60."
@@ -213,6 +221,8 @@ def _first_line_problem(first: str) -> Problem | None:
         return _problem("printed blanks around the token", True)
     if len(first) >= 2 and first.startswith('"') and first.endswith('"'):
         return _problem("printed the token in double quotes", True, _JQ_RAW_HINT)
+    if first in _NO_VALUE_WORDS:
+        return _problem(f"printed {first!r} in place of a token", True, _NO_VALUE_HINT)
     if any(char.isspace() or ord(char) < 0x20 or ord(char) == 0x7F for char in first):
         return _problem("printed a first line with spaces or control characters in it", True)
     if _B64TOKEN.fullmatch(first) is None:

@@ -461,3 +461,13 @@ def test_background_child_holding_stdout_does_not_time_out(tmp_path: Path) -> No
     assert outcome.problems == ()
     assert outcome.token is not None
     assert outcome.token.reveal() == TOKEN
+
+
+@pytest.mark.parametrize("word", ["null", "None", "undefined", "false"])
+def test_missing_value_word_is_not_a_token(word: str) -> None:
+    outcome = judge_output(f"{word}\n".encode())
+    assert outcome.token is None
+    assert problems(outcome) == [
+        ("token.command_output_invalid", f"printed {word!r} in place of a token", True)
+    ]
+    assert "jq -er" in outcome.problems[0].details["fix_hint"]
