@@ -312,6 +312,13 @@ def parse_exim_host(item: str, default_port: int = SMTP_PORT) -> RelayAddress | 
         )
     if not _HOST_NAME.fullmatch(host):
         return f"{item}: {host!r} is neither a host name nor an IP address"
+    if host.isdigit():
+        # 'HOST:2525' with one colon is two list items, HOST and 2525, and Exim would look up
+        # a host named 2525. smtpdiag never connects to such a name.
+        return (
+            f"{item}: a host named only by digits is a port written after a single colon; "
+            "Exim reads HOST:PORT as two hosts, so write HOST::PORT"
+        )
     return RelayAddress(host, port, item, mx_lookup=mx_lookup)
 
 

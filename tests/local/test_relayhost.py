@@ -405,3 +405,10 @@ def test_exim_include_listed(tmp_path: Path) -> None:
     path = tmp_path / "exim4.conf"
     path.write_text(".include_if_exists /etc/exim4/local.conf\n", encoding="utf-8")
     assert exim_smarthosts(str(path)).unread_includes == ("/etc/exim4/local.conf",)
+
+
+def test_debian_smarthost_single_colon_port_is_invalid() -> None:
+    addresses, problems = parse_debian_hosts("127.0.0.1:39327")
+    assert addresses == [RelayAddress("127.0.0.1", 25, "127.0.0.1")]
+    assert len(problems) == 1
+    assert problems[0].startswith("39327: a host named only by digits")
