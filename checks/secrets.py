@@ -508,6 +508,13 @@ def _writers(facts: FileFacts) -> str:
 
 
 def _owned_by_other(facts: FileFacts, inspection: Inspection) -> bool:
+    """Tell whether a user other than root and the one smtpdiag runs as owns the file.
+
+    Run as root, smtpdiag cannot tell the service account that should own the file (msmtp's
+    user, for one) from any other, so the owner is then only reported in the facts.
+    """
+    if inspection.run_as_uid == ROOT_UID:
+        return False
     return facts.uid is not None and facts.uid not in (ROOT_UID, inspection.run_as_uid)
 
 
