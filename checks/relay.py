@@ -565,9 +565,11 @@ def _age_seconds(now: float | None, last_seen: float | None) -> float | None:
 
 
 def _age_text(age: float | None) -> str:
-    """Write an age for a title: ``5 min ago``, ``3 h ago``, ``2 days ago``."""
+    """Write an age for a title: ``less than a minute ago``, ``5 min ago``, ``3 h ago``."""
     if age is None:
         return "at an unknown time"
+    if age < 60:
+        return "less than a minute ago"
     if age < 3600:
         return f"{int(age // 60)} min ago"
     if age < 2 * 86400:

@@ -109,10 +109,12 @@ PIPE_COMMAND_FAILED = FindingKind(
     Severity.CRITICAL,
     "The relay's pipe command failed with exit code {exit_code}",
     "msmtpd hands each message to msmtp and, when msmtp exits with an error, answers the "
-    "sender with '554 Pipe command reported error {exit_code}'. Exit code 77 (EX_NOPERM) is an "
-    "AUTH failure, 78 (EX_CONFIG) a configuration or passwordeval failure, 69 and 76 TLS or "
-    "protocol errors. 554 is permanent, so the sending MTA bounces the message instead of "
-    "retrying it: mail is lost for a problem that is usually temporary.",
+    "sender with 'Pipe command reported error {exit_code}': 451 for exit codes 68, 69, 71 and "
+    "75, 554 for every other code (older msmtpd releases answer 554 for all). Exit code 77 "
+    "(EX_NOPERM) is an AUTH failure, 78 (EX_CONFIG) a configuration or passwordeval failure, "
+    "74 a network error, 76 a TLS or protocol error. 554 is permanent, so the sending MTA "
+    "bounces the message instead of retrying it: mail is lost for a problem that is usually "
+    "temporary.",
     "Fix msmtp's own error (run the pipe command by hand, or read msmtp's log file). To keep "
     "mail queued meanwhile, make the relay answer 451 for these exit codes (a wrapper script "
     "that maps them to EX_TEMPFAIL, for which msmtpd itself replies 451) or let Postfix defer "

@@ -697,3 +697,17 @@ def test_pipe_command_failed_fix_says_451() -> None:
 
     assert "451" in PIPE_COMMAND_FAILED.fix
     assert "454" not in PIPE_COMMAND_FAILED.fix
+
+
+@pytest.mark.parametrize(
+    ("age", "text"),
+    [
+        (None, "at an unknown time"),
+        (12.0, "less than a minute ago"),
+        (300.0, "5 min ago"),
+        (7200.0, "2 h ago"),
+        (3 * 86400.0, "3 days ago"),
+    ],
+)
+def test_bounce_age_text(age: float | None, text: str) -> None:
+    assert relay._age_text(age) == text
