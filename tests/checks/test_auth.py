@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -284,3 +285,15 @@ def test_untrusted_certificate_is_unknown(healthy_lab: LabInfo) -> None:
     assert result.summary == (
         "the TLS handshake or the certificate verification failed; the tls check has the details"
     )
+
+
+def test_msmtprc_account_sends_xoauth2_like_msmtp(tmp_path: Path) -> None:
+    # msmtp sends AUTH XOAUTH2 without an initial response, so the line limit of the
+    # line-too-long lab does not affect an account read from an msmtprc.
+    with start_lab(get_scenario("line-too-long")) as info:
+        loaded = load({}, config_path=str(info.config_file), target_name="lab", environ={})
+        msmtp = replace(loaded.target.msmtp, config_file=str(tmp_path / "msmtprc"))
+        target = replace(loaded.target, msmtp=msmtp, auth_mechanism="XOAUTH2")
+        result = auth_result(run_checks(SPECS, target, loaded.settings))
+    assert result.status is Status.OK
+    assert [finding.code for finding in result.findings] == []
