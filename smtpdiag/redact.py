@@ -190,6 +190,7 @@ class _MaskState:
         self.next_is_secret = False
         self.printing = False
         self.at_command_start = True
+        self.after_basic = False
 
     def mask(self, word: str) -> str:
         core = word.strip(_QUOTES)
@@ -215,6 +216,14 @@ class _MaskState:
         if core.lower() == "bearer":
             self.next_is_secret = True
             return core
+        if self.after_basic:
+            self.after_basic = False
+            if _is_basic_credentials(core):
+                return _masked_value(core)
+        if core.lower() == "basic":
+            # HTTP Basic credentials follow: base64 of client_id:client_secret (RFC 7617).
+            self.after_basic = True
+            return core
         if self.printing:
             return _masked_value(core)
         return _masked_word(_masked_pairs(core))
@@ -229,6 +238,20 @@ class _MaskState:
             return f"{name}={masked}"
         self.next_is_secret = secret_name
         return core
+
+
+def _is_basic_credentials(word: str) -> bool:
+    """Tell whether ``word`` is base64 of ``name:password``, as HTTP Basic credentials are."""
+    import base64
+    import binascii
+
+    if len(word) < 8 or not re.fullmatch(r"[A-Za-z0-9+/]+={0,2}", word):
+        return False
+    try:
+        decoded = base64.b64decode(word, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return b":" in decoded
 
 
 def _is_readable_reference(value: str) -> bool:

@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import pytest
 
-from smtpdiag.redact import MASK, RedactingFilter, redact
+from smtpdiag.redact import MASK, RedactingFilter, mask_command, redact
 from smtpdiag.secrets import Secret
 
 TOKEN = "ya29.a0AfB_canary-token+with/odd=chars"
@@ -76,3 +76,15 @@ def test_token_file_directory_named(tmp_path: Path) -> None:
 
     with pytest.raises(SecretError, match="is a directory"):
         secret_from_file(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("Authorization: Basic YWJjOmNsaWVudHNlY3JldHZhbHVl", "Authorization: Basic [REDACTED]"),
+        ("basic authentication is disabled", "basic authentication is disabled"),
+    ],
+    ids=["credentials", "prose"],
+)
+def test_mask_command_basic_credentials(text: str, kept: str) -> None:
+    assert mask_command(text) == kept

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import IO, Any
 
 from smtpdiag.oauth.model import register_secret_fields
-from smtpdiag.redact import MASK, REDACTOR
+from smtpdiag.redact import MASK, REDACTOR, mask_command
 from smtpdiag.sasl.tokens import looks_like_token
 from smtpdiag.secrets import Secret
 
@@ -470,4 +470,6 @@ def _excerpt(stderr: bytes) -> str:
     such as trace ids stay readable.
     """
     text = " ".join(stderr[:MAX_STDERR_BYTES].decode("utf-8", errors="replace").split())
-    return _TOKEN_SHAPED.sub(MASK, REDACTOR.redact(text))[:STDERR_EXCERPT]
+    # A script that prints its request (curl -v) shows the form fields and the Basic
+    # credentials of the client: mask_command masks those as it does in a command line.
+    return _TOKEN_SHAPED.sub(MASK, mask_command(REDACTOR.redact(text)))[:STDERR_EXCERPT]

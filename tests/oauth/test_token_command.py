@@ -7,6 +7,7 @@ output at all.
 
 from __future__ import annotations
 
+import base64
 import errno
 import os
 import signal
@@ -471,3 +472,21 @@ def test_missing_value_word_is_not_a_token(word: str) -> None:
         ("token.command_output_invalid", f"printed {word!r} in place of a token", True)
     ]
     assert "jq -er" in outcome.problems[0].details["fix_hint"]
+
+
+def test_stderr_request_secrets_are_masked(tmp_path: Path) -> None:
+    basic = base64.b64encode(b"abc:CANARYbasicCS").decode()
+    script = tmp_path / "token.sh"
+    script.write_text(
+        "#!/bin/sh\n"
+        "echo 'grant_type=refresh_token&client_id=abc&client_secret=CANARYformCS"
+        "&refresh_token=CANARYformRT' >&2\n"
+        f"echo 'Authorization: Basic {basic}' >&2\n"
+        "exit 1\n"
+    )
+    script.chmod(0o700)
+    outcome = run_token_command(str(script), timeout=5.0)
+    text = repr(outcome)
+    for canary in ("CANARYformCS", "CANARYformRT", basic):
+        assert canary not in text
+    assert "client_id=abc" in outcome.problems[0].details["stderr"]
