@@ -583,6 +583,7 @@ def check(
         target_name=target_name,
         needs_server=any(spec.id not in SERVERLESS_CHECKS for spec in specs),
     )
+    _reject_stream_log_files(loaded.target.logs.files)
     from smtpdiag.oauth.cache import TokenCache
 
     report = run_checks(specs, loaded.target, loaded.settings, token_cache=TokenCache())
@@ -604,6 +605,30 @@ def _local_inputs(target: Target) -> set[str]:
     if target.relay.configured:
         present.add("relay")
     return present
+
+
+def _reject_stream_log_files(paths: tuple[str, ...]) -> None:
+    """Refuse log files that are pipes or devices: several checks read each log file.
+
+    A pipe such as the shell's ``<(zcat mail.log.1.gz)`` can be read once, so one check would
+    take every line and the others would read none, and a pipe without a writer would hold
+    each check until its deadline. ``smtpdiag logs`` reads pipes, once.
+    """
+    import os
+    import stat
+
+    for path in paths:
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            continue  # the checks report a missing or unreadable file as a finding
+        if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+            raise UsageError(
+                f"The log file {path} is a pipe or a device, which the checks that read log "
+                "files (auth_failure_rate, relay, secrets) cannot each read.",
+                "Write it to a regular file first, or read it with smtpdiag logs.",
+                value=path,
+            )
 
 
 def _prefetch(module: str) -> None:

@@ -238,3 +238,11 @@ def test_token_check_needs_no_host(tmp_path: Path, capsys: pytest.CaptureFixture
     assert code == 0
     assert report["target"]["name"] == "local"
     assert [check["id"] for check in report["checks"]] == ["token"]
+
+
+def test_log_file_pipe_is_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fifo = tmp_path / "mail.pipe"
+    os.mkfifo(fifo)
+    code, _, err = run_main(capsys, "check", "--only", "secrets", "--log-file", str(fifo))
+    assert code == 3
+    assert f"The log file {fifo} is a pipe or a device" in err
