@@ -18,7 +18,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from smtpdiag.config_values import KEYS, parse_host, parse_port
 from smtpdiag.context import (
@@ -41,6 +41,9 @@ from smtpdiag.secrets import (
     secret_from_env,
     secret_from_file,
 )
+
+if TYPE_CHECKING:
+    from smtpdiag.msmtprc.model import MsmtpFile
 
 logger = logging.getLogger(__name__)
 
@@ -403,7 +406,7 @@ def _with_msmtprc(
         extra = [name for name in values["log_files"] if name not in derived["log_files"]]
         merged["log_files"] = (*derived["log_files"], *extra)
     if needs_server and "host" not in merged and "domain" not in merged:
-        raise _missing_host(path, account.name, account.get("host"))
+        raise _missing_host(msmtp_file, account.name, account.get("host"))
     merged = {**merged, "msmtprc": path}
     if not fallback:
         # Without an account name the msmtp_config check finds the same fallback and reports
@@ -412,8 +415,20 @@ def _with_msmtprc(
     return merged
 
 
-def _missing_host(path: str, account: str, host: str | None) -> UsageError:
+def _missing_host(msmtp_file: MsmtpFile, account: str, host: str | None) -> UsageError:
     """Build the error for an msmtp account that yields no usable host."""
+    path = msmtp_file.path
+    if host is None and msmtp_file.problems:
+        # Often not an msmtprc at all: an environment file or a mail log passed by mistake.
+        first = msmtp_file.problems[0]
+        return UsageError(
+            f"The account {account!r} in {path} has no host, and msmtp would reject the file "
+            f"({len(msmtp_file.problems)} problems, the first: line {first.line}: "
+            f"{first.message}).",
+            "Pass the msmtp configuration file msmtp itself uses (msmtp --version names it), "
+            "or fix the lines msmtp rejects.",
+            value=path,
+        )
     if host is None:
         problem = f"The account {account!r} in {path} has no host."
     else:

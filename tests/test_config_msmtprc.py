@@ -228,3 +228,12 @@ def test_log_file_option_adds_to_msmtp_logfile(tmp_path: Path) -> None:
     cli = {"msmtprc": str(path), "log_files": "/var/log/mail.log"}
     target = load(cli, environ={}).target
     assert target.logs.files == (str(msmtp_log), "/var/log/mail.log")
+
+
+def test_environment_file_as_msmtprc_names_rejected_lines(tmp_path: Path) -> None:
+    path = tmp_path / "oauth.env"
+    path.write_text("CLIENT_ID=abc\nCLIENT_SECRET=GOCSPX-abcdefghijklmnopqrstuv\n")
+    with pytest.raises(UsageError) as raised:
+        load({"msmtprc": str(path)}, environ={})
+    assert "msmtp would reject the file (2 problems, the first: line 1:" in raised.value.problem
+    assert "GOCSPX" not in raised.value.problem

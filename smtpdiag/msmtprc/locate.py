@@ -45,12 +45,28 @@ def _passwd_home() -> str:
 def find_msmtprc(environ: Mapping[str, str]) -> str:
     """Return the first existing msmtp configuration file, for ``msmtprc = auto``.
 
-    Raises UsageError naming every path tried when none exists.
+    A path that exists but is neither a directory nor a regular file is returned too, so that
+    reading it says what is wrong with it. Raises UsageError naming every path tried when none
+    exists.
     """
     paths = candidate_paths(environ)
     for path in paths:
-        if Path(path).is_file():
-            return path
+        try:
+            os.lstat(path)
+        except FileNotFoundError:
+            continue
+        except OSError as error:
+            raise UsageError(
+                f"Cannot look for the msmtp configuration file {path}: {error.strerror}.",
+                "Run smtpdiag as the user whose msmtp configuration it is, or pass "
+                "--msmtprc PATH.",
+                value=path,
+            ) from None
+        if Path(path).is_dir():
+            continue
+        # Whatever else is there (a FIFO, a dangling link), reading it reports precisely what
+        # is wrong with it.
+        return path
     raise UsageError(
         f"No msmtp configuration file found (tried {', '.join(paths)}).",
         "Pass --msmtprc PATH with the file msmtp uses, or drop --msmtprc auto.",

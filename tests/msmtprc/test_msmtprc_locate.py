@@ -98,3 +98,8 @@ def test_select_account_in_empty_file() -> None:
     with pytest.raises(UsageError) as raised:
         select_account(parse_text("# nothing\n"), None)
     assert "(accounts: none)" in raised.value.problem
+
+
+def test_dangling_link_is_returned(tmp_path: Path) -> None:
+    (tmp_path / ".msmtprc").symlink_to(tmp_path / "absent")
+    assert find_msmtprc({"HOME": str(tmp_path)}) == str(tmp_path / ".msmtprc")
