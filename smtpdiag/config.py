@@ -408,11 +408,20 @@ def _with_msmtprc(
     if needs_server and "host" not in merged and "domain" not in merged:
         raise _missing_host(msmtp_file, account.name, account.get("host"))
     merged = {**merged, "msmtprc": path}
+    password = account.get("password")
+    if password and "auth_mechanism" in derived and "token_command" not in derived:
+        # msmtp sends a password line as the token of auth xoauth2/oauthbearer; the token and
+        # auth checks use it the same way when nothing else supplies a token.
+        merged[_MSMTP_PASSWORD] = Secret(password, f"msmtprc {path} password")
     if not fallback:
         # Without an account name the msmtp_config check finds the same fallback and reports
         # that msmtp, run without -a, would fail.
         merged["msmtp_account"] = account.name
     return merged
+
+
+_MSMTP_PASSWORD = "msmtp password"  # noqa: S105 (a key name, not a password)
+"""Key of the msmtprc password in the merged values; a space keeps it out of KEYS' names."""
 
 
 def _missing_host(msmtp_file: MsmtpFile, account: str, host: str | None) -> UsageError:
@@ -790,13 +799,17 @@ def _checked_token(secret: Secret | None, name: str = "access token") -> Secret 
 
 
 def _load_access_token(values: Mapping[str, Any], environ: Mapping[str, str]) -> Secret | None:
-    """Find the access token: file, environment, then systemd credential.
+    """Find the access token: file, environment, systemd credential, then msmtprc password.
 
     A token command is not run here: the token check runs it and diagnoses its output.
     """
-    return _load_secret(
+    found = _load_secret(
         values, environ, "access_token_file", SECRET_ENV, ACCESS_TOKEN_CREDENTIAL, "access token"
     )
+    if found is None and not values.get("token_command"):
+        password: Secret | None = values.get(_MSMTP_PASSWORD)
+        return password
+    return found
 
 
 def _build_settings(values: Mapping[str, Any]) -> Settings:

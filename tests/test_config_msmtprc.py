@@ -237,3 +237,22 @@ def test_environment_file_as_msmtprc_names_rejected_lines(tmp_path: Path) -> Non
         load({"msmtprc": str(path)}, environ={})
     assert "msmtp would reject the file (2 problems, the first: line 1:" in raised.value.problem
     assert "GOCSPX" not in raised.value.problem
+
+
+def test_password_of_oauth_account_is_access_token(tmp_path: Path) -> None:
+    path = tmp_path / "msmtprc"
+    token = "ya29.a0AfB_byPasswordTokenValue0123456789abcdef"
+    path.write_text(
+        f"account default\nhost 127.0.0.1\nauth xoauth2\nuser u@example.com\npassword {token}\n"
+    )
+    path.chmod(0o600)
+    target = load({"msmtprc": str(path)}, environ={}).target
+    assert target.access_token is not None
+    assert target.access_token.reveal() == token
+    assert target.access_token.source == f"msmtprc {path} password"
+
+
+def test_password_of_plain_account_is_not_a_token(tmp_path: Path) -> None:
+    path = tmp_path / "msmtprc"
+    path.write_text("account default\nhost 127.0.0.1\nauth plain\nuser u\npassword secret1\n")
+    assert load({"msmtprc": str(path)}, environ={}).target.access_token is None
