@@ -58,8 +58,7 @@ def find_msmtprc(environ: Mapping[str, str]) -> str:
         except OSError as error:
             raise UsageError(
                 f"Cannot look for the msmtp configuration file {path}: {error.strerror}.",
-                "Run smtpdiag as the user whose msmtp configuration it is, or pass "
-                "--msmtprc PATH.",
+                "Run smtpdiag as the user whose msmtp configuration it is, or pass --msmtprc PATH.",
                 value=path,
             ) from None
         if Path(path).is_dir():
