@@ -27,7 +27,7 @@ from datetime import tzinfo
 from typing import Any
 
 from smtpdiag.context import CheckContext, RelaySettings, Target
-from smtpdiag.errors import SmtpClosedError, SmtpReplyError
+from smtpdiag.errors import SmtpClosedError, SmtpReplyError, escape_bytes
 from smtpdiag.local.bounces import (
     AUTH_EXIT_STATUSES,
     BounceKey,
@@ -91,6 +91,9 @@ RECENT_BOUNCE_SECONDS = 24 * 3600
 """Age up to which an AUTH failure bounce is critical. An older last bounce is a warning."""
 
 OPTION_ORIGIN = "the relay setting (--relay)"
+
+MAX_QUOTED_CHARACTERS = 80
+"""Characters of a peer's bytes quoted in a finding, escapes included."""
 
 
 # Observations ---------------------------------------------------------------------------
@@ -279,9 +282,9 @@ def talk_smtp(relay: RelayAddress, address: str, ehlo_name: str, timeout: float)
         error_text = f"no complete reply within {timeout:g} s"
         return _failed(relay, address, session, "not_smtp", error_text)
     except SmtpClosedError as error:
-        return _failed(relay, address, session, "not_smtp", str(error))
+        return _failed(relay, address, session, "not_smtp", _closed_text(error))
     except SmtpReplyError as error:
-        return _failed(relay, address, session, "not_smtp", f"it sent {error}")
+        return _failed(relay, address, session, "not_smtp", _reply_error_text(error))
     except OSError as error:
         return _failed(relay, address, session, "not_smtp", error.strerror or str(error))
     finally:
@@ -317,6 +320,45 @@ def _converse(
         reply_text=reply.text if failure else None,
         transcript=tuple(session.transcript),
     )
+
+
+def _reply_error_text(error: SmtpReplyError) -> str:
+    """Describe why the peer's bytes are not an SMTP reply, as a clause of the cause text.
+
+    ``error.problem`` is one of the fixed texts of ``smtpdiag.smtp.reply``. An unknown one is
+    quoted as it is.
+    """
+    problem, quoted = error.problem, quote_bytes(error.raw)
+    if problem == "not an SMTP reply line":
+        return f"it sent a line that is not an SMTP reply: {quoted}"
+    if problem.startswith("reply longer than "):
+        # The raw bytes are the end of the reply, so its last line is quoted.
+        last_line = error.raw.rstrip(b"\r\n").rsplit(b"\n", 1)[-1].rstrip(b"\r")
+        limit = problem.removeprefix("reply longer than ")
+        return f"it sent a reply of more than {limit}, the last of them {quote_bytes(last_line)}"
+    if problem.startswith("no end of line within "):
+        limit = problem.removeprefix("no end of line within ")
+        return f"it sent more than {limit} without an end of line, starting with {quoted}"
+    if problem.startswith("line longer than "):
+        return f"it sent a {problem}, starting with {quoted}"
+    return f"it sent bytes that are not an SMTP reply: {problem}, starting with {quoted}"
+
+
+def _closed_text(error: SmtpClosedError) -> str:
+    if not error.raw:
+        return "it closed the connection without sending anything"
+    return f"it closed the connection after sending {quote_bytes(error.raw)}"
+
+
+def quote_bytes(raw: bytes, limit: int = MAX_QUOTED_CHARACTERS) -> str:
+    """Quote the start of ``raw`` with escapes, in at most ``limit`` characters and ``…``."""
+    count = min(len(raw), limit)
+    escaped = escape_bytes(raw[:count], count)
+    # An escape such as \xff takes four characters for one byte.
+    while len(escaped) > limit:
+        count -= 1
+        escaped = escape_bytes(raw[:count], count)
+    return f'"{escaped}…"' if count < len(raw) else f'"{escaped}"'
 
 
 def _failed(

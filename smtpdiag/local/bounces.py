@@ -50,7 +50,8 @@ class Bounce:
     """msmtp's exit status; None when the pipe command did not run to an exit status."""
     timestamp: float | None
     line: str
-    """The log line with secrets masked and registered values redacted."""
+    """The log line up to msmtpd's reply, with secrets masked and registered values
+    redacted."""
     message_id: str | None = None
     """Postfix queue id or Exim message id; None for msmtpd, which logs one line per message."""
 
@@ -92,7 +93,12 @@ _REPLY_PIPE_ERROR = re.compile(
     r"|Cannot start pipe command|Cannot pipe mail to command|Pipe command failed to execute)"
 )
 _EXIM_MESSAGE_ID = re.compile(r"(\S+) \*\* ")
-_POSTFIX_QUEUE_ID = re.compile(r"([0-9A-Za-z]{5,}): ")
+_POSTFIX_QUEUE_ID = re.compile(r"([0-9A-Za-z]+): ")
+"""Any run of letters and digits before ``: ``. Short queue ids are hexadecimal without a fixed
+length (commonly 6 to 12 digits), and long ones (``enable_long_queue_ids``) are longer runs of
+letters and digits."""
+ELLIPSIS = "…"
+"""Text put at the end of a bounce line that was cut after msmtpd's reply."""
 
 
 def classify_bounce(program: str | None, message: str) -> BounceKey | None:
@@ -198,8 +204,9 @@ class BounceTally:
 def read_bounce(text: str, times: TimeReader) -> Bounce | None:
     """Return the bounce that one log line records, or None.
 
-    The line kept for the evidence has secrets masked (``[secret]``), as the log analysis
-    masks them, and every registered secret value redacted.
+    The line kept for the evidence ends after msmtpd's reply (``evidence_text``). In what
+    remains, secrets are masked (``[secret]``) as the log analysis masks them, and every
+    registered secret value is redacted.
     """
     from smtpdiag.logs import exim, journal, msmtpd, syslog
     from smtpdiag.logs.leaks import find_leaks, mask_leaks
@@ -218,6 +225,28 @@ def read_bounce(text: str, times: TimeReader) -> Bounce | None:
     if found is None:
         return None
     source, exit_status = found
-    line = redact(mask_leaks(text, find_leaks(text)))
+    evidence = evidence_text(source, text, record.message)
+    line = redact(mask_leaks(evidence, find_leaks(evidence)))
     identifier = message_id(source, record.message)
     return Bounce(source, exit_status, record.timestamp, line, identifier)
+
+
+def evidence_text(source: str, text: str, message: str) -> str:
+    """Cut a bounce line after msmtpd's reply or log message, and mark the cut with ``…``.
+
+    msmtpd writes nothing after ``Pipe command reported error N`` or ``session aborted``, so
+    whatever follows in the line came from elsewhere: Postfix adds ``(in reply to end of DATA
+    command))``, but a relay that is not msmtpd may put a token or password there. When the
+    raw line does not contain the reply, as in a journal line whose MESSAGE is an array of
+    bytes, the decoded message is cut instead.
+    """
+    pattern = _MSMTPD_PIPE_ERROR if source == "msmtpd" else _REPLY_PIPE_ERROR
+    found = pattern.search(text)
+    if found is None:
+        text, found = message, pattern.search(message)
+    if found is None:
+        # Not reached for a line that classify_bounce accepted, whose message has the reply.
+        return ELLIPSIS
+    if not text[found.end() :].strip():
+        return text
+    return text[: found.end()] + ELLIPSIS

@@ -7,12 +7,14 @@ as a problem, so that a check reports the entry instead of failing.
 
 from __future__ import annotations
 
+import errno
 import functools
 import ipaddress
 import logging
 import os
 import re
 import socket
+import stat
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -195,9 +197,17 @@ def postfix_relayhost(
 
     ``postconf -x`` expands ``$parameter`` references, so it runs first. When it is not
     installed, fails or takes longer than ``timeout`` seconds, main.cf is read as text.
+    A main.cf that is not a regular file is reported at once, without running postconf,
+    because postconf would wait on a FIFO until it is killed.
     """
     command = [postconf, *(["-c", config_dir] if config_dir else []), "-x", "-h", "relayhost"]
     origin = " ".join(command)
+    main_cf = os.path.join(config_dir or DEFAULT_POSTFIX_CONFIG_DIR, "main.cf")
+    problem = _main_cf_problem(main_cf, required=config_dir is not None)
+    if problem is not None:
+        return RelayLookup(
+            RelaySource.MAIN_CF, main_cf, error=f"{main_cf} cannot be read: {problem}"
+        )
     try:
         completed = subprocess.run(
             command, capture_output=True, text=True, timeout=timeout, check=False
@@ -211,6 +221,21 @@ def postfix_relayhost(
         failure = f"{origin} exited with status {status}: {_last_line(completed.stderr)}"
     logger.info("%s; reading main.cf instead", failure)
     return _main_cf_relayhost(config_dir or DEFAULT_POSTFIX_CONFIG_DIR, failure)
+
+
+def _main_cf_problem(path: str, required: bool) -> str | None:
+    """Return why main.cf cannot be read, or None when it is a regular file.
+
+    A missing file counts only when ``required``: without ``-c``, postconf reads its
+    compiled-in configuration directory, which may differ from ``/etc/postfix``.
+    """
+    try:
+        _check_regular(path, os.stat(path).st_mode)
+    except FileNotFoundError as error:
+        return _error_text(error) if required else None
+    except OSError as error:
+        return _error_text(error)
+    return None
 
 
 def _main_cf_relayhost(config_dir: str, failure: str) -> RelayLookup:
@@ -687,12 +712,33 @@ def _add_host(
 
 
 def _read_config(path: str) -> str:
-    """Read a configuration file of at most ``MAX_CONFIG_BYTES``; raises ``OSError``."""
-    with open(path, "rb") as config:
+    """Read a regular file of at most ``MAX_CONFIG_BYTES``; raises ``OSError`` otherwise.
+
+    The file is opened without blocking and checked before it is read, because opening or
+    reading a FIFO or a device could wait for a writer until the check's deadline.
+    """
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with open(descriptor, "rb") as config:
+        _check_regular(path, os.fstat(descriptor).st_mode)
         data = config.read(MAX_CONFIG_BYTES + 1)
     if len(data) > MAX_CONFIG_BYTES:
         raise OSError(f"larger than {MAX_CONFIG_BYTES >> 20} MiB, so not a configuration file")
     return data.decode("utf-8", errors="replace")
+
+
+def _check_regular(path: str, mode: int) -> None:
+    """Raise ``OSError`` naming the file type when ``mode`` is not a regular file's."""
+    if stat.S_ISREG(mode):
+        return
+    kinds = (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    kind = next((name for test, name in kinds if test(mode)), "not a regular file")
+    raise OSError(errno.EINVAL, f"{kind}, not a regular file", path)
 
 
 def _error_text(error: BaseException) -> str:

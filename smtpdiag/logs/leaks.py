@@ -2,7 +2,8 @@
 
 ``find_leaks`` runs on every candidate line, so it first checks with ``in`` for the words a
 secret needs and runs a regex only for lines that contain one. Secrets are found in plain
-text, in ``key=value``, ``key: value`` and JSON fields, in URL-encoded form bodies
+text (Google's refresh tokens and client secrets by their prefixes ``1//0`` and ``GOCSPX-``),
+in ``key=value``, ``key: value`` and JSON fields, in URL-encoded form bodies
 (``refresh_token%3D…``, ``Bearer%20…``) and in the decoded ``MESSAGE`` of a
 ``journalctl -o json`` line.
 """
@@ -30,7 +31,9 @@ class Leak:
 
     kind: str
     """``xoauth2_response``, ``oauthbearer_response``, ``bearer_token``, ``jwt``,
-    ``google_access_token``, ``refresh_token`` or ``client_secret``."""
+    ``google_access_token``, ``refresh_token`` (a field value, or a bare Google refresh token
+    ``1//0…``) or ``client_secret`` (a field value, or a bare Google client secret
+    ``GOCSPX-…``)."""
     start: int
     """Offset of the secret's first character in the line."""
     end: int
@@ -77,6 +80,15 @@ _TOKEN_STORE = re.compile(
 """sasl-xoauth2's trace line of the token file it read, with both tokens in clear."""
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 _GOOGLE_ACCESS_TOKEN = re.compile(r"ya29\.[A-Za-z0-9_\-]{20,}")
+_GOOGLE_REFRESH_TOKEN = re.compile(
+    r"(?:(?<![A-Za-z0-9_\-./%])|(?<=%[0-9A-Fa-f]{2}))"
+    r"1(?://|%2[Ff]%2[Ff])0(?P<rest>[A-Za-z0-9_\-]{20,})"
+)
+"""A bare Google refresh token, ``1//0`` and at least 20 more characters, also URL-encoded
+(``1%2F%2F0…``). It starts a word or follows a ``%XX`` escape (``token%3D1%2F%2F0…``), so
+``v1//0…`` and ``2021//0…`` in paths are not taken for one."""
+_GOOGLE_CLIENT_SECRET = re.compile(r"(?<![A-Za-z0-9_\-])GOCSPX-(?P<rest>[A-Za-z0-9_\-]{20,})")
+"""A bare Google client secret: ``GOCSPX-`` and at least 20 more characters."""
 _PLACEHOLDERS = frozenset({"redacted", "removed", "hidden", "secret", "changeme", "undefined"})
 _WORD_VALUE = re.compile(r"[a-z_]+")
 """A value of lower-case letters and underscores only, such as ``invalid_grant``: an OAuth2
@@ -115,6 +127,10 @@ def find_leaks(text: str) -> tuple[Leak, ...]:
         leaks += _matches(_JWT, text, "jwt")
     if "ya29." in text:
         leaks += _matches(_GOOGLE_ACCESS_TOKEN, text, "google_access_token")
+    if "1//0" in text or "%2F%2F0" in text or "%2f%2f0" in text:
+        leaks += _bare_secrets(_GOOGLE_REFRESH_TOKEN, text, "refresh_token")
+    if "GOCSPX-" in text:
+        leaks += _bare_secrets(_GOOGLE_CLIENT_SECRET, text, "client_secret")
     if "earer" in text or "EARER" in text:
         leaks += _bearer_tokens(text)
     found = _without_overlaps(leaks) if len(leaks) > 1 else tuple(leaks)
@@ -266,6 +282,15 @@ def _is_placeholder(value: str) -> bool:
     if _WORD_VALUE.fullmatch(value) is not None:
         return True
     return value.strip("[]<>()").lower() in _PLACEHOLDERS
+
+
+def _bare_secrets(pattern: re.Pattern[str], text: str, kind: str) -> list[Leak]:
+    """Find secrets by their prefix, leaving out placeholders such as ``GOCSPX-xxxx…``."""
+    return [
+        Leak(kind, found.start(), found.end())
+        for found in pattern.finditer(text)
+        if not _is_placeholder(found["rest"])
+    ]
 
 
 def _matches(pattern: re.Pattern[str], text: str, kind: str) -> list[Leak]:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
+import os
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
@@ -615,8 +618,7 @@ def test_ok_summary_capitalised() -> None:
 # Bounces: masking, age, counts, unreadable files ------------------------------------------------
 
 POSTFIX_BOUNCED_BEARER = POSTFIX_BOUNCED_77.replace(
-    "(in reply to end of DATA command))",
-    "Authorization: Bearer ya29.a0AfH6SMBx3kQ9vZ_example_token_value_12345)",
+    "to=<bob@example.net>", "to=<bob@example.net>, Bearer ya29.a0AfH6SMBx3kQ9vZ_example_token_value"
 )
 
 
@@ -625,6 +627,35 @@ def test_bounce_evidence_masks_tokens(tmp_path: Path) -> None:
     evidence = _evaluate_logs(target).findings[0].evidence
     assert "ya29." not in evidence[0]
     assert "[secret]" in evidence[0]
+
+
+# What a relay other than msmtpd might write after the exit status; the lead-ins are made up.
+TRAILING_SECRETS = {
+    "google refresh token": "1//0gAbCdEfGhIjKlMnOpQrStUvWxYz0123",
+    "google client secret": "GOCSPX-AbCdEfGhIjKlMnOpQrStUvWx12",
+    "microsoft refresh token": "0.AXYAbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcdef",
+    "url-encoded refresh token": "token=1%2F%2F0gAbCdEfGhIjKlMnOpQrStUvWx",
+    "base64 access token": base64.b64encode(b"ya29.a0AfH6SMBxAbCdEfGhIjKlMnOp").decode(),
+    "password field": "password=hunter2hunter2",
+}
+
+
+@pytest.mark.parametrize("secret", TRAILING_SECRETS.values(), ids=TRAILING_SECRETS.keys())
+def test_bounce_evidence_ends_after_exit_status(tmp_path: Path, secret: str) -> None:
+    line = POSTFIX_BOUNCED_77.replace("error 77 ", f"error 77 {secret} ")
+    evidence = _evaluate_logs(_target_with_logs(tmp_path, [line])).findings[0].evidence
+    assert secret not in evidence[0]
+    assert evidence[0].endswith("said: 554 Pipe command reported error 77\N{HORIZONTAL ELLIPSIS}")
+
+
+def test_short_queue_ids_group_recipients(tmp_path: Path) -> None:
+    lines = [
+        POSTFIX_BOUNCED_77.replace("5E8B21A3F0", "5DEF").replace("bob@", f"r{index}@")
+        for index in range(3)
+    ]
+    facts = _evaluate_logs(_target_with_logs(tmp_path, lines)).findings[0].facts
+    assert facts["bounces"] == 1
+    assert facts["recipient_lines"] == 3
 
 
 def test_old_auth_bounce_is_warning(tmp_path: Path) -> None:
@@ -711,3 +742,92 @@ def test_pipe_command_failed_fix_says_451() -> None:
 )
 def test_bounce_age_text(age: float | None, text: str) -> None:
     assert relay._age_text(age) == text
+
+
+# Replies that are not SMTP -----------------------------------------------------------------
+
+
+class NotSmtpCase(NamedTuple):
+    script: list[Step]
+    error: str
+
+
+NOT_SMTP_CASES = {
+    "binary line": NotSmtpCase(
+        [("send", b"\x00\xff\xfe garbage \r\n"), ("hang", 1.0)],
+        'it sent a line that is not an SMTP reply: "\\x00\\xff\\xfe garbage "',
+    ),
+    "endless continuation": NotSmtpCase(
+        [("send", b"220-" + b"A" * 100 + b"\r\n"), ("send", b"220-next\r\n" * 300)],
+        'it sent a reply of more than 256 lines, the last of them "220-next"',
+    ),
+    "no end of line": NotSmtpCase(
+        [("send", b"B" * 5000), ("hang", 1.0)],
+        f'it sent more than 4096 octets without an end of line, starting with "{"B" * 80}…"',
+    ),
+    "closed at once": NotSmtpCase(
+        [("close", None)], "it closed the connection without sending anything"
+    ),
+    "closed mid-line": NotSmtpCase(
+        [("send", b"220 half"), ("close", None)],
+        'it closed the connection after sending "220 half"',
+    ),
+}
+
+
+@pytest.mark.parametrize("case", NOT_SMTP_CASES.values(), ids=NOT_SMTP_CASES.keys())
+def test_not_smtp_error_sentences(case: NotSmtpCase) -> None:
+    context = CheckContext(Settings(timeout=0.5), now=lambda: NOW)
+    with scripted_peer(case.script) as port:
+        result = relay.run(make_target(RelaySettings(address=f"127.0.0.1:{port}")), context)
+    assert result.findings[0].facts["error"] == case.error
+    assert f"({case.error})." in result.findings[0].cause
+
+
+def test_quote_bytes_caps_escaped_text() -> None:
+    quoted = relay.quote_bytes(b"\xff" * 100)
+    assert quoted == '"' + "\\xff" * 20 + '…"'
+
+
+# Configuration files that are not regular files ----------------------------------------------
+
+HANG_GUARD_SECONDS = 10.0
+"""Time after which a check still blocked on a FIFO counts as hung; not a speed limit."""
+
+
+def test_run_exim_config_fifo_unreadable(tmp_path: Path) -> None:
+    fifo = tmp_path / "exim4.conf"
+    os.mkfifo(fifo)
+    results: list[CheckResult] = []
+    target = make_target(RelaySettings(exim_config=str(fifo)))
+    worker = threading.Thread(
+        target=lambda: results.append(relay.run(target, make_context())), daemon=True
+    )
+    worker.start()
+    worker.join(HANG_GUARD_SECONDS)
+    if worker.is_alive():
+        # Opening the write end and closing it gives the blocked reader end of file.
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        worker.join(HANG_GUARD_SECONDS)
+        pytest.fail(f"the relay check blocked on {fifo}")
+    assert codes(results[0]) == ["relay.config_unreadable"]
+    assert results[0].summary == f"cannot read {fifo}: a FIFO, not a regular file"
+
+
+def test_run_exim_config_device_unreadable() -> None:
+    result = relay.run(make_target(RelaySettings(exim_config="/dev/null")), make_context())
+    assert codes(result) == ["relay.config_unreadable"]
+    assert "/dev/null: a character device, not a regular file" in result.findings[0].cause
+
+
+def test_postconf_timeout_is_io_timeout(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    timeouts: list[float] = []
+
+    def record(config_dir: str | None, timeout: float) -> RelayLookup:
+        timeouts.append(timeout)
+        return RelayLookup(RelaySource.POSTCONF, "postconf", "")
+
+    monkeypatch.setattr(relay, "postfix_relayhost", record)
+    context = CheckContext(Settings(timeout=0.3), now=lambda: NOW)
+    relay.run(make_target(RelaySettings(postfix_config_dir=str(tmp_path))), context)
+    assert timeouts == [0.3]

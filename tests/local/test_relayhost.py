@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -12,6 +14,7 @@ from system_programs import require_program
 
 from smtpdiag.local.relayhost import (
     RelayAddress,
+    RelayLookup,
     RelaySource,
     display_address,
     exim_smarthosts,
@@ -412,3 +415,79 @@ def test_debian_smarthost_single_colon_port_is_invalid() -> None:
     assert addresses == [RelayAddress("127.0.0.1", 25, "127.0.0.1")]
     assert len(problems) == 1
     assert problems[0].startswith("39327: a host named only by digits")
+
+
+# Files that are not regular files ---------------------------------------------------------
+
+HANG_GUARD_SECONDS = 10.0
+"""Time after which a reader still blocked on a FIFO counts as hung; not a speed limit."""
+
+
+def read_without_hanging(call: Callable[[], RelayLookup], fifo: Path) -> RelayLookup:
+    """Run ``call`` in a thread; fail the test, after releasing it, if it blocks on ``fifo``."""
+    results: list[RelayLookup] = []
+    worker = threading.Thread(target=lambda: results.append(call()), daemon=True)
+    worker.start()
+    worker.join(HANG_GUARD_SECONDS)
+    if worker.is_alive():
+        # Opening the write end and closing it gives the blocked reader end of file.
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        worker.join(HANG_GUARD_SECONDS)
+        pytest.fail(f"reading {fifo} blocked")
+    return results[0]
+
+
+def test_exim_config_fifo_rejected(tmp_path: Path) -> None:
+    fifo = tmp_path / "exim4.conf"
+    os.mkfifo(fifo)
+    lookup = read_without_hanging(lambda: exim_smarthosts(str(fifo)), fifo)
+    assert lookup.error == f"cannot read {fifo}: a FIFO, not a regular file"
+
+
+@pytest.mark.parametrize(
+    ("path", "kind"),
+    [("/dev/null", "a character device"), ("/", "a directory")],
+    ids=["device", "directory"],
+)
+def test_exim_config_not_regular_rejected(path: str, kind: str) -> None:
+    lookup = exim_smarthosts(path)
+    assert lookup.error is not None
+    assert kind in lookup.error
+
+
+def _recording_postconf(tmp_path: Path) -> tuple[str, Path]:
+    """Write a postconf stand-in that leaves a marker file when it runs."""
+    marker = tmp_path / "postconf-ran"
+    script = tmp_path / "postconf"
+    script.write_text(f"#!/bin/sh\ntouch '{marker}'\nexit 1\n", "utf-8")
+    os.chmod(script, 0o755)
+    return str(script), marker
+
+
+def test_main_cf_fifo_rejected_before_postconf(tmp_path: Path) -> None:
+    config_dir = tmp_path / "postfix"
+    config_dir.mkdir()
+    fifo = config_dir / "main.cf"
+    os.mkfifo(fifo)
+    postconf, marker = _recording_postconf(tmp_path)
+    lookup = read_without_hanging(lambda: postfix_relayhost(str(config_dir), 5.0, postconf), fifo)
+    assert lookup.error == f"{fifo} cannot be read: a FIFO, not a regular file"
+    assert not marker.exists()
+
+
+def test_main_cf_device_rejected_before_postconf(tmp_path: Path) -> None:
+    config_dir = tmp_path / "postfix"
+    config_dir.mkdir()
+    (config_dir / "main.cf").symlink_to("/dev/null")
+    postconf, marker = _recording_postconf(tmp_path)
+    lookup = postfix_relayhost(str(config_dir), 5.0, postconf)
+    assert lookup.error is not None
+    assert "a character device, not a regular file" in lookup.error
+    assert not marker.exists()
+
+
+def test_missing_main_cf_in_config_dir_skips_postconf(tmp_path: Path) -> None:
+    postconf, marker = _recording_postconf(tmp_path)
+    lookup = postfix_relayhost(str(tmp_path), 5.0, postconf)
+    assert lookup.error == f"{tmp_path / 'main.cf'} cannot be read: No such file or directory"
+    assert not marker.exists()

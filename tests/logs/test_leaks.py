@@ -296,3 +296,72 @@ def test_secret_is_found_and_masked(line: str, secret: str) -> None:
     leaks = find_leaks(line)
     assert leaks != ()
     assert secret not in mask_leaks(line, leaks)
+
+
+# Bare Google secrets, found by their prefixes ---------------------------------------------
+
+BARE_REFRESH_TOKEN = "1//0gAbCdEfGhIjKlMnOpQrStUvWxYz"
+BARE_CLIENT_SECRET = "GOCSPX-AbCdEfGhIjKlMnOpQrStUvWx12"
+
+BARE_SECRET_CASES = [
+    # msmtp's log record keeps the server's reply text in smtpmsg=.
+    pytest.param(
+        "Dec  5 05:19:33 host msmtp: host=smtp.gmail.com tls=on auth=on user=u@example.com "
+        "smtpstatus=535 smtpmsg='535-5.7.8 Username and Password not accepted. "
+        f"{BARE_REFRESH_TOKEN}' errormsg='authentication failed (method XOAUTH2)' "
+        "exitcode=EX_NOPERM",
+        [("refresh_token", BARE_REFRESH_TOKEN)],
+        id="msmtp-smtpmsg-refresh-token",
+    ),
+    pytest.param(
+        "Dec  5 05:19:40 host postfix/smtp[126]: 5DEF: to=<r@example.com>, status=bounced "
+        f"(host 127.0.0.1[127.0.0.1] said: 554 {BARE_CLIENT_SECRET} (in reply to end of "
+        "DATA command))",
+        [("client_secret", BARE_CLIENT_SECRET)],
+        id="postfix-reply-client-secret",
+    ),
+    pytest.param(
+        f"status=bounced token={quote(BARE_REFRESH_TOKEN, safe='')}&x=1",
+        [("refresh_token", quote(BARE_REFRESH_TOKEN, safe=""))],
+        id="url-encoded-refresh-token",
+    ),
+    pytest.param(
+        f"status=bounced body=token%3D{quote(BARE_REFRESH_TOKEN, safe='')}%26x",
+        [("refresh_token", quote(BARE_REFRESH_TOKEN, safe=""))],
+        id="refresh-token-after-escape",
+    ),
+    pytest.param(
+        f"msmtpd: Authorization: Bearer {BARE_REFRESH_TOKEN}",
+        [("refresh_token", BARE_REFRESH_TOKEN)],
+        id="refresh-token-over-bearer",
+    ),
+]
+
+BARE_NO_LEAK_CASES = [
+    pytest.param("status=sent GOCSPX-xxxxxxxxxxxxxxxxxxxxxxxxxxxx", id="repeated-character"),
+    pytest.param("status=sent GOCSPX-your_client_secret_here", id="placeholder-words"),
+    pytest.param("status=sent GOCSPX-AbCdEf123", id="short-client-secret"),
+    pytest.param("status=sent 1//0gAbCdEf", id="short-refresh-token"),
+    pytest.param("status=sent 1//CgAbCdEfGhIjKlMnOpQrStUvWxYz", id="refresh-token-without-0"),
+    pytest.param("GET https://example.com/v1//0abcdefghijklmnopqrstuvwxyz", id="path-v1"),
+    pytest.param("archived /srv/2021//0abcdefghijklmnopqrstuvwxyz", id="path-year"),
+]
+
+
+@pytest.mark.parametrize(("line", "expected"), BARE_SECRET_CASES)
+def test_bare_google_secrets_found(line: str, expected: list[tuple[str, str]]) -> None:
+    found = [(leak.kind, line[leak.start : leak.end]) for leak in find_leaks(line)]
+    assert found == expected
+
+
+@pytest.mark.parametrize(("line", "expected"), BARE_SECRET_CASES)
+def test_bare_google_secrets_masked(line: str, expected: list[tuple[str, str]]) -> None:
+    masked = mask_leaks(line, find_leaks(line))
+    for _, secret in expected:
+        assert secret not in masked
+    assert masked.count("[secret]") == len(expected)
+
+
+@pytest.mark.parametrize("line", BARE_NO_LEAK_CASES)
+def test_bare_google_shapes_not_secrets(line: str) -> None:
+    assert find_leaks(line) == ()
