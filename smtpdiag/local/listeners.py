@@ -32,6 +32,10 @@ class Family(StrEnum):
     IPV6 = "ipv6"
 
 
+ADDRESS_DIGITS = {Family.IPV4: 8, Family.IPV6: 32}
+"""Hexadecimal digits of a local address in the ``tcp`` and ``tcp6`` tables."""
+
+
 @dataclass(frozen=True)
 class Listener:
     """One TCP socket in the LISTEN state."""
@@ -98,7 +102,8 @@ def decode_address(hex_text: str, byteorder: str = sys.byteorder) -> str:
 def parse_tcp_table(text: str, family: Family, byteorder: str = sys.byteorder) -> list[Listener]:
     """Return the LISTEN sockets of one ``/proc/net/tcp`` or ``tcp6`` table.
 
-    The header line and lines that do not have the expected columns are skipped.
+    The header line, lines that do not have the expected columns and lines whose address
+    length does not fit ``family`` are skipped.
     """
     listeners: list[Listener] = []
     for line in text.splitlines():
@@ -106,6 +111,14 @@ def parse_tcp_table(text: str, family: Family, byteorder: str = sys.byteorder) -
         if len(fields) < 4 or fields[3] != LISTEN_STATE:
             continue
         address_hex, _, port_hex = fields[1].partition(":")
+        if len(address_hex) != ADDRESS_DIGITS[family]:
+            logger.debug(
+                "skipping a line of the %s table with a %d-digit address: %s",
+                family.value,
+                len(address_hex),
+                line,
+            )
+            continue
         try:
             address = decode_address(address_hex, byteorder)
             port = int(port_hex, 16)

@@ -218,3 +218,15 @@ def test_read_local_addresses(tmp_path: Path) -> None:
 
 def test_read_local_addresses_without_proc(tmp_path: Path) -> None:
     assert read_local_addresses(str(tmp_path)) is None
+
+
+@pytest.mark.parametrize(
+    ("line", "family"),
+    [
+        ("   0: 0100007F:09DD 00000000:0000 0A", Family.IPV6),
+        ("   0: 00000000000000000000000001000000:09DD 00000000:0000 0A", Family.IPV4),
+    ],
+    ids=["ipv4-address-in-tcp6", "ipv6-address-in-tcp"],
+)
+def test_parse_tcp_table_skips_foreign_address_length(line: str, family: Family) -> None:
+    assert parse_tcp_table(line, family, "little") == []
