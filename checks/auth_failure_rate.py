@@ -24,7 +24,7 @@ from smtpdiag.logs.kinds import (
     THRESHOLD_EXCEEDED,
     TOKEN_IN_LOG,
 )
-from smtpdiag.models import CheckResult, Finding, Severity
+from smtpdiag.models import CheckResult, Finding, worst_first
 from smtpdiag.spec import CheckSpec
 
 # The analysis and the parsers load when the check runs, not when ``smtpdiag check`` starts.
@@ -120,7 +120,7 @@ def evaluate(
         if finding.code not in RATE_CODES and finding.code != TOKEN_IN_LOG.code
     ]
     return CheckResult.from_findings(
-        CHECK_ID, _summary_text(summary, options), _ordered(findings), facts
+        CHECK_ID, _summary_text(summary, options), worst_first(findings), facts
     )
 
 
@@ -209,11 +209,6 @@ def _summary_text(summary: LogsSummary, options: AnalysisOptions) -> str:
 def _percent(ratio: float) -> str:
     """Format a ratio as a percentage with at most two decimals: 0.025 -> '2.5 %'."""
     return f"{ratio * 100:.2f}".rstrip("0").rstrip(".") + " %"
-
-
-def _ordered(findings: list[Finding]) -> list[Finding]:
-    order = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
-    return sorted(findings, key=lambda finding: order[finding.severity])
 
 
 SPEC = CheckSpec(

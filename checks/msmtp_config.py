@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from smtpdiag.context import CheckContext, Target
 from smtpdiag.errors import UsageError
 from smtpdiag.knowledge.providers import provider_from_host
-from smtpdiag.models import CheckResult, Finding, Severity
+from smtpdiag.models import CheckResult, Finding, Severity, worst_first
 from smtpdiag.msmtprc.inspect import (
     PasswordLine,
     ProgramProblem,
@@ -778,12 +778,10 @@ def _summary(facts: MsmtpFacts, findings: Sequence[Finding]) -> str:
 
 def _ordered(findings: list[Finding]) -> list[Finding]:
     """Sort by severity and drop the empty evidence lines of settings that were never set."""
-    order = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
-    cleaned = [
+    return worst_first(
         replace(finding, evidence=tuple(line for line in finding.evidence if line))
         for finding in findings
-    ]
-    return sorted(cleaned, key=lambda finding: order[finding.severity])
+    )
 
 
 SPEC = CheckSpec(

@@ -66,10 +66,11 @@ from smtpdiag.local.relayhost import (
     RelayLookup,
     RelaySource,
     exim_smarthosts,
+    is_ip_address,
     parse_option_address,
     postfix_relayhost,
 )
-from smtpdiag.models import CheckResult, Finding, Severity, Status
+from smtpdiag.models import CheckResult, Finding, Severity, Status, worst_first
 from smtpdiag.redact import redact
 from smtpdiag.smtp.session import SmtpSession
 from smtpdiag.smtp.transport import Channel
@@ -414,8 +415,7 @@ def evaluate(observation: RelayObservation) -> CheckResult:
         *_bounce_findings(observation.bounces),
         *_log_findings(observation.bounces),
     ]
-    order = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
-    findings.sort(key=lambda finding: order[finding.severity])
+    findings = worst_first(findings)
     facts = _facts(observation)
     summary = _summary(observation, findings)
     result = CheckResult.from_findings(CHECK_ID, summary, findings, facts)
@@ -452,7 +452,7 @@ def _lookup_findings(observation: RelayObservation) -> list[Finding]:
             )
         )
     for address in lookup.addresses:
-        if address.mx_lookup and not _is_ip(address.host):
+        if address.mx_lookup and not is_ip_address(address.host):
             findings.append(
                 RELAYHOST_MX_LOOKUP.make(
                     facts={"relay": address.text, "host": address.host, "port": address.port},
@@ -727,14 +727,6 @@ def _summary(observation: RelayObservation, findings: Sequence[Finding]) -> str:
     if any(note.startswith("--exim-config") for note in observation.lookup.notes):
         text += "; --exim-config was not read"
     return text
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 SPEC = CheckSpec(

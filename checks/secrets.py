@@ -60,7 +60,7 @@ from smtpdiag.local.token_command import (
     script_secret_kinds,
 )
 from smtpdiag.logs.kinds import SECRETS_FINDINGS, TOKEN_IN_LOG
-from smtpdiag.models import CheckResult, Finding, Severity, Status, worst_status
+from smtpdiag.models import CheckResult, Finding, Severity, Status, worst_first, worst_status
 from smtpdiag.spec import CheckSpec, FindingKind
 
 CHECK_ID = "secrets"
@@ -331,7 +331,7 @@ def evaluate(inspection: Inspection, logs: LogScan | None = None) -> CheckResult
         )
         for path, error in logs.unreadable
     ]
-    findings = _ordered(findings)
+    findings = worst_first(findings)
     facts = _facts(inspection, logs)
     summary = _summary_text(inspection, logs, findings)
     result = CheckResult.from_findings(CHECK_ID, summary, findings, facts)
@@ -516,13 +516,6 @@ def _owned_by_other(facts: FileFacts, inspection: Inspection) -> bool:
     if inspection.run_as_uid == ROOT_UID:
         return False
     return facts.uid is not None and facts.uid not in (ROOT_UID, inspection.run_as_uid)
-
-
-_SEVERITY_ORDER = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
-
-
-def _ordered(findings: list[Finding]) -> list[Finding]:
-    return sorted(findings, key=lambda finding: _SEVERITY_ORDER[finding.severity])
 
 
 def _facts(inspection: Inspection, logs: LogScan) -> dict[str, Any]:

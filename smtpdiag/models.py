@@ -109,6 +109,14 @@ class Finding:
         return data
 
 
+_SEVERITY_RANK = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
+
+
+def worst_first(findings: Iterable[Finding]) -> list[Finding]:
+    """Return ``findings`` sorted critical, warning, info; equal severities keep their order."""
+    return sorted(findings, key=lambda finding: _SEVERITY_RANK[finding.severity])
+
+
 @dataclass(frozen=True)
 class CheckResult:
     """Outcome of one check against one target."""

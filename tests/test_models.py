@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from smtpdiag.models import CheckResult, Finding, Severity, Status, worst_status
+from smtpdiag.models import CheckResult, Finding, Severity, Status, worst_first, worst_status
 
 
 @pytest.mark.parametrize(
@@ -58,3 +58,18 @@ def test_status_from_findings(severities: list[Severity], expected: Status) -> N
 
 def test_finding_json_omits_missing_docs() -> None:
     assert "docs" not in finding(Severity.INFO).to_dict()
+
+
+def test_worst_first_keeps_order_within_severity() -> None:
+    findings = [
+        Finding("a.info", Severity.INFO, "t", "c", "f"),
+        Finding("a.warning1", Severity.WARNING, "t", "c", "f"),
+        Finding("a.critical", Severity.CRITICAL, "t", "c", "f"),
+        Finding("a.warning2", Severity.WARNING, "t", "c", "f"),
+    ]
+    assert [finding.code for finding in worst_first(findings)] == [
+        "a.critical",
+        "a.warning1",
+        "a.warning2",
+        "a.info",
+    ]

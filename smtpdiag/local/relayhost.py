@@ -310,7 +310,7 @@ def parse_exim_host(item: str, default_port: int = SMTP_PORT) -> RelayAddress | 
         return f"{item}: contains an Exim expansion, which smtpdiag does not evaluate"
     bracketed = re.fullmatch(r"\[([^\]]+)\](?::(\d+))?", item)
     if bracketed is not None:
-        if not _is_ip_address(bracketed[1]):
+        if not is_ip_address(bracketed[1]):
             return (
                 f"{item}: [{bracketed[1]}] is not an IP address. In a list separated by ':' "
                 "each colon of an IPv6 address is doubled, as in [::::1]::2525"
@@ -319,7 +319,7 @@ def parse_exim_host(item: str, default_port: int = SMTP_PORT) -> RelayAddress | 
         return RelayAddress(bracketed[1], int(port_text) if port_text else default_port, item)
     if item.count(":") > 1:
         # An IPv6 address; a port after it needs brackets.
-        if not _is_ip_address(item):
+        if not is_ip_address(item):
             return f"{item}: neither host:port nor an IPv6 address"
         return RelayAddress(item, default_port, item)
     host, _, port_text = item.partition(":")
@@ -351,7 +351,8 @@ _HOST_NAME = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?\.?")
 """A host name or IPv4 address: letters, digits, hyphens, underscores and dots."""
 
 
-def _is_ip_address(text: str) -> bool:
+def is_ip_address(text: str) -> bool:
+    """Tell whether ``text`` is an IPv4 or IPv6 address literal, without brackets."""
     try:
         ipaddress.ip_address(text)
     except ValueError:
