@@ -410,8 +410,8 @@ def _with_msmtprc(
     merged = {**merged, "msmtprc": path}
     password = account.get("password")
     if password and "auth_mechanism" in derived and "token_command" not in derived:
-        # msmtp sends a password line as the token of auth xoauth2/oauthbearer; the token and
-        # auth checks use it the same way when nothing else supplies a token.
+        # msmtp sends a password line as the token of auth xoauth2 or oauthbearer. The token
+        # and auth checks use it the same way when nothing else supplies a token.
         merged[_MSMTP_PASSWORD] = Secret(password, f"msmtprc {path} password")
     if not fallback:
         # Without an account name the msmtp_config check finds the same fallback and reports

@@ -46,7 +46,7 @@ def find_msmtprc(environ: Mapping[str, str]) -> str:
     """Return the first existing msmtp configuration file, for ``msmtprc = auto``.
 
     A path that exists but is neither a directory nor a regular file is returned too, so that
-    reading it says what is wrong with it. Raises UsageError naming every path tried when none
+    reading it shows what is wrong with it. Raises UsageError naming every path tried when none
     exists.
     """
     paths = candidate_paths(environ)
