@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import re
+import select
 import shutil
 import stat
 import subprocess
@@ -82,10 +83,11 @@ def open_regular_file(path: str, role: str = "log file", *, allow_pipe: bool = F
             reason = f"is a {name}, not a {role}"
             raise NotRegularFileError(errno.EINVAL, reason, path)
         if stat.S_ISFIFO(mode):
-            # Reading a pipe opened without a writer ends at once, so a blocking open waits for
-            # the writer as cat does. A process substitution's pipe has its writer already.
-            os.close(descriptor)
-            descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            # Reading a pipe that no writer has opened yet ends at once, so wait, as cat does,
+            # until one has: Linux reports the pipe readable once a writer wrote or came and
+            # went. The descriptor stays open meanwhile, so the data of a writer that already
+            # closed stays in the pipe. A process substitution's pipe has its writer already.
+            select.select([descriptor], [], [])
         os.set_blocking(descriptor, True)
         return io.FileIO(descriptor, "rb", closefd=True)
     except BaseException:

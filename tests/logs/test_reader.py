@@ -315,3 +315,26 @@ def test_feed_lines_reads_all_with_time_left(tmp_path: Path) -> None:
     log.write_text((MSMTP + "\n") * 3)
     fed: list[LogLine] = []
     assert feed_lines(LogReader([str(log)]), fed.append, lambda: 60.0) == (True, 3)
+
+
+def test_reader_reads_fifo_whose_writer_already_closed(tmp_path: Path) -> None:
+    # The shell keeps a read end of a process substitution's pipe, so a writer that wrote
+    # everything and exited before smtpdiag opened the pipe has left its lines in it.
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    shell_end = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    writer = os.open(fifo, os.O_WRONLY)
+    os.write(writer, f"{MSMTP}\n".encode())
+    os.close(writer)
+    found: list[list[LogLine]] = []
+    reader = threading.Thread(target=lambda: found.append(read_all([str(fifo)])[0]), daemon=True)
+    reader.start()
+    reader.join(timeout=5)
+    waited_for_writer = reader.is_alive()
+    if waited_for_writer:  # unblock it, so that the test fails instead of hanging
+        os.close(os.open(fifo, os.O_WRONLY))
+        reader.join(timeout=5)
+    os.close(shell_end)
+    assert not waited_for_writer
+    assert len(found) == 1
+    assert [line.text for line in found[0]] == [MSMTP]
