@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from smtpdiag.context import CheckContext, Target
 from smtpdiag.errors import UsageError
 from smtpdiag.knowledge.providers import provider_from_host
+from smtpdiag.local.permissions import mode_text
 from smtpdiag.models import CheckResult, Finding, Severity, worst_first
 from smtpdiag.msmtprc.inspect import (
     PasswordLine,
@@ -191,8 +192,8 @@ def _user_name() -> str:
 
 
 def _select(config: MsmtpFile, name: str | None) -> tuple[Account | None, bool]:
-    """Return the account msmtp would use and whether the only account stands in for a
-    missing ``default``, which happens only when no account was named."""
+    """Return the account msmtp would use, and whether it is the only account of a file without
+    ``default``, which happens only when no account was named."""
     from smtpdiag.msmtprc.locate import select_account
 
     try:
@@ -348,8 +349,8 @@ def _readable_by_others(facts: MsmtpFacts) -> Finding | None:
         return None
     path = facts.config.path
     lines = ", ".join(str(password.line) for password in facts.password_lines)
-    details = _details(facts) | {"mode": f"{mode:04o}", "access": access_beyond_owner(mode)}
-    evidence = [f"{path}: mode {mode:04o}"]
+    details = _details(facts) | {"mode": mode_text(mode), "access": access_beyond_owner(mode)}
+    evidence = [f"{path}: mode {mode_text(mode)}"]
     evidence += [f"{path}:{password.line}: password {MASK}" for password in facts.password_lines]
     if facts.password_lines and mode & 0o177:
         if facts.system_config:

@@ -10,7 +10,7 @@ turned into bounces.
 msmtpd (``src/msmtpd.c`` of msmtp 1.8) replies ``451 Pipe command reported error N`` when
 msmtp exits with EX_NOHOST 68, EX_UNAVAILABLE 69, EX_OSERR 71 or EX_TEMPFAIL 75, and ``554
 Pipe command reported error N`` for every other non-zero status, EX_NOPERM 77 (AUTH failed)
-and EX_CONFIG 78 (configuration or passwordeval failure) included. Older releases answered
+and EX_CONFIG 78 (configuration or passwordeval failure) included. Older releases replied
 554 for every status.
 """
 
@@ -267,7 +267,11 @@ def _resolve(relay: RelayAddress) -> list[str] | str:
 
 
 def talk_smtp(relay: RelayAddress, address: str, ehlo_name: str, timeout: float) -> SessionOutcome:
-    """Connect to ``address``, read the greeting, send EHLO and QUIT; never raises."""
+    """Connect to ``address``, read the greeting, send EHLO and QUIT.
+
+    Connection, timeout and protocol errors become the outcome's failure, so a dead or hostile
+    relay ends as a finding.
+    """
     try:
         channel = Channel.connect(address, relay.port, timeout)
     except ConnectionRefusedError as error:
@@ -376,8 +380,8 @@ def _failed(
 def scan_logs(target: Target, ctx: CheckContext) -> BounceSummary:
     """Read ``target.logs.files`` for messages lost to a failed pipe command behind the relay.
 
-    Files are streamed (gzip included) by the logs reader and read until the check's deadline;
-    the summary says whether every file was read to its end.
+    Files are streamed (gzip included) by the logs reader and read until the check's deadline.
+    The summary records whether every file was read to its end.
     """
     from smtpdiag.logs.reader import LogLine, LogReader, feed_lines
     from smtpdiag.logs.timestamps import TimeReader
@@ -474,9 +478,9 @@ _SESSION_KINDS = {
 
 
 def _session_findings(sessions: Sequence[SessionOutcome], lookup: RelayLookup) -> list[Finding]:
-    """Report every address that failed: critical when no address answered, else a warning.
+    """Report every address that failed: critical when none replied, else a warning.
 
-    The MTA tries its destinations in order, so mail still flows while one of them answers,
+    The MTA tries its destinations in order, so mail still flows while one of them replies,
     but a dead destination is no fallback.
     """
     findings: list[Finding] = []

@@ -130,7 +130,7 @@ class Inspection:
     token_command_unreadable: bool = False
     """Whether the token command could not be split into words (unbalanced quotes)."""
     token_command_not_judged: str | None = None
-    """Why the files of the token command could not all be found, or None when they were."""
+    """Reason the files of the token command could not all be found; None when they were."""
 
 
 @dataclass(frozen=True)
@@ -256,7 +256,7 @@ def _inspect_secret(path: str, role: SecretRole, target: Target) -> InspectedFil
 
 
 def _directory_facts(path: str, facts: FileFacts) -> tuple[FileFacts, ...]:
-    """Read the directory that holds ``path`` and the one that holds its link target."""
+    """Read the directory that contains ``path`` and the one that contains its link target."""
     directories = dict.fromkeys([os.path.dirname(os.path.abspath(path))])
     if facts.resolved_path is not None:
         directories[os.path.dirname(facts.resolved_path)] = None

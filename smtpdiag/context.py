@@ -134,7 +134,7 @@ class RelaySettings:
 
 
 class SecretRole(StrEnum):
-    """What a file that holds or guards a secret is for."""
+    """Purpose of a file that contains or guards a secret."""
 
     ACCESS_TOKEN = "access token"  # noqa: S105 (a role name)
     REFRESH_TOKEN = "refresh token"  # noqa: S105 (a role name)
@@ -146,7 +146,7 @@ class SecretRole(StrEnum):
 
 @dataclass(frozen=True)
 class SecretFile:
-    """One file that holds a secret and whose owner and mode the secrets check reads."""
+    """One file that contains a secret, whose owner and mode the secrets check reads."""
 
     path: str
     role: SecretRole
@@ -154,10 +154,10 @@ class SecretFile:
 
 @dataclass(frozen=True)
 class SecretSettings:
-    """Where the target's secrets live, for the secrets check."""
+    """Locations of the target's secrets, for the secrets check."""
 
     files: tuple[SecretFile, ...] = ()
-    """Files that hold a token, a client secret or a token script's environment."""
+    """Files that contain a token, a client secret or a token script's environment."""
     credentials_directory: str | None = None
     """``$CREDENTIALS_DIRECTORY`` of the run (systemd credentials), or None when unset."""
 

@@ -55,7 +55,7 @@ def write_msmtprc(
         "tls on",
         "tls_starttls on",
         f"tls_trust_file {info.ca_file}",
-        # msmtp waits without end by default; the lab answers within milliseconds.
+        # msmtp has no timeout by default. The lab replies within milliseconds.
         "timeout 30",
         f"logfile {logfile or directory / 'msmtp.log'}",
     ]

@@ -104,11 +104,11 @@ ELLIPSIS = "…"
 def classify_bounce(program: str | None, message: str) -> BounceKey | None:
     """Return ``(source, exit status)`` of a log message that records a lost message.
 
-    Recognised (the line formats of the logs package): msmtpd's own ``pipe command reported
-    error N, session aborted`` for a status that msmtpd replies to with 554, and its other
-    ``…, session aborted`` errors of the pipe command; a Postfix smtp delivery line with
-    ``status=bounced`` and such a 5xx reply; an Exim ``**`` (bounce) line with such a reply.
-    Deferrals are not bounces.
+    Three kinds of line are recognised, in the formats of the logs package. The first is
+    msmtpd's own ``pipe command reported error N, session aborted`` for a status that msmtpd
+    replies to with 554, or another ``…, session aborted`` error of the pipe command. The
+    second is a Postfix smtp delivery line with ``status=bounced`` and such a 5xx reply, and the
+    third an Exim ``**`` (bounce) line with such a reply. Deferrals are not bounces.
     """
     from smtpdiag.logs.exim import is_exim
     from smtpdiag.logs.postfix import is_postfix
@@ -187,9 +187,9 @@ class BounceTally:
         now: float | None = None,
     ) -> BounceSummary:
         """Return the frozen counts with the reading state of the files."""
-        kept = [*self.first[True], *self.last[True], *self.first[False], *self.last[False]]
+        evidence = [*self.first[True], *self.last[True], *self.first[False], *self.last[False]]
         return BounceSummary(
-            tuple(kept),
+            tuple(evidence),
             counts=dict(self.counts),
             messages=dict(self.messages),
             first_seen=dict(self.first_seen),

@@ -9,12 +9,11 @@ from smtpdiag.models import Severity
 from smtpdiag.spec import FindingKind
 
 _FIX_TEMPORARY = (
-    "Make these failures temporary, so that the MTA retries instead of bouncing: run msmtp "
+    "Make these failures temporary, so that the MTA retries instead of bouncing. Run msmtp "
     "through a wrapper (msmtpd --command='/usr/local/libexec/msmtp-tempfail -f %F --') that "
-    "exits 75 (EX_TEMPFAIL) for every msmtp failure but 64 and 65, so msmtpd replies 451; or "
-    "let the MTA defer "
-    "(Postfix: smtp_reply_filter rewriting '554 Pipe command' replies to 451, or "
-    "soft_bounce = yes while the cause is fixed)."
+    "exits 75 (EX_TEMPFAIL) for every msmtp failure but 64 and 65, so msmtpd replies 451. Or "
+    "let the MTA defer: in Postfix, an smtp_reply_filter that rewrites '554 Pipe command' "
+    "replies to 451, or soft_bounce = yes while the cause is fixed."
 )
 
 UNREACHABLE = FindingKind(
@@ -82,7 +81,7 @@ POSTFIX_RELAYHOST_EMPTY = FindingKind(
     Severity.WARNING,
     "Postfix relayhost is empty ({origin})",
     "Without relayhost, Postfix delivers remote mail itself: it looks up the MX records of "
-    "each recipient domain and connects to them on port 25, so the mail bypasses the relay "
+    "each recipient domain and connects to them on port 25. The mail then bypasses the relay "
     "and its OAuth2 submission, and many networks block outbound port 25.",
     "Set relayhost = [127.0.0.1]:2525 (the relay's address in brackets) in main.cf and run "
     "postfix reload. When a transport map routes the mail instead, pass --relay HOST:PORT.",
@@ -149,8 +148,8 @@ AUTH_FAILURE_BOUNCES_MAIL = FindingKind(
     "last {last_age})",
     "msmtpd replies '554 Pipe command reported error N' when msmtp exits with 77 "
     "(EX_NOPERM: the server rejected AUTH, such as an expired or revoked token) or 78 "
-    "(EX_CONFIG: a configuration error or a failed passwordeval command), so the sending "
-    "MTA takes a token problem for a permanent failure and returns the message to its "
+    "(EX_CONFIG: a configuration error or a failed passwordeval command). The sending MTA "
+    "then takes a token problem for a permanent failure and returns the message to its "
     "sender instead of retrying. Seen from {first_seen} to {last_seen} in {log_sources}. "
     "The count is of messages ({recipient_lines}). A last bounce more than 24 hours ago "
     "lowers the finding to a warning.",
@@ -162,9 +161,9 @@ PIPE_ERROR_BOUNCES_MAIL = FindingKind(
     Severity.WARNING,
     "{messages} bounced because msmtp failed behind the relay ({failures}; the last {last_age})",
     "msmtpd replies 554 for every msmtp exit status except 68, 69, 71 and 75, so the MTA "
-    "returned these messages: 64 and 65 mean a wrong call or a rejected sender or "
+    "returned these messages. 64 and 65 mean a wrong call or a rejected sender or "
     "recipient, 66 a missing file such as the tls_trust_file, 70 to 73 a local error, 74 a "
-    "network error such as a read timeout, 76 a protocol or TLS error of the submission "
+    "network error such as a read timeout, and 76 a protocol or TLS error of the submission "
     "server. Only 64 and 65 are the message's own fault. msmtpd also replies 554 when the "
     "pipe command cannot be started or ends without an exit status. Seen from {first_seen} "
     "to {last_seen} in {log_sources}. The count is of messages ({recipient_lines}).",

@@ -415,7 +415,7 @@ class EximRoute:
 
 @dataclass(frozen=True)
 class EximConfig:
-    """What smtpdiag reads of an Exim configuration file."""
+    """Parts of an Exim configuration file that smtpdiag reads."""
 
     routes: tuple[EximRoute, ...]
     transports: Mapping[str, Mapping[str, str]]

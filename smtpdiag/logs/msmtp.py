@@ -77,8 +77,8 @@ _AFTER_AUTH_TEXTS = (
 )
 # NOTE: "authentication method X needs a password" and "... needs a user name" match
 # "authentication method" too, although they are msmtprc errors found before any reply
-# (the msmtp_config check names them); the log reason then says the server refused the
-# mechanism.
+# (the msmtp_config check names them), so their log reason wrongly blames the server for
+# refusing the mechanism.
 _MECHANISM_TEXTS = (
     "does not support authentication",
     "authentication method",

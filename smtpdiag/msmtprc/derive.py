@@ -116,8 +116,8 @@ def _provider(host: str | None) -> str | None:
         return None
     from smtpdiag.oauth.profiles import PROFILES
 
-    wanted = host.rstrip(".").lower()
+    normalised = host.rstrip(".").lower()
     for name, profile in PROFILES.items():
-        if profile.smtp_host is not None and profile.smtp_host.lower() == wanted:
+        if profile.smtp_host is not None and profile.smtp_host.lower() == normalised:
             return name
     return None

@@ -80,8 +80,8 @@ def select_account(config: MsmtpFile, name: str | None) -> tuple[Account, bool]:
     returned flag is True: msmtp itself, run without ``-a``, would fail. Raises UsageError
     listing the accounts otherwise.
     """
-    wanted = DEFAULT_ACCOUNT if name is None else name
-    account = config.account(wanted)
+    requested = DEFAULT_ACCOUNT if name is None else name
+    account = config.account(requested)
     if account is not None:
         return account, False
     only = config.accounts[0] if len(config.accounts) == 1 else None
@@ -95,5 +95,5 @@ def select_account(config: MsmtpFile, name: str | None) -> tuple[Account, bool]:
     raise UsageError(
         problem,
         "Pass --account NAME with one of those names, or add 'account default : NAME' to the file.",
-        value=wanted,
+        value=requested,
     )

@@ -173,7 +173,7 @@ def parse_c_integer(text: str) -> int | None:
 
 
 _MAX_SHOWN = 64
-"""Longest name or value that messages show; longer ones are shown by their length."""
+"""Maximum length of a name or value that messages show; longer ones show their length."""
 
 
 def shown_name(text: str) -> str:

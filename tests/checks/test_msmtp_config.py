@@ -1172,8 +1172,8 @@ def test_cli_output_has_no_secret(
     args = ["-vv", "check", "--only", "msmtp_config", "--msmtprc", str(config)]
     main([*args, "-f", output_format])
     captured = capsys.readouterr()
-    shown = [canary for canary in CANARIES if canary in captured.out + captured.err]
-    assert shown == []
+    leaked = [canary for canary in CANARIES if canary in captured.out + captured.err]
+    assert leaked == []
 
 
 # Programs that passwordeval runs.
