@@ -45,8 +45,8 @@ from smtpdiag.msmtprc.model import (
 logger = logging.getLogger(__name__)
 
 MAX_LINE_BYTES = 499
-"""Longest line msmtp reads, in bytes without the newline. Its line buffer is 501 bytes,
-the newline and the terminating NUL included."""
+"""Maximum length of a line msmtp reads, in bytes without the newline. Its line buffer is
+501 bytes, the newline and the terminating NUL included."""
 
 MAX_FILE_BYTES = 1_048_576
 """Largest file read; an msmtprc is a few kilobytes."""
