@@ -124,9 +124,15 @@ class DelayProxy:
     async def _close(self) -> None:
         if self._server is not None:
             self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        # Cancel each relay once: a second cancel would interrupt its finally block while it
+        # closes its sockets. Keep going while relays of connections accepted meanwhile remain.
+        cancelled: set[asyncio.Task[None]] = set()
+        while self._tasks:
+            pending = self._tasks - cancelled
+            for task in pending:
+                task.cancel()
+            cancelled |= pending
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._server is not None:
             await self._server.wait_closed()
 
@@ -138,6 +144,10 @@ class DelayProxy:
         self._tasks.add(task)
         try:
             await self._relay(reader, writer)
+        except asyncio.CancelledError:
+            # The proxy is closing. Python 3.11's stream server logs a handler that ends
+            # cancelled as an error, so end normally.
+            pass
         finally:
             self._tasks.discard(task)
 
@@ -146,39 +156,45 @@ class DelayProxy:
     ) -> None:
         # Chunks the client sends before the upstream connection exists wait in this queue.
         to_upstream: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
-        reading_client = asyncio.create_task(self._read(client_reader, to_upstream))
+        tasks = [asyncio.create_task(self._read(client_reader, to_upstream))]
+        upstream_writer: asyncio.StreamWriter | None = None
+        # Cancellation (the proxy closing) can arrive at any await below.
         try:
             if self.delay_connect:
                 await asyncio.sleep(HANDSHAKE_DELAYS * self.delay)
-            upstream_reader, upstream_writer = await asyncio.open_connection(
-                self.upstream_host, self.upstream_port
-            )
-        except OSError as error:
-            logger.warning(
-                "delay proxy: connection to %s:%d failed: %s",
-                self.upstream_host,
-                self.upstream_port,
-                error,
-            )
-            reading_client.cancel()
-            await _close_writer(client_writer)
-            return
-
-        to_client: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
-        tasks = (
-            reading_client,
-            asyncio.create_task(self._write(to_upstream, upstream_writer)),
-            asyncio.create_task(self._read(upstream_reader, to_client)),
-            asyncio.create_task(self._write(to_client, client_writer)),
-        )
-        try:
+            try:
+                upstream_reader, upstream_writer = await asyncio.open_connection(
+                    self.upstream_host, self.upstream_port
+                )
+            except OSError as error:
+                logger.warning(
+                    "delay proxy: connection to %s:%d failed: %s",
+                    self.upstream_host,
+                    self.upstream_port,
+                    error,
+                )
+                return
+            to_client: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+            tasks += [
+                asyncio.create_task(self._write(to_upstream, upstream_writer)),
+                asyncio.create_task(self._read(upstream_reader, to_client)),
+                asyncio.create_task(self._write(to_client, client_writer)),
+            ]
             await asyncio.gather(*tasks)
         finally:
+            # Close both sockets before the first await here, so that a cancel arriving while
+            # this block waits cannot leave one of them open.
+            writers = [client_writer]
+            if upstream_writer is not None:
+                writers.append(upstream_writer)
+            for writer in writers:
+                writer.close()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await _close_writer(upstream_writer)
-            await _close_writer(client_writer)
+            for writer in writers:
+                with contextlib.suppress(OSError):
+                    await writer.wait_closed()
 
     async def _read(
         self, reader: asyncio.StreamReader, queue: asyncio.Queue[tuple[float, bytes]]
@@ -214,12 +230,6 @@ class DelayProxy:
                 await writer.drain()
             except OSError:
                 return
-
-
-async def _close_writer(writer: asyncio.StreamWriter) -> None:
-    writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
 
 
 def _parse_address(value: str) -> tuple[str, int]:
