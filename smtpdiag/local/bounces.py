@@ -7,6 +7,14 @@ command cannot be started, its input breaks, or it ends without exiting (a signa
 in front of msmtpd returns a message to its sender on such a 554, so these lines count lost
 mail. ``read_bounce`` recognises one line and ``BounceTally`` sums them up; reading the files
 is the caller's part.
+
+Postfix lines are read from syslog files, journald and Postfix's own ``maillog_file``, whose
+lines have the syslog layout with a zero-padded day (``Dec 05 06:30:32 mail
+postfix/smtp[12986]: ...`` from Postfix 3.7.11).
+
+NOTE: when the relay bounces every message, Postfix sends its non-delivery notification to
+the sender through the same relay, and that notification bounces too. Its line looks like
+any other delivery, so each such notification counts as one more lost message.
 """
 
 from __future__ import annotations

@@ -87,6 +87,7 @@ def _all_kinds() -> dict[str, FindingKind]:
     from smtpdiag.clock.symptom_kinds import SYMPTOM_FINDINGS
     from smtpdiag.knowledge.kinds import AUTH_FINDINGS
     from smtpdiag.logs.kinds import AUTH_FAILURE_RATE_FINDINGS, SECRETS_FINDINGS
+    from smtpdiag.oauth.scope_kinds import USER_MISMATCH
     from smtpdiag.oauth.token_kinds import TOKEN_FINDINGS
     from smtpdiag.tls.kinds import TLS_FINDINGS
 
@@ -98,5 +99,6 @@ def _all_kinds() -> dict[str, FindingKind]:
         *SYMPTOM_FINDINGS,
         *AUTH_FAILURE_RATE_FINDINGS,
         *SECRETS_FINDINGS,
+        USER_MISMATCH,
     )
     return {kind.code: kind for kind in every}

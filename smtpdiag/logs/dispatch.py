@@ -3,8 +3,11 @@
 Order of the checks, cheapest and least ambiguous first:
 
 1. A line starting with ``{`` is a ``journalctl -o json`` entry.
-2. A line with a syslog header (``syslog.split_header``) goes to the parser of its tag.
-3. Lines without a syslog header: msmtpd's log file (``msmtpd[`` at a fixed column), then,
+2. A line with a syslog header (``syslog.split_header``) goes to the parser of its tag. The
+   lines of Dovecot's own log file have no host, so their process name is taken for the tag
+   when it has no brackets (``Dec 05 06:20:38 master: Info: ...``).
+3. Lines without a syslog header: msmtpd's log file (``msmtpd[`` at a fixed column), Dovecot's
+   log file lines whose process carries brackets (``submission(user)<pid><session>: ...``), then,
    for lines containing ``host=`` or ``socket=``, msmtp's stderr record and msmtp's log file, then
    Exim's main log. msmtp's log file comes before Exim's because a
    ``logfile_time_format`` of ``%Y-%m-%d %H:%M:%S`` gives Exim's timestamp layout, and only
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from smtpdiag.logs import exim, journal, msmtp, msmtpd, postfix, sasl_xoauth2, syslog
+from smtpdiag.logs import dovecot, exim, journal, msmtp, msmtpd, postfix, sasl_xoauth2, syslog
 from smtpdiag.logs.model import NO_RESULT, LineResult, Source, SyslogRecord
 from smtpdiag.logs.timestamps import TimeReader
 
@@ -24,6 +27,7 @@ _SASL_XOAUTH2_PREFIX = "sasl-xoauth2: "
 _MSMTP_START = ("host=", "socket=")
 _MSMTP_MARKS = (" host=", " socket=")
 _JOURNAL_ONLY = LineResult(source=Source.JOURNAL)
+_POSTFIX_ONLY = LineResult(source=Source.POSTFIX)
 _ROUTES_SIZE = 10_000
 """Maximum number of programs in the dispatcher's parser cache; a full cache is emptied."""
 
@@ -44,6 +48,7 @@ class LineParser:
         self._times = times
         self._msmtp_time_format = msmtp_time_format
         self._postfix = postfix.PostfixParser()
+        self._dovecot = dovecot.DovecotParser()
         self._routes: dict[str, Route] = {}
 
     def parse(self, line: str) -> LineResult:
@@ -80,10 +85,14 @@ class LineParser:
             return msmtpd.parse_record
         if postfix.is_postfix(program):
             return self._parse_postfix
+        if postfix.is_postfix_program(program):
+            return _postfix_only
         if exim.is_exim(program):
             return exim.parse_message
         if program == _SASL_XOAUTH2:
             return sasl_xoauth2.parse
+        if program == dovecot.SYSLOG_TAG or dovecot.is_process(program):
+            return self._dovecot.parse
         return _no_parser
 
     def _parse_postfix(self, record: SyslogRecord) -> LineResult:
@@ -95,6 +104,10 @@ class LineParser:
         record = msmtpd.split_logfile(line, self._times)
         if record is not None:
             return msmtpd.parse_record(record)
+
+        record = dovecot.split_logfile(line, self._times)
+        if record is not None:
+            return self._dovecot.parse(record) or NO_RESULT
 
         if _may_be_msmtp(line):
             record = msmtp.parse_stderr(line) or msmtp.split_logfile(
@@ -111,6 +124,11 @@ class LineParser:
 
 def _no_parser(record: SyslogRecord) -> None:
     return None
+
+
+def _postfix_only(record: SyslogRecord) -> LineResult:
+    """Attribute a line of a Postfix program other than smtp and smtpd, which has no event."""
+    return _POSTFIX_ONLY
 
 
 def _may_be_msmtp(line: str) -> bool:

@@ -18,9 +18,11 @@ CANDIDATE = re.compile(
     rb"|defer \(-42\)|after AUTH|[Pp]ipe command"  # Exim client, msmtpd and its bounces
     rb"| A=\w"  # Exim arrivals and deliveries that authenticated
     rb"|TokenStore"  # sasl-xoauth2 trace lines
+    rb"|method=|oauth2 failed"  # Dovecot logins, failed logins and oauth2 passdb errors
     rb"|MESSAGE"  # journalctl -o json objects
     rb"|[Bb]earer|BEARER|eyJ|ya29\.|access_token|refresh_token|client_secret"  # secrets (leaks)
     rb"|1//0|1%2F%2F0|GOCSPX-"  # bare Google refresh tokens and client secrets (leaks)
+    rb"|\ttoken="  # Dovecot auth_debug's passdb reply with the client's token (leaks)
     rb"|XOAUTH2|OAUTHBEARER|dXNlcj|bixhPS|biws"  # SASL responses: user=, n,a=, n,,
 )
 """Bytes pattern; a line is a candidate when it contains a match."""

@@ -78,6 +78,10 @@ _TOKEN_STORE = re.compile(
     r"TokenStore::Read: refresh=(?P<refresh>[^,\s]+)(?:, access=(?P<access>\S+))?"
 )
 """sasl-xoauth2's trace line of the token file it read, with both tokens in clear."""
+_PASSDB_TOKEN = re.compile(r"\ttoken=(?P<token>[^\t\r\n ]+)")
+"""The ``token`` field of a passdb reply that Dovecot's ``auth_debug`` logs, such as
+``client passdb out: OK<TAB>1<TAB>user=alice<TAB>token=<token>``: the client's access token as
+the oauth2 passdb received it (Dovecot 2.3)."""
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 _GOOGLE_ACCESS_TOKEN = re.compile(r"ya29\.[A-Za-z0-9_\-]{20,}")
 _GOOGLE_REFRESH_TOKEN = re.compile(
@@ -123,6 +127,8 @@ def find_leaks(text: str) -> tuple[Leak, ...]:
         leaks += _fields(text)
     if "TokenStore::Read: refresh=" in text:
         leaks += _token_store(text)
+    if "\ttoken=" in text:
+        leaks += _bare_secrets(_PASSDB_TOKEN, text, "bearer_token", "token")
     if "eyJ" in text:
         leaks += _matches(_JWT, text, "jwt")
     if "ya29." in text:
@@ -284,13 +290,21 @@ def _is_placeholder(value: str) -> bool:
     return value.strip("[]<>()").lower() in _PLACEHOLDERS
 
 
-def _bare_secrets(pattern: re.Pattern[str], text: str, kind: str) -> list[Leak]:
-    """Find secrets by their prefix, leaving out placeholders such as ``GOCSPX-xxxx…``."""
-    return [
-        Leak(kind, found.start(), found.end())
-        for found in pattern.finditer(text)
-        if not _is_placeholder(found["rest"])
-    ]
+def _bare_secrets(
+    pattern: re.Pattern[str], text: str, kind: str, group: str = "rest"
+) -> list[Leak]:
+    """Find secrets by their prefix, leaving out placeholders such as ``GOCSPX-xxxx…``.
+
+    A match's ``group`` is the part that is checked for a placeholder. The leak spans the
+    whole match for the default ``rest`` group, else only that group.
+    """
+    leaks: list[Leak] = []
+    for found in pattern.finditer(text):
+        if _is_placeholder(found[group]):
+            continue
+        start, end = found.span() if group == "rest" else found.span(group)
+        leaks.append(Leak(kind, start, end))
+    return leaks
 
 
 def _matches(pattern: re.Pattern[str], text: str, kind: str) -> list[Leak]:

@@ -13,6 +13,7 @@ class Source(StrEnum):
     MSMTPD = "msmtpd"
     POSTFIX = "postfix"
     EXIM = "exim"
+    DOVECOT = "dovecot"
     JOURNAL = "journal"
     """A journald entry of any other program; no parser counts such entries."""
 
@@ -23,7 +24,8 @@ class Side(StrEnum):
     CLIENT = "client"
     """The logging program sent AUTH to a server (msmtp, Postfix smtp, Exim transports)."""
     SERVER = "server"
-    """The logging program received AUTH from a client (Postfix smtpd, Exim, msmtpd)."""
+    """The logging program received AUTH from a client (Postfix smtpd, Exim, msmtpd,
+    Dovecot)."""
 
 
 class Outcome(StrEnum):

@@ -7,6 +7,12 @@ and ``smtp_proto.c`` of Postfix 3.x write them::
     9BDCBA19EA: to=<a@example.net>, relay=relay.example.com[192.0.2.50]:587, delay=0.4,
         delays=0.1/0/0.2/0.1, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 4F3A21)
 
+The ``maillog_file`` of Postfix 3.7 (written by ``postlogd``) has the syslog layout with a
+zero-padded day, ``Dec 05 06:29:28 mail postfix/smtp[9730]: ...``. When a relay with one
+address rejected AUTH, Postfix 3.7.11 logged no standalone ``SASL authentication failed`` line,
+so the delivery line alone, ``status=deferred (SASL authentication failed; server
+127.0.0.1[127.0.0.1] said: 535 5.7.8 ...)``, is the failed attempt with the reply's reason.
+
 Only deliveries to a submission relay count: a relay address with a port other than 25 (and
 other than content filter ports), never local transports such as ``relay=local`` or LMTP.
 
@@ -29,7 +35,8 @@ Counting rules, which make one attempt of one delivery one event:
   is an ``Outcome.DELIVERY`` event (the fate of the message) and not a second failure; a
   failure at another address is another attempt.
 * ``disconnect from ... auth=0/1`` summaries repeat the ``warning:`` and ``client=`` lines
-  and give no event.
+  and give no event; like every other line of a Postfix program, they are attributed to
+  Postfix.
 """
 
 from __future__ import annotations
@@ -42,7 +49,6 @@ from typing import TypeVar
 from smtpdiag.logs import sasl_xoauth2
 from smtpdiag.logs.classify import reply_reason, split_reply, tls_reason
 from smtpdiag.logs.model import (
-    NO_RESULT,
     Fate,
     LineResult,
     LogEvent,
@@ -119,6 +125,18 @@ def is_postfix(program: str) -> bool:
     if program in ("smtp", "smtpd"):
         return True
     return program.startswith("postfix") and program.endswith(("/smtp", "/smtpd"))
+
+
+@lru_cache(maxsize=256)
+def is_postfix_program(program: str) -> bool:
+    """Return whether a syslog program name is any Postfix program: ``postfix``, or a name
+    starting with ``postfix`` and containing ``/``.
+
+    Matches the tags that Postfix 3.7 writes to syslog and to ``maillog_file``, such as
+    ``postfix/qmgr``, ``postfix/postfix-script``, ``postfix/master`` and ``postfix/postlogd``,
+    and those of other instances (``postfix-out/cleanup``).
+    """
+    return program == "postfix" or (program.startswith("postfix") and "/" in program)
 
 
 def _is_server(program: str) -> bool:
@@ -224,8 +242,6 @@ class PostfixParser:
                 mechanism=found["mechanism"].upper(),
             )
             return LineResult((event,), Source.POSTFIX)
-        if message.startswith("disconnect from ") or "client=" in message:
-            return NO_RESULT
         return _RESULT
 
 

@@ -191,6 +191,44 @@ def test_line_without_parser(line: str, expected: LineResult) -> None:
     assert parser().parse(line) == expected
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        pytest.param("Dec 05 06:29:06 mail postfix/qmgr[8818]: C0EC323854E: removed", id="qmgr"),
+        pytest.param(
+            "Dec 05 06:32:33 mail postfix/pickup[16538]: CB27E230981: uid=0 "
+            "from=<sender@example.test>",
+            id="pickup",
+        ),
+        pytest.param(
+            "Dec 05 06:29:18 mail postfix/bounce[9117]: A91412500CB: sender non-delivery "
+            "notification: B8E202500E2",
+            id="bounce",
+        ),
+        pytest.param(
+            "Dec 05 06:29:06 mail postfix/master[8816]: daemon started -- version 3.7.11, "
+            "configuration /tmp/postfix",
+            id="master",
+        ),
+        pytest.param(
+            "Dec 05 06:29:08 mail postfix/postfix-script[8849]: stopping the Postfix mail system",
+            id="postfix-script",
+        ),
+        pytest.param(
+            "Dec 05 06:29:06 mail postfix/smtpd[8820]: disconnect from localhost[127.0.0.1] "
+            "ehlo=1 mail=1 rcpt=1 data=1 quit=1 commands=5",
+            id="smtpd-disconnect",
+        ),
+        pytest.param(
+            "Dec 05 06:28:46 mail postfix[8264]: fatal: chdir(/tmp/queue): No such file",
+            id="postfix-command",
+        ),
+    ],
+)
+def test_postfix_program_line_attributed(line: str) -> None:
+    assert parser().parse(line) == LineResult(source=Source.POSTFIX)
+
+
 def test_msmtp_time_not_in_format_is_parse_error() -> None:
     # With logfile_time_format none, a time in front of the record cannot be read.
     result = parser(None).parse("Dec 04 10:00:00 " + MSMTP_RECORD)

@@ -126,6 +126,26 @@ LEAK_CASES = [
         [("oauthbearer_response", f"{OAUTHBEARER_HEAD} {OAUTHBEARER_TAIL}")],
         id="oauthbearer-split-by-space",
     ),
+    # Dovecot 2.3 with auth_debug = yes: the passdb reply carries the client's token, and
+    # submission-login's smtp-server debug logs the whole AUTH command.
+    pytest.param(
+        "Dec 05 06:21:58 auth: Debug: client passdb out: OK\t1\tuser=alice@example.com"
+        "\ttoken=opaque-Token.0123456789abcdef",
+        [("bearer_token", "opaque-Token.0123456789abcdef")],
+        id="dovecot-passdb-token",
+    ),
+    pytest.param(
+        "Dec 05 06:21:58 auth: Debug: client passdb out: OK\t1\tuser=alice@example.com"
+        f"\ttoken={ACCESS_TOKEN}\tfield=x",
+        [("google_access_token", ACCESS_TOKEN)],
+        id="dovecot-passdb-google-token",
+    ),
+    pytest.param(
+        "Dec 05 06:21:30 submission-login: Debug: smtp-server: conn 127.0.0.1:48650 [1]: "
+        f"Received new command: AUTH XOAUTH2 {XOAUTH2}",
+        [("xoauth2_response", XOAUTH2)],
+        id="dovecot-smtp-server-auth-command",
+    ),
 ]
 
 NO_LEAK_CASES = [
@@ -152,6 +172,16 @@ NO_LEAK_CASES = [
     pytest.param("refresh_token: invalid_grant", id="colon-error-code"),
     pytest.param('"grant_type": "refresh_token", "scope": "mail"', id="grant-type-value"),
     pytest.param("refresh_token%3D%3Credacted%3E", id="url-encoded-placeholder"),
+    pytest.param(
+        "Dec 05 06:21:30 auth: Debug: client passdb out: CONT\t1\t"
+        "eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiYmVhcmVyIiwic2NvcGUiOiJtYWlsIn0=",
+        id="dovecot-error-challenge",
+    ),
+    pytest.param("client passdb out: OK\t1\tuser=a\ttoken=<hidden>", id="dovecot-hidden-token"),
+    pytest.param(
+        "auth: Debug: client in: AUTH\t1\tXOAUTH2\tservice=submission\tresp=<hidden>",
+        id="dovecot-hidden-response",
+    ),
 ]
 
 

@@ -8,7 +8,6 @@ import pytest
 
 from smtpdiag.logs.keywords import CANDIDATE
 from smtpdiag.logs.model import (
-    NO_RESULT,
     Fate,
     LineResult,
     LogEvent,
@@ -326,23 +325,17 @@ IGNORED = {
         CLIENT,
     ),
     "smtpd connect": ("connect from unknown[192.0.2.7]", SERVER),
+    "disconnect summary": (
+        "disconnect from unknown[192.0.2.7] ehlo=1 auth=0/1 quit=1 commands=2/3",
+        SERVER,
+    ),
+    "client without sasl": ("4F3A21B0C9: client=unknown[192.0.2.7]", SERVER),
 }
 
 
 @pytest.mark.parametrize(("message", "program"), IGNORED.values(), ids=IGNORED.keys())
 def test_line_ignored(message: str, program: str) -> None:
     assert parse(message, program) == LineResult(source=Source.POSTFIX)
-
-
-NO_RESULTS = {
-    "disconnect summary": "disconnect from unknown[192.0.2.7] ehlo=1 auth=0/1 quit=1 commands=2/3",
-    "client without sasl": "4F3A21B0C9: client=unknown[192.0.2.7]",
-}
-
-
-@pytest.mark.parametrize("message", NO_RESULTS.values(), ids=NO_RESULTS.keys())
-def test_server_line_no_result(message: str) -> None:
-    assert parse(message, SERVER) is NO_RESULT
 
 
 def test_unreadable_sasl_failure() -> None:

@@ -137,6 +137,10 @@ PREFILTER_LINES = [
     "Bearer eyJ ya29. refresh_token client_secret XOAUTH2 OAUTHBEARER dXNlcj0 bixhPS biws",
     "a status= line after AUTH with SASL sasl exitcode=",
     "A= without word char A=",
+    "Dec 05 06:22:18 submission-login: Info: Login: user=<a@example.com>, method=XOAUTH2",
+    "Dec 05 06:21:30 auth: Info: oauth2(a,127.0.0.1,<s>): oauth2 failed: Invalid token",
+    "auth: Debug: client passdb out: OK\t1\tuser=a\ttoken=abc",
+    "token= without a tab before it",
     "plain text without any keyword at all",
 ]
 
