@@ -53,6 +53,7 @@ ATTEMPT_SOURCES: tuple[str, ...] = (
     Source.MSMTPD.value,
     Source.POSTFIX.value,
     Source.EXIM.value,
+    Source.DOVECOT.value,
 )
 """Sources whose parsers report AUTH attempts; journald entries of other programs report none."""
 

@@ -22,6 +22,7 @@ from smtpdiag.logs.kinds import (
     RATE_CODES,
 )
 from smtpdiag.logs.model import LogEvent, Side
+from smtpdiag.oauth.scope_kinds import USER_MISMATCH
 from smtpdiag.oauth.token_kinds import TOKEN_FINDINGS
 from smtpdiag.spec import FindingKind
 from smtpdiag.tls.kinds import TLS_FINDINGS
@@ -44,10 +45,12 @@ FAILURE_KINDS: tuple[FindingKind, ...] = (
     *CLOCK_FINDINGS,
     *SYMPTOM_FINDINGS,
     *AUTH_FAILURE_RATE_FINDINGS,
+    USER_MISMATCH,
 )
 """Finding kinds of every area whose codes a log parser can give a failure: SMTP replies
-(``auth``), TLS errors (``tls``), identity provider error bodies (``token`` and ``clock``) and
-what only logs show (``auth_failure_rate``)."""
+(``auth``), TLS errors (``tls``), identity provider error bodies (``token`` and ``clock``),
+what only logs show (``auth_failure_rate``), and a server's own token check that names a
+token of another user (Dovecot's ``Username 'A' did not match 'B'``, ``scope.user_mismatch``)."""
 
 ASSERTION_CODES = frozenset({ASSERTION_TIME_RANGE.code, ASSERTION_TIME_INVALID.code})
 """clock codes that an identity provider's error body can give (AADSTS700024, AADSTS50012)."""

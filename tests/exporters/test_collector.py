@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporters.cache import CachedResult, ResultCache
 from exporters.collector import ExporterStatus, SmtpdiagCollector, probe_registry
-from exporters.logcounters import LEAK_SOURCES, SOURCES, LogCounters
+from exporters.logcounters import ATTEMPT_SOURCES, LEAK_SOURCES, SOURCES, LogCounters
 from exporters.reasons import LOG_REASONS, PRESET_REASONS, PROVIDERS
 from exporters.settings import (
     DEFAULT_INTERVALS,
@@ -471,8 +471,8 @@ def test_log_zero_series_before_lines() -> None:
     }
     attempts = families["smtpdiag_auth_attempts"].samples
     failures = families["smtpdiag_auth_failures"].samples
-    assert len(attempts) == 4
-    assert len(failures) == 4 * len(PRESET_REASONS)
+    assert len(attempts) == len(ATTEMPT_SOURCES)
+    assert len(failures) == len(ATTEMPT_SOURCES) * len(PRESET_REASONS)
     assert {sample.value for sample in [*attempts, *failures]} == {0.0}
     assert len(families["smtpdiag_log_lines"].samples) == len(SOURCES)
     assert len(families["smtpdiag_secret_leaks"].samples) == len(LEAK_SOURCES)
