@@ -7,6 +7,7 @@ check only reports that the handshake failed and why.
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -435,12 +436,21 @@ def _findings_for(outcome: ProbeOutcome, timeout: float) -> list[Finding]:
     return findings
 
 
+def _is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
 def _capability_findings(
     outcome: ProbeOutcome, facts: dict[str, Any], evidence: list[str], details: dict[str, Any]
 ) -> list[Finding]:
     findings: list[Finding] = []
     before = outcome.capabilities_before_tls
-    if before is not None and before.auth_mechanisms:
+    # Dovecot treats a client whose address equals its own as secured and offers AUTH before
+    # TLS to it; a loopback session therefore tells nothing about what remote clients get.
+    if before is not None and before.auth_mechanisms and not _is_loopback(outcome.address):
         mechanisms = " ".join(before.auth_mechanisms)
         findings.append(
             AUTH_BEFORE_TLS.make(

@@ -146,10 +146,13 @@ def ehlo(*lines: str) -> Capabilities:
 
 
 def outcome(
-    before: Capabilities | None, after: Capabilities | None, oddities: tuple[str, ...] = ()
+    before: Capabilities | None,
+    after: Capabilities | None,
+    oddities: tuple[str, ...] = (),
+    address: str = "192.0.2.25",
 ) -> ProbeOutcome:
     return ProbeOutcome(
-        address="192.0.2.25",
+        address=address,
         port=587,
         implicit_tls=False,
         stage=Stage.DONE,
@@ -185,6 +188,16 @@ EVALUATE = [
         outcome(ehlo("STARTTLS", "AUTH PLAIN"), ehlo("AUTH PLAIN XOAUTH2")),
         ["connect.auth_before_tls"],
         id="auth-before-tls",
+    ),
+    pytest.param(
+        outcome(ehlo("STARTTLS", "AUTH XOAUTH2"), ehlo("AUTH XOAUTH2"), address="127.0.0.1"),
+        [],
+        id="auth-before-tls-on-loopback-ipv4",
+    ),
+    pytest.param(
+        outcome(ehlo("STARTTLS", "AUTH XOAUTH2"), ehlo("AUTH XOAUTH2"), address="::1"),
+        [],
+        id="auth-before-tls-on-loopback-ipv6",
     ),
     pytest.param(
         outcome(
