@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from smtpdiag.lab.dovecot import find_dovecot
 from smtpdiag.lab.msmtp_client import find_msmtp
 from smtpdiag.lab.runner import start_lab
 from smtpdiag.lab.scenarios import SCENARIOS, Scenario
@@ -74,6 +75,11 @@ FindProgram = Callable[[], str | None]
 MSMTP_MISSING = "not run, msmtp is not installed (Debian package msmtp)"
 """Demo line, after a scenario's name, for a scenario that needs msmtp where it is missing."""
 
+DOVECOT_MISSING = (
+    "not run, Dovecot is not installed (Debian packages dovecot-core and dovecot-submissiond)"
+)
+"""Demo line, after a scenario's name, for a scenario that needs Dovecot where it is missing."""
+
 
 def run_demo(
     run_suite: RunSuite,
@@ -82,19 +88,24 @@ def run_demo(
     run_log_scenarios: RunLogScenarios | None = None,
     run_exporter_scenario: RunExporterScenario | None = None,
     locate_msmtp: FindProgram = find_msmtp,
+    locate_dovecot: FindProgram = find_dovecot,
 ) -> int:
     """Diagnose every scenario in turn and write one verdict line each, then a summary.
 
     Log scenarios and then the exporter scenario, when given, run after the check scenarios
-    and count alike. A scenario that needs msmtp gets a "not run" line and is left out of
-    the count when ``locate_msmtp`` finds none. Returns 0 when every scenario that ran was
-    diagnosed as expected, 1 otherwise.
+    and count alike. A scenario that needs msmtp or Dovecot gets a "not run" line and is
+    left out of the count when ``locate_msmtp`` or ``locate_dovecot`` finds none. Returns 0
+    when every scenario that ran was diagnosed as expected, 1 otherwise.
     """
     verdicts = []
     msmtp_installed = locate_msmtp() is not None
+    dovecot_installed = locate_dovecot() is not None
     for scenario in SCENARIOS.values():
         if scenario.needs_msmtp and not msmtp_installed:
             out.write(f"{scenario.name}: {MSMTP_MISSING}\n")
+            continue
+        if scenario.needs_dovecot and not dovecot_installed:
+            out.write(f"{scenario.name}: {DOVECOT_MISSING}\n")
             continue
         with start_lab(scenario) as lab:
             report = run_suite(lab.config_file)

@@ -1,7 +1,8 @@
 """The lab's one mailbox, and whether a lab server lets a client in with a token.
 
 A lab server accepts the lab access token from the token file and every access token that
-the lab token endpoint issued, which the endpoint registers in ``LabAccount.issued_tokens``.
+the lab token endpoint issued, which the endpoint registers in ``LabAccount.issued_tokens``,
+until the token expires or the endpoint revokes it in that registry.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from smtpdiag.lab.options import ServerOptions
+from smtpdiag.lab.options import GOOGLE_MAIL_SCOPE, ServerOptions
 from smtpdiag.secrets import Secret
 
 logger = logging.getLogger(__name__)
@@ -67,10 +68,12 @@ class IssuedTokens:
     """Thread-safe registry of the access tokens that the lab token endpoint issued.
 
     Tokens are kept under their SHA-256 digest, so a lookup compares digests, not tokens.
+    The registry also records revoked tokens, the lab account's own token among them.
     """
 
     def __init__(self) -> None:
         self._tokens: dict[bytes, IssuedToken] = {}
+        self._revoked: set[bytes] = set()
         self._lock = threading.Lock()
 
     def add(self, issued: IssuedToken) -> None:
@@ -82,6 +85,22 @@ class IssuedTokens:
         """Return the issued token equal to ``token``, expired or not; None when unknown."""
         with self._lock:
             return self._tokens.get(_digest(token))
+
+    def revoke(self, token: str) -> None:
+        """Record ``token`` as revoked, whether or not the endpoint issued it."""
+        with self._lock:
+            self._revoked.add(_digest(token))
+
+    def revoke_all(self) -> int:
+        """Record every token issued so far as revoked; return how many there are."""
+        with self._lock:
+            self._revoked.update(self._tokens)
+            return len(self._tokens)
+
+    def revoked(self, token: str) -> bool:
+        """Return whether ``token`` was revoked."""
+        with self._lock:
+            return _digest(token) in self._revoked
 
     def __len__(self) -> int:
         with self._lock:
@@ -99,16 +118,37 @@ class LabAccount:
     user: str
     access_token: Secret
     issued_tokens: IssuedTokens = field(default_factory=IssuedTokens, repr=False, compare=False)
-    """Access tokens that the lab token endpoint issued for this mailbox."""
+    """Access tokens that the lab token endpoint issued for this mailbox, and revocations."""
+    token_scope: str = GOOGLE_MAIL_SCOPE
+    """Scope that introspection reports for ``access_token``, which looks like Google's."""
+    token_expires_at: float | None = None
+    """Expiry of ``access_token`` in seconds since the epoch; None when it never expires."""
+    token_user: str | None = None
+    """User whom ``access_token`` was issued to; None for ``user``."""
+
+    @property
+    def token_owner(self) -> str:
+        """User whom ``access_token`` was issued to: ``token_user``, else ``user``."""
+        return self.token_user or self.user
+
+    def owns(self, token: str) -> bool:
+        """Return whether ``token`` is this account's own access token."""
+        return hmac.compare_digest(token.encode(), self.access_token.reveal().encode())
+
+    def token_active(self, now: float | None = None) -> bool:
+        """Return whether the account's own token is neither revoked nor expired at ``now``."""
+        if self.issued_tokens.revoked(self.access_token.reveal()):
+            return False
+        moment = time.time() if now is None else now
+        return self.token_expires_at is None or moment < self.token_expires_at
 
     def accepts(self, user: str | None, token: str) -> bool:
-        """Return whether ``token`` is this account's and ``user`` names it.
+        """Return whether ``token`` is this account's active token and ``user`` names its owner.
 
         ``user`` is None when the client named no user (OAUTHBEARER without an authzid); the
         token alone then identifies the account.
         """
-        same_token = hmac.compare_digest(token.encode(), self.access_token.reveal().encode())
-        return same_token and user in (None, self.user)
+        return self.owns(token) and user in (None, self.token_owner) and self.token_active()
 
 
 def token_accepted(
@@ -116,8 +156,9 @@ def token_accepted(
 ) -> bool:
     """Return whether a server with ``options`` lets ``user`` in with ``token``.
 
-    The lab token from the token file is accepted as before. A token that the lab token
-    endpoint issued is accepted until it expires, for the lab user, and with
+    The lab token from the token file is accepted until it is revoked or expires. A token
+    that the lab token endpoint issued is accepted until it is revoked or expires, for the
+    lab user, and with
     ``options.jwt_audiences`` set only when ``exchange_accepts`` its claims.
     """
     if options.reject_all_tokens:
@@ -126,6 +167,9 @@ def token_accepted(
         return True
     issued = account.issued_tokens.find(token)
     if issued is None or user not in (None, account.user):
+        return False
+    if account.issued_tokens.revoked(token):
+        logger.info("issued access token for %s was revoked", account.user)
         return False
     if issued.expired():
         logger.info("issued access token for %s has expired", account.user)

@@ -201,6 +201,9 @@ class TokenEndpointOptions:
     """Seconds by which ``iat`` and ``nbf`` of a JWT access token precede the time of issue:
     300 as Microsoft's tokens show; 0 dates them at the time of issue, as issuers without
     such a margin do."""
+    introspection_reply: RecordedReply | None = None
+    """Reply to every ``POST /introspect`` in place of describing the token, e.g. a 500 of an
+    introspection service that is down; None describes the token."""
 
     def __post_init__(self) -> None:
         if self.delay_seconds < 0:

@@ -7,7 +7,8 @@ configuration has one target, ``lab``, that smtpdiag's commands can use directly
 token endpoint options, fetches an access token from the lab token endpoint. In a relay
 scenario the lab also runs an msmtpd-style relay that pipes to msmtp, sends one message
 through it, and the target names the msmtprc, the relay and both log files in place of a
-host.
+host. In a Dovecot scenario the lab also runs a real Dovecot with an SMTP sink as its relay
+host, and the target names Dovecot's STARTTLS port.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from types import FrameType
 from typing import TextIO
 
 from smtpdiag.errors import UsageError
-from smtpdiag.lab.certs import write_certificates
+from smtpdiag.lab.certs import CertificateFiles, write_certificates
+from smtpdiag.lab.dovecot import DovecotServer, DovecotSettings, find_dovecot
 from smtpdiag.lab.lab_account import LabAccount
 from smtpdiag.lab.lab_clock import LabClock
 from smtpdiag.lab.msmtp_client import TEST_MESSAGE, find_msmtp, write_msmtprc, write_token_script
@@ -36,11 +38,23 @@ from smtpdiag.lab.ntp_server import LOOPBACK as NTP_HOST
 from smtpdiag.lab.ntp_server import NtpServer, closed_udp_port
 from smtpdiag.lab.options import NtpMode, TokenEndpointOptions, TokenProvider
 from smtpdiag.lab.relay import RelayServer, msmtp_command, send_message
-from smtpdiag.lab.scenarios import LabListener, Scenario, get_scenario, list_scenarios
+from smtpdiag.lab.scenarios import (
+    EXPIRED_TOKEN_AGE,
+    OTHER_TOKEN_USER,
+    AccessTokenState,
+    LabListener,
+    Scenario,
+    get_scenario,
+    list_scenarios,
+)
+from smtpdiag.lab.sink import SinkServer
 from smtpdiag.lab.smtp_server import LabServer
 from smtpdiag.lab.token_server import (
+    ACCESS_TOKEN_LIFETIME,
     LAB_TENANT_ID,
+    ClientCredentials,
     TokenServer,
+    jwt_access_token,
     new_client_credentials,
 )
 from smtpdiag.secrets import Secret
@@ -116,6 +130,11 @@ class LabInfo:
     relay_reply: str | None = None
     """The relay's final reply to the message the lab sent through it, such as
     ``250 Ok, mail was piped``."""
+    dovecot: str | None = None
+    """``HOST:PORT`` of Dovecot's STARTTLS submission listener; this field and the next are
+    None unless the scenario runs Dovecot."""
+    dovecot_log_file: Path | None = None
+    """Dovecot's ``log_path``."""
 
     @property
     def ntp_port(self) -> int:
@@ -148,6 +167,11 @@ class LabInfo:
                 "msmtp_log_file": str(self.msmtp_log_file),
                 "relay_reply": self.relay_reply,
             }
+        if self.dovecot is not None:
+            document |= {
+                "dovecot": self.dovecot,
+                "dovecot_log_file": str(self.dovecot_log_file),
+            }
         return json.dumps(document)
 
 
@@ -156,18 +180,23 @@ def start_lab(scenario: Scenario, workdir: Path | None = None) -> Iterator[LabIn
     """Run the lab of ``scenario`` until the block ends, then stop it and remove its files.
 
     The lab's temporary directory is created inside ``workdir``, or in the system temporary
-    directory when ``workdir`` is None. Raises ``UsageError`` before starting anything when
-    the scenario needs msmtp and it is not installed.
+    directory when ``workdir`` is None. Dovecot's directory is always created in the system
+    temporary directory, because Dovecot's unprivileged users must be able to reach it.
+    Raises ``UsageError`` before starting anything when the scenario needs msmtp or Dovecot
+    and it is not installed, or Dovecot and the process does not run as root.
     """
     msmtp = _require_msmtp(scenario) if scenario.needs_msmtp else None
+    dovecot = _require_dovecot(scenario) if scenario.needs_dovecot else None
     with ExitStack() as stack:
         directory = Path(
             stack.enter_context(tempfile.TemporaryDirectory(prefix="smtpdiag-lab-", dir=workdir))
         )
         certificates = write_certificates(directory, scenario.certificate)
-        token_file = directory / TOKEN_FILE_NAME
-        account = LabAccount(LAB_USER, _write_token(token_file, scenario.token_length))
         endpoint_options = scenario.token_endpoint or TokenEndpointOptions()
+        if scenario.introspection_reply is not None:
+            endpoint_options = replace(
+                endpoint_options, introspection_reply=scenario.introspection_reply
+            )
         credentials = new_client_credentials(endpoint_options.provider)
         secret_file = directory / CLIENT_SECRET_FILE_NAME
         refresh_token_file = directory / REFRESH_TOKEN_FILE_NAME
@@ -175,6 +204,8 @@ def start_lab(scenario: Scenario, workdir: Path | None = None) -> Iterator[LabIn
         _write_secret(refresh_token_file, credentials.refresh_token.reveal())
 
         clock = LabClock(scenario.clock_offset_seconds)
+        token_file = directory / TOKEN_FILE_NAME
+        account = _new_account(scenario, token_file, credentials, clock)
         servers = {
             LabListener.STARTTLS: LabServer(
                 scenario.server, account, certificates, implicit_tls=False, clock=clock
@@ -188,6 +219,8 @@ def start_lab(scenario: Scenario, workdir: Path | None = None) -> Iterator[LabIn
         token_server = stack.enter_context(
             TokenServer(endpoint_options, account, credentials, certificates, clock)
         )
+        if scenario.access_token is AccessTokenState.REVOKED:
+            token_server.revoke_grant()
         if scenario.ntp_mode is NtpMode.CLOSED:
             ntp_address = f"{NTP_HOST}:{closed_udp_port()}"
         else:
@@ -209,11 +242,13 @@ def start_lab(scenario: Scenario, workdir: Path | None = None) -> Iterator[LabIn
             refresh_token_file=refresh_token_file,
             ntp=ntp_address,
         )
+        target_port = servers[scenario.target_listener].port
         if msmtp is not None:
             info = _start_relay(stack, directory, info, msmtp)
-        info.config_file.write_text(
-            _config_text(scenario, info, servers[scenario.target_listener]), encoding="utf-8"
-        )
+        if dovecot is not None:
+            info = _start_dovecot(stack, info, certificates, dovecot)
+            target_port = int(str(info.dovecot).rsplit(":", 1)[1])
+        info.config_file.write_text(_config_text(scenario, info, target_port), encoding="utf-8")
         logger.info("lab for scenario %s running in %s", scenario.name, directory)
         yield info
     logger.info("lab for scenario %s stopped", scenario.name)
@@ -229,6 +264,46 @@ def _require_msmtp(scenario: Scenario) -> str:
             value=scenario.name,
         )
     return msmtp
+
+
+def _require_dovecot(scenario: Scenario) -> str:
+    """Return the path of dovecot; raise ``UsageError`` when it cannot run here."""
+    dovecot = find_dovecot()
+    if dovecot is None:
+        raise UsageError(
+            f"The lab scenario {scenario.name!r} runs Dovecot, which is not installed.",
+            "Install the Debian packages dovecot-core and dovecot-submissiond, or choose a "
+            "scenario without Dovecot.",
+            value=scenario.name,
+        )
+    if os.geteuid() != 0:
+        raise UsageError(
+            f"The lab scenario {scenario.name!r} runs Dovecot, which needs root to switch to "
+            "its own users.",
+            "Run the lab as root, or choose a scenario without Dovecot.",
+            value=scenario.name,
+        )
+    return dovecot
+
+
+def _start_dovecot(
+    stack: ExitStack, info: LabInfo, certificates: CertificateFiles, program: str
+) -> LabInfo:
+    """Start the SMTP sink and Dovecot in ``stack``; return ``info`` with Dovecot's address."""
+    sink = stack.enter_context(SinkServer())
+    # Dovecot's dovecot, dovenull and mail users must reach this directory; the lab's own
+    # directory is private and may lie under another private directory (pytest's tmp_path).
+    dovecot_directory = Path(
+        stack.enter_context(tempfile.TemporaryDirectory(prefix="smtpdiag-dovecot-"))
+    )
+    settings = DovecotSettings(
+        introspection_url=info.introspection_endpoint,
+        token_ca_file=info.ca_file,
+        certificates=certificates,
+        relay_address=sink.address,
+    )
+    server = stack.enter_context(DovecotServer(dovecot_directory, settings, program))
+    return replace(info, dovecot=server.address, dovecot_log_file=server.log_file)
 
 
 def _start_relay(stack: ExitStack, directory: Path, info: LabInfo, msmtp: str) -> LabInfo:
@@ -272,6 +347,42 @@ def _start_relay(stack: ExitStack, directory: Path, info: LabInfo, msmtp: str) -
     )
 
 
+def _new_account(
+    scenario: Scenario, token_file: Path, credentials: ClientCredentials, clock: LabClock
+) -> LabAccount:
+    """Write the account's access token file and return the account.
+
+    The token is random, or a Microsoft-like JWT: for ``AccessTokenState.EXPIRED`` one for
+    the lab user whose ``exp`` lies ``EXPIRED_TOKEN_AGE`` in the past of the lab clock, for
+    ``AccessTokenState.OTHER_USER`` a valid one for ``OTHER_TOKEN_USER``.
+    """
+    state = scenario.access_token
+    if state not in (AccessTokenState.EXPIRED, AccessTokenState.OTHER_USER):
+        return LabAccount(LAB_USER, _write_token(token_file, scenario.token_length))
+
+    now = clock.time()
+    if state is AccessTokenState.EXPIRED:
+        user, expires_at = LAB_USER, now - EXPIRED_TOKEN_AGE.total_seconds()
+    else:
+        user, expires_at = OTHER_TOKEN_USER, now + ACCESS_TOKEN_LIFETIME
+    issued = jwt_access_token(
+        TokenEndpointOptions(),
+        credentials.client_id,
+        user,
+        expires_at - ACCESS_TOKEN_LIFETIME,
+        expires_at,
+        refresh_grant=True,
+    )
+    _write_secret(token_file, issued.token.reveal())
+    return LabAccount(
+        LAB_USER,
+        Secret(issued.token.reveal(), f"file {token_file}"),
+        token_scope=issued.scope,
+        token_expires_at=expires_at,
+        token_user=user,
+    )
+
+
 def _write_token(path: Path, length: int | None) -> Secret:
     """Create a random access token and write it to a new file of mode 0600.
 
@@ -296,12 +407,12 @@ def _write_secret(path: Path, value: str) -> None:
         stream.write(value + "\n")
 
 
-def _config_text(scenario: Scenario, info: LabInfo, target: LabServer) -> str:
+def _config_text(scenario: Scenario, info: LabInfo, target_port: int) -> str:
     """Return the TOML configuration: the NTP settings and the ``lab`` target."""
     if info.relay is not None:
         values = _relay_values(info)
     else:
-        values = _server_values(scenario, info, target)
+        values = _server_values(scenario, info, target_port)
     lines = [
         f"# smtpdiag lab, scenario {scenario.name}: {scenario.description}",
         "# Removed when the lab stops.",
@@ -317,11 +428,11 @@ def _config_text(scenario: Scenario, info: LabInfo, target: LabServer) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _server_values(scenario: Scenario, info: LabInfo, target: LabServer) -> dict[str, TomlValue]:
-    """Return the keys of a target that names the lab server itself."""
+def _server_values(scenario: Scenario, info: LabInfo, port: int) -> dict[str, TomlValue]:
+    """Return the keys of a target that names the server on ``port`` itself."""
     values: dict[str, TomlValue] = {
         "host": scenario.target_host,
-        "port": target.port,
+        "port": port,
         "tls_mode": scenario.target_tls_mode.value,
         "ca_file": str(info.ca_file),
         "user": info.user,
@@ -330,6 +441,13 @@ def _server_values(scenario: Scenario, info: LabInfo, target: LabServer) -> dict
         values["access_token_file"] = str(info.access_token_file)
     else:
         values |= _token_endpoint_values(scenario, info)
+    if scenario.dovecot:
+        # smtpdiag queries the endpoint that Dovecot's oauth2 passdb queries.
+        values |= {
+            "introspect": True,
+            "introspection_endpoint": info.introspection_endpoint,
+            "token_ca_file": str(info.ca_file),
+        }
     if scenario.send_test:
         values["send_test"] = True
         values["mail_from"] = "other@example.com"

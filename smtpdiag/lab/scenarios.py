@@ -3,7 +3,10 @@
 A lab always runs two servers, one with STARTTLS and one with implicit TLS, both with the
 scenario's server options. The scenario names which of them the written ``lab`` target points
 at and which ``tls_mode`` the configuration claims. A relay scenario adds an msmtpd-style
-relay that hands each message to the real msmtp, configured for the STARTTLS server.
+relay that hands each message to the real msmtp, configured for the STARTTLS server. A
+Dovecot scenario adds a real Dovecot submission server whose oauth2 passdb sends each token
+to the lab token service's introspection endpoint, and the ``lab`` target points at
+Dovecot. Its expected codes follow the replies of Dovecot 2.3.19.
 """
 
 from __future__ import annotations
@@ -81,6 +84,28 @@ SMALL_CLOCK_SKEW_SECONDS = 3.0
 threshold of 5 s."""
 
 
+class AccessTokenState(StrEnum):
+    """State of the lab account's own access token, the one in the lab's token file."""
+
+    VALID = "valid"
+    """Opaque token that never expires."""
+    REVOKED = "revoked"
+    """The lab calls ``TokenServer.revoke_grant`` once it runs: introspection then reports
+    the token, and every token the endpoint issued, as inactive."""
+    EXPIRED = "expired"
+    """Microsoft-like JWT for the lab user that expired ``EXPIRED_TOKEN_AGE`` ago."""
+    OTHER_USER = "other-user"
+    """Microsoft-like JWT, valid for an hour, for ``OTHER_TOKEN_USER``: introspection names
+    that user too."""
+
+
+EXPIRED_TOKEN_AGE = timedelta(hours=1)
+"""Time since the expiry of the token file's JWT in ``AccessTokenState.EXPIRED``."""
+
+OTHER_TOKEN_USER = "someone.else@example.com"  # noqa: S105 (an address)
+"""User of the token file's JWT in ``AccessTokenState.OTHER_USER``."""
+
+
 class LabListener(StrEnum):
     """One of the lab's two servers, as the server that a target points at."""
 
@@ -134,6 +159,16 @@ class Scenario:
     """Whether an msmtpd-style relay runs in front of the STARTTLS server. The lab then
     writes an msmtprc for that server, sends one message through the relay, and writes a
     ``lab`` target with ``msmtprc``, ``relay`` and ``log_files`` in place of a host."""
+    dovecot: bool = False
+    """Whether the lab runs a real Dovecot submission server with an SMTP sink as its relay
+    host. Its oauth2 passdb sends each token to the lab introspection endpoint. The ``lab``
+    target then names Dovecot's STARTTLS port and makes smtpdiag query the same endpoint
+    (``introspect = true``)."""
+    access_token: AccessTokenState = AccessTokenState.VALID
+    """State of the lab account's own access token."""
+    introspection_reply: RecordedReply | None = None
+    """Reply of the lab's ``POST /introspect`` to every request, e.g. a 500 of a service
+    that is down; None describes the token. The token source stays as it is."""
 
     def __post_init__(self) -> None:
         if self.token_length is not None and self.token_length < MIN_TOKEN_LENGTH:
@@ -146,11 +181,26 @@ class Scenario:
             raise ValueError("a relay scenario reads the lab token file; drop token_endpoint")
         if self.relay and self.target_listener is not LabListener.STARTTLS:
             raise ValueError("a relay scenario's msmtprc names the STARTTLS server")
+        if self.dovecot and self.relay:
+            raise ValueError("a Dovecot scenario cannot also run the relay")
+        if self.dovecot and self.target_tls_mode is not TlsMode.STARTTLS:
+            raise ValueError("a Dovecot scenario's target uses Dovecot's STARTTLS port")
+        jwt_file = (AccessTokenState.EXPIRED, AccessTokenState.OTHER_USER)
+        if self.access_token in jwt_file and self.token_endpoint is not None:
+            raise ValueError(
+                f"a {self.access_token.value} access token is read from the token file; "
+                "drop token_endpoint"
+            )
 
     @property
     def needs_msmtp(self) -> bool:
         """Whether the lab runs the msmtp program, which a relay scenario pipes mail to."""
         return self.relay
+
+    @property
+    def needs_dovecot(self) -> bool:
+        """Whether the lab runs the dovecot program."""
+        return self.dovecot
 
     @property
     def token_scope(self) -> str | None:
@@ -281,6 +331,75 @@ PROXY_ERROR_PAGE_REPLY = RecordedReply(
     content_type="text/html",
 )
 """The error page of an nginx proxy between the client and the token endpoint."""
+
+
+INTROSPECTION_DOWN_REPLY = RecordedReply(
+    status=500,
+    body=json.dumps({"error": "server_error", "error_description": "introspection is down"}),
+)
+"""The introspection endpoint's reply in ``dovecot-introspection-down``."""
+
+# Dovecot 2.3.19's submission-login rejects an AUTH line of about 1500 octets, the size of
+# one with a Microsoft-like JWT, with "500 5.5.2 Line too long". smtpdiag then sends the
+# response after a bare 334.
+_DOVECOT_LINE_TOO_LONG = "auth.line_too_long"
+
+DOVECOT_SCENARIOS = (
+    Scenario(
+        name="dovecot",
+        description="real Dovecot whose oauth2 passdb introspects the lab token: accepted",
+        dovecot=True,
+        # Dovecot 2.3 counts a client whose address equals its own as secured
+        # (src/login-common/client-common.c) and offers AUTH before STARTTLS on 127.0.0.1;
+        # the connect check does not report that for a loopback address.
+        expected_codes=(),
+    ),
+    Scenario(
+        name="dovecot-token-revoked",
+        description="real Dovecot: the grant is revoked, so introspection reports inactive",
+        dovecot=True,
+        access_token=AccessTokenState.REVOKED,
+        # Dovecot's XOAUTH2 rejection: a 334 challenge of {"status":"401",...}, then
+        # 535 5.7.8 after the client's empty response.
+        expected_codes=("scope.token_inactive", "auth.token_rejected"),
+    ),
+    Scenario(
+        name="dovecot-token-expired",
+        description="real Dovecot: the token file holds a JWT that expired an hour ago",
+        # The introspection endpoint reports the expired token inactive to Dovecot and
+        # smtpdiag, and smtpdiag also reads the expiry from the JWT's own exp claim.
+        dovecot=True,
+        access_token=AccessTokenState.EXPIRED,
+        expected_codes=(
+            "scope.token_expired",
+            "scope.token_inactive",
+            _DOVECOT_LINE_TOO_LONG,
+            "auth.token_rejected",
+        ),
+    ),
+    Scenario(
+        name="dovecot-user-mismatch",
+        description="real Dovecot: the token file holds a JWT for another user",
+        dovecot=True,
+        access_token=AccessTokenState.OTHER_USER,
+        expected_codes=(
+            "scope.user_mismatch",
+            _DOVECOT_LINE_TOO_LONG,
+            "auth.token_rejected",
+        ),
+    ),
+    Scenario(
+        name="dovecot-introspection-down",
+        description="real Dovecot: introspection replies 500, Dovecot replies 454 4.7.0",
+        dovecot=True,
+        introspection_reply=INTROSPECTION_DOWN_REPLY,
+        expected_codes=(
+            "scope.introspection_failed",
+            "auth.temporary_failure",
+        ),
+    ),
+)
+"""Scenarios with a real Dovecot; the demo runs them after the relay scenarios."""
 
 
 _ALL = (
@@ -483,6 +602,7 @@ _ALL = (
         # msmtp exits with EX_NOPERM (77) after the 535, and msmtpd replies 554 to that status.
         expected_codes=("relay.auth_failure_bounces_mail", "auth.token_rejected"),
     ),
+    *DOVECOT_SCENARIOS,
     Scenario(
         name="token-healthy",
         description="token endpoint issues a JWT for Exchange; the Exchange-like server accepts it",

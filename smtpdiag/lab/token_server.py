@@ -3,8 +3,11 @@
 ``POST /token`` takes the refresh-token and client-credentials grants (RFC 6749 sections 6
 and 4.4) and replies in the shape of Microsoft's or Google's token endpoint, errors
 included. ``POST /tokeninfo`` describes an access token the way Google's tokeninfo endpoint
-does, and ``POST /introspect`` the way RFC 7662 defines. Every access token that the endpoint
-issues is registered with the lab account, so the lab submission servers accept it.
+does, and ``POST /introspect`` the way RFC 7662 defines, for issued tokens and for the lab
+account's own token. Every access token that the endpoint issues is registered with the lab
+account, so the lab submission servers accept it. ``TokenServer.revoke_grant`` revokes the
+refresh token and every access token at once, as a provider does when a user withdraws
+consent.
 
 The server is the standard library's ``ThreadingHTTPServer`` with the lab's server
 certificate, run in a daemon thread. Each connection gets its own thread, a socket timeout
@@ -226,12 +229,35 @@ class TokenEndpoint:
         self.clock = clock or LabClock()
         self._lock = threading.Lock()
         self._refresh_tokens = [credentials.refresh_token]
+        self._grant_revoked = False
         self.token_requests = 0
         """``POST /token`` requests received, counted before the delay."""
 
     @property
     def _google(self) -> bool:
         return self.options.provider is TokenProvider.GOOGLE
+
+    @property
+    def grant_revoked(self) -> bool:
+        """Whether ``revoke_grant`` was called."""
+        with self._lock:
+            return self._grant_revoked
+
+    def revoke_grant(self) -> None:
+        """Revoke the user's grant, as a user or an administrator does at the provider.
+
+        From now on the refresh-token grant gets ``400 invalid_grant``, and introspection
+        reports every access token issued so far and the account's own token as inactive.
+        """
+        with self._lock:
+            self._grant_revoked = True
+        count = self.account.issued_tokens.revoke_all()
+        self.account.issued_tokens.revoke(self.account.access_token.reveal())
+        logger.info(
+            "token endpoint revoked the grant of %s and %d issued access tokens",
+            self.account.user,
+            count,
+        )
 
     def count_token_request(self) -> None:
         """Count one ``POST /token``."""
@@ -276,6 +302,19 @@ class TokenEndpoint:
                 9002313,
                 "Invalid request. Request is malformed or invalid.",
                 self.clock.now(),
+            )
+        if self.grant_revoked:
+            now = self.clock.now()
+            stamp = now.strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
+            return microsoft_error(
+                400,
+                "invalid_grant",
+                50173,
+                "The provided grant has expired due to it being revoked, a fresh auth token is "
+                "needed. The user might have changed or reset their password. The grant was "
+                f"issued on '{stamp}' and the TokensValidFrom date (before which tokens are "
+                f"not valid) for this user is '{stamp}'.",
+                now,
             )
         return self._issue(refresh_grant=True)
 
@@ -337,6 +376,8 @@ class TokenEndpoint:
             return google_error(400, "invalid_request", "Missing required parameter: refresh_token")
         if not self._known_refresh_token(fields["refresh_token"]):
             return google_error(400, "invalid_grant", "Bad Request")
+        if self.grant_revoked:
+            return google_error(400, "invalid_grant", "Token has been expired or revoked.")
         return self._issue(refresh_grant=True)
 
     def _known_refresh_token(self, value: str) -> bool:
@@ -396,56 +437,10 @@ class TokenEndpoint:
                 expires_at=expires_at,
             )
 
-        claims = self._jwt_claims(int(now), int(expires_at), refresh_grant=refresh_grant)
-        header = {"typ": "JWT", "alg": "RS256", "kid": "lab"}
-        if refresh_grant:
-            audience = options.audience.rstrip("/")
-            scope = " ".join(f"{audience}/{permission}" for permission in options.scp.split())
-        else:
-            scope = APP_SMTP_PERMISSION
-        return IssuedToken(
-            token=Secret(make_jwt(header, claims), "lab token endpoint"),
-            client_id=self.credentials.client_id,
-            scope=scope,
-            issued_at=now,
-            expires_at=expires_at,
-            claims=claims,
+        user = options.upn or self.account.user
+        return jwt_access_token(
+            options, self.credentials.client_id, user, now, expires_at, refresh_grant=refresh_grant
         )
-
-    def _jwt_claims(self, now: int, expires_at: int, *, refresh_grant: bool) -> dict[str, Any]:
-        """Return the payload of a Microsoft-like v1.0 access token."""
-        issued_at = now - self.options.backdate_seconds
-        claims: dict[str, Any] = {
-            "aud": self.options.audience,
-            "iss": f"https://sts.windows.net/{LAB_TENANT_ID}/",
-            "iat": issued_at,
-            "nbf": issued_at,
-            "exp": expires_at,
-            "app_displayname": LAB_TENANT_NAME,
-            "appid": self.credentials.client_id,
-            "appidacr": "1",
-        }
-        if refresh_grant:
-            user = self.options.upn or self.account.user
-            claims |= {
-                "idtyp": "user",
-                "oid": LAB_USER_OBJECT_ID,
-                "scp": self.options.scp,
-                "sub": LAB_USER_OBJECT_ID,
-                "tid": LAB_TENANT_ID,
-                "unique_name": user,
-                "upn": user,
-            }
-        else:
-            claims |= {
-                "idtyp": "app",
-                "oid": LAB_APP_OBJECT_ID,
-                "roles": [APP_SMTP_PERMISSION],
-                "sub": LAB_APP_OBJECT_ID,
-                "tid": LAB_TENANT_ID,
-            }
-        claims["ver"] = "1.0"
-        return claims
 
     def tokeninfo(self, fields: Mapping[str, str]) -> EndpointReply:
         """Reply to ``POST /tokeninfo`` the way Google's tokeninfo endpoint does.
@@ -460,7 +455,7 @@ class TokenEndpoint:
             )
         issued = self.account.issued_tokens.find(value)
         now = self.clock.time()
-        if issued is None or issued.expired(now):
+        if issued is None or issued.expired(now) or self.account.issued_tokens.revoked(value):
             return google_error(400, "invalid_token", "Invalid Value")
         document = {
             "azp": issued.client_id,
@@ -475,16 +470,23 @@ class TokenEndpoint:
     def introspect(self, fields: Mapping[str, str]) -> EndpointReply:
         """Reply to ``POST /introspect`` as RFC 7662 defines.
 
-        The lab requires no client authentication, although section 2.1 requires it of a
-        real endpoint.
+        The scenario's ``introspection_reply``, when set, is the reply to every request. The
+        lab requires no client authentication, although section 2.1 requires it of a real
+        endpoint.
         """
+        recorded = self.options.introspection_reply
+        if recorded is not None:
+            return _recorded(recorded)
         value = fields.get("token", "")
         if not value:
             return json_reply(
                 400, {"error": "invalid_request", "error_description": "token is missing"}
             )
+        if self.account.owns(value):
+            return self._introspect_account_token()
         issued = self.account.issued_tokens.find(value)
-        if issued is None or issued.expired(self.clock.time()):
+        now = self.clock.time()
+        if issued is None or issued.expired(now) or self.account.issued_tokens.revoked(value):
             return json_reply(200, {"active": False})
         document: dict[str, Any] = {
             "active": True,
@@ -500,6 +502,100 @@ class TokenEndpoint:
             "iat": int(issued.issued_at),
         }
         return json_reply(200, document)
+
+    def _introspect_account_token(self) -> EndpointReply:
+        """Describe the account's own access token, the one in the lab's token file."""
+        account = self.account
+        if not account.token_active(self.clock.time()):
+            return json_reply(200, {"active": False})
+        document: dict[str, Any] = {
+            "active": True,
+            "scope": account.token_scope,
+            "username": account.token_owner,
+            "token_type": "Bearer",
+        }
+        if account.token_expires_at is not None:
+            document["exp"] = int(account.token_expires_at)
+        return json_reply(200, document)
+
+
+JWT_HEADER = {"typ": "JWT", "alg": "RS256", "kid": "lab"}
+"""Header of the lab's JWT access tokens: RS256 as Microsoft's, though nothing signs them."""
+
+
+def jwt_access_token(
+    options: TokenEndpointOptions,
+    client_id: str,
+    user: str,
+    now: float,
+    expires_at: float,
+    *,
+    refresh_grant: bool,
+) -> IssuedToken:
+    """Create a Microsoft-like JWT access token issued at ``now`` for ``client_id``.
+
+    A token of the refresh-token grant is delegated for ``user`` with ``options.scp``; one
+    of the client-credentials grant is app-only and names no user.
+    """
+    claims = _jwt_claims(
+        options, client_id, user, int(now), int(expires_at), refresh_grant=refresh_grant
+    )
+    if refresh_grant:
+        audience = options.audience.rstrip("/")
+        scope = " ".join(f"{audience}/{permission}" for permission in options.scp.split())
+    else:
+        scope = APP_SMTP_PERMISSION
+    return IssuedToken(
+        token=Secret(make_jwt(JWT_HEADER, claims), "lab token endpoint"),
+        client_id=client_id,
+        scope=scope,
+        issued_at=now,
+        expires_at=expires_at,
+        claims=claims,
+    )
+
+
+def _jwt_claims(
+    options: TokenEndpointOptions,
+    client_id: str,
+    user: str,
+    now: int,
+    expires_at: int,
+    *,
+    refresh_grant: bool,
+) -> dict[str, Any]:
+    """Return the payload of a Microsoft-like v1.0 access token."""
+    issued_at = now - options.backdate_seconds
+    claims: dict[str, Any] = {
+        "aud": options.audience,
+        "iss": f"https://sts.windows.net/{LAB_TENANT_ID}/",
+        "iat": issued_at,
+        "nbf": issued_at,
+        "exp": expires_at,
+        "app_displayname": LAB_TENANT_NAME,
+        "appid": client_id,
+        "appidacr": "1",
+    }
+    if refresh_grant:
+        claims |= {
+            "idtyp": "user",
+            "oid": LAB_USER_OBJECT_ID,
+            "scp": options.scp,
+            "sub": LAB_USER_OBJECT_ID,
+            "tid": LAB_TENANT_ID,
+            "unique_name": user,
+            "upn": user,
+        }
+    else:
+        claims |= {
+            "idtyp": "app",
+            "oid": LAB_APP_OBJECT_ID,
+            "roles": [APP_SMTP_PERMISSION],
+            "sub": LAB_APP_OBJECT_ID,
+            "tid": LAB_TENANT_ID,
+        }
+    claims["ver"] = "1.0"
+    return claims
 
 
 def _recorded(recorded: RecordedReply) -> EndpointReply:
@@ -716,6 +812,12 @@ class TokenServer:
     @property
     def introspection_url(self) -> str:
         return self.base_url + INTROSPECTION_PATH
+
+    def revoke_grant(self) -> None:
+        """From now on: refresh grant -> 400 invalid_grant (provider-shaped); every access
+        token issued so far and the account's own token -> introspection ``{"active": false}``.
+        """
+        self.endpoint.revoke_grant()
 
     def start(self) -> None:
         """Bind a free port and serve in a daemon thread."""

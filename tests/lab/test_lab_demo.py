@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from system_programs import require_program
 
 from smtpdiag.lab.demo import judge, run_demo
 from smtpdiag.lab.scenarios import SCENARIOS
@@ -73,6 +74,8 @@ class DemoRun:
 
 
 def demo_run(reports: Mapping[str, Report]) -> DemoRun:
+    # The Dovecot scenarios start the real Dovecot, which would otherwise print "not run".
+    require_program("dovecot")
     suite, recorder, out = FakeSuite(reports), ShowRecorder(), io.StringIO()
     code = run_demo(suite, recorder, out)
     return DemoRun(code, out.getvalue().splitlines(), suite.config_files_existed, recorder.names)

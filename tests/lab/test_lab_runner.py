@@ -12,8 +12,10 @@ import ssl
 import stat
 import subprocess
 import sys
+import time
 import tomllib
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import ntplib
@@ -22,7 +24,7 @@ import pytest
 from smtpdiag.config import Loaded, load
 from smtpdiag.context import TlsMode
 from smtpdiag.lab.runner import LAB_USER, LabInfo, start_lab
-from smtpdiag.lab.scenarios import SCENARIOS
+from smtpdiag.lab.scenarios import SCENARIOS, AccessTokenState, Scenario
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 
@@ -128,6 +130,26 @@ def test_lab_directory_inside_workdir(healthy_lab: LabInfo, lab_parent: Path) ->
 
 def test_json_line_keys(healthy_lab: LabInfo) -> None:
     assert set(json.loads(healthy_lab.to_json_line())) == JSON_KEYS
+
+
+def test_json_line_dovecot_keys(healthy_lab: LabInfo) -> None:
+    info = replace(healthy_lab, dovecot="127.0.0.1:2587", dovecot_log_file=Path("/d/dovecot.log"))
+    keys = set(json.loads(info.to_json_line()))
+    assert keys == JSON_KEYS | {"dovecot", "dovecot_log_file"}
+
+
+def test_healthy_lab_has_no_dovecot(healthy_lab: LabInfo) -> None:
+    assert (healthy_lab.dovecot, healthy_lab.dovecot_log_file) == (None, None)
+
+
+def test_expired_token_file_holds_expired_jwt(lab_parent: Path) -> None:
+    # The token file alone, without Dovecot.
+    scenario = Scenario(name="expired-file", description="x", access_token=AccessTokenState.EXPIRED)
+    with start_lab(scenario, workdir=lab_parent) as info:
+        token = info.access_token_file.read_text().strip()
+    payload = token.split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert (claims["upn"], claims["exp"] < time.time() - 3500) == (LAB_USER, True)
 
 
 def test_json_line_is_one_line(healthy_lab: LabInfo) -> None:

@@ -6,10 +6,11 @@ import pytest
 
 from smtpdiag.context import TlsMode
 from smtpdiag.errors import UsageError
-from smtpdiag.lab.options import ServerOptions
+from smtpdiag.lab.options import ServerOptions, TokenEndpointOptions
 from smtpdiag.lab.scenarios import (
     LONG_TOKEN_LENGTH,
     SCENARIOS,
+    AccessTokenState,
     LabListener,
     Scenario,
     get_scenario,
@@ -43,6 +44,11 @@ def test_scenario_order() -> None:
         "starttls-454",
         "relay",
         "relay-token-rejected",
+        "dovecot",
+        "dovecot-token-revoked",
+        "dovecot-token-expired",
+        "dovecot-user-mismatch",
+        "dovecot-introspection-down",
         "token-healthy",
         "aadsts700082",
         "google-invalid-grant",
@@ -98,7 +104,7 @@ def test_token_length_minimum() -> None:
         Scenario(name="x", description="x", token_length=8)
 
 
-HEALTHY_SCENARIOS = ("healthy", "relay", "token-healthy", "clock-skew-3s")
+HEALTHY_SCENARIOS = ("healthy", "relay", "dovecot", "token-healthy", "clock-skew-3s")
 
 
 @pytest.mark.parametrize("name", HEALTHY_SCENARIOS)
@@ -159,3 +165,54 @@ def test_scenario_target_host(name: str) -> None:
 def test_starttls_reply_must_be_failure_line(reply: str) -> None:
     with pytest.raises(ValueError, match="starttls_reply"):
         ServerOptions(starttls_reply=reply)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        pytest.param({"relay": True}, "cannot also run the relay", id="dovecot-and-relay"),
+        pytest.param(
+            {"target_tls_mode": TlsMode.IMPLICIT}, "STARTTLS port", id="dovecot-implicit-tls"
+        ),
+        pytest.param(
+            {"access_token": AccessTokenState.EXPIRED, "token_endpoint": TokenEndpointOptions()},
+            "drop token_endpoint",
+            id="expired-with-endpoint",
+        ),
+        pytest.param(
+            {
+                "access_token": AccessTokenState.OTHER_USER,
+                "token_endpoint": TokenEndpointOptions(),
+            },
+            "drop token_endpoint",
+            id="other-user-with-endpoint",
+        ),
+    ],
+)
+def test_dovecot_scenario_validation(changes: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Scenario(name="x", description="x", dovecot=True, **changes)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("name", "state"),
+    [
+        pytest.param("dovecot", AccessTokenState.VALID, id="dovecot"),
+        pytest.param("dovecot-token-revoked", AccessTokenState.REVOKED, id="revoked"),
+        pytest.param("dovecot-token-expired", AccessTokenState.EXPIRED, id="expired"),
+        pytest.param("dovecot-user-mismatch", AccessTokenState.OTHER_USER, id="other-user"),
+    ],
+)
+def test_dovecot_access_token_state(name: str, state: AccessTokenState) -> None:
+    assert SCENARIOS[name].access_token is state
+
+
+def test_only_introspection_down_replaces_introspection() -> None:
+    names = [name for name, s in SCENARIOS.items() if s.introspection_reply is not None]
+    assert names == ["dovecot-introspection-down"]
+
+
+def test_introspection_down_reply_is_500() -> None:
+    reply = SCENARIOS["dovecot-introspection-down"].introspection_reply
+    assert reply is not None
+    assert reply.status == 500

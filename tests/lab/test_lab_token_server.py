@@ -925,3 +925,169 @@ def test_new_credentials_differ() -> None:
     second = new_client_credentials(TokenProvider.MICROSOFT)
     assert first.client_secret != second.client_secret
     assert first.client_id != second.client_id
+
+
+# --- the account's own token, revocation and a failing introspection service ---
+
+ACCOUNT_TOKEN = "ya29.file-token-0123456789"
+
+
+def test_introspect_account_token(microsoft: Lab) -> None:
+    body = post_form(microsoft, "/introspect", {"token": ACCOUNT_TOKEN}).json()
+    assert body == {
+        "active": True,
+        "scope": GOOGLE_MAIL_SCOPE,
+        "username": LAB_USER,
+        "token_type": "Bearer",
+    }
+
+
+def test_introspect_expired_account_token(certificates: CertificateFiles) -> None:
+    expires_at = time.time() - 60
+    account = LabAccount(LAB_USER, Secret(ACCOUNT_TOKEN, "test"), token_expires_at=expires_at)
+    options = TokenEndpointOptions()
+    credentials = new_client_credentials(options.provider)
+    with TokenServer(options, account, credentials, certificates) as server:
+        lab = Lab(server, account, credentials, str(certificates.ca_file))
+        body = post_form(lab, "/introspect", {"token": ACCOUNT_TOKEN}).json()
+    assert body == {"active": False}
+
+
+def test_introspect_account_token_with_expiry(certificates: CertificateFiles) -> None:
+    expires_at = time.time() + 600
+    account = LabAccount(LAB_USER, Secret(ACCOUNT_TOKEN, "test"), token_expires_at=expires_at)
+    options = TokenEndpointOptions()
+    credentials = new_client_credentials(options.provider)
+    with TokenServer(options, account, credentials, certificates) as server:
+        lab = Lab(server, account, credentials, str(certificates.ca_file))
+        body = post_form(lab, "/introspect", {"token": ACCOUNT_TOKEN}).json()
+    assert body["exp"] == int(expires_at)
+
+
+def test_introspect_account_token_of_other_user(certificates: CertificateFiles) -> None:
+    account = LabAccount(LAB_USER, Secret(ACCOUNT_TOKEN, "test"), token_user="x@example.com")
+    options = TokenEndpointOptions()
+    credentials = new_client_credentials(options.provider)
+    with TokenServer(options, account, credentials, certificates) as server:
+        lab = Lab(server, account, credentials, str(certificates.ca_file))
+        body = post_form(lab, "/introspect", {"token": ACCOUNT_TOKEN}).json()
+    assert body["username"] == "x@example.com"
+
+
+@pytest.mark.parametrize(
+    ("user", "accepted"),
+    [
+        pytest.param("x@example.com", True, id="token-owner"),
+        pytest.param(LAB_USER, False, id="account-user"),
+    ],
+)
+def test_account_accepts_token_owner_only(user: str, accepted: bool) -> None:
+    account = LabAccount(LAB_USER, Secret(ACCOUNT_TOKEN, "test"), token_user="x@example.com")
+    assert account.accepts(user, ACCOUNT_TOKEN) is accepted
+
+
+@pytest.fixture(scope="module")
+def revoked_microsoft(start_lab: LabFactory) -> Iterator[tuple[Lab, str]]:
+    """A Microsoft-like lab that issued one access token and then revoked the grant."""
+    with start_lab() as lab:
+        issued = post_form(lab, "/token", lab.refresh_fields()).json()["access_token"]
+        lab.server.revoke_grant()
+        yield lab, issued
+
+
+def test_revoke_grant_refresh_status(revoked_microsoft: tuple[Lab, str]) -> None:
+    lab, _ = revoked_microsoft
+    reply = post_form(lab, "/token", lab.refresh_fields())
+    assert reply.status == 400
+
+
+def test_revoke_grant_refresh_error(revoked_microsoft: tuple[Lab, str]) -> None:
+    lab, _ = revoked_microsoft
+    body = post_form(lab, "/token", lab.refresh_fields()).json()
+    assert (body["error"], body["error_codes"]) == ("invalid_grant", [50173])
+
+
+def test_revoke_grant_microsoft_description(revoked_microsoft: tuple[Lab, str]) -> None:
+    lab, _ = revoked_microsoft
+    body = post_form(lab, "/token", lab.refresh_fields()).json()
+    assert body["error_description"].startswith(
+        "AADSTS50173: The provided grant has expired due to it being revoked"
+    )
+
+
+def test_revoke_grant_issued_token_inactive(revoked_microsoft: tuple[Lab, str]) -> None:
+    lab, issued = revoked_microsoft
+    assert post_form(lab, "/introspect", {"token": issued}).json() == {"active": False}
+
+
+def test_revoke_grant_account_token_inactive(revoked_microsoft: tuple[Lab, str]) -> None:
+    lab, _ = revoked_microsoft
+    assert post_form(lab, "/introspect", {"token": ACCOUNT_TOKEN}).json() == {"active": False}
+
+
+def test_revoke_grant_tokeninfo_invalid(revoked_microsoft: tuple[Lab, str]) -> None:
+    lab, issued = revoked_microsoft
+    body = post_form(lab, "/tokeninfo", {"access_token": issued}).json()
+    assert body["error"] == "invalid_token"
+
+
+def test_revoke_grant_flag(revoked_microsoft: tuple[Lab, str]) -> None:
+    lab, _ = revoked_microsoft
+    assert lab.server.endpoint.grant_revoked is True
+
+
+def test_revoke_grant_account_rejects_own_token(revoked_microsoft: tuple[Lab, str]) -> None:
+    lab, _ = revoked_microsoft
+    assert lab.account.accepts(LAB_USER, ACCOUNT_TOKEN) is False
+
+
+def test_revoke_grant_client_credentials_still_issue(
+    revoked_microsoft: tuple[Lab, str],
+) -> None:
+    # Revoking a user's grant leaves the application's own credentials valid.
+    lab, _ = revoked_microsoft
+    assert post_form(lab, "/token", lab.client_credentials_fields()).status == 200
+
+
+def test_revoke_grant_google_reply(start_lab: LabFactory) -> None:
+    options = TokenEndpointOptions(provider=TokenProvider.GOOGLE, token_format=TokenFormat.OPAQUE)
+    with start_lab(options) as lab:
+        lab.server.revoke_grant()
+        reply = post_form(lab, "/token", lab.refresh_fields())
+    assert (reply.status, reply.json()) == (
+        400,
+        {"error": "invalid_grant", "error_description": "Token has been expired or revoked."},
+    )
+
+
+def test_account_accepts_before_revocation(microsoft: Lab) -> None:
+    assert microsoft.account.accepts(LAB_USER, ACCOUNT_TOKEN) is True
+
+
+INTROSPECTION_DOWN = RecordedReply(status=500, body='{"error": "server_error"}')
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        pytest.param(ACCOUNT_TOKEN, id="account-token"),
+        pytest.param("ya29.unknown-token", id="unknown-token"),
+    ],
+)
+def test_introspection_reply_replaces_every_answer(start_lab: LabFactory, token: str) -> None:
+    with start_lab(TokenEndpointOptions(introspection_reply=INTROSPECTION_DOWN)) as lab:
+        reply = post_form(lab, "/introspect", {"token": token})
+    assert (reply.status, reply.json()) == (500, {"error": "server_error"})
+
+
+def test_introspection_reply_leaves_token_route(start_lab: LabFactory) -> None:
+    with start_lab(TokenEndpointOptions(introspection_reply=INTROSPECTION_DOWN)) as lab:
+        reply = post_form(lab, "/token", lab.refresh_fields())
+    assert reply.status == 200
+
+
+def test_introspect_dovecot_form(microsoft: Lab) -> None:
+    # Dovecot 2.3's oauth2 passdb posts the token with empty client fields.
+    fields = {"token": ACCOUNT_TOKEN, "client_id": "", "client_secret": ""}
+    body = post_form(microsoft, "/introspect", fields).json()
+    assert (body["active"], body["username"]) == (True, LAB_USER)
