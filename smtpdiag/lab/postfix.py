@@ -42,8 +42,10 @@ logger = logging.getLogger(__name__)
 
 LOOPBACK = "127.0.0.1"
 
-MASTER_CF_SOURCE = Path("/etc/postfix/master.cf")
-"""Debian's master.cf, the base of the instance's own copy."""
+MASTER_CF_SOURCES = (Path("/usr/share/postfix/master.cf.dist"), Path("/etc/postfix/master.cf"))
+"""Where the base of the instance's own master.cf is read, first found wins: the copy that
+Debian's package ships unchanged, then the one its installation writes to /etc/postfix, which
+an administrator may have changed."""
 
 COMPATIBILITY_LEVEL = "3.6"
 """Highest ``compatibility_level`` of Postfix 3.7, which turns off the warnings about changed
@@ -196,6 +198,15 @@ def master_cf_text(source: str, smtpd_port: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _master_cf_source() -> Path:
+    """Return the first of ``MASTER_CF_SOURCES`` that exists; raise PostfixError if none does."""
+    for path in MASTER_CF_SOURCES:
+        if path.is_file():
+            return path
+    names = ", ".join(str(path) for path in MASTER_CF_SOURCES)
+    raise PostfixError(f"no master.cf to start from: none of {names} exists")
+
+
 def _split_address(address: str) -> tuple[str, int]:
     host, separator, port = address.rpartition(":")
     if not separator or not host or not port.isdigit():
@@ -316,7 +327,7 @@ class PostfixServer:
         self.config_directory.mkdir(mode=0o755, exist_ok=True)
         self.queue_directory.mkdir(mode=0o755, exist_ok=True)
         self._port = free_port()
-        master_cf = master_cf_text(MASTER_CF_SOURCE.read_text(encoding="utf-8"), self._port)
+        master_cf = master_cf_text(_master_cf_source().read_text(encoding="utf-8"), self._port)
         (self.config_directory / "master.cf").write_text(master_cf, encoding="utf-8")
         main_cf = main_cf_text(self.directory, self.relayhost)
         (self.config_directory / "main.cf").write_text(main_cf, encoding="utf-8")
