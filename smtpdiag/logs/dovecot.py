@@ -18,13 +18,15 @@ Events, all on the server side:
 * ``*-login: Login: ...``: one successful AUTH.
 * ``*-login: ... (<reason>): user=<...>, method=...``: the session ended without a login.
   ``(auth failed, N attempts in S secs)`` and ``(authorization failed, N attempts ...)`` are N
-  failed attempts. Each other reason in ``DISCONNECT_REASONS``, such as a temporary failure
+  failed attempts, ``auth.token_rejected`` for ``method=XOAUTH2`` or ``OAUTHBEARER`` and
+  ``auth.credentials_rejected`` for other mechanisms. Each other reason in ``DISCONNECT_REASONS``, such as a temporary failure
   of the auth service or an unsupported mechanism, is one. Reasons without an attempt, such
   as ``(no auth attempts in 1 secs)``, give no event.
 * ``auth: oauth2(user,ip,<session>): oauth2 failed: <step> failed: <error>``: the oauth2
   passdb's verdict on one token, with the reason in ``OAUTH2_REASONS``. Dovecot logs it at
   Error when the token endpoint failed and at Info when the token was refused
-  (``mech-oauth2.c`` and ``db-oauth2.c`` of Dovecot 2.3).
+  (``mech-oauth2.c`` and ``db-oauth2.c`` of Dovecot 2.3). Dovecot 2.3.19 writes the Info line
+  only with ``auth_verbose = yes``; without it the disconnect line is the only trace.
 
 Counting rule, so that one failed AUTH counts once: the ``oauth2 failed`` line is the failed
 attempt, because it carries the precise reason. The parser remembers how many such lines
@@ -98,6 +100,10 @@ INSUFFICIENT_SCOPE = "auth.insufficient_scope"
 TEMPORARY_FAILURE = "auth.temporary_failure"
 CREDENTIALS_REJECTED = "auth.credentials_rejected"
 CLIENT_ABORTED = "auth_failure_rate.client_aborted"
+
+BEARER_MECHANISMS = frozenset({"XOAUTH2", "OAUTHBEARER"})
+"""Mechanisms whose failed attempts count as ``auth.token_rejected`` in place of
+``auth.credentials_rejected``."""
 
 OAUTH2_REASONS: tuple[tuple[str, str], ...] = (
     ("Provided token is not valid", TOKEN_REJECTED),
@@ -264,6 +270,11 @@ class DovecotParser:
         if session_id is not None:
             attempts -= self._causes.pop(session_id, 0)
         fields = found["fields"]
+        mechanism = _field(_METHOD, fields, "method")
+        if reason == CREDENTIALS_REJECTED and mechanism in BEARER_MECHANISMS:
+            # The credential of a bearer mechanism is the token, and Dovecot logs the passdb's
+            # reason only with auth_verbose = yes.
+            reason = TOKEN_REJECTED
         event = LogEvent(
             Source.DOVECOT,
             Side.SERVER,
@@ -272,7 +283,7 @@ class DovecotParser:
             _field(_REMOTE_IP, fields, "ip"),
             reason=reason,
             reply_text=found["reason"],
-            mechanism=_field(_METHOD, fields, "method"),
+            mechanism=mechanism,
         )
         return LineResult((event,) * max(attempts, 0), Source.DOVECOT)
 

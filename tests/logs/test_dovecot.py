@@ -134,7 +134,15 @@ EVENTS = {
             "Info",
             AUTH_FAILED.replace("1 attempts in 0 secs", "3 attempts in 4 secs"),
         ),
-        [(Outcome.FAILURE, "auth.credentials_rejected")] * 3,
+        [(Outcome.FAILURE, "auth.token_rejected")] * 3,
+    ),
+    "plain auth failed": (
+        ("submission-login", "Info", AUTH_FAILED.replace("method=XOAUTH2", "method=PLAIN")),
+        [(Outcome.FAILURE, "auth.credentials_rejected")],
+    ),
+    "oauthbearer auth failed": (
+        ("submission-login", "Info", AUTH_FAILED.replace("method=XOAUTH2", "method=OAUTHBEARER")),
+        [(Outcome.FAILURE, "auth.token_rejected")],
     ),
     "temporary failure": (
         ("submission-login", "Info", TEMPORARY),
@@ -266,8 +274,8 @@ def test_disconnect_counts_attempts_beyond_causes() -> None:
     lines = [logfile("auth", "Info", REFUSED), logfile("submission-login", "Info", three)]
     assert outcomes(lines) == [
         (Outcome.FAILURE, "auth.token_rejected"),
-        (Outcome.FAILURE, "auth.credentials_rejected"),
-        (Outcome.FAILURE, "auth.credentials_rejected"),
+        (Outcome.FAILURE, "auth.token_rejected"),
+        (Outcome.FAILURE, "auth.token_rejected"),
     ]
 
 
@@ -276,7 +284,7 @@ def test_cause_of_other_session_not_subtracted() -> None:
     lines = [logfile("auth", "Info", other), logfile("submission-login", "Info", AUTH_FAILED)]
     assert outcomes(lines) == [
         (Outcome.FAILURE, "auth.token_rejected"),
-        (Outcome.FAILURE, "auth.credentials_rejected"),
+        (Outcome.FAILURE, "auth.token_rejected"),
     ]
 
 
@@ -289,7 +297,7 @@ def test_failure_before_login_stays_counted() -> None:
     assert outcomes(lines) == [
         (Outcome.FAILURE, "auth.token_rejected"),
         (Outcome.SUCCESS, None),
-        (Outcome.FAILURE, "auth.credentials_rejected"),
+        (Outcome.FAILURE, "auth.token_rejected"),
     ]
 
 
