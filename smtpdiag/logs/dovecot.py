@@ -19,9 +19,10 @@ Events, all on the server side:
 * ``*-login: ... (<reason>): user=<...>, method=...``: the session ended without a login.
   ``(auth failed, N attempts in S secs)`` and ``(authorization failed, N attempts ...)`` are N
   failed attempts, ``auth.token_rejected`` for ``method=XOAUTH2`` or ``OAUTHBEARER`` and
-  ``auth.credentials_rejected`` for other mechanisms. Each other reason in ``DISCONNECT_REASONS``, such as a temporary failure
-  of the auth service or an unsupported mechanism, is one. Reasons without an attempt, such
-  as ``(no auth attempts in 1 secs)``, give no event.
+  ``auth.credentials_rejected`` for other mechanisms. Each other reason in
+  ``DISCONNECT_REASONS``, such as a temporary failure of the auth service or an unsupported
+  mechanism, is one. Reasons without an attempt, such as ``(no auth attempts in 1 secs)``,
+  give no event.
 * ``auth: oauth2(user,ip,<session>): oauth2 failed: <step> failed: <error>``: the oauth2
   passdb's verdict on one token, with the reason in ``OAUTH2_REASONS``. Dovecot logs it at
   Error when the token endpoint failed and at Info when the token was refused
