@@ -16,13 +16,14 @@ Messages counted (texts of msmtp 1.8 ``src/msmtpd.c``):
   EX_NOHOST, EX_UNAVAILABLE, EX_OSERR and EX_TEMPFAIL, and 554 (the sender bounces) for
   every other status. ``pipe command failed to execute`` and ``cannot start pipe command``
   count the same way, with reply 554.
+* ``mail was piped successfully``: msmtp exited 0 and msmtpd replied ``250 Ok, mail was
+  piped``; a client-side success with fate sent, so that a relay's failure ratio has its
+  successes.
 
 msmtpd's log lines never name the client, so ``host`` stays None.
 
 NOTE: the 451/554 split is read from the msmtpd source that also logs the pipe error. No
-msmtpd binary was available to confirm which release introduced it. ``mail was piped
-successfully`` counts nothing, so a log of msmtpd alone counts pipe failures without the
-matching successes.
+msmtpd binary was available to confirm which release introduced it.
 """
 
 from __future__ import annotations
@@ -55,6 +56,9 @@ _TEMPORARY_EXIT_STATUSES = frozenset((68, 69, 71, 75))
 _PIPE_NOT_RUN = ("pipe command failed to execute", "cannot start pipe command")
 
 _SOURCE_ONLY = LineResult(source=Source.MSMTPD)
+
+
+_PIPED = "mail was piped successfully"
 
 
 def split_logfile(line: str, times: TimeReader) -> SyslogRecord | None:
@@ -103,6 +107,8 @@ def parse_record(record: SyslogRecord) -> LineResult:
 
 def _pipe_result(record: SyslogRecord) -> LineResult:
     message = record.message
+    if message.startswith(_PIPED):
+        return _event(record, Side.CLIENT, Outcome.SUCCESS, fate=Fate.SENT)
     if "pipe command" not in message:
         return _SOURCE_ONLY
 

@@ -414,7 +414,7 @@ def test_parser_reason(three_sends: Path) -> None:
 
 def test_parser_fates(three_sends: Path) -> None:
     summary = analyze_files([str(three_sends)], AnalysisOptions(min_attempts=1))
-    assert dict(summary.by_source["msmtpd"].fates) == {"deferred": 1, "bounced": 1}
+    assert dict(summary.by_source["msmtpd"].fates) == {"sent": 1, "deferred": 1, "bounced": 1}
 
 
 # --- relay scenarios with the real msmtp ---

@@ -140,13 +140,22 @@ def test_counted_message(message: str, expected: LogEvent) -> None:
         pytest.param("connection from 127.0.0.1, active sessions 1 (max 16), auth_delay=no"),
         pytest.param("starting SMTP session"),
         pytest.param("pipe command is /usr/bin/msmtp -f user@example.com -- a@example.net"),
-        pytest.param("mail was piped successfully"),
         pytest.param("client ended session"),
         pytest.param("connection closed"),
     ],
 )
 def test_other_message_counts_nothing(message: str) -> None:
     assert parse(message) == LineResult(source=Source.MSMTPD)
+
+
+def test_piped_mail_is_client_success() -> None:
+    (event,) = parse("mail was piped successfully").events
+    assert (event.side, event.outcome, event.fate, event.reason) == (
+        Side.CLIENT,
+        Outcome.SUCCESS,
+        Fate.SENT,
+        None,
+    )
 
 
 @pytest.mark.parametrize(
