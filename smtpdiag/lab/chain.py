@@ -37,7 +37,6 @@ from smtpdiag.lab.msmtp_client import (
 from smtpdiag.lab.options import GOOGLE_MAIL_SCOPE, TokenProvider
 from smtpdiag.lab.postfix import DeliveryFate, PostfixServer
 from smtpdiag.lab.relay import RelayServer, msmtp_command, send_message
-from smtpdiag.lab.scenarios import MICROSOFT_SMTP_SCOPE
 from smtpdiag.lab.token_server import TokenServer
 
 logger = logging.getLogger(__name__)
@@ -223,6 +222,9 @@ def _write_token_script(
     With ``TOKEN_COMMAND_FAILS`` the refresh token file contains a value the endpoint never
     issued, so the endpoint rejects the grant with ``invalid_grant``.
     """
+    # Imported here because the scenarios module imports ChainFault from this one.
+    from smtpdiag.lab.scenarios import MICROSOFT_SMTP_SCOPE
+
     endpoint = token_server.endpoint
     credentials = endpoint.credentials
     refresh_token = credentials.refresh_token.reveal()

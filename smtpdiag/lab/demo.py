@@ -6,13 +6,14 @@ The core may not import the checks, so the caller passes in the function that ru
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 from smtpdiag.lab.dovecot import find_dovecot
 from smtpdiag.lab.msmtp_client import find_msmtp
+from smtpdiag.lab.postfix import find_postfix
 from smtpdiag.lab.runner import start_lab
 from smtpdiag.lab.scenarios import SCENARIOS, Scenario
 from smtpdiag.models import Report, Status
@@ -72,12 +73,34 @@ RunExporterScenario = Callable[[], Verdict]
 FindProgram = Callable[[], str | None]
 """Return the path of a program, or None when it is not installed."""
 
-MSMTP_MISSING = "not run, msmtp is not installed (Debian package msmtp)"
+PROGRAM_PACKAGES = {
+    "Postfix": ("postfix",),
+    "msmtp": ("msmtp",),
+    "Dovecot": ("dovecot-core", "dovecot-submissiond"),
+}
+"""Debian packages that install each program a scenario may run."""
+
+
+def missing_line(programs: Sequence[str]) -> str:
+    """Return the demo line, after a scenario's name, for a scenario whose ``programs`` (keys
+    of ``PROGRAM_PACKAGES``) are not installed."""
+    packages = [package for program in programs for package in PROGRAM_PACKAGES[program]]
+    verb = "is" if len(programs) == 1 else "are"
+    noun = "package" if len(packages) == 1 else "packages"
+    return f"not run, {_join(programs)} {verb} not installed (Debian {noun} {_join(packages)})"
+
+
+def _join(words: Sequence[str]) -> str:
+    """Join ``words`` as an English list: ``a``, ``a and b``, ``a, b and c``."""
+    if len(words) <= 1:
+        return "".join(words)
+    return f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+MSMTP_MISSING = missing_line(["msmtp"])
 """Demo line, after a scenario's name, for a scenario that needs msmtp where it is missing."""
 
-DOVECOT_MISSING = (
-    "not run, Dovecot is not installed (Debian packages dovecot-core and dovecot-submissiond)"
-)
+DOVECOT_MISSING = missing_line(["Dovecot"])
 """Demo line, after a scenario's name, for a scenario that needs Dovecot where it is missing."""
 
 
@@ -89,23 +112,26 @@ def run_demo(
     run_exporter_scenario: RunExporterScenario | None = None,
     locate_msmtp: FindProgram = find_msmtp,
     locate_dovecot: FindProgram = find_dovecot,
+    locate_postfix: FindProgram = find_postfix,
 ) -> int:
     """Diagnose every scenario in turn and write one verdict line each, then a summary.
 
     Log scenarios and then the exporter scenario, when given, run after the check scenarios
-    and count alike. A scenario that needs msmtp or Dovecot gets a "not run" line and is
-    left out of the count when ``locate_msmtp`` or ``locate_dovecot`` finds none. Returns 0
-    when every scenario that ran was diagnosed as expected, 1 otherwise.
+    and count alike. A scenario that needs Postfix, msmtp or Dovecot gets a "not run" line
+    naming every missing one and is left out of the count when ``locate_postfix``,
+    ``locate_msmtp`` or ``locate_dovecot`` finds none. Returns 0 when every scenario that
+    ran was diagnosed as expected, 1 otherwise.
     """
     verdicts = []
-    msmtp_installed = locate_msmtp() is not None
-    dovecot_installed = locate_dovecot() is not None
+    installed = {
+        "Postfix": locate_postfix() is not None,
+        "msmtp": locate_msmtp() is not None,
+        "Dovecot": locate_dovecot() is not None,
+    }
     for scenario in SCENARIOS.values():
-        if scenario.needs_msmtp and not msmtp_installed:
-            out.write(f"{scenario.name}: {MSMTP_MISSING}\n")
-            continue
-        if scenario.needs_dovecot and not dovecot_installed:
-            out.write(f"{scenario.name}: {DOVECOT_MISSING}\n")
+        missing = [name for name in _programs_of(scenario) if not installed[name]]
+        if missing:
+            out.write(f"{scenario.name}: {missing_line(missing)}\n")
             continue
         with start_lab(scenario) as lab:
             report = run_suite(lab.config_file)
@@ -133,3 +159,13 @@ def run_demo(
     out.write(f"{len(verdicts)} scenarios, {diagnosed} diagnosed as expected\n")
     out.flush()
     return 0 if diagnosed == len(verdicts) else 1
+
+
+def _programs_of(scenario: Scenario) -> list[str]:
+    """Return the programs (keys of ``PROGRAM_PACKAGES``) that the scenario's lab runs."""
+    needs = {
+        "Postfix": scenario.needs_postfix,
+        "msmtp": scenario.needs_msmtp,
+        "Dovecot": scenario.needs_dovecot,
+    }
+    return [name for name, needed in needs.items() if needed]

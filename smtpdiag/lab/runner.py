@@ -8,7 +8,11 @@ token endpoint options, fetches an access token from the lab token endpoint. In 
 scenario the lab also runs an msmtpd-style relay that pipes to msmtp, sends one message
 through it, and the target names the msmtprc, the relay and both log files in place of a
 host. In a Dovecot scenario the lab also runs a real Dovecot with an SMTP sink as its relay
-host, and the target names Dovecot's STARTTLS port.
+host, and the target names Dovecot's STARTTLS port. In a chain scenario the lab runs Dovecot
+and the deployment in front of it (Postfix, the relay, msmtp with a refresh-token
+script), sends ``CHAIN_MESSAGES`` messages into Postfix, and the target describes that
+deployment as on a real host: the msmtprc, ``relay = "postfix"`` with Postfix's configuration
+directory, and the four log files.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from typing import TextIO
 
 from smtpdiag.errors import UsageError
 from smtpdiag.lab.certs import CertificateFiles, write_certificates
+from smtpdiag.lab.chain import ChainFault, ChainInfo, run_chain
 from smtpdiag.lab.dovecot import DovecotServer, DovecotSettings, find_dovecot
 from smtpdiag.lab.lab_account import LabAccount
 from smtpdiag.lab.lab_clock import LabClock
@@ -37,8 +42,10 @@ from smtpdiag.lab.msmtp_client import TEST_MESSAGE, find_msmtp, write_msmtprc, w
 from smtpdiag.lab.ntp_server import LOOPBACK as NTP_HOST
 from smtpdiag.lab.ntp_server import NtpServer, closed_udp_port
 from smtpdiag.lab.options import NtpMode, TokenEndpointOptions, TokenProvider
+from smtpdiag.lab.postfix import find_postfix
 from smtpdiag.lab.relay import RelayServer, msmtp_command, send_message
 from smtpdiag.lab.scenarios import (
+    CHAIN_MESSAGES,
     EXPIRED_TOKEN_AGE,
     OTHER_TOKEN_USER,
     AccessTokenState,
@@ -119,8 +126,8 @@ class LabInfo:
     and ``ntp_port``; in a scenario with ``NtpMode.CLOSED`` a UDP port where nothing
     listens."""
     relay: str | None = None
-    """``HOST:PORT`` of the msmtpd-style relay. This field and the four below are None
-    unless the scenario runs a relay."""
+    """``HOST:PORT`` of the msmtpd-style relay. This field and the three below are None
+    unless the scenario runs a relay or the chain."""
     msmtprc: Path | None = None
     """msmtp configuration of the relay's pipe command (mode 0600)."""
     relay_log_file: Path | None = None
@@ -128,13 +135,26 @@ class LabInfo:
     msmtp_log_file: Path | None = None
     """msmtp's own log file (``logfile`` of the msmtprc)."""
     relay_reply: str | None = None
-    """The relay's final reply to the message the lab sent through it, such as
-    ``250 Ok, mail was piped``."""
+    """The relay's final reply to the message that a relay scenario sent through it, such
+    as ``250 Ok, mail was piped``; None in other scenarios."""
     dovecot: str | None = None
     """``HOST:PORT`` of Dovecot's STARTTLS submission listener; this field and the next are
-    None unless the scenario runs Dovecot."""
+    None unless the scenario runs Dovecot, as the Dovecot and chain scenarios do."""
     dovecot_log_file: Path | None = None
     """Dovecot's ``log_path``."""
+    postfix: str | None = None
+    """``HOST:PORT`` of Postfix's smtpd, where a chain scenario's mail enters; this field and
+    the five below are None unless the scenario runs the chain."""
+    postfix_config_dir: Path | None = None
+    """Postfix's configuration directory, for ``postconf -c``."""
+    postfix_log_file: Path | None = None
+    """Postfix's ``maillog_file``."""
+    token_script: Path | None = None
+    """msmtp's ``passwordeval`` program, which prints an access token from the refresh grant."""
+    messages_sent: int | None = None
+    """Messages handed to Postfix."""
+    delivered: int | None = None
+    """Messages that reached the SMTP sink behind Dovecot."""
 
     @property
     def ntp_port(self) -> int:
@@ -143,7 +163,7 @@ class LabInfo:
 
     def to_json_line(self) -> str:
         """Return the lab description as one JSON object on one line, without a newline."""
-        document: dict[str, str | None] = {
+        document: dict[str, str | int | None] = {
             "scenario": self.scenario,
             "config_file": str(self.config_file),
             "smtp_starttls": self.smtp_starttls,
@@ -165,12 +185,22 @@ class LabInfo:
                 "msmtprc": str(self.msmtprc),
                 "relay_log_file": str(self.relay_log_file),
                 "msmtp_log_file": str(self.msmtp_log_file),
-                "relay_reply": self.relay_reply,
             }
+        if self.relay_reply is not None:
+            document["relay_reply"] = self.relay_reply
         if self.dovecot is not None:
             document |= {
                 "dovecot": self.dovecot,
                 "dovecot_log_file": str(self.dovecot_log_file),
+            }
+        if self.postfix is not None:
+            document |= {
+                "postfix": self.postfix,
+                "postfix_config_dir": str(self.postfix_config_dir),
+                "postfix_log_file": str(self.postfix_log_file),
+                "token_script": str(self.token_script),
+                "messages_sent": self.messages_sent,
+                "delivered": self.delivered,
             }
         return json.dumps(document)
 
@@ -182,11 +212,17 @@ def start_lab(scenario: Scenario, workdir: Path | None = None) -> Iterator[LabIn
     The lab's temporary directory is created inside ``workdir``, or in the system temporary
     directory when ``workdir`` is None. Dovecot's directory is always created in the system
     temporary directory, because Dovecot's unprivileged users must be able to reach it.
-    Raises ``UsageError`` before starting anything when the scenario needs msmtp or Dovecot
-    and it is not installed, or Dovecot and the process does not run as root.
+    A chain scenario's directory is created there too, because the postfix user must reach it.
+    Raises ``UsageError`` before starting anything when the scenario needs msmtp, Dovecot or
+    Postfix and it is not installed, or Dovecot and the process does not run as root.
     """
-    msmtp = _require_msmtp(scenario) if scenario.needs_msmtp else None
-    dovecot = _require_dovecot(scenario) if scenario.needs_dovecot else None
+    if scenario.chain is not None:
+        chain_programs = _require_chain_programs(scenario)
+        msmtp, dovecot = None, None
+    else:
+        chain_programs = None
+        msmtp = _require_msmtp(scenario) if scenario.needs_msmtp else None
+        dovecot = _require_dovecot(scenario) if scenario.needs_dovecot else None
     with ExitStack() as stack:
         directory = Path(
             stack.enter_context(tempfile.TemporaryDirectory(prefix="smtpdiag-lab-", dir=workdir))
@@ -246,8 +282,12 @@ def start_lab(scenario: Scenario, workdir: Path | None = None) -> Iterator[LabIn
         if msmtp is not None:
             info = _start_relay(stack, directory, info, msmtp)
         if dovecot is not None:
-            info = _start_dovecot(stack, info, certificates, dovecot)
+            info = _start_dovecot(stack, info, certificates, dovecot)[0]
             target_port = int(str(info.dovecot).rsplit(":", 1)[1])
+        if chain_programs is not None and scenario.chain is not None:
+            info = _start_chain(
+                stack, info, certificates, token_server, chain_programs, scenario.chain
+            )
         info.config_file.write_text(_config_text(scenario, info, target_port), encoding="utf-8")
         logger.info("lab for scenario %s running in %s", scenario.name, directory)
         yield info
@@ -286,10 +326,105 @@ def _require_dovecot(scenario: Scenario) -> str:
     return dovecot
 
 
+@dataclass(frozen=True)
+class ChainPrograms:
+    """Paths of the programs that a chain scenario runs."""
+
+    postfix: str
+    msmtp: str
+    dovecot: str
+
+
+_CHAIN_PACKAGES = {
+    "postfix": ("postfix",),
+    "msmtp": ("msmtp",),
+    "dovecot": ("dovecot-core", "dovecot-submissiond"),
+}
+"""Debian packages that install each program of the chain."""
+
+
+def _require_chain_programs(scenario: Scenario) -> ChainPrograms:
+    """Return the paths of Postfix, msmtp and Dovecot.
+
+    Raises ``UsageError`` that names the Debian packages of every missing program, or when
+    the process does not run as root.
+    """
+    found = {"postfix": find_postfix(), "msmtp": find_msmtp(), "dovecot": find_dovecot()}
+    missing = [name for name, path in found.items() if path is None]
+    if missing:
+        packages = [package for name in missing for package in _CHAIN_PACKAGES[name]]
+        raise UsageError(
+            f"The lab scenario {scenario.name!r} runs Postfix, msmtp and Dovecot, but "
+            f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed.",
+            f"Install the Debian packages {' '.join(packages)}, or choose a scenario "
+            "without the chain.",
+            value=scenario.name,
+        )
+    if os.geteuid() != 0:
+        raise UsageError(
+            f"The lab scenario {scenario.name!r} runs Postfix and Dovecot, which need root to "
+            "switch to their own users.",
+            "Run the lab as root, or choose a scenario without the chain.",
+            value=scenario.name,
+        )
+    return ChainPrograms(
+        postfix=str(found["postfix"]), msmtp=str(found["msmtp"]), dovecot=str(found["dovecot"])
+    )
+
+
+def _start_chain(
+    stack: ExitStack,
+    info: LabInfo,
+    certificates: CertificateFiles,
+    token_server: TokenServer,
+    programs: ChainPrograms,
+    fault: ChainFault,
+) -> LabInfo:
+    """Start Dovecot and its sink, run the chain with ``fault`` in ``stack``, and return
+    ``info`` with the chain's addresses, files and counts."""
+    info, dovecot, sink = _start_dovecot(stack, info, certificates, programs.dovecot)
+    # The postfix user must enter this directory, so it lies in the system temporary
+    # directory with mode 0755, never below the lab's private directory.
+    directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="smtpdiag-chain-")))
+    directory.chmod(0o755)
+    chain = run_chain(
+        stack,
+        directory,
+        submission=dovecot,
+        token_server=token_server,
+        sink=sink,
+        user=info.user,
+        ca_file=info.ca_file,
+        fault=fault,
+        messages=CHAIN_MESSAGES,
+        msmtp=programs.msmtp,
+        postfix=programs.postfix,
+    )
+    return _with_chain(info, chain)
+
+
+def _with_chain(info: LabInfo, chain: ChainInfo) -> LabInfo:
+    """Return ``info`` with the addresses, files and counts of ``chain``."""
+    return replace(
+        info,
+        relay=chain.relay,
+        msmtprc=chain.msmtprc,
+        relay_log_file=chain.relay_log,
+        msmtp_log_file=chain.msmtp_log,
+        postfix=chain.postfix,
+        postfix_config_dir=chain.postfix_config_directory,
+        postfix_log_file=chain.postfix_log,
+        token_script=chain.token_script,
+        messages_sent=chain.messages_sent,
+        delivered=chain.delivered,
+    )
+
+
 def _start_dovecot(
     stack: ExitStack, info: LabInfo, certificates: CertificateFiles, program: str
-) -> LabInfo:
-    """Start the SMTP sink and Dovecot in ``stack``; return ``info`` with Dovecot's address."""
+) -> tuple[LabInfo, DovecotServer, SinkServer]:
+    """Start the SMTP sink and Dovecot in ``stack``; return ``info`` with Dovecot's address,
+    Dovecot and the sink."""
     sink = stack.enter_context(SinkServer())
     # Dovecot's dovecot, dovenull and mail users must reach this directory; the lab's own
     # directory is private and may lie under another private directory (pytest's tmp_path).
@@ -303,7 +438,7 @@ def _start_dovecot(
         relay_address=sink.address,
     )
     server = stack.enter_context(DovecotServer(dovecot_directory, settings, program))
-    return replace(info, dovecot=server.address, dovecot_log_file=server.log_file)
+    return replace(info, dovecot=server.address, dovecot_log_file=server.log_file), server, sink
 
 
 def _start_relay(stack: ExitStack, directory: Path, info: LabInfo, msmtp: str) -> LabInfo:
@@ -409,7 +544,9 @@ def _write_secret(path: Path, value: str) -> None:
 
 def _config_text(scenario: Scenario, info: LabInfo, target_port: int) -> str:
     """Return the TOML configuration: the NTP settings and the ``lab`` target."""
-    if info.relay is not None:
+    if info.postfix is not None:
+        values = _chain_values(info)
+    elif info.relay is not None:
         values = _relay_values(info)
     else:
         values = _server_values(scenario, info, target_port)
@@ -462,6 +599,30 @@ def _relay_values(info: LabInfo) -> dict[str, TomlValue]:
         "msmtprc": str(info.msmtprc),
         "relay": str(info.relay),
         "log_files": [str(info.relay_log_file), str(info.msmtp_log_file)],
+    }
+
+
+def _chain_values(info: LabInfo) -> dict[str, TomlValue]:
+    """Return the keys of a chain scenario's target, as for the deployment on a real host.
+
+    smtpdiag reads the server and the token command from the msmtprc, and the relay check
+    reads Postfix's relayhost with ``postconf -c``. smtpdiag also queries the introspection
+    endpoint that Dovecot's oauth2 passdb queries.
+    """
+    log_files = (
+        info.postfix_log_file,
+        info.relay_log_file,
+        info.msmtp_log_file,
+        info.dovecot_log_file,
+    )
+    return {
+        "msmtprc": str(info.msmtprc),
+        "relay": "postfix",
+        "postfix_config_dir": str(info.postfix_config_dir),
+        "log_files": [str(path) for path in log_files if path is not None],
+        "introspect": True,
+        "introspection_endpoint": info.introspection_endpoint,
+        "token_ca_file": str(info.ca_file),
     }
 
 

@@ -6,7 +6,10 @@ at and which ``tls_mode`` the configuration claims. A relay scenario adds an msm
 relay that hands each message to the real msmtp, configured for the STARTTLS server. A
 Dovecot scenario adds a real Dovecot submission server whose oauth2 passdb sends each token
 to the lab token service's introspection endpoint, and the ``lab`` target points at
-Dovecot. Its expected codes follow the replies of Dovecot 2.3.19.
+Dovecot. Its expected codes follow the replies of Dovecot 2.3.19. A chain scenario runs a whole
+deployment: Postfix relays to the msmtpd-style relay, whose msmtp gets its token from a
+refresh-token script and sends to the real Dovecot. The ``lab`` target then describes that
+deployment as on a real host (msmtprc, ``relay = "postfix"`` and the four log files).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from types import MappingProxyType
 
 from smtpdiag.context import TlsMode
 from smtpdiag.errors import UsageError
+from smtpdiag.lab.chain import ChainFault
 from smtpdiag.lab.options import (
     AUTH_BUFFER_OCTETS,
     GOOGLE_MAIL_SCOPE,
@@ -169,6 +173,9 @@ class Scenario:
     introspection_reply: RecordedReply | None = None
     """Reply of the lab's ``POST /introspect`` to every request, e.g. a 500 of a service
     that is down; None describes the token. The token source stays as it is."""
+    chain: ChainFault | None = None
+    """Fault of the deployment chain (Postfix, relay, msmtp, Dovecot) that the lab runs
+    with ``CHAIN_MESSAGES`` messages before the target is written; None runs no chain."""
 
     def __post_init__(self) -> None:
         if self.token_length is not None and self.token_length < MIN_TOKEN_LENGTH:
@@ -185,6 +192,12 @@ class Scenario:
             raise ValueError("a Dovecot scenario cannot also run the relay")
         if self.dovecot and self.target_tls_mode is not TlsMode.STARTTLS:
             raise ValueError("a Dovecot scenario's target uses Dovecot's STARTTLS port")
+        if self.chain is not None and (self.relay or self.dovecot):
+            raise ValueError("a chain scenario runs its own relay and Dovecot; drop both flags")
+        if self.chain is not None and self.token_endpoint is not None:
+            raise ValueError(
+                "a chain scenario's token script needs the default endpoint; drop token_endpoint"
+            )
         jwt_file = (AccessTokenState.EXPIRED, AccessTokenState.OTHER_USER)
         if self.access_token in jwt_file and self.token_endpoint is not None:
             raise ValueError(
@@ -194,13 +207,19 @@ class Scenario:
 
     @property
     def needs_msmtp(self) -> bool:
-        """Whether the lab runs the msmtp program, which a relay scenario pipes mail to."""
-        return self.relay
+        """Whether the lab runs the msmtp program, which a relay or chain scenario pipes
+        mail to."""
+        return self.relay or self.chain is not None
 
     @property
     def needs_dovecot(self) -> bool:
         """Whether the lab runs the dovecot program."""
-        return self.dovecot
+        return self.dovecot or self.chain is not None
+
+    @property
+    def needs_postfix(self) -> bool:
+        """Whether the lab runs the postfix program, which only a chain scenario does."""
+        return self.chain is not None
 
     @property
     def token_scope(self) -> str | None:
@@ -400,6 +419,46 @@ DOVECOT_SCENARIOS = (
     ),
 )
 """Scenarios with a real Dovecot; the demo runs them after the relay scenarios."""
+
+CHAIN_MESSAGES = 3
+"""Messages that a chain scenario sends into Postfix before the lab writes its target."""
+
+CHAIN_SCENARIOS = (
+    Scenario(
+        name="chain",
+        description="Postfix -> relay -> msmtp with a refresh-token script -> real Dovecot",
+        chain=ChainFault.NONE,
+    ),
+    Scenario(
+        name="chain-refresh-revoked",
+        description="chain: the grant is revoked after the token script cached a token",
+        chain=ChainFault.REFRESH_REVOKED,
+        # Dovecot rejects the cached token after introspection, msmtp exits 77, the relay
+        # replies 554 and Postfix bounces all three messages.
+        expected_codes=(
+            "scope.token_inactive",
+            "auth.token_rejected",
+            "relay.auth_failure_bounces_mail",
+        ),
+    ),
+    Scenario(
+        name="chain-token-command-fails",
+        description="chain: the token script exits 1 because the endpoint rejects the grant",
+        chain=ChainFault.TOKEN_COMMAND_FAILS,
+        # msmtp exits 78 when its passwordeval command fails, the relay replies 554 and
+        # Postfix bounces all three messages.
+        expected_codes=("token.command_failed", "relay.auth_failure_bounces_mail"),
+    ),
+    Scenario(
+        name="chain-dovecot-down",
+        description="chain: Dovecot is stopped, msmtp cannot connect, Postfix defers",
+        chain=ChainFault.SERVER_DOWN,
+        # msmtp exits 75, the relay replies 451 and Postfix keeps the messages queued, so
+        # nothing bounces.
+        expected_codes=("connect.refused",),
+    ),
+)
+"""Scenarios of the deployment chain; the demo runs them after the Dovecot scenarios."""
 
 
 _ALL = (
@@ -603,6 +662,7 @@ _ALL = (
         expected_codes=("relay.auth_failure_bounces_mail", "auth.token_rejected"),
     ),
     *DOVECOT_SCENARIOS,
+    *CHAIN_SCENARIOS,
     Scenario(
         name="token-healthy",
         description="token endpoint issues a JWT for Exchange; the Exchange-like server accepts it",

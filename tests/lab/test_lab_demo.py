@@ -10,9 +10,15 @@ from pathlib import Path
 import pytest
 from system_programs import require_program
 
-from smtpdiag.lab.demo import judge, run_demo
-from smtpdiag.lab.scenarios import SCENARIOS
+from smtpdiag.lab import demo
+from smtpdiag.lab.demo import DOVECOT_MISSING, MSMTP_MISSING, judge, missing_line, run_demo
+from smtpdiag.lab.scenarios import SCENARIOS, Scenario
 from smtpdiag.models import CheckResult, Finding, Report, Severity
+
+# Each chain scenario starts Postfix, the relay, msmtp and Dovecot and sends three messages.
+# tests/test_real_chain.py runs them all, so the full demo here leaves them out.
+CHAIN_NAMES = ("chain", "chain-refresh-revoked", "chain-token-command-fails", "chain-dovecot-down")
+DEMO_SCENARIOS = {name: value for name, value in SCENARIOS.items() if name not in CHAIN_NAMES}
 
 
 def finding(code: str, severity: Severity = Severity.CRITICAL) -> Finding:
@@ -30,10 +36,10 @@ def report(*findings: Finding) -> Report:
     )
 
 
-def matching_reports() -> dict[str, Report]:
+def matching_reports(scenarios: Mapping[str, Scenario] = DEMO_SCENARIOS) -> dict[str, Report]:
     """One report per scenario that contains exactly what the scenario expects."""
     reports = {}
-    for name, scenario in SCENARIOS.items():
+    for name, scenario in scenarios.items():
         findings = [finding(code) for code in scenario.expected_codes]
         if not findings:
             findings = [finding("connect.info_only", Severity.INFO)]
@@ -74,10 +80,13 @@ class DemoRun:
 
 
 def demo_run(reports: Mapping[str, Report]) -> DemoRun:
+    """Run the demo over the scenarios named in ``reports``, in table order."""
     # The Dovecot scenarios start the real Dovecot, which would otherwise print "not run".
     require_program("dovecot")
     suite, recorder, out = FakeSuite(reports), ShowRecorder(), io.StringIO()
-    code = run_demo(suite, recorder, out)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(demo, "SCENARIOS", {name: SCENARIOS[name] for name in reports})
+        code = run_demo(suite, recorder, out)
     return DemoRun(code, out.getvalue().splitlines(), suite.config_files_existed, recorder.names)
 
 
@@ -99,17 +108,18 @@ def test_demo_all_diagnosed_returns_zero(all_diagnosed: DemoRun) -> None:
 
 
 def test_demo_all_diagnosed_output(all_diagnosed: DemoRun) -> None:
-    expected = [f"{name}: diagnosed as expected" for name in SCENARIOS]
-    expected.append(f"{len(SCENARIOS)} scenarios, {len(SCENARIOS)} diagnosed as expected")
+    total = len(DEMO_SCENARIOS)
+    expected = [f"{name}: diagnosed as expected" for name in DEMO_SCENARIOS]
+    expected.append(f"{total} scenarios, {total} diagnosed as expected")
     assert all_diagnosed.lines == expected
 
 
 def test_demo_runs_suite_on_live_config(all_diagnosed: DemoRun) -> None:
-    assert all_diagnosed.config_files_existed == [True] * len(SCENARIOS)
+    assert all_diagnosed.config_files_existed == [True] * len(DEMO_SCENARIOS)
 
 
 def test_demo_shows_every_scenario(all_diagnosed: DemoRun) -> None:
-    assert all_diagnosed.shown == list(SCENARIOS)
+    assert all_diagnosed.shown == list(DEMO_SCENARIOS)
 
 
 def test_demo_mismatch_returns_nonzero(one_mismatch: DemoRun) -> None:
@@ -124,7 +134,7 @@ def test_demo_mismatch_line(one_mismatch: DemoRun) -> None:
 
 
 def test_demo_mismatch_summary(one_mismatch: DemoRun) -> None:
-    total = len(SCENARIOS)
+    total = len(DEMO_SCENARIOS)
     assert one_mismatch.lines[-1] == f"{total} scenarios, {total - 1} diagnosed as expected"
 
 
@@ -160,3 +170,80 @@ def test_demo_mismatch_summary(one_mismatch: DemoRun) -> None:
 )
 def test_judge_line(scenario: str, findings: tuple[Finding, ...], expected_line: str) -> None:
     assert judge(SCENARIOS[scenario], report(*findings)).line() == expected_line
+
+
+def test_chain_names_are_chain_scenarios() -> None:
+    chain_names = tuple(name for name, value in SCENARIOS.items() if value.chain is not None)
+    assert chain_names == CHAIN_NAMES
+
+
+def test_demo_runs_chain_scenario() -> None:
+    require_program("postfix")
+    require_program("msmtp")
+    run = demo_run(matching_reports({"chain-dovecot-down": SCENARIOS["chain-dovecot-down"]}))
+    assert run.lines == [
+        "chain-dovecot-down: diagnosed as expected",
+        "1 scenarios, 1 diagnosed as expected",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("missing", "line"),
+    [
+        pytest.param(
+            ("postfix",), "Postfix is not installed (Debian package postfix)", id="postfix"
+        ),
+        pytest.param(("msmtp",), "msmtp is not installed (Debian package msmtp)", id="msmtp"),
+        pytest.param(
+            ("postfix", "dovecot"),
+            "Postfix and Dovecot are not installed "
+            "(Debian packages postfix, dovecot-core and dovecot-submissiond)",
+            id="postfix-and-dovecot",
+        ),
+        pytest.param(
+            ("postfix", "msmtp", "dovecot"),
+            "Postfix, msmtp and Dovecot are not installed "
+            "(Debian packages postfix, msmtp, dovecot-core and dovecot-submissiond)",
+            id="all-three",
+        ),
+    ],
+)
+def test_demo_chain_not_run_line(missing: tuple[str, ...], line: str) -> None:
+    out = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(demo, "SCENARIOS", {"chain": SCENARIOS["chain"]})
+        code = run_demo(
+            FakeSuite({}),
+            ShowRecorder(),
+            out,
+            locate_postfix=lambda: None if "postfix" in missing else "/usr/sbin/postfix",
+            locate_msmtp=lambda: None if "msmtp" in missing else "/usr/bin/msmtp",
+            locate_dovecot=lambda: None if "dovecot" in missing else "/usr/sbin/dovecot",
+        )
+    assert (code, out.getvalue().splitlines()) == (
+        0,
+        [f"chain: not run, {line}", "0 scenarios, 0 diagnosed as expected"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        pytest.param(
+            MSMTP_MISSING, "not run, msmtp is not installed (Debian package msmtp)", id="msmtp"
+        ),
+        pytest.param(
+            DOVECOT_MISSING,
+            "not run, Dovecot is not installed "
+            "(Debian packages dovecot-core and dovecot-submissiond)",
+            id="dovecot",
+        ),
+        pytest.param(
+            missing_line(["Postfix"]),
+            "not run, Postfix is not installed (Debian package postfix)",
+            id="postfix",
+        ),
+    ],
+)
+def test_missing_line_single_program(line: str, expected: str) -> None:
+    assert line == expected

@@ -562,8 +562,10 @@ def test_relay_scenarios_need_msmtp(name: str) -> None:
     assert SCENARIOS[name].needs_msmtp
 
 
-def test_only_relay_scenarios_need_msmtp() -> None:
-    assert [name for name, s in SCENARIOS.items() if s.needs_msmtp] == list(RELAY_SCENARIOS)
+def test_only_relay_and_chain_scenarios_need_msmtp() -> None:
+    needing = [name for name, s in SCENARIOS.items() if s.needs_msmtp]
+    chains = [name for name, s in SCENARIOS.items() if s.chain is not None]
+    assert needing == [*RELAY_SCENARIOS, *chains]
 
 
 def test_relay_scenario_expected_codes() -> None:

@@ -6,6 +6,7 @@ import pytest
 
 from smtpdiag.context import TlsMode
 from smtpdiag.errors import UsageError
+from smtpdiag.lab.chain import ChainFault
 from smtpdiag.lab.options import ServerOptions, TokenEndpointOptions
 from smtpdiag.lab.scenarios import (
     LONG_TOKEN_LENGTH,
@@ -49,6 +50,10 @@ def test_scenario_order() -> None:
         "dovecot-token-expired",
         "dovecot-user-mismatch",
         "dovecot-introspection-down",
+        "chain",
+        "chain-refresh-revoked",
+        "chain-token-command-fails",
+        "chain-dovecot-down",
         "token-healthy",
         "aadsts700082",
         "google-invalid-grant",
@@ -104,7 +109,7 @@ def test_token_length_minimum() -> None:
         Scenario(name="x", description="x", token_length=8)
 
 
-HEALTHY_SCENARIOS = ("healthy", "relay", "dovecot", "token-healthy", "clock-skew-3s")
+HEALTHY_SCENARIOS = ("healthy", "relay", "dovecot", "chain", "token-healthy", "clock-skew-3s")
 
 
 @pytest.mark.parametrize("name", HEALTHY_SCENARIOS)
@@ -216,3 +221,46 @@ def test_introspection_down_reply_is_500() -> None:
     reply = SCENARIOS["dovecot-introspection-down"].introspection_reply
     assert reply is not None
     assert reply.status == 500
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        pytest.param({"relay": True}, "drop both flags", id="chain-and-relay"),
+        pytest.param({"dovecot": True}, "drop both flags", id="chain-and-dovecot"),
+        pytest.param(
+            {"token_endpoint": TokenEndpointOptions()}, "drop token_endpoint", id="endpoint"
+        ),
+    ],
+)
+def test_chain_scenario_validation(changes: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Scenario(name="x", description="x", chain=ChainFault.NONE, **changes)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("name", "fault"),
+    [
+        pytest.param("chain", ChainFault.NONE, id="healthy"),
+        pytest.param("chain-refresh-revoked", ChainFault.REFRESH_REVOKED, id="revoked"),
+        pytest.param("chain-token-command-fails", ChainFault.TOKEN_COMMAND_FAILS, id="command"),
+        pytest.param("chain-dovecot-down", ChainFault.SERVER_DOWN, id="dovecot-down"),
+    ],
+)
+def test_chain_scenario_fault(name: str, fault: ChainFault) -> None:
+    assert SCENARIOS[name].chain is fault
+
+
+@pytest.mark.parametrize(
+    ("name", "programs"),
+    [
+        pytest.param("healthy", (False, False, False), id="healthy"),
+        pytest.param("relay", (False, True, False), id="relay"),
+        pytest.param("dovecot", (False, False, True), id="dovecot"),
+        pytest.param("chain-refresh-revoked", (True, True, True), id="chain"),
+    ],
+)
+def test_scenario_needs_programs(name: str, programs: tuple[bool, bool, bool]) -> None:
+    scenario = SCENARIOS[name]
+    needs = (scenario.needs_postfix, scenario.needs_msmtp, scenario.needs_dovecot)
+    assert needs == programs
