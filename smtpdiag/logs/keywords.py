@@ -22,7 +22,7 @@ CANDIDATE = re.compile(
     rb"|MESSAGE"  # journalctl -o json objects
     rb"|[Bb]earer|BEARER|eyJ|ya29\.|access_token|refresh_token|client_secret"  # secrets (leaks)
     rb"|1//0|1%2F%2F0|GOCSPX-"  # bare Google refresh tokens and client secrets (leaks)
-    rb"|\ttoken="  # Dovecot auth_debug's passdb reply with the client's token (leaks)
+    rb"|\ttoken=|#011token=|passdb out: "  # Dovecot auth_debug's passdb reply (leaks)
     rb"|XOAUTH2|OAUTHBEARER|dXNlcj|bixhPS|biws"  # SASL responses: user=, n,a=, n,,
 )
 """Bytes pattern; a line is a candidate when it contains a match."""

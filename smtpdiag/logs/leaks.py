@@ -78,10 +78,11 @@ _TOKEN_STORE = re.compile(
     r"TokenStore::Read: refresh=(?P<refresh>[^,\s]+)(?:, access=(?P<access>\S+))?"
 )
 """sasl-xoauth2's trace line of the token file it read, with both tokens in clear."""
-_PASSDB_TOKEN = re.compile(r"\ttoken=(?P<token>[^\t\r\n ]+)")
+_PASSDB_TOKEN = re.compile(r"(?:\t|#011| )token=(?P<token>[^\t\r\n #]+)")
 """The ``token`` field of a passdb reply that Dovecot's ``auth_debug`` logs, such as
 ``client passdb out: OK<TAB>1<TAB>user=alice<TAB>token=<token>``: the client's access token as
-the oauth2 passdb received it (Dovecot 2.3)."""
+the oauth2 passdb received it (Dovecot 2.3). rsyslog writes each TAB as ``#011`` unless
+``$EscapeControlCharactersOnReceive`` is off, and other relays turn it into a space."""
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 _GOOGLE_ACCESS_TOKEN = re.compile(r"ya29\.[A-Za-z0-9_\-]{20,}")
 _GOOGLE_REFRESH_TOKEN = re.compile(
@@ -127,7 +128,7 @@ def find_leaks(text: str) -> tuple[Leak, ...]:
         leaks += _fields(text)
     if "TokenStore::Read: refresh=" in text:
         leaks += _token_store(text)
-    if "\ttoken=" in text:
+    if "\ttoken=" in text or "#011token=" in text or "passdb out: " in text:
         leaks += _bare_secrets(_PASSDB_TOKEN, text, "bearer_token", "token")
     if "eyJ" in text:
         leaks += _matches(_JWT, text, "jwt")

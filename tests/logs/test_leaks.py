@@ -141,6 +141,18 @@ LEAK_CASES = [
         id="dovecot-passdb-google-token",
     ),
     pytest.param(
+        "Dec  5 06:21:58 mx1 dovecot[812]: auth: Debug: client passdb out: "
+        "OK#0111#011user=bob@example.com#011token=opaque-Token.0123456789abcdef",
+        [("bearer_token", "opaque-Token.0123456789abcdef")],
+        id="dovecot-passdb-token-rsyslog-escaped",
+    ),
+    pytest.param(
+        "Dec  5 06:21:58 mx1 dovecot[812]: auth: Debug: client passdb out: "
+        "OK 1 user=bob@example.com token=opaque-Token.0123456789abcdef",
+        [("bearer_token", "opaque-Token.0123456789abcdef")],
+        id="dovecot-passdb-token-spaces",
+    ),
+    pytest.param(
         "Dec 05 06:21:30 submission-login: Debug: smtp-server: conn 127.0.0.1:48650 [1]: "
         f"Received new command: AUTH XOAUTH2 {XOAUTH2}",
         [("xoauth2_response", XOAUTH2)],
