@@ -44,7 +44,7 @@ attributed to Dovecot without an event.
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 
 from smtpdiag.logs.model import LineResult, LogEvent, Outcome, Side, Source, SyslogRecord
@@ -256,8 +256,7 @@ class DovecotParser:
 
     def _parse_login(self, line: DovecotLine) -> LineResult:
         text = line.text
-        session = _SESSION.search(text)
-        session_id = session["session"] if session is not None else None
+        session_id = _field(_SESSION, text, "session")
         if text.startswith("Login: "):
             if session_id is not None:
                 self._causes.pop(session_id, None)
@@ -342,5 +341,10 @@ def _login_success(line: DovecotLine) -> LineResult:
 
 
 def _field(pattern: re.Pattern[str], text: str, group: str) -> str | None:
-    found = pattern.search(text)
-    return found[group] if found is not None else None
+    """Return ``group`` of the last match in ``text``, None without a match.
+
+    Dovecot writes ``user=<name>`` first and unescaped, so a client can put ``rip=`` or
+    ``method=`` into its user name; the fields that Dovecot itself writes come after it.
+    """
+    last = deque(pattern.finditer(text), maxlen=1)
+    return last[0][group] if last else None

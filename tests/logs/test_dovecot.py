@@ -344,3 +344,27 @@ def test_oauth2_reason(error: str, reason: str) -> None:
 )
 def test_is_process(name: str, expected: bool) -> None:
     assert dovecot.is_process(name) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "mechanism"),
+    [
+        pytest.param(
+            "Disconnected: Aborted login by logging out (auth failed, 1 attempts in 0 secs): "
+            "user=<weird, rip=192.0.2.66>, method=OAUTHBEARER, rip=203.0.113.7, "
+            "lip=127.0.0.1, TLS, session=<S1>",
+            "OAUTHBEARER",
+            id="disconnect",
+        ),
+        pytest.param(
+            "Login: user=<weird, rip=192.0.2.66, method=PLAIN>, method=XOAUTH2, "
+            "rip=203.0.113.7, lip=127.0.0.1, mpid=5561, TLS, session=<S2>",
+            "XOAUTH2",
+            id="login",
+        ),
+    ],
+)
+def test_user_name_cannot_set_fields(text: str, mechanism: str) -> None:
+    (event,) = parser().parse(logfile("submission-login", "Info", text)).events
+    assert event.host == "203.0.113.7"
+    assert event.mechanism == mechanism
