@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-import string
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
@@ -22,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from smtpdiag.decode.result import DecodeResult, InputKind
 from smtpdiag.logs.classify import kind_for_reason, split_reply
-from smtpdiag.logs.findings import MISSING_DETAIL, reason_details
+from smtpdiag.logs.findings import omit_missing, reason_details
 from smtpdiag.logs.kinds import TOKEN_IN_LOG
 from smtpdiag.logs.leaks import Leak, find_leaks, mask_leaks
 from smtpdiag.logs.model import LogEvent, Outcome
@@ -148,10 +147,9 @@ def _reason_finding(event: LogEvent, reason: str, masked: str) -> Finding | None
     if kind is None:
         return None
     details = _details(event, masked)
-    for _, name, _, _ in string.Formatter().parse(kind.title):
-        if name and name not in details:
-            details[name] = MISSING_DETAIL
-    return kind.make(facts=event_facts(event), evidence=(masked,), details=details)
+    return omit_missing(kind, details).make(
+        facts=event_facts(event), evidence=(masked,), details=details
+    )
 
 
 def _body_finding(event: LogEvent, masked: str) -> Finding | None:
@@ -188,8 +186,6 @@ def _body_finding(event: LogEvent, masked: str) -> Finding | None:
 def _details(event: LogEvent, line: str) -> dict[str, str]:
     """Return the placeholder values that a reason's title, cause and fix may name."""
     details = reason_details(event, event.reply_text)
-    details.setdefault("host", "the server")
-    details.setdefault("detail", "the log line gives no detail")
     exit_code = _EXIT_CODE.search(line)
     if exit_code is not None and "exit_code" not in details:
         details["exit_code"] = exit_code.group(1) or exit_code.group(2)

@@ -28,12 +28,17 @@ TOKEN_REJECTED = FindingKind(
     "auth.token_rejected",
     Severity.CRITICAL,
     "Server rejected the OAuth2 token (status {status})",
-    "The server replied with a 334 error challenge, so it could not use the access token: "
-    "the token expired or was revoked, was issued for another account than the user name, "
-    "or is not an access token at all (an ID token, a refresh token or a truncated copy).",
-    "Fetch a fresh access token from the token endpoint and retry; check that the user name "
-    "is the account that authorised the token. If the refresh fails, run the consent flow "
-    "again to get a new refresh token.",
+    "The server could not use the access token: the token expired or was revoked, was issued "
+    "for another account than the user name or by an authorization server that the server "
+    "does not ask, or is not an access token at all (an ID token, a refresh token or a "
+    "truncated copy). In the SMTP session the server reports this with a 334 error challenge "
+    "(RFC 7628) and a 535 after the client's dummy response. Its own log names the verdict "
+    "of its token check, such as Dovecot's 'oauth2 failed: Introspection failed'.",
+    "Fetch a fresh access token from the token endpoint and retry, and check that the user "
+    "name is the account that authorised the token. If the refresh fails, run the consent "
+    "flow again to get a new refresh token. On a server you run, check that it asks the "
+    "authorization server that issues the tokens (Dovecot: introspection_url in the oauth2 "
+    "passdb's settings).",
 )
 INSUFFICIENT_SCOPE = FindingKind(
     "auth.insufficient_scope",
@@ -44,7 +49,8 @@ INSUFFICIENT_SCOPE = FindingKind(
     "Request the scope in the authorization request (Gmail: https://mail.google.com/, "
     "Microsoft 365: https://outlook.office.com/SMTP.Send, Yandex: mail:smtp), have the user "
     "consent again and store the new refresh token. If the token already has the scope, check "
-    "that the user name is the account that granted it.",
+    "that the user name is the account that granted it. On a server you run, compare the "
+    "scope it requires (Dovecot: scope in the oauth2 passdb's settings) with the token's.",
 )
 INVALID_REQUEST = FindingKind(
     "auth.invalid_request",

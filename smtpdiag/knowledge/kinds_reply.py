@@ -28,14 +28,17 @@ CREDENTIALS_REJECTED = FindingKind(
     "auth.credentials_rejected",
     Severity.CRITICAL,
     "Server rejected the credentials (535)",
-    "The server did not accept the user name with this token or password (RFC 4954: 535 "
-    "5.7.8). With XOAUTH2 or OAUTHBEARER the access token expired, was revoked, was issued for "
-    "another account than the user name, lacks the mail scope, or is not an access token. "
+    "The server did not accept the user name with this password or token (SMTP: 535 5.7.8, "
+    "RFC 4954): the password is wrong, the user name is not the account's, or the account is "
+    "disabled. With XOAUTH2 or OAUTHBEARER the access token expired, was revoked, was issued "
+    "for another account than the user name, lacks the mail scope, or is not an access token. "
     "Gmail sends the same 'Username and Password not accepted' when an app password is sent "
     "where the token belongs.",
-    "Fetch a fresh access token for the account in the user name and send it as "
-    "auth=Bearer <token> (Gmail scope: https://mail.google.com/). For password logins check "
-    "the password; Gmail, Yahoo and Mail.ru accept only app passwords on AUTH PLAIN and LOGIN.",
+    "Check the user name and the password or token that the client sends. On a server you "
+    "run, its log names the user and often the reason. For XOAUTH2 or OAUTHBEARER, fetch a "
+    "fresh access token for the account in the user name and send it as auth=Bearer <token> "
+    "(Gmail scope: https://mail.google.com/). Gmail, Yahoo and Mail.ru accept only app "
+    "passwords on AUTH PLAIN and LOGIN.",
 )
 APP_PASSWORD_REQUIRED = FindingKind(
     "auth.app_password_required",
@@ -102,10 +105,15 @@ TEMPORARY_FAILURE = FindingKind(
     "Server reported a temporary authentication failure (454)",
     "The server could not finish AUTH for a temporary reason: its authentication backend "
     "failed, or it throttles this account or address after too many attempts (Gmail: 454 "
-    "4.7.0 Too many login attempts).",
+    "4.7.0 Too many login attempts). With OAuth2 the backend can be the server's own check of "
+    "the token, such as Dovecot's oauth2 passdb calling its introspection_url, which fails "
+    "when that endpoint answers with an error or its CA file cannot be read.",
     "Do not retry at once (RFC 4954): stop other clients that retry with the same bad "
-    "credentials, wait several minutes and try again; if it persists, check the provider's "
-    "status page.",
+    "credentials, wait several minutes and try again. If it persists, check the provider's "
+    "status page. On a server you run, read its log for the failed token check. For Dovecot's "
+    "oauth2 passdb, check that introspection_url answers from the server host and that the "
+    "file in tls_ca_cert_file is readable by the auth process, which runs as "
+    "default_internal_user (usually dovecot).",
 )
 LOCAL_ERROR = FindingKind(
     "auth.local_error",

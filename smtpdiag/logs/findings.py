@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from smtpdiag.logs.classify import kind_for_reason, split_reply
@@ -25,6 +26,7 @@ from smtpdiag.logs.options import AnalysisOptions
 from smtpdiag.logs.summary import LeakReport, ReasonCount, WindowCount, iso_time
 from smtpdiag.models import Finding, Severity
 from smtpdiag.redact import redact
+from smtpdiag.spec import FindingKind
 
 TOP_REASONS = 5
 """Reasons that get a finding of their own, the most frequent first."""
@@ -41,9 +43,43 @@ SECRET_KIND_NAMES = {
 """Plain names of the kinds that ``leaks.find_leaks`` reports."""
 
 MISSING_DETAIL = "(not in the log)"
-"""Text for a title placeholder that the log line gives no value for."""
+"""Marker for a value that the log line does not give. Finding texts do not show it:
+``omit_missing`` rewords them without the value."""
+
+MISSING_PHRASES: tuple[tuple[str, str], ...] = (
+    (" with exit code {exit_code}", ""),
+    ("reported error {exit_code}'", "reported error N'"),
+    ("accept AUTH {mechanism}", "accept the AUTH mechanism"),
+    ("lacks the scope {scope}", "lacks a scope that the server requires"),
+    ("requires the scope {scope}", "requires a scope"),
+    ("{endpoint} did not answer", "The server did not answer"),
+    ("Certificate does not cover {host}", "Certificate does not cover the server's host name"),
+    ("certificate that includes {host}", "certificate that includes the server's host name"),
+    ("and this one covers only: {names}", "and this one does not"),
+    ("Certificate not valid before {not_before}", "Certificate not yet valid"),
+    ("Server negotiated {tls_version}", "Server negotiated an outdated TLS version"),
+    (" while in the state {state}", ""),
+    ("reported '{sasl_text}'", "reported a failure"),
+    (" in its {claim} claim", ""),
+    (
+        "belongs to {token_user}, not to the SMTP user {user}",
+        "belongs to another account than the SMTP user",
+    ),
+    (
+        "names {token_user}, and the SMTP login uses {user}",
+        "names another account than the SMTP login",
+    ),
+    ("when {user} is a shared mailbox that {token_user} may use", "for a shared mailbox"),
+)
+"""Phrases of finding texts around a placeholder, and their wording when a placeholder in
+them has no value. ``omit_missing`` leaves every other placeholder without a value out, with
+the bracketed group or the ``: value`` ending that it sits in, or with its preposition."""
 
 _EXIT_CODE = re.compile(r"(?:reported error|exit code|exitcode=EX_\w+ \()\s*(\d+)")
+# Errors of Dovecot 2.3's oauth2 passdb after "Introspection failed: " (src/auth/db-oauth2.c):
+# the login user comes first, then the user that the token check returned.
+_DOVECOT_USER_MISMATCH = re.compile(r"Username '(?P<user>.*?)' did not match '(?P<token_user>.*)'")
+_DOVECOT_SCOPE = re.compile(r"Token is not valid for scope '(?P<scope>[^']*)'")
 
 
 def reason_details(event: LogEvent, masked_reply: str | None) -> dict[str, str]:
@@ -74,7 +110,50 @@ def reason_details(event: LogEvent, masked_reply: str | None) -> dict[str, str]:
         exit_code = _EXIT_CODE.search(reply_text)
         if exit_code is not None:
             details["exit_code"] = exit_code[1]
+        details.update(_dovecot_details(reply_text))
     return details
+
+
+def _dovecot_details(text: str) -> dict[str, str]:
+    """Return the users or the scope that an error of Dovecot's oauth2 passdb names."""
+    users = _DOVECOT_USER_MISMATCH.search(text)
+    if users is not None:
+        return {"user": users["user"], "token_user": users["token_user"]}
+    scope = _DOVECOT_SCOPE.search(text)
+    return {"scope": scope["scope"]} if scope is not None else {}
+
+
+def omit_missing(kind: FindingKind, details: Mapping[str, Any]) -> FindingKind:
+    """Reword the title, cause and fix of ``kind`` so that they leave out every placeholder
+    that ``details`` has no value for, as in ``Server rejected the OAuth2 token``."""
+    return replace(
+        kind,
+        title=_omit_fields(kind.title, details),
+        cause=_omit_fields(kind.cause, details),
+        fix=_omit_fields(kind.fix, details),
+    )
+
+
+def _omit_fields(template: str, details: Mapping[str, Any]) -> str:
+    missing = _field_names(template) - details.keys()
+    if not missing:
+        return template
+    for phrase, wording in MISSING_PHRASES:
+        if phrase in template and _field_names(phrase) & missing:
+            template = template.replace(phrase, wording)
+    for name in sorted(missing):
+        field = rf"\{{{re.escape(name)}(?:![rsa])?(?::[^{{}}]*)?\}}"
+        # A bracketed group: "Server rejected the OAuth2 token (status {status})".
+        template = re.sub(rf" ?\([^()]*{field}[^()]*\)", "", template)
+        # A sentence's end after a colon: "during AUTH: {reply}", "failed: {error}.".
+        template = re.sub(rf": [^.:]*{field}[^.:]*(?=\.|$)", "", template)
+        template = re.sub(rf" (?:at|by|for|from|in|on|to|with) {field}", "", template)
+        template = re.sub(rf" ?{field}", "", template)
+    return template.strip()
+
+
+def _field_names(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
 
 
 def _percent(ratio: float) -> str:
@@ -186,8 +265,26 @@ def _rate_finding(
     # NOTE: a run without failures reports this kind too (0 of N failed): the catalog has no
     # kind of its own for it, and the kind is INFO either way.
     facts = {"attempts": attempts, "failures": failures, "failure_ratio": failure_ratio}
-    details = {**_rule_details(options), **facts, "percent": _percent(failure_ratio)}
+    judged = any(window.attempts >= options.min_attempts for window in windows)
+    details = {
+        **_rule_details(options),
+        **facts,
+        "percent": _percent(failure_ratio),
+        "verdict": threshold_verdict(judged, options),
+    }
     return FAILURES_BELOW_THRESHOLD.make(facts=facts, details=details)
+
+
+def threshold_verdict(judged: bool, options: AnalysisOptions) -> str:
+    """Return the ``{verdict}`` end of the ``failures_below_threshold`` title.
+
+    ``judged`` is True when a window had the ``min_attempts`` that the rule needs. Without such
+    a window the failures were not judged, whatever their share.
+    """
+    if judged:
+        return ", within the threshold"
+    threshold = _percent(options.threshold)
+    return f", too few attempts in any window to judge against the {threshold} threshold"
 
 
 def _window_facts(window: WindowCount) -> dict[str, Any]:
@@ -206,9 +303,7 @@ def _reason_finding(code: str, counts: ReasonCount) -> Finding | None:
     if kind is None:
         return None
     details = dict(counts.details)
-    for _, name, _, _ in string.Formatter().parse(kind.title):
-        if name and name not in details:
-            details[name] = MISSING_DETAIL
+    kind = omit_missing(kind, details)
     facts: dict[str, Any] = {"log_source": counts.source, "failures": counts.count}
     if counts.reply_code is not None:
         facts["reply_code"] = counts.reply_code

@@ -26,7 +26,7 @@ THRESHOLD_EXCEEDED = FindingKind(
 FAILURES_BELOW_THRESHOLD = FindingKind(
     "auth_failure_rate.failures_below_threshold",
     Severity.INFO,
-    "{failures} of {attempts} AUTH attempts failed ({percent}), within the threshold",
+    "{failures} of {attempts} AUTH attempts failed ({percent}){verdict}",
     "Some AUTH attempts failed, but no window had more than {threshold_percent} failures with "
     "{min_attempts} or more attempts. A few failures are normal when a token expires between "
     "refreshes or a user mistypes a password.",
@@ -152,9 +152,10 @@ TOKEN_IN_LOG = FindingKind(
     "The log line holds a credential in clear: {secret_kind}. Anyone who can read the log "
     "can send mail as this account until the credential expires or is revoked; refresh tokens "
     "and client secrets stay valid for months.",
-    "Revoke or rotate the credential, remove the lines from the log and its rotated copies, "
-    "and turn off the debug or trace option that wrote it (msmtp --debug, a client's SMTP "
-    "debug output, a proxy's request log).",
+    "First turn off the debug or trace option that wrote it: msmtp --debug, Dovecot's "
+    "auth_debug and auth_debug_passwords (then doveadm reload), a client's SMTP debug output "
+    "or a proxy's request log. Then remove the lines from the log and its rotated copies, and "
+    "revoke or rotate the credential.",
 )
 
 RATE_CODES = frozenset(

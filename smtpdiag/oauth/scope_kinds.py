@@ -36,13 +36,16 @@ USER_MISMATCH = FindingKind(
     "scope.user_mismatch",
     Severity.CRITICAL,
     "Access token belongs to {token_user}, not to the SMTP user {user}",
-    "The token's {claim} claim names {token_user}, and the SMTP login uses {user}. The server "
-    "accepts a token only for the account named in AUTH: Exchange Online answers 535 5.7.3 "
-    "otherwise, also when {user} is a shared mailbox that {token_user} may use.",
-    "Use {token_user} as the SMTP user, or create the refresh token by signing in as {user} "
-    "(the consent page uses the account that is signed in to the browser). To send from a "
-    "shared mailbox, log in as the user who has access to it and put the shared address in "
-    "From, which needs the Send As permission on that mailbox.",
+    "The token names {token_user} in its {claim} claim, and the SMTP login uses {user}. The "
+    "server accepts a token only for the account named in AUTH, also when {user} is a shared "
+    "mailbox that {token_user} may use. Exchange Online rejects it with 535 5.7.3. Dovecot's "
+    "oauth2 passdb sends a 334 error challenge with the status 401, then 535 5.7.8.",
+    "Use the account that the token names as the SMTP user, or create the refresh token by "
+    "signing in as the SMTP user (the consent page uses the account that is signed in to the "
+    "browser). To send from a shared mailbox, log in as the user who has access to it and put "
+    "the shared address in From, which needs the Send As permission on that mailbox. On a "
+    "server you run, check which field of the token it compares with the login (Dovecot: "
+    "username_attribute and username_format in the oauth2 passdb's settings).",
 )
 WRONG_TENANT = FindingKind(
     "scope.wrong_tenant",

@@ -276,6 +276,16 @@ def test_failures_below_threshold_finding() -> None:
     assert finding.severity is Severity.INFO
 
 
+def test_too_few_attempts_are_not_judged() -> None:
+    summary = analyze(attempts(5, 5))
+    finding = summary.findings[0]
+    assert finding.code == "auth_failure_rate.failures_below_threshold"
+    assert finding.title == (
+        "5 of 5 AUTH attempts failed (100 %), too few attempts in any window to judge against "
+        "the 2 % threshold"
+    )
+
+
 def test_no_attempts_finding() -> None:
     summary = analyze(["unrelated", "D 1 postfix deferred"])
     assert [finding.code for finding in summary.findings] == ["auth_failure_rate.no_attempts"]
@@ -297,13 +307,67 @@ def test_reason_findings_are_info_with_facts() -> None:
     assert finding.evidence == (f"F 0.0 msmtp smtp.example.com {REJECTED} 535 5.7.8 rejected",)
 
 
-def test_reason_title_placeholders_filled() -> None:
+def test_reason_title_without_missing_values() -> None:
     summary = analyze(["F 1 msmtp - auth_failure_rate.connection_failed"])
     finding = next(f for f in summary.findings if f.code == "auth_failure_rate.connection_failed")
-    assert finding.title == "Could not reach the submission server (not in the log)"
+    assert finding.title == "Could not reach the submission server"
+    assert finding.cause == (
+        "The client could not connect or lost the connection before it could log in."
+    )
     summary = analyze(["F 1 msmtpd 127.0.0.1 auth_failure_rate.pipe_command_failed"])
     finding = next(f for f in summary.findings if f.code.endswith("pipe_command_failed"))
-    assert finding.title == "The relay's pipe command failed with exit code (not in the log)"
+    assert finding.title == "The relay's pipe command failed"
+    assert "'Pipe command reported error N'" in finding.cause
+
+
+@pytest.mark.parametrize(
+    ("reason", "title"),
+    [
+        pytest.param("auth.token_rejected", "Server rejected the OAuth2 token", id="status"),
+        pytest.param(
+            "auth.insufficient_scope",
+            "OAuth2 token lacks a scope that the server requires",
+            id="scope",
+        ),
+        pytest.param("auth.unclassified", "Unexpected reply during AUTH", id="reply"),
+        pytest.param(
+            "scope.user_mismatch",
+            "Access token belongs to another account than the SMTP user",
+            id="users",
+        ),
+        pytest.param("tls.cert_expired", "Certificate expired", id="not-after"),
+    ],
+)
+def test_reason_title_reads_without_value(reason: str, title: str) -> None:
+    summary = analyze([f"F 1 msmtp - {reason}"])
+    finding = next(f for f in summary.findings if f.code == reason)
+    assert finding.title == title
+
+
+def test_reason_texts_have_no_placeholders() -> None:
+    reasons = ["auth.insufficient_scope", "scope.user_mismatch", "auth.token_missing"]
+    summary = analyze([f"F {number} msmtp - {reason}" for number, reason in enumerate(reasons)])
+    for finding in summary.findings[1:]:
+        text = f"{finding.title} {finding.cause} {finding.fix}"
+        assert "{" not in text, finding.code
+        assert "(not in the log)" not in text, finding.code
+        assert "  " not in text, finding.code
+
+
+def test_dovecot_user_mismatch_names_users() -> None:
+    error = "Username 'smtp.user@example.com' did not match 'token.user@example.com'"
+    summary = analyze([f"F 1 dovecot 127.0.0.1 scope.user_mismatch 535 {error}"])
+    finding = next(f for f in summary.findings if f.code == "scope.user_mismatch")
+    assert finding.title == (
+        "Access token belongs to token.user@example.com, not to the SMTP user smtp.user@example.com"
+    )
+
+
+def test_dovecot_scope_names_scope() -> None:
+    error = "Token is not valid for scope 'mail submit'"
+    summary = analyze([f"F 1 dovecot 127.0.0.1 auth.insufficient_scope 535 {error}"])
+    finding = next(f for f in summary.findings if f.code == "auth.insufficient_scope")
+    assert finding.title == "OAuth2 token lacks the scope mail submit"
 
 
 def test_pipe_exit_code_from_reply() -> None:
@@ -573,3 +637,20 @@ def test_postfix_delivery_line_reason_once() -> None:
     summary = analysis.summary()
     assert summary.failures == 1
     assert summary.by_reason["auth.exchange_refused"].count == 1
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "auth.token_rejected",
+        "auth.insufficient_scope",
+        "auth.temporary_failure",
+        "auth.credentials_rejected",
+        "scope.user_mismatch",
+    ],
+)
+def test_dovecot_reason_fix_is_whole_text(reason: str) -> None:
+    summary = analyze([f"F 1 dovecot 127.0.0.1 {reason}"])
+    fix = summary.by_reason[reason].fix
+    assert fix is not None
+    assert "{" not in fix
