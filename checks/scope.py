@@ -239,7 +239,27 @@ def _summary(token: AccessToken, facts: dict[str, Any], findings: list[Finding])
         return _problem_summary(problems, "opaque token")
     if findings:
         return findings[0].title
-    return f"opaque token grants {' '.join(facts.get('scopes') or [])}"
+    return _opaque_grant_summary(facts)
+
+
+def _opaque_grant_summary(facts: Mapping[str, Any]) -> str:
+    """Name the scopes of an opaque token and where they come from.
+
+    Introspection states what the token grants now, so its scopes come before those of the
+    token response.
+    """
+    introspection = facts.get("introspection") or {}
+    sources = (
+        (introspection.get("scopes"), "introspection"),
+        (facts.get("scopes"), "token response"),
+    )
+    for scopes, source in sources:
+        if scopes is not None:
+            granted = " ".join(scopes) or "no scopes"
+            return f"opaque token grants {granted} ({source})"
+    if introspection:
+        return "opaque token is active, and introspection reports no scopes"
+    return "opaque token grants scopes that are not known"
 
 
 def _problem_summary(problems: list[Finding], suffix: str) -> str:

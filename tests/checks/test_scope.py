@@ -371,6 +371,53 @@ def test_introspection_facts(endpoint: tuple[str, Endpoint]) -> None:
     assert result.facts["introspection"]["scopes"] == ["https://mail.google.com/"]
 
 
+OPAQUE_SUMMARY_CASES = [
+    pytest.param(
+        None,
+        {"active": True, "scope": "https://mail.google.com/", "username": "alice@gmail.com"},
+        "opaque token grants https://mail.google.com/ (introspection)",
+        id="introspection-scopes",
+    ),
+    pytest.param(
+        ("https://mail.google.com/", "openid"),
+        {"active": True, "scope": "https://mail.google.com/"},
+        "opaque token grants https://mail.google.com/ (introspection)",
+        id="introspection-before-response",
+    ),
+    pytest.param(
+        None,
+        {"active": True, "username": "alice@gmail.com"},
+        "opaque token is active, and introspection reports no scopes",
+        id="introspection-without-scope",
+    ),
+    pytest.param(
+        ("https://mail.google.com/",),
+        None,
+        "opaque token grants https://mail.google.com/ (token response)",
+        id="response-scopes",
+    ),
+]
+
+
+@pytest.mark.parametrize(("scopes", "body", "summary"), OPAQUE_SUMMARY_CASES)
+def test_opaque_summary_names_scope_source(
+    endpoint: tuple[str, Endpoint],
+    scopes: tuple[str, ...] | None,
+    body: dict[str, Any] | None,
+    summary: str,
+) -> None:
+    base, state = endpoint
+    settings: dict[str, Any] = {}
+    if body is not None:
+        state.body = body
+        settings = {"introspect": True, "introspection_endpoint": base + "/introspect"}
+    result = scope.run(
+        target("google", "alice@gmail.com", **settings), context(opaque_token(scopes))
+    )
+    assert (result.status, codes(result)) == (Status.OK, [])
+    assert result.summary == summary
+
+
 def test_jwt_inactive_by_introspection(endpoint: tuple[str, Endpoint]) -> None:
     base, state = endpoint
     state.body = {"active": False}
