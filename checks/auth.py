@@ -26,7 +26,7 @@ from smtpdiag.knowledge import (
     detect_provider,
     server_timestamp,
 )
-from smtpdiag.models import CheckResult, Finding
+from smtpdiag.models import CheckResult, Finding, Severity
 from smtpdiag.oauth.model import ACCESS_TOKEN_OUTPUT, AccessToken
 from smtpdiag.sasl import (
     Challenge,
@@ -62,6 +62,9 @@ class Exchange:
     challenge: Challenge | None = None
     line_too_long: Reply | None = None
     """The refusal of the initial response when the two-step form was tried after it."""
+    two_step_reply: Reply | None = None
+    """Server's reply to the response sent on its own line after ``line_too_long``, or None
+    when the two-step form never sent the response or got no reply to it."""
     error: str | None = None
     """Reason the exchange ended without a final reply, or None when one arrived."""
     repeated_challenge: bool = False
@@ -212,6 +215,8 @@ def _exchange(session: SmtpSession, target: Target, exchange: Exchange) -> None:
         # An empty 334 requests the response: after a refused initial response, or from a
         # server that ignores initial responses.
         reply = session.command(response, shown=shown)
+        if exchange.line_too_long is not None:
+            exchange.two_step_reply = reply
         if reply.code == 334 and not reply.text:
             exchange.repeated_challenge = True
             reply = session.command("*")  # RFC 4954 §4: cancel the exchange
@@ -289,9 +294,7 @@ def evaluate(
     evidence = transcript[-20:]
     findings: list[Finding] = []
     if exchange.line_too_long is not None:
-        findings.append(
-            _reply_finding(KINDS["auth.line_too_long"], exchange.line_too_long, facts, evidence)
-        )
+        findings.append(_line_too_long_finding(exchange, facts, evidence))
     final = exchange.final
     challenge_findings = (
         _challenge_findings(exchange.challenge, facts, evidence) if exchange.challenge else []
@@ -308,8 +311,6 @@ def evaluate(
         # Without a JSON error challenge the final reply is the only statement of the cause.
         kind = classify_reply(final.code, final.enhanced_code, final.text, provider)
         findings.append(_reply_finding(kind or KINDS["auth.unclassified"], final, facts, evidence))
-    if exchange.line_too_long is not None and final is not None and final.code == 235:
-        findings[0] = _downgraded(findings[0])
     message = exchange.message_reply
     if message is not None and message.code >= 400:
         kind = classify_reply(message.code, message.enhanced_code, message.text, provider)
@@ -326,13 +327,24 @@ def _names_cause(findings: list[Finding]) -> bool:
     return any(finding.code != "auth.challenge_damaged" for finding in findings)
 
 
-def _downgraded(finding: Finding) -> Finding:
-    """Report a refused initial response as a warning when the two-step form then worked."""
-    from dataclasses import replace
+def _line_too_long_finding(
+    exchange: Exchange, facts: Mapping[str, Any], evidence: list[str]
+) -> Finding:
+    """Build the line length finding, a warning when the two-step form passed the limit.
 
-    from smtpdiag.models import Severity
-
-    return replace(finding, severity=Severity.WARNING)
+    The two-step form passed the limit when the server's reply to the response on its own
+    line is anything but another line length error, whether it accepted the token or not.
+    The check's other findings then name the outcome of the token itself.
+    """
+    assert exchange.line_too_long is not None
+    finding = _reply_finding(KINDS["auth.line_too_long"], exchange.line_too_long, facts, evidence)
+    two_step = exchange.two_step_reply
+    if two_step is None:
+        return finding
+    finding_facts = {**finding.facts, "two_step_reply_code": two_step.code}
+    if _is_line_too_long(two_step):
+        return replace(finding, facts=finding_facts)
+    return replace(finding, severity=Severity.WARNING, facts=finding_facts)
 
 
 def _facts(exchange: Exchange, provider: Provider, target: Target) -> dict[str, Any]:
@@ -390,15 +402,24 @@ def _challenge_findings(
 
 
 def _summary(exchange: Exchange, target: Target, findings: list[Finding]) -> str:
+    """Lead with the most important finding: the most severe, the first one among equals."""
     final = exchange.final
-    if final is not None and final.code == 235 and not findings:
-        return f"AUTH {exchange.mechanism.value} accepted for {target.user}"
-    serious = [finding for finding in findings if finding.severity.value != "info"]
+    serious = [finding for finding in findings if finding.severity is not Severity.INFO]
     if serious:
-        return serious[0].title
+        return max(serious, key=_importance).title
     if final is not None and final.code == 235:
         return f"AUTH {exchange.mechanism.value} accepted for {target.user}"
     return "AUTH ended without a final reply"
+
+
+def _importance(finding: Finding) -> tuple[int, bool]:
+    """Rank a finding by severity, with the line length warning below others of its severity.
+
+    A line length warning means the two-step form passed the limit, so the reply to the token
+    itself, such as a rejection or a temporary failure, is what needs attention.
+    """
+    passed_limit = finding.code == "auth.line_too_long" and finding.severity is Severity.WARNING
+    return finding.severity.status.rank, not passed_limit
 
 
 SPEC = CheckSpec(

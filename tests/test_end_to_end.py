@@ -70,7 +70,9 @@ def expected_exit_code(scenario: str) -> int:
     if not get_scenario(scenario).expected_codes or scenario == "rotating-refresh-token":
         return 0
     # The two-step AUTH works after the long line is refused, and 454 is temporary: Dovecot
-    # replies 454 when its introspection endpoint fails.
+    # replies 454 when its introspection endpoint fails. A refused line is only a warning,
+    # so dovecot-token-expired and dovecot-user-mismatch end with 2 because Dovecot rejects
+    # the token that the two-step AUTH sent.
     return 1 if scenario in {"line-too-long", "temporary-454", "dovecot-introspection-down"} else 2
 
 

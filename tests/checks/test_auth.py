@@ -173,6 +173,58 @@ def test_line_too_long_is_warning_when_fallback_works() -> None:
     assert (finding.code, finding.severity) == ("auth.line_too_long", Severity.WARNING)
 
 
+def test_line_too_long_fallback_reply_fact() -> None:
+    finding = auth_result(scenario_report("line-too-long")).findings[0]
+    assert finding.facts["two_step_reply_code"] == 235
+
+
+def line_limit_result(tmp_path: Path, token: str) -> CheckResult:
+    """Run dns, connect and auth with ``token`` against the line-too-long lab (512 octets)."""
+    token_file = tmp_path / "token"
+    token_file.write_text(token)
+    with start_lab(get_scenario("line-too-long")) as info:
+        loaded = load(
+            {"access_token_file": str(token_file)},
+            config_path=str(info.config_file),
+            target_name="lab",
+            environ={},
+        )
+        return auth_result(run_checks(SPECS, loaded.target, loaded.settings))
+
+
+LINE_LIMIT_CASES = [
+    pytest.param(
+        "ya29.wrong-" + "x" * 600,
+        ["auth.line_too_long", "auth.token_rejected"],
+        [Severity.WARNING, Severity.CRITICAL],
+        "Server rejected the OAuth2 token (status 401)",
+        id="two-step-token-rejected",
+    ),
+    pytest.param(
+        # The XOAUTH2 response in base64 is longer than the lab's 12288-octet AUTH buffer.
+        "ya29.wrong-" + "x" * 9500,
+        ["auth.line_too_long", "auth.line_too_long"],
+        [Severity.CRITICAL, Severity.CRITICAL],
+        "Server rejected the AUTH line as too long",
+        id="two-step-line-too-long",
+    ),
+]
+
+
+@pytest.mark.parametrize(("token", "codes", "severities", "summary"), LINE_LIMIT_CASES)
+def test_line_limit_against_lab(
+    tmp_path: Path,
+    token: str,
+    codes: list[str],
+    severities: list[Severity],
+    summary: str,
+) -> None:
+    result = line_limit_result(tmp_path, token)
+    assert [finding.code for finding in result.findings] == codes
+    assert [finding.severity for finding in result.findings] == severities
+    assert result.summary == summary
+
+
 def test_send_test_message_accepted(healthy_lab: LabInfo) -> None:
     loaded = load(
         {"send_test": True, "mail_from": "lab.user@example.com", "rcpt_to": "rcpt@example.com"},
@@ -235,6 +287,107 @@ def test_silent_server_after_challenge() -> None:
     exchange.replies = [reply("334 eyJzdGF0dXMiOiI0MDEifQ==")]
     exchange.error = "no reply within 3 s"
     assert evaluated_codes(exchange) == ["auth.token_rejected", "auth.no_final_reply"]
+
+
+TOO_LONG = "500 5.5.2 Line too long"
+DOVECOT_CHALLENGE = "334 eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiYmVhcmVyIiwic2NvcGUiOiJtYWlsIn0="
+
+
+def line_limit_exchange(
+    two_step: str | None, replies: list[str], error: str | None = None
+) -> auth_check.Exchange:
+    """Build an exchange whose initial response was refused as too long."""
+    from smtpdiag.sasl import Mechanism, parse_challenge
+
+    exchange = auth_check.Exchange(Mechanism.XOAUTH2)
+    exchange.line_too_long = reply(TOO_LONG)
+    exchange.two_step_reply = reply(two_step) if two_step is not None else None
+    exchange.replies = [reply(line) for line in replies]
+    if replies and replies[0].startswith("334 "):
+        exchange.challenge = parse_challenge(replies[0].removeprefix("334 "))
+    exchange.error = error
+    return exchange
+
+
+LINE_TOO_LONG_CASES = [
+    pytest.param(
+        "235 2.7.0 Logged in.",
+        ["235 2.7.0 Logged in."],
+        None,
+        Severity.WARNING,
+        "Server rejected the AUTH line as too long",
+        id="two-step-accepted",
+    ),
+    pytest.param(
+        DOVECOT_CHALLENGE,
+        [DOVECOT_CHALLENGE, "535 5.7.8 Authentication failed."],
+        None,
+        Severity.WARNING,
+        "Server rejected the OAuth2 token (status 401)",
+        id="two-step-token-rejected",
+    ),
+    pytest.param(
+        "454 4.7.0 Temporary authentication failure.",
+        ["454 4.7.0 Temporary authentication failure."],
+        None,
+        Severity.WARNING,
+        "Server reported a temporary authentication failure (454)",
+        id="two-step-temporary-failure",
+    ),
+    pytest.param(
+        "500 5.5.6 Authentication Exchange line is too long",
+        ["500 5.5.6 Authentication Exchange line is too long"],
+        None,
+        Severity.CRITICAL,
+        "Server rejected the AUTH line as too long",
+        id="two-step-too-long",
+    ),
+    pytest.param(
+        None,
+        ["504 5.5.4 Unrecognized authentication type"],
+        None,
+        Severity.CRITICAL,
+        "Server rejected the AUTH line as too long",
+        id="bare-auth-refused",
+    ),
+    pytest.param(
+        None,
+        [],
+        "no reply within 3 s",
+        Severity.CRITICAL,
+        "Server rejected the AUTH line as too long",
+        id="two-step-unanswered",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("two_step", "replies", "error", "severity", "summary"), LINE_TOO_LONG_CASES
+)
+def test_line_too_long_severity(
+    two_step: str | None,
+    replies: list[str],
+    error: str | None,
+    severity: Severity,
+    summary: str,
+) -> None:
+    exchange = line_limit_exchange(two_step, replies, error)
+    result = auth_check.evaluate(exchange, Provider.GENERIC, LAB_TARGET, [])
+    finding = result.findings[0]
+    assert (finding.code, finding.severity) == ("auth.line_too_long", severity)
+    assert result.summary == summary
+
+
+def test_line_too_long_keeps_rejection_critical() -> None:
+    exchange = line_limit_exchange(
+        DOVECOT_CHALLENGE, [DOVECOT_CHALLENGE, "535 5.7.8 Authentication failed."]
+    )
+    result = auth_check.evaluate(exchange, Provider.GENERIC, LAB_TARGET, [])
+    assert result.status is Status.CRITICAL
+    assert [finding.code for finding in result.findings] == [
+        "auth.line_too_long",
+        "auth.token_rejected",
+    ]
 
 
 def test_repeated_empty_challenge() -> None:

@@ -187,6 +187,29 @@ def test_jwt_auth_line_too_long(diagnoses: dict[str, Diagnosis], name: str) -> N
     assert (facts["reply_code"], facts["reply_text"]) == (500, "5.5.2 Line too long")
 
 
+@pytest.mark.parametrize("name", ["dovecot-token-expired", "dovecot-user-mismatch"])
+def test_jwt_line_too_long_is_warning(diagnoses: dict[str, Diagnosis], name: str) -> None:
+    # The two-step form reached Dovecot, whose reply was the 334 error challenge.
+    finding = diagnoses[name].finding("auth.line_too_long")
+    assert (finding["severity"], finding["facts"]["two_step_reply_code"]) == ("warning", 334)
+
+
+@pytest.mark.parametrize("name", ["dovecot-token-expired", "dovecot-user-mismatch"])
+def test_jwt_auth_summary_names_rejection(diagnoses: dict[str, Diagnosis], name: str) -> None:
+    auth = diagnoses[name].check("auth")
+    assert (auth["status"], auth["summary"]) == (
+        "critical",
+        "Server rejected the OAuth2 token (status 401)",
+    )
+
+
+def test_healthy_scope_summary_names_scopes(diagnoses: dict[str, Diagnosis]) -> None:
+    scope = diagnoses["dovecot"].check("scope")
+    scopes = scope["facts"]["introspection"]["scopes"]
+    assert scopes != []
+    assert scope["summary"] == f"opaque token grants {' '.join(scopes)} (introspection)"
+
+
 def test_revoked_introspection_inactive(diagnoses: dict[str, Diagnosis]) -> None:
     facts = diagnoses["dovecot-token-revoked"].finding("scope.token_inactive")["facts"]
     assert (facts["active"], facts["http_status"]) == (False, 200)
