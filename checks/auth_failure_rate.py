@@ -177,12 +177,15 @@ def _rate_finding(
         )
     if failures == 0:
         return None
+    from smtpdiag.logs.findings import threshold_verdict
+
     details = {
         **rate_facts,
         "percent": _percent(failures / attempts),
         "threshold_percent": _percent(options.threshold),
         "window_minutes": f"{options.window_seconds / 60:g}",
         "min_attempts": options.min_attempts,
+        "verdict": threshold_verdict(attempts >= options.min_attempts, options),
     }
     if is_over_threshold(attempts, failures, options):
         return THRESHOLD_EXCEEDED.make(facts=rate_facts, details=details)

@@ -217,6 +217,27 @@ def test_threshold_title(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("case", "title"),
+    [
+        pytest.param(
+            "msmtp-below-threshold",
+            "1 of 60 AUTH attempts failed (1.67 %), within the threshold",
+            id="judged",
+        ),
+        pytest.param(
+            "too-few-attempts",
+            "3 of 5 AUTH attempts failed (60 %), too few attempts in any window to judge against "
+            "the 2 % threshold",
+            id="too-few",
+        ),
+    ],
+)
+def test_below_threshold_title(tmp_path: Path, case: str, title: str) -> None:
+    result = run_on(tmp_path, CASES[case].lines)
+    assert result.findings[0].title == title
+
+
 def test_summary_text(tmp_path: Path) -> None:
     result = run_on(tmp_path, CASES["msmtp-over-threshold"].lines)
     assert result.summary == "1 of 20 AUTH attempts failed (5 %) in the last 15 minutes"
