@@ -16,7 +16,7 @@ import math
 import re
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, BinaryIO
 
 from smtpdiag.logs.classify import kind_for_reason
@@ -27,6 +27,7 @@ from smtpdiag.logs.findings import (
     build_findings,
     lines_text,
     no_attempts_finding,
+    omit_missing,
     reason_details,
 )
 from smtpdiag.logs.model import NO_RESULT, Fate, LineResult, LogEvent, Outcome, Source
@@ -49,6 +50,7 @@ from smtpdiag.redact import redact
 if TYPE_CHECKING:
     from smtpdiag.logs.leaks import Leak
     from smtpdiag.logs.reader import LogLine
+    from smtpdiag.spec import FindingKind
 
 __all__ = [
     "LOGS_SCHEMA",
@@ -434,16 +436,23 @@ def _frozen_source(counter: _SourceCounter) -> SourceCount:
 def _frozen_reason(code: str, counter: _ReasonCounter) -> ReasonCount:
     event = counter.event
     kind = kind_for_reason(code)
+    details = reason_details(event, counter.reply_text)
     return ReasonCount(
         count=counter.count,
         source=event.source.value,
         example=counter.example,
-        fix=kind.fix if kind is not None else None,
+        fix=_fix_text(kind, details) if kind is not None else None,
         reply_code=event.reply_code,
         enhanced_code=event.enhanced_code,
         host=event.host,
-        details=reason_details(event, counter.reply_text),
+        details=details,
     )
+
+
+def _fix_text(kind: FindingKind, details: Mapping[str, str]) -> str:
+    """Return the fix of ``kind`` with the placeholders that ``details`` fills, and without
+    those it cannot fill."""
+    return omit_missing(kind, details).make(details=details).fix
 
 
 def analyze_files(

@@ -654,3 +654,11 @@ def test_dovecot_reason_fix_is_whole_text(reason: str) -> None:
     fix = summary.by_reason[reason].fix
     assert fix is not None
     assert "{" not in fix
+
+
+def test_reason_fixes_have_no_placeholders() -> None:
+    from smtpdiag.logs import analysis
+    from smtpdiag.logs.classify import _all_kinds
+
+    unfilled = [code for code, kind in _all_kinds().items() if "{" in analysis._fix_text(kind, {})]
+    assert unfilled == []
