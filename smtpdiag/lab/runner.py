@@ -660,7 +660,10 @@ def _toml_value(value: TomlValue) -> str:
 
 
 def serve(scenario_name: str, out: TextIO) -> int:
-    """Run a lab until SIGINT or SIGTERM; write its JSON line to ``out`` once it is up.
+    """Run a lab until SIGINT, SIGTERM or SIGHUP; write its JSON line to ``out`` once it is up.
+
+    SIGHUP arrives when the terminal closes or an SSH session drops; without a handler it
+    would end the process and leave Dovecot, Postfix and the lab's secrets behind.
 
     Must be called from the main thread, because only that thread can install signal
     handlers. Raises ``UsageError`` for an unknown scenario name.
@@ -674,7 +677,8 @@ def serve(scenario_name: str, out: TextIO) -> int:
 
     # Handlers go in before the lab starts, so an early signal still removes the lab's files.
     previous = {
-        number: signal.signal(number, request_stop) for number in (signal.SIGINT, signal.SIGTERM)
+        number: signal.signal(number, request_stop)
+        for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     }
     try:
         with start_lab(scenario) as info:

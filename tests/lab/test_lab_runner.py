@@ -281,8 +281,12 @@ def test_serve_prints_line_then_stops_on_sigterm(served_lab: subprocess.Popen[st
     assert not config_file.parent.exists()
 
 
-def test_serve_stops_on_sigint(served_lab: subprocess.Popen[str]) -> None:
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGHUP], ids=["sigint", "sighup"])
+def test_serve_stops_and_cleans_up_on_signal(
+    served_lab: subprocess.Popen[str], number: signal.Signals
+) -> None:
     assert served_lab.stdout is not None
-    served_lab.stdout.readline()
-    served_lab.send_signal(signal.SIGINT)
+    config_file = Path(json.loads(served_lab.stdout.readline())["config_file"])
+    served_lab.send_signal(number)
     assert served_lab.wait(timeout=10) == 0
+    assert not config_file.parent.exists()
