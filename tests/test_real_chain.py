@@ -69,7 +69,7 @@ CHECK_CODES = {
     DOVECOT_DOWN: {
         "connect.refused",
         "auth_failure_rate.failures_below_threshold",
-        "auth_failure_rate.pipe_command_failed",
+        "auth_failure_rate.pipe_command_deferred",
         "auth_failure_rate.connection_failed",
     },
 }
@@ -121,7 +121,7 @@ LOG_REASONS = {
     },
     COMMAND_FAILS: {"auth_failure_rate.pipe_command_failed": 2 * CHAIN_MESSAGES},
     DOVECOT_DOWN: {
-        "auth_failure_rate.pipe_command_failed": 2 * CHAIN_MESSAGES,
+        "auth_failure_rate.pipe_command_deferred": 2 * CHAIN_MESSAGES,
         "auth_failure_rate.connection_failed": CHAIN_MESSAGES,
     },
 }
@@ -446,7 +446,8 @@ def test_logs_fates(chains: LazyDiagnoses, name: str, fates: dict[str, int]) -> 
 
 @pytest.mark.parametrize("name", list(PIPE_REPLIES))
 def test_logs_pipe_reply_example(chains: LazyDiagnoses, name: str) -> None:
-    reason = chains[name].logs.document()["by_reason"]["auth_failure_rate.pipe_command_failed"]
+    code = "auth_failure_rate.pipe_command_" + ("deferred" if name == DOVECOT_DOWN else "failed")
+    reason = chains[name].logs.document()["by_reason"][code]
     assert PIPE_REPLIES[name] in reason["example"]
 
 

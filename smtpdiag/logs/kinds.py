@@ -120,6 +120,20 @@ PIPE_COMMAND_FAILED = FindingKind(
     "that maps them to EX_TEMPFAIL, for which msmtpd itself replies 451) or let Postfix defer "
     "it (smtp_reply_filter rewriting the 554 to 451).",
 )
+PIPE_COMMAND_DEFERRED = FindingKind(
+    "auth_failure_rate.pipe_command_deferred",
+    Severity.WARNING,
+    "The relay's pipe command failed with temporary exit code {exit_code}; mail stays queued",
+    "msmtpd hands each message to msmtp and answers 451 'Pipe command reported error "
+    "{exit_code}' when msmtp exits with 68 (EX_NOHOST), 69 (EX_UNAVAILABLE), 71 (EX_OSERR) or "
+    "75 (EX_TEMPFAIL, such as a refused connection). 451 is temporary, so the sending MTA "
+    "keeps the message queued and retries it; nothing is lost yet, but nothing is delivered "
+    "either.",
+    "Fix msmtp's own error: run the pipe command by hand or read msmtp's log file, and run "
+    "smtpdiag check with the relay's msmtprc (--msmtprc), whose connect and dns checks name "
+    "a network problem. Queued mail leaves on the MTA's next retry (Postfix: postqueue -f) "
+    "until the queue lifetime runs out (Postfix: maximal_queue_lifetime, 5 days).",
+)
 CONNECTION_FAILED = FindingKind(
     "auth_failure_rate.connection_failed",
     Severity.CRITICAL,
@@ -175,6 +189,7 @@ AUTH_FAILURE_RATE_FINDINGS: tuple[FindingKind, ...] = (
     NO_SASL_MECHANISM,
     TOKEN_REFRESH_FAILED,
     PIPE_COMMAND_FAILED,
+    PIPE_COMMAND_DEFERRED,
     CONNECTION_FAILED,
     SUBMISSION_FAILED,
     CLIENT_ABORTED,

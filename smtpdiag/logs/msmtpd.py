@@ -12,7 +12,8 @@ Messages counted (texts of msmtp 1.8 ``src/msmtpd.c``):
   required`` to a client that sent no AUTH; a server-side failure.
 * ``pipe command reported error <N>, session aborted``: msmtp exited with status N, so the
   message was not sent. This is a client-side failure with reason
-  ``auth_failure_rate.pipe_command_failed``. msmtpd replies 451 (the sender retries) for
+  ``auth_failure_rate.pipe_command_deferred`` for a 451 reply and
+  ``auth_failure_rate.pipe_command_failed`` for a 554. msmtpd replies 451 (the sender retries) for
   EX_NOHOST, EX_UNAVAILABLE, EX_OSERR and EX_TEMPFAIL, and 554 (the sender bounces) for
   every other status. ``pipe command failed to execute`` and ``cannot start pipe command``
   count the same way, with reply 554.
@@ -42,6 +43,7 @@ from smtpdiag.logs.model import (
 from smtpdiag.logs.timestamps import TimeReader
 
 PIPE_COMMAND_FAILED = "auth_failure_rate.pipe_command_failed"
+PIPE_COMMAND_DEFERRED = "auth_failure_rate.pipe_command_deferred"
 CREDENTIALS_REJECTED = "auth.credentials_rejected"
 AUTHENTICATION_REQUIRED = "auth.authentication_required"
 
@@ -127,7 +129,7 @@ def _pipe_result(record: SyslogRecord) -> LineResult:
         record,
         Side.CLIENT,
         Outcome.FAILURE,
-        reason=PIPE_COMMAND_FAILED,
+        reason=PIPE_COMMAND_DEFERRED if code == 451 else PIPE_COMMAND_FAILED,
         reply=(code, text),
         fate=Fate.DEFERRED if code == 451 else Fate.BOUNCED,
     )

@@ -310,7 +310,13 @@ def _reply_event(said: re.Match[str], fate: Fate, timestamp: float | None) -> Lo
     code, enhanced, text = parts if parts is not None else (None, None, reply)
     pipe = _PIPE_ERROR.search(reply)
     if pipe is not None:
-        reason: str | None = "auth_failure_rate.pipe_command_failed"
+        # msmtpd replies 451 for a temporary exit status of msmtp: the message stays queued.
+        temporary = code is not None and 400 <= code < 500
+        reason: str | None = (
+            "auth_failure_rate.pipe_command_deferred"
+            if temporary
+            else "auth_failure_rate.pipe_command_failed"
+        )
     elif code is None:
         reason = None
     else:

@@ -409,7 +409,8 @@ def test_parser_reads_every_line(three_sends: Path) -> None:
 
 def test_parser_reason(three_sends: Path) -> None:
     summary = analyze_files([str(three_sends)], AnalysisOptions(min_attempts=1))
-    assert summary.by_reason[PIPE_FAILED].count == 2
+    assert summary.by_reason[PIPE_FAILED].count == 1
+    assert summary.by_reason["auth_failure_rate.pipe_command_deferred"].count == 1
 
 
 def test_parser_fates(three_sends: Path) -> None:

@@ -107,7 +107,7 @@ def test_split_logfile_rejects(line: str) -> None:
                 side=Side.CLIENT,
                 outcome=Outcome.FAILURE,
                 timestamp=AT,
-                reason="auth_failure_rate.pipe_command_failed",
+                reason="auth_failure_rate.pipe_command_deferred",
                 reply_code=451,
                 reply_text="Pipe command reported error 75",
                 fate=Fate.DEFERRED,

@@ -37,7 +37,7 @@ EXPECTED_EVENTS: dict[str, Counter[tuple[str, str | None, str | None]]] = {
     ),
     "postfix-3.7-relay-pipe-bounced.log": Counter({PIPE_BOUNCED: 4}),
     "postfix-3.7-relay-pipe-deferred.log": Counter(
-        {("failure", "auth_failure_rate.pipe_command_failed", "deferred"): 2}
+        {("failure", "auth_failure_rate.pipe_command_deferred", "deferred"): 2}
     ),
     "postfix-3.7-relay-down.log": Counter(
         {("failure", "auth_failure_rate.connection_failed", "deferred"): 2}
