@@ -823,7 +823,7 @@ def logs(
         list[str] | None,
         typer.Argument(
             metavar="[FILE...]",
-            help="Log files of msmtp, msmtpd, Postfix or Exim, plain or gzip; - reads "
+            help="Log files of msmtp, msmtpd, Postfix, Exim or Dovecot, plain or gzip; - reads "
             "standard input.",
         ),
     ] = None,
