@@ -30,7 +30,15 @@ SCENARIO_NAMES = list(SCENARIOS)
 
 @pytest.fixture(scope="module", params=SCENARIO_NAMES)
 def lab(request: pytest.FixtureRequest) -> Iterator[LabInfo]:
-    with start_lab(get_scenario(request.param)) as info:
+    scenario = get_scenario(request.param)
+    needed = {
+        "msmtp": scenario.needs_msmtp,
+        "dovecot": scenario.needs_dovecot,
+        "postfix": scenario.needs_postfix,
+    }
+    for program in (name for name, needs in needed.items() if needs):
+        require_program(program)
+    with start_lab(scenario) as info:
         yield info
 
 
