@@ -97,12 +97,8 @@ def render_logs_table(summary: LogsSummary, console: Console) -> None:
     plain = _plain(console)
     console.print(_header(summary))
     console.print(_sources_table(summary, plain))
-    fates = summary.fates
-    if fates.get("bounced") or fates.get("deferred"):
-        bounced, deferred = fates.get("bounced", 0), fates.get("deferred", 0)
-        console.print(
-            Text(f"{_messages(bounced)} bounced (lost), {deferred} deferred (still queued).")
-        )
+    for line in _fate_lines(summary):
+        console.print(Text(line))
     # The rate findings refer to "the reasons below", so they come before the reasons table.
     verdicts = [finding for finding in summary.findings if finding.code in RATE_CODES]
     for finding in verdicts:
@@ -133,6 +129,25 @@ def render_logs_table(summary: LogsSummary, console: Console) -> None:
             continue
         console.print()
         console.print(_finding_block(finding))
+
+
+def _fate_lines(summary: LogsSummary) -> list[str]:
+    """Return one line of bounced and deferred messages, or one per source when several
+    sources logged fates: the logs of one chain (Postfix, msmtpd) each record the same
+    message, so their sum would count it twice."""
+    with_fates = {
+        name: counts.fates
+        for name, counts in summary.by_source.items()
+        if counts.fates.get("bounced") or counts.fates.get("deferred")
+    }
+    lines = []
+    for name, fates in with_fates.items():
+        bounced, deferred = fates.get("bounced", 0), fates.get("deferred", 0)
+        prefix = f"{name}: " if len(with_fates) > 1 else ""
+        lines.append(
+            f"{prefix}{_messages(bounced)} bounced (lost), {deferred} deferred (still queued)."
+        )
+    return lines
 
 
 def _messages(count: int) -> str:

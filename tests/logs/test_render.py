@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import jsonschema
@@ -133,6 +134,18 @@ def render_table_text(summary: LogsSummary) -> str:
     stream = io.StringIO()
     render_logs_table(summary, make_console(stream, color=False))
     return stream.getvalue()
+
+
+def test_fates_per_source_when_several_log_them() -> None:
+    summary = make_summary()
+    by_source = {
+        "postfix": SourceCount(38, 3, 3, 0, {"bounced": 3}),
+        "msmtpd": SourceCount(15, 3, 3, 0, {"bounced": 3}),
+    }
+    text = render_table_text(replace(summary, by_source=by_source))
+    assert "postfix: 3 messages bounced (lost), 0 deferred (still queued)." in text
+    assert "msmtpd: 3 messages bounced (lost), 0 deferred (still queued)." in text
+    assert "6 messages" not in text
 
 
 def test_table_sections() -> None:
