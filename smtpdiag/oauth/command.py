@@ -52,6 +52,8 @@ _REGISTER_MIN_LENGTH = 16
 """Shortest word of the output registered as a secret: shorter ones are words and codes."""
 
 
+_MAX_TEXT_SCAN = 65536
+"""Bytes of standard error searched for an OAuth error code in plain text."""
 _MAX_JSON_STARTS = 50
 """Most ``{`` positions of standard error tried as the start of a JSON object."""
 
@@ -158,7 +160,7 @@ def run_token_command(command: str, timeout: float) -> CommandOutcome:
     captured = _capture(process, timeout)
 
     # Secrets in standard error are registered before the excerpt is made, so it masks them.
-    stderr_json = _find_error_json(captured.stderr)
+    stderr_json = _find_error_json(captured.stderr) or _find_error_text(captured.stderr)
     excerpt = _excerpt(captured.stderr)
     if captured.timed_out:
         _register_secrets(captured.stdout)
@@ -459,6 +461,30 @@ def _find_error_json(output: bytes) -> dict[str, Any] | None:
                 return value
         start = text.find("{", end)
     return None
+
+
+_OAUTH_ERROR_TEXT = re.compile(
+    r"\b(?P<error>invalid_grant|invalid_client|unauthorized_client|invalid_scope"
+    r"|unsupported_grant_type|invalid_request|consent_required|interaction_required)\b"
+    r"[:\s]*(?P<description>[^\r\n]*)"
+)
+"""An RFC 6749 error code in free text, such as a token script's ``HTTP 400 invalid_grant:
+AADSTS50173: The provided grant has expired ...``, and the rest of its line."""
+
+
+def _find_error_text(output: bytes) -> dict[str, Any] | None:
+    """Return an error body built from an OAuth error code in plain text, or None.
+
+    Token scripts often print the error code and description of the provider's reply as text
+    in place of its JSON body; ``error_description`` keeps the rest of the line, which holds
+    the AADSTS code that Microsoft puts there.
+    """
+    found = _OAUTH_ERROR_TEXT.search(output[:_MAX_TEXT_SCAN].decode("utf-8", errors="replace"))
+    if found is None:
+        return None
+    # The rest of the line is the script's own text, which may hold a secret smtpdiag never saw.
+    description = _TOKEN_SHAPED.sub(MASK, mask_command(REDACTOR.redact(found["description"])))
+    return {"error": found["error"], "error_description": description.strip()}
 
 
 def _excerpt(stderr: bytes) -> str:

@@ -430,6 +430,13 @@ def test_token_command_error_body_then_log_line() -> None:
     )
 
 
+def test_token_command_error_code_in_stderr_text() -> None:
+    stderr = "HTTP 400 invalid_grant: AADSTS50173: The provided grant has expired due to it"
+    result = run(command_target(f"echo '{stderr} being revoked.' >&2; exit 1"))
+    assert codes(result) == ["token.grant_revoked", "token.command_failed"]
+    assert result.findings[0].facts["provider_error_code"] == "AADSTS50173"
+
+
 def test_token_command_error_body_on_stderr() -> None:
     result = run(command_target(f"echo '{AADSTS700082.decode()}' >&2; exit 1"))
     assert codes(result) == ["token.refresh_token_expired", "token.command_failed"]

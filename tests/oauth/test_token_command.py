@@ -395,6 +395,36 @@ def test_stderr_json_skips_other_objects() -> None:
     assert outcome.stderr_json == {"error": "invalid_client"}
 
 
+@pytest.mark.parametrize(
+    ("stderr", "expected"),
+    [
+        pytest.param(
+            "token-command: HTTP 400 invalid_grant: AADSTS50173: The provided grant has "
+            "expired due to it being revoked.",
+            {
+                "error": "invalid_grant",
+                "error_description": "AADSTS50173: The provided grant has expired due to it "
+                "being revoked.",
+            },
+            id="script-line",
+        ),
+        pytest.param(
+            "error: invalid_client",
+            {"error": "invalid_client", "error_description": ""},
+            id="bare-code",
+        ),
+        pytest.param(
+            "invalid_grant for refresh_token=1//0gPlainTextCanaryValue0123456789abcdefABCDEF",
+            {"error": "invalid_grant", "error_description": "for refresh_token=[REDACTED]"},
+            id="secret-in-description",
+        ),
+    ],
+)
+def test_stderr_error_code_in_text(stderr: str, expected: dict[str, str]) -> None:
+    outcome = run_token_command(f"echo '{stderr}' >&2; exit 1", timeout=5)
+    assert outcome.stderr_json == expected
+
+
 def test_stderr_without_json_error() -> None:
     outcome = run_token_command("echo 'curl: (6) Could not resolve host' >&2; exit 6", 5)
     assert outcome.stderr_json is None
