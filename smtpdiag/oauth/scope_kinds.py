@@ -96,9 +96,11 @@ TOKEN_INACTIVE = FindingKind(
     "Introspection reports the access token as not active",
     "{endpoint} replied {answer}: the token has expired, was revoked, or was not issued by "
     "this authorization server.",
-    "Fetch a new access token. If a new token is also inactive, the refresh token or the app's "
-    "consent was revoked: authorize the account again. Check that introspection_endpoint "
-    "belongs to the authorization server that issues the tokens.",
+    "Fetch a new access token; a token script that caches its token (msmtp passwordeval "
+    "scripts often do) keeps printing the inactive one until its cache file is removed. If a "
+    "new token is also inactive, or the refresh is refused with invalid_grant, the refresh "
+    "token or the app's consent was revoked: authorize the account again. Check that "
+    "introspection_endpoint belongs to the authorization server that issues the tokens.",
 )
 INTROSPECTION_FAILED = FindingKind(
     "scope.introspection_failed",
