@@ -596,6 +596,8 @@ def _bounce_finding(
         "last_age": _age_text(age),
         "log_sources": ", ".join(sorted(messages_by_source)),
         "failures": _failures_text(statuses),
+        # 77, or "77 and 78"; None (msmtpd's 554 without a status) is never an AUTH failure.
+        "statuses": " and ".join(str(status) for status in statuses if status is not None),
     }
     severity = None
     if auth and age is not None and age > RECENT_BOUNCE_SECONDS:

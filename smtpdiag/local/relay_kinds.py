@@ -144,7 +144,7 @@ LOG_UNREADABLE = FindingKind(
 AUTH_FAILURE_BOUNCES_MAIL = FindingKind(
     "relay.auth_failure_bounces_mail",
     Severity.CRITICAL,
-    "{messages} bounced because msmtp exited with status 77 or 78 behind the relay (the "
+    "{messages} bounced because msmtp exited with status {statuses} behind the relay (the "
     "last {last_age})",
     "msmtpd replies '554 Pipe command reported error N' when msmtp exits with 77 "
     "(EX_NOPERM: the server rejected AUTH, such as an expired or revoked token) or 78 "

@@ -685,7 +685,13 @@ def test_bounce_counts_consistent(tmp_path: Path) -> None:
 
 def test_bounce_title_counts_messages(tmp_path: Path) -> None:
     title = _evaluate_logs(_target_with_logs(tmp_path, [MSMTPD_77])).findings[0].title
-    assert title.startswith("1 message bounced because msmtp exited with status 77 or 78")
+    assert title.startswith("1 message bounced because msmtp exited with status 77 behind")
+
+
+def test_bounce_title_names_both_statuses(tmp_path: Path) -> None:
+    msmtpd_78 = MSMTPD_77.replace("error 77", "error 78")
+    title = _evaluate_logs(_target_with_logs(tmp_path, [MSMTPD_77, msmtpd_78])).findings[0].title
+    assert title.startswith("2 messages bounced because msmtp exited with status 77 and 78")
 
 
 MSMTPD_OTHER_554 = {
