@@ -28,6 +28,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
+from smtpdiag.lab.files import write_secret
 from smtpdiag.lab.msmtp_client import (
     TokenCommandSettings,
     send,
@@ -235,21 +236,14 @@ def _write_token_script(
         token_url=token_server.token_url,
         ca_file=ca_file,
         scope=GOOGLE_MAIL_SCOPE if google else MICROSOFT_SMTP_SCOPE,
-        client_id_file=_write_secret(directory / "client-id", credentials.client_id),
-        client_secret_file=_write_secret(
+        client_id_file=write_secret(directory / "client-id", credentials.client_id),
+        client_secret_file=write_secret(
             directory / "client-secret", credentials.client_secret.reveal()
         ),
-        refresh_token_file=_write_secret(directory / "refresh-token", refresh_token),
+        refresh_token_file=write_secret(directory / "refresh-token", refresh_token),
         cache_file=directory / "access-token-cache.json",
     )
     return write_refresh_token_script(directory / TOKEN_SCRIPT_NAME, settings)
-
-
-def _write_secret(path: Path, value: str) -> Path:
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
-        stream.write(value + "\n")
-    return path
 
 
 def _apply_fault(

@@ -31,6 +31,7 @@ from pathlib import Path
 from types import TracebackType
 
 from smtpdiag.lab.certs import CertificateFiles
+from smtpdiag.lab.files import free_tcp_port
 
 logger = logging.getLogger(__name__)
 
@@ -136,7 +137,7 @@ class DovecotServer:
             )
         _require_root_and_users()
         self._prepare_directory()
-        self._port = _free_port()
+        self._port = free_tcp_port()
         self._write_configuration()
 
         with self.log_file.open("ab") as log:
@@ -354,17 +355,6 @@ def _require_searchable(directory: Path) -> None:
                 f"{INTERNAL_USER} and {LOGIN_USER} processes cannot reach {directory}; "
                 "use a directory under the system temporary directory"
             )
-
-
-def _free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that was free a moment ago.
-
-    NOTE: another program may take the port before Dovecot binds it; the start then fails
-    with Dovecot's bind error in the message.
-    """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((LOOPBACK, 0))
-        return int(probe.getsockname()[1])
 
 
 def _greets(port: int) -> bool:

@@ -29,7 +29,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import time
@@ -37,6 +36,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+
+from smtpdiag.lab.files import free_tcp_port
 
 logger = logging.getLogger(__name__)
 
@@ -118,17 +119,6 @@ def _parse_fates(text: str) -> Iterator[DeliveryFate]:
         match = _DELIVERY_LINE.search(line)
         if match is not None:
             yield DeliveryFate(**match.groupdict())
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that was free a moment ago.
-
-    Postfix binds its own listener, so the port is chosen by the OS and then released. Another
-    program could take it in between; on a test machine that is unlikely.
-    """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((LOOPBACK, 0))
-        return int(probe.getsockname()[1])
 
 
 def main_cf_text(directory: Path, relayhost: str) -> str:
@@ -326,7 +316,7 @@ class PostfixServer:
         self.directory.chmod(0o755)
         self.config_directory.mkdir(mode=0o755, exist_ok=True)
         self.queue_directory.mkdir(mode=0o755, exist_ok=True)
-        self._port = free_port()
+        self._port = free_tcp_port()
         master_cf = master_cf_text(_master_cf_source().read_text(encoding="utf-8"), self._port)
         (self.config_directory / "master.cf").write_text(master_cf, encoding="utf-8")
         main_cf = main_cf_text(self.directory, self.relayhost)

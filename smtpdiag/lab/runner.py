@@ -36,6 +36,7 @@ from smtpdiag.errors import UsageError
 from smtpdiag.lab.certs import CertificateFiles, write_certificates
 from smtpdiag.lab.chain import ChainFault, ChainInfo, run_chain
 from smtpdiag.lab.dovecot import DovecotServer, DovecotSettings, find_dovecot
+from smtpdiag.lab.files import write_secret
 from smtpdiag.lab.lab_account import LabAccount
 from smtpdiag.lab.lab_clock import LabClock
 from smtpdiag.lab.msmtp_client import TEST_MESSAGE, find_msmtp, write_msmtprc, write_token_script
@@ -236,8 +237,8 @@ def start_lab(scenario: Scenario, workdir: Path | None = None) -> Iterator[LabIn
         credentials = new_client_credentials(endpoint_options.provider)
         secret_file = directory / CLIENT_SECRET_FILE_NAME
         refresh_token_file = directory / REFRESH_TOKEN_FILE_NAME
-        _write_secret(secret_file, credentials.client_secret.reveal())
-        _write_secret(refresh_token_file, credentials.refresh_token.reveal())
+        write_secret(secret_file, credentials.client_secret.reveal())
+        write_secret(refresh_token_file, credentials.refresh_token.reveal())
 
         clock = LabClock(scenario.clock_offset_seconds)
         token_file = directory / TOKEN_FILE_NAME
@@ -508,7 +509,7 @@ def _new_account(
         expires_at,
         refresh_grant=True,
     )
-    _write_secret(token_file, issued.token.reveal())
+    write_secret(token_file, issued.token.reveal())
     return LabAccount(
         LAB_USER,
         Secret(issued.token.reveal(), f"file {token_file}"),
@@ -531,15 +532,8 @@ def _write_token(path: Path, length: int | None) -> Secret:
         random_length = length - len(_TOKEN_PREFIX)
         value = _TOKEN_PREFIX + token_urlsafe(random_length)[:random_length]
     token = Secret(value, f"file {path}")
-    _write_secret(path, token.reveal())
+    write_secret(path, token.reveal())
     return token
-
-
-def _write_secret(path: Path, value: str) -> None:
-    """Write ``value`` and a newline to a new file of mode 0600."""
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
-        stream.write(value + "\n")
 
 
 def _config_text(scenario: Scenario, info: LabInfo, target_port: int) -> str:
