@@ -61,6 +61,7 @@ CHECK_CODES = {
         "auth_failure_rate.pipe_command_failed",
     },
     COMMAND_FAILS: {
+        "token.not_a_refresh_token",
         "token.command_failed",
         "relay.auth_failure_bounces_mail",
         "auth_failure_rate.failures_below_threshold",
