@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import stat
+import tempfile
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -128,8 +129,11 @@ def store_cache_file(path: str, key: str, token: AccessToken) -> None:
         "grant": token.grant.value if token.grant else None,
         "scopes": list(token.scopes) if token.scopes is not None else None,
     }
-    temporary = Path(f"{path}.{os.getpid()}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # mkstemp picks an unpredictable name and creates it with O_EXCL and mode 0600, so a
+    # symlink planted in a directory that others can write is never followed.
+    target = Path(path)
+    descriptor, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    temporary = Path(name)
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
             json.dump(document, stream)

@@ -79,6 +79,23 @@ def test_file_round_trip_with_mode_0600(tmp_path: Path) -> None:
     assert load_cache_file(path, "k", NOW + timedelta(seconds=3400), margin=300) is None
 
 
+def test_write_ignores_planted_symlink(tmp_path: Path) -> None:
+    # The former temporary name was predictable (PATH.PID.tmp); a symlink planted there
+    # would have made the write land in the file it points to.
+    path = tmp_path / "cache.json"
+    victim = tmp_path / "victim"
+    victim.write_text("untouched", encoding="utf-8")
+    (tmp_path / f"cache.json.{os.getpid()}.tmp").symlink_to(victim)
+    store_cache_file(str(path), "k", token())
+    assert victim.read_text(encoding="utf-8") == "untouched"
+    assert load_cache_file(str(path), "k", NOW, margin=300) is not None
+
+
+def test_write_leaves_no_temporary_file(tmp_path: Path) -> None:
+    store_cache_file(str(tmp_path / "cache.json"), "k", token())
+    assert [entry.name for entry in tmp_path.iterdir()] == ["cache.json"]
+
+
 def test_file_open_to_others_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "cache.json"
     path.write_text("{}")
