@@ -162,7 +162,10 @@ _PRINT_COMMANDS = frozenset({"echo", "printf"})
 """Programs whose arguments, in a password command, are the password itself."""
 _OPERATORS = frozenset({"|", "||", "&&", ";", "&"})
 _PATH_PREFIXES = ("/", "~/", "./", "../")
-_PAIR = re.compile(r"(?P<key>[A-Za-z_][\w.-]*)=(?P<value>[^&]*)")
+_PAIR = re.compile(r"(?P<key>[A-Za-z_][\w.-]*)=(?P<value>[^&\"',;)}\]]*)")
+"""A ``key=value`` pair. The value ends at ``&`` and at the quote, comma or bracket that
+closes the JSON string or text around it, as in ``"...&client_secret=S", ...``; form values
+are URL-encoded, so a real value never contains those characters."""
 _QUOTES = "\"'"
 
 
@@ -181,6 +184,17 @@ def mask_command(command: str) -> str:
     parts = re.split(r"(\s+)", command)
     state = _MaskState()
     return "".join(part if not part or part.isspace() else state.mask(part) for part in parts)
+
+
+def mask_pairs(text: str) -> str:
+    """Return ``text`` with the values of its ``key=value`` pairs whose key names a secret
+    replaced by ``MASK``, and register those values with the redactor.
+
+    For free text that may quote a request, such as a token endpoint's error description
+    that repeats the form (``refresh_token=...&client_secret=...``).
+    """
+    parts = re.split(r"(\s+)", text)
+    return "".join(part if not part or part.isspace() else _masked_pairs(part) for part in parts)
 
 
 class _MaskState:

@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import pytest
 
-from smtpdiag.redact import MASK, RedactingFilter, mask_command, redact
+from smtpdiag.redact import MASK, RedactingFilter, mask_command, mask_pairs, redact
 from smtpdiag.secrets import Secret
 
 TOKEN = "ya29.a0AfB_canary-token+with/odd=chars"
@@ -88,3 +88,25 @@ def test_token_file_directory_named(tmp_path: Path) -> None:
 )
 def test_mask_command_basic_credentials(text: str, kept: str) -> None:
     assert mask_command(text) == kept
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param(
+            '"error_description": "refresh_token=R1x&client_secret=S3cretValue", "a"', id="json"
+        ),
+        pytest.param("(client_secret=S3cretValue)", id="brackets"),
+        pytest.param("client_secret=S3cretValue, then more", id="comma"),
+    ],
+)
+def test_pair_value_ends_at_quote_comma_bracket(text: str) -> None:
+    masked = mask_command(text)
+    assert "S3cretValue" not in masked
+    assert redact("S3cretValue") == MASK
+    assert redact("S3cretValue,") == MASK + ","
+
+
+def test_mask_pairs_keeps_other_text() -> None:
+    text = "AADSTS50173: grant revoked for refresh_token=R0tokenValue&client_id=abc"
+    assert mask_pairs(text) == f"AADSTS50173: grant revoked for refresh_token={MASK}&client_id=abc"

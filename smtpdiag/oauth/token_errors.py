@@ -26,7 +26,7 @@ from smtpdiag.models import Finding
 from smtpdiag.oauth import token_kinds as kinds
 from smtpdiag.oauth.http import MAX_BODY_BYTES
 from smtpdiag.oauth.model import HttpReply, TokenErrorBody, register_secret_fields
-from smtpdiag.redact import REDACTOR
+from smtpdiag.redact import REDACTOR, mask_pairs
 from smtpdiag.spec import FindingKind
 
 MAX_DESCRIPTION_CHARACTERS = 2000
@@ -292,6 +292,9 @@ def parse_error_body(body: Mapping[str, Any]) -> TokenErrorBody | None:
     error, description = _error_and_description(body)
     if error is None:
         return None
+    if description:
+        # An endpoint (or a proxy) may repeat the request's form in its description.
+        description = mask_pairs(description)
 
     codes = _aadsts_codes(description, body.get("error_codes"))
     return TokenErrorBody(
@@ -562,13 +565,22 @@ def _reply_evidence(reply: HttpReply, endpoint: str) -> list[str]:
 
 
 def _excerpt(body: bytes) -> str:
-    """Return the start of ``body`` with undecodable bytes escaped, or ``(empty)``."""
+    """Return the start of ``body`` with undecodable bytes escaped, or ``(empty)``.
+
+    Secrets are masked before the cut: a cut inside a secret would leave a piece that the
+    redactor no longer recognises (an endpoint that echoes the request form, for one).
+    """
     if not body:
         return "(empty)"
-    text = body[:EXCERPT_BYTES].decode("utf-8", errors="backslashreplace")
-    if len(body) > EXCERPT_BYTES:
-        text += " …"
+    whole = body[:_MASKED_BODY_BYTES].decode("utf-8", errors="backslashreplace")
+    text = mask_pairs(REDACTOR.redact(whole))
+    if len(text) > EXCERPT_BYTES or len(body) > _MASKED_BODY_BYTES:
+        text = text[:EXCERPT_BYTES] + " …"
     return text
+
+
+_MASKED_BODY_BYTES = 65536
+"""Bytes of a reply body that are masked before the evidence excerpt is cut from them."""
 
 
 def _escape(text: str) -> str:
