@@ -6,11 +6,17 @@ path, and returns the complete candidate lines. A partial last line is held unti
 newline arrives. Rotation cases:
 
 * rename (``mail.log`` becomes ``mail.log.1``): the old file is read to its end, then the
-  new file at the path is read from offset 0;
+  new file at the path is read from offset 0. When the path was rotated more than once
+  between two polls, the rotated files newer than the open one are read first, oldest first;
 * copytruncate (the file is shorter than the read position, or its first bytes changed):
   reading restarts at offset 0. The first bytes (up to ``FINGERPRINT_BYTES``) are compared
   on every poll before reading, so a file that grew back past the old position within one
-  poll interval is read from its start too;
+  poll interval is read from its start too. Lines written between the copy and the
+  truncation are in neither file and are lost. A file that was empty at the last poll has
+  no first bytes to find its copy by, so the lines that reached only the copy are lost;
+* a file rewritten in place with part of its old content (``truncate -s``, or its last
+  lines written back) is read again from offset 0, so the kept lines are returned twice:
+  nothing distinguishes them from lines written after the rewrite;
 * a path that does not exist yet, or was deleted: it is checked again on every poll and read
   from offset 0 when it appears, after the open deleted file has been read to its end.
 
@@ -19,7 +25,9 @@ path is logged once, and again only when it changes.
 
 The state file stores, per path, device, inode, offset, line number and a SHA-256 of the
 file's first bytes (up to 256, at most the offset), which tells a new file that reused the
-inode from the one that was read.
+inode from the one that was read. A follower that stops without ``save_state`` (killed)
+leaves the position of the last save, so the next one returns the lines read after that save
+again. A file deleted while no follower runs is not read to its end.
 """
 
 from __future__ import annotations
@@ -288,14 +296,20 @@ class Follower:
                 self._read(tail, lines)
             return
         if (status.st_dev, status.st_ino) != (tail.device, tail.inode):
+            if at_end and not tail.newer:
+                # A path rotated twice between two polls leaves a file between the open one
+                # and the path. That file is read first, as after a rotation while stopped.
+                tail.newer = _rotated_after(tail)
             if at_end and tail.newer:
                 self._finish(tail, lines)
                 name = tail.newer.pop(0)
-                logger.info("reading %s, rotated while smtpdiag was stopped", name)
+                logger.info("reading the rotated file %s before %s", name, tail.path)
                 self._open_or_wait(tail, name, at_end=False)
                 if tail.handle is not None:
                     self._read(tail, lines)
             elif at_end:
+                # NOTE: lines the daemon writes to the old file after this switch (before it
+                # reopens its log) are not read.
                 self._finish(tail, lines)
                 self._open_or_wait(tail, tail.path, at_end=False)
                 if tail.handle is not None:
@@ -434,6 +448,18 @@ def _find_rotated(names: list[str], saved: dict[str, Any]) -> str | None:
 def _newer_than(names: list[str], rotated: str) -> list[str]:
     """Return the rotated files newer than ``rotated``, oldest first."""
     return list(reversed(names[: names.index(rotated)]))
+
+
+def _rotated_after(tail: _Tail) -> list[str]:
+    """Return the rotated files newer than the open one, oldest first, or none when the
+    open file has no rotated name because it was deleted."""
+    names = _rotated_names(tail.path)
+    for name in names:
+        with contextlib.suppress(OSError):
+            status = os.stat(name)
+            if (status.st_dev, status.st_ino) == (tail.device, tail.inode):
+                return _newer_than(names, name)
+    return []
 
 
 def _holds_saved_bytes(name: str, saved: dict[str, Any]) -> bool:
