@@ -37,8 +37,8 @@ NO_ATTEMPTS = FindingKind(
     Severity.INFO,
     "No AUTH attempts in the logs read",
     "None of the {lines_read} read records an AUTH attempt or a submission through msmtp, "
-    "msmtpd, Postfix, Exim or Dovecot. Either no mail was sent in that time, the files are not the mail "
-    "logs, or the program logs elsewhere (Debian 12 logs to journald only).",
+    "msmtpd, Postfix, Exim or Dovecot. Either no mail was sent in that time, the files are not "
+    "the mail logs, or the program logs elsewhere (Debian 12 logs to journald only).",
     "Point smtpdiag at the file the mail program writes (msmtp: the logfile option; Postfix: "
     "maillog_file or /var/log/mail.log), or read journald with --journal.",
 )
