@@ -221,7 +221,8 @@ def _exchange(session: SmtpSession, target: Target, exchange: Exchange) -> None:
             exchange.repeated_challenge = True
             reply = session.command("*")  # RFC 4954 §4: cancel the exchange
     exchange.replies.append(reply)
-    if reply.code == 334:
+    # A 334 in reply to the cancel line is the same loop again, not an error challenge.
+    if reply.code == 334 and not exchange.repeated_challenge:
         _answer_challenge(session, target, exchange, reply)
 
 
