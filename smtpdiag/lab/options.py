@@ -32,6 +32,41 @@ _SHORTEST_AUTH_LINE = len("AUTH XOAUTH2\r\n")
 _REPLY_PATTERN = re.compile(r"[45][0-9][0-9] [^\r\n]*")
 
 
+class SmtpFault(StrEnum):
+    """Misbehaviour of a raw fault server, which replaces the aiosmtpd lab server.
+
+    Each value is a failure that aiosmtpd cannot produce: silence, a connection cut at a
+    chosen step, or replies that break the SMTP framing.
+    """
+
+    BLACK_HOLE = "black-hole"
+    """Accept the TCP connection and never send a byte."""
+    SLOW_DRIP = "slow-drip"
+    """Send the 220 greeting at one byte per second."""
+    CLOSE_AFTER_GREETING = "close-after-greeting"
+    """Close the connection right after the 220 greeting."""
+    CLOSE_AFTER_EHLO = "close-after-ehlo"
+    """Close the connection right after the first EHLO reply."""
+    CLOSE_AFTER_STARTTLS = "close-after-starttls"
+    """Reply 220 to STARTTLS, then close before the TLS handshake."""
+    CLOSE_MID_HANDSHAKE = "close-mid-handshake"
+    """Send half of the server's first TLS flight, then close."""
+    CLOSE_MID_REPLY = "close-mid-reply"
+    """Send the first two lines of the multi-line EHLO reply, then close."""
+    RESET_DURING_AUTH = "reset-during-auth"
+    """Reset the connection (TCP RST) when the AUTH command arrives."""
+    ENDLESS_CONTINUATION = "endless-continuation"
+    """Reply to EHLO with ``250-`` continuation lines that never end."""
+    HUGE_LINE = "huge-line"
+    """Reply to EHLO with a first reply line of one MiB."""
+    BINARY_GARBAGE = "binary-garbage"
+    """Greet with NUL and non-UTF-8 bytes in place of a 220 reply."""
+    BARE_LF = "bare-lf"
+    """End every reply line with LF alone in place of CRLF; otherwise a working server."""
+    ENDLESS_CHALLENGE = "endless-challenge"
+    """Reply to AUTH, and to every line after it, with an empty ``334`` challenge."""
+
+
 class ErrorChallenge(StrEnum):
     """The ``334`` JSON error challenge that follows a rejected bearer token, if any."""
 
@@ -87,6 +122,9 @@ class ServerOptions:
     endpoint issued. Such a token is rejected unless its ``aud`` is one of these values and
     its ``upn`` is the AUTH user. It must also carry ``SMTP.Send`` in ``scp`` or
     ``SMTP.SendAsApp`` in ``roles``. Empty turns the validation off."""
+    fault: SmtpFault | None = None
+    """Fault of a raw fault server that runs in place of the aiosmtpd server; the options
+    above do not apply to it. None runs the aiosmtpd server."""
 
     def __post_init__(self) -> None:
         known = SUPPORTED_MECHANISMS + ADVERTISED_ONLY_MECHANISMS

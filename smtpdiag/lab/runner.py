@@ -36,6 +36,7 @@ from smtpdiag.errors import UsageError
 from smtpdiag.lab.certs import CertificateFiles, write_certificates
 from smtpdiag.lab.chain import ChainFault, ChainInfo, run_chain
 from smtpdiag.lab.dovecot import DovecotServer, DovecotSettings, find_dovecot
+from smtpdiag.lab.faults import FaultServer
 from smtpdiag.lab.files import write_secret
 from smtpdiag.lab.lab_account import LabAccount
 from smtpdiag.lab.lab_clock import LabClock
@@ -244,11 +245,11 @@ def start_lab(scenario: Scenario, workdir: Path | None = None) -> Iterator[LabIn
         token_file = directory / TOKEN_FILE_NAME
         account = _new_account(scenario, token_file, credentials, clock)
         servers = {
-            LabListener.STARTTLS: LabServer(
-                scenario.server, account, certificates, implicit_tls=False, clock=clock
+            LabListener.STARTTLS: _submission_server(
+                scenario, account, certificates, implicit_tls=False, clock=clock
             ),
-            LabListener.IMPLICIT: LabServer(
-                scenario.server, account, certificates, implicit_tls=True, clock=clock
+            LabListener.IMPLICIT: _submission_server(
+                scenario, account, certificates, implicit_tls=True, clock=clock
             ),
         }
         for server in servers.values():
@@ -293,6 +294,22 @@ def start_lab(scenario: Scenario, workdir: Path | None = None) -> Iterator[LabIn
         logger.info("lab for scenario %s running in %s", scenario.name, directory)
         yield info
     logger.info("lab for scenario %s stopped", scenario.name)
+
+
+def _submission_server(
+    scenario: Scenario,
+    account: LabAccount,
+    certificates: CertificateFiles,
+    *,
+    implicit_tls: bool,
+    clock: LabClock,
+) -> LabServer | FaultServer:
+    """Return one of the lab's two submission servers, not yet started: the raw fault server
+    when the scenario's server options name a fault, else the aiosmtpd server."""
+    fault = scenario.server.fault
+    if fault is not None:
+        return FaultServer(fault, account, certificates, implicit_tls=implicit_tls)
+    return LabServer(scenario.server, account, certificates, implicit_tls=implicit_tls, clock=clock)
 
 
 def _require_msmtp(scenario: Scenario) -> str:

@@ -32,6 +32,7 @@ from smtpdiag.lab.options import (
     NtpMode,
     RecordedReply,
     ServerOptions,
+    SmtpFault,
     TokenEndpointOptions,
     TokenFormat,
     TokenProvider,
@@ -467,6 +468,92 @@ CHAIN_SCENARIOS = (
 """Scenarios of the deployment chain; the demo runs them after the Dovecot scenarios."""
 
 
+FAULT_TIMEOUT = 2
+"""``timeout`` written into the configuration of the fault scenarios, in seconds: a check
+that waits for a silent or endless server gives up after it."""
+
+
+def _fault(fault: SmtpFault, description: str, *codes: str) -> Scenario:
+    """Return the scenario named after ``fault``, whose lab runs the raw fault server."""
+    return Scenario(
+        name=fault.value,
+        description=description,
+        server=ServerOptions(fault=fault),
+        timeout=FAULT_TIMEOUT,
+        expected_codes=codes,
+    )
+
+
+FAULT_SCENARIOS = (
+    _fault(
+        SmtpFault.BLACK_HOLE,
+        "server that accepts TCP connections and never sends a byte",
+        "connect.timeout",
+    ),
+    _fault(
+        SmtpFault.SLOW_DRIP,
+        "server that sends its 220 greeting at one byte per second",
+        "connect.timeout",
+    ),
+    _fault(
+        SmtpFault.CLOSE_AFTER_GREETING,
+        "server that closes the connection after its greeting",
+        "connect.closed",
+    ),
+    _fault(
+        SmtpFault.CLOSE_AFTER_EHLO,
+        "server that closes the connection after its EHLO reply",
+        "connect.closed",
+    ),
+    _fault(
+        SmtpFault.CLOSE_AFTER_STARTTLS,
+        "server that replies 220 to STARTTLS, then closes",
+        "connect.tls_handshake_failed",
+    ),
+    _fault(
+        SmtpFault.CLOSE_MID_HANDSHAKE,
+        "server that sends half of its first TLS flight, then closes",
+        "connect.tls_handshake_failed",
+    ),
+    _fault(
+        SmtpFault.CLOSE_MID_REPLY,
+        "server that closes after two lines of its multi-line EHLO reply",
+        "connect.closed",
+    ),
+    _fault(
+        SmtpFault.RESET_DURING_AUTH,
+        "server that resets the connection (TCP RST) at AUTH",
+        "auth.no_final_reply",
+    ),
+    _fault(
+        SmtpFault.ENDLESS_CONTINUATION,
+        "server whose EHLO reply has 250- lines without end",
+        "connect.not_smtp",
+    ),
+    _fault(
+        SmtpFault.HUGE_LINE,
+        "server whose EHLO reply starts with a line of 1 MiB",
+        "connect.not_smtp",
+    ),
+    _fault(
+        SmtpFault.BINARY_GARBAGE,
+        "server that greets with NUL and non-UTF-8 bytes",
+        "connect.not_smtp",
+    ),
+    _fault(
+        SmtpFault.BARE_LF,
+        "server whose reply lines end with LF alone, not CRLF",
+        "connect.protocol_oddities",
+    ),
+    _fault(
+        SmtpFault.ENDLESS_CHALLENGE,
+        "server that replies 334 to AUTH and to every line after it",
+        "auth.repeated_challenge",
+    ),
+)
+"""Scenarios of the raw fault server; each check must end within the timeout with a finding."""
+
+
 _ALL = (
     Scenario(
         name="healthy",
@@ -654,6 +741,7 @@ _ALL = (
         server=ServerOptions(starttls_reply="454 4.7.0 TLS not available due to local problem"),
         expected_codes=("connect.starttls_rejected",),
     ),
+    *FAULT_SCENARIOS,
     Scenario(
         name="relay",
         description="msmtpd-style relay that pipes mail to msmtp, which sends it with XOAUTH2",

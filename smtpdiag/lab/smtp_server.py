@@ -366,7 +366,7 @@ class LabServer:
             self.handler,
             options,
             account,
-            _server_tls_context(certificates),
+            server_tls_context(certificates),
             implicit_tls,
             clock or LabClock(),
         )
@@ -473,7 +473,7 @@ class _LabController(Controller):
         super()._trigger_server()  # type: ignore[no-untyped-call]
 
 
-def _server_tls_context(certificates: CertificateFiles) -> ssl.SSLContext:
+def server_tls_context(certificates: CertificateFiles) -> ssl.SSLContext:
     """Return the server context; with a fallback leaf it serves the normal leaf by SNI only."""
     named = _context_for(certificates.chain_file, certificates.key_file)
     if certificates.fallback_chain_file is None or certificates.fallback_key_file is None:
