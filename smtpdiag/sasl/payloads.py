@@ -26,7 +26,9 @@ _GS2_START = re.compile(r"(?:F,)?(?:[ny],|p=)")
 _PAIR_KEYS = ("user", "auth", "host", "port")
 # Keys are matched without regard to case, so that "Auth=" or "USER=" still yields the token.
 _FIRST_PAIR = re.compile(r"(?:auth|host|port)=", re.IGNORECASE)
-_SPACE_BEFORE_KEY = re.compile(r"\s+(?=(?:user|auth|host|port)=)", re.IGNORECASE)
+# The space after the scheme name "Bearer" is never a missing separator, because a b64token
+# such as "USER=" or "host=" may look like the next key (RFC 6750 section 2.1).
+_SPACE_BEFORE_KEY = re.compile(r"(?<!\bbearer)\s+(?=(?:user|auth|host|port)=)", re.IGNORECASE)
 _BEARER = re.compile(r"bearer\s+(\S.*)", re.IGNORECASE | re.DOTALL)
 MAX_PORT_DIGITS = 5
 
