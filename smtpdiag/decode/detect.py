@@ -15,6 +15,7 @@ import base64
 import json
 import math
 import re
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -112,7 +113,11 @@ def _json_body(text: str) -> Mapping[str, Any] | None:
         value = json.loads(text)
     except ValueError:
         try:
-            value = ast.literal_eval(text)
+            # The compiler warns on stderr about odd literals such as "1and" in text that is
+            # no Python literal at all; that text is simply not a body.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", SyntaxWarning)
+                value = ast.literal_eval(text)
         except (ValueError, SyntaxError, MemoryError, RecursionError):
             return None
     return value if isinstance(value, dict) else None

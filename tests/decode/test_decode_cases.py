@@ -330,3 +330,13 @@ def test_response_problem_is_root_cause() -> None:
         "S: 535 5.7.8 Username and Password not accepted\n"
     )
     assert codes(transcript) == ["auth.response_raw_token"]
+
+
+def test_odd_literal_text_prints_no_compiler_warning() -> None:
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = decode_text("{'a': 1and 2}")
+    assert result.input_kind is InputKind.UNKNOWN
+    assert [str(item.message) for item in caught] == []
