@@ -57,7 +57,12 @@ class Redactor:
         self._lock = threading.Lock()
 
     def register(self, value: str) -> None:
-        """Add ``value`` and its encoded forms to what ``redact`` masks."""
+        """Add ``value`` and its encoded forms to what ``redact`` masks.
+
+        NOTE: registered forms are never removed, and ``redact`` tries each of them, so a
+        process that sees many different secrets (the exporter over weeks of hourly tokens,
+        or a harness calling ``decode_text`` in a loop) redacts more slowly as it runs.
+        """
         if len(value) < MIN_SECRET_LENGTH:
             return
         with self._lock:
