@@ -34,8 +34,8 @@ attempt, because it carries the precise reason. The parser remembers how many su
 each session had (the last ``MEMORY_SIZE`` sessions). The disconnect line of that session
 then counts only the attempts beyond them, with the reason of the disconnect. A session
 without ``oauth2 failed`` lines (other passdbs, or an Info line that the log level dropped)
-has every attempt counted by its disconnect line. A ``Login:`` line forgets the session, so
-failures before a later successful AUTH of the same session stay counted.
+has every attempt counted by its disconnect line. A ``Login:`` line drops the session from
+that memory, so failures before a later successful AUTH of the same session stay counted.
 
 Every other line of a Dovecot process (master, config, the mail processes, Debug lines) is
 attributed to Dovecot without an event.
@@ -261,6 +261,7 @@ class DovecotParser:
             if session_id is not None:
                 self._causes.pop(session_id, None)
             return _login_success(line)
+
         found = _DISCONNECT.search(text)
         if found is None:
             return _SOURCE_ONLY
@@ -269,22 +270,7 @@ class DovecotParser:
             return _SOURCE_ONLY
         if session_id is not None:
             attempts -= self._causes.pop(session_id, 0)
-        fields = found["fields"]
-        mechanism = _field(_METHOD, fields, "method")
-        if reason == CREDENTIALS_REJECTED and mechanism in BEARER_MECHANISMS:
-            # The credential of a bearer mechanism is the token, and Dovecot logs the passdb's
-            # reason only with auth_verbose = yes.
-            reason = TOKEN_REJECTED
-        event = LogEvent(
-            Source.DOVECOT,
-            Side.SERVER,
-            Outcome.FAILURE,
-            line.timestamp,
-            _field(_REMOTE_IP, fields, "ip"),
-            reason=reason,
-            reply_text=found["reason"],
-            mechanism=mechanism,
-        )
+        event = _disconnect_failure(line, found, reason)
         return LineResult((event,) * max(attempts, 0), Source.DOVECOT)
 
     def _parse_oauth2_failure(self, line: DovecotLine) -> LineResult:
@@ -327,6 +313,26 @@ def _disconnect_reason(text: str) -> tuple[str | None, int]:
     return None, 0
 
 
+def _disconnect_failure(line: DovecotLine, found: re.Match[str], reason: str) -> LogEvent:
+    """Return the failed attempt of a disconnect line that ``_DISCONNECT`` matched."""
+    fields = found["fields"]
+    mechanism = _field(_METHOD, fields, "method")
+    if reason == CREDENTIALS_REJECTED and mechanism in BEARER_MECHANISMS:
+        # The credential of a bearer mechanism is the token, and Dovecot logs the passdb's
+        # reason only with auth_verbose = yes.
+        reason = TOKEN_REJECTED
+    return LogEvent(
+        Source.DOVECOT,
+        Side.SERVER,
+        Outcome.FAILURE,
+        line.timestamp,
+        _field(_REMOTE_IP, fields, "ip"),
+        reason=reason,
+        reply_text=found["reason"],
+        mechanism=mechanism,
+    )
+
+
 def _login_success(line: DovecotLine) -> LineResult:
     text = line.text
     event = LogEvent(
@@ -344,7 +350,7 @@ def _field(pattern: re.Pattern[str], text: str, group: str) -> str | None:
     """Return ``group`` of the last match in ``text``, None without a match.
 
     Dovecot writes ``user=<name>`` first and unescaped, so a client can put ``rip=`` or
-    ``method=`` into its user name; the fields that Dovecot itself writes come after it.
+    ``method=`` into its user name. The fields that Dovecot itself writes come after it.
     """
     last = deque(pattern.finditer(text), maxlen=1)
     return last[0][group] if last else None
