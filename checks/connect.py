@@ -449,7 +449,7 @@ def _capability_findings(
     findings: list[Finding] = []
     before = outcome.capabilities_before_tls
     # Dovecot treats a client whose address equals its own as secured and offers AUTH before
-    # TLS to it; a loopback session therefore tells nothing about what remote clients get.
+    # TLS to it, so a loopback session shows nothing about what remote clients are offered.
     if before is not None and before.auth_mechanisms and not _is_loopback(outcome.address):
         mechanisms = " ".join(before.auth_mechanisms)
         findings.append(

@@ -60,7 +60,7 @@ class Redactor:
         """Add ``value`` and its encoded forms to what ``redact`` masks.
 
         NOTE: registered forms are never removed, and ``redact`` tries each of them, so a
-        process that sees many different secrets (the exporter over weeks of hourly tokens,
+        process that registers many different secrets (the exporter over weeks of hourly tokens,
         or a harness calling ``decode_text`` in a loop) redacts more slowly as it runs.
         """
         if len(value) < MIN_SECRET_LENGTH:
@@ -169,8 +169,8 @@ _OPERATORS = frozenset({"|", "||", "&&", ";", "&"})
 _PATH_PREFIXES = ("/", "~/", "./", "../")
 _PAIR = re.compile(r"(?P<key>[A-Za-z_][\w.-]*)=(?P<value>[^&\"',;)}\]]*)")
 """A ``key=value`` pair. The value ends at ``&`` and at the quote, comma or bracket that
-closes the JSON string or text around it, as in ``"...&client_secret=S", ...``; form values
-are URL-encoded, so a real value never contains those characters."""
+closes the JSON string or text around it, as in ``"...&client_secret=S", ...``. Form values
+are URL-encoded, so a real value contains none of those characters."""
 _QUOTES = "\"'"
 
 

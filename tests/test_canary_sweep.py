@@ -8,10 +8,11 @@ the wire as they would in production. Every command runs in a fresh ``python -m 
 process, so its redactor contains only the secrets that the command read itself, never the
 ones that the lab in the test process registered.
 
-A canary leaks when any of these forms appears on stdout, stderr (debug logging included) or
-in an HTTP body: the raw value, its standard base64 and base64url, the base64 and base64url
-of the XOAUTH2 and OAUTHBEARER initial responses that carry it, ``quote`` and ``quote_plus``,
-and the first 16 characters of each of these that encode only the canary.
+A canary leaks when one of its forms appears on stdout, stderr (debug logging included) or in
+an HTTP body. The forms are the raw value, its standard base64 and base64url, the base64 and
+base64url of the XOAUTH2 and OAUTHBEARER initial responses that carry it, and its ``quote``
+and ``quote_plus`` encodings. The first 16 characters of each form that encode only the
+canary count as well.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """The deployment chain end to end: ``smtpdiag check`` and ``smtpdiag logs`` on the real chain.
 
 Each chain scenario runs Postfix 3.7, the msmtpd-style relay, msmtp 1.8 with a refresh-token
-script and Dovecot 2.3 on loopback, sends three messages into Postfix, and then runs the
-``smtpdiag`` program on what the chain left: the written configuration, the same deployment
-given by flags, and the four log files. Each chain runs once per module, on first use.
+script and Dovecot 2.3 on loopback, and sends three messages into Postfix. The tests then run
+the ``smtpdiag`` program on what the chain left: the written configuration, the same
+deployment given by flags, and the four log files. Each chain runs once per module, on first
+use.
 """
 
 from __future__ import annotations

@@ -113,8 +113,8 @@ def _json_body(text: str) -> Mapping[str, Any] | None:
         value = json.loads(text)
     except ValueError:
         try:
-            # The compiler warns on stderr about odd literals such as "1and" in text that is
-            # no Python literal at all; that text is simply not a body.
+            # The compiler prints a SyntaxWarning for odd literals such as "1and". Such text
+            # is no literal at all, so it is not a body, and stderr stays clean.
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", SyntaxWarning)
                 value = ast.literal_eval(text)

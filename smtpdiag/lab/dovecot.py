@@ -292,7 +292,7 @@ def dovecot_config_text(settings: DovecotSettings, directory: Path, port: int) -
         lines.append("auth_debug = yes")
     lines += [
         # Without the anvil-auth-penalty socket the auth process applies no auth penalty.
-        # The penalty holds each AUTH from an address after a failed one for 2 s, doubling
+        # The penalty delays each AUTH from an address after a failed one by 2 s, doubling
         # up to 15 s, so it would slow every later check against the same lab.
         "service anvil {",
         "  unix_listener anvil-auth-penalty {",

@@ -18,7 +18,8 @@ What ``postfix -c`` needs (Postfix 3.7.11 on Debian, checked by running it as ro
   warns about every file under ``config_directory`` that root does not own, so a queue
   inside it fills the log with warnings.
 - The ``postfix`` user must be able to enter the queue, so the directory and all its parents
-  need the search bit for others (mode 0755 here; ``tempfile.mkdtemp`` creates 0700).
+  need the search bit for others. ``start`` sets the directory to 0755, because
+  ``tempfile.mkdtemp`` creates it with 0700.
 """
 
 from __future__ import annotations
@@ -44,9 +45,9 @@ logger = logging.getLogger(__name__)
 LOOPBACK = "127.0.0.1"
 
 MASTER_CF_SOURCES = (Path("/usr/share/postfix/master.cf.dist"), Path("/etc/postfix/master.cf"))
-"""Where the base of the instance's own master.cf is read, first found wins: the copy that
-Debian's package ships unchanged, then the one its installation writes to /etc/postfix, which
-an administrator may have changed."""
+"""Candidate files for the base of the instance's own master.cf; the first that exists is used.
+Debian's package ships the first unchanged. Its installation writes the second, which an
+administrator may have changed since."""
 
 COMPATIBILITY_LEVEL = "3.6"
 """Highest ``compatibility_level`` of Postfix 3.7, which turns off the warnings about changed

@@ -673,7 +673,7 @@ def _toml_value(value: TomlValue) -> str:
 def serve(scenario_name: str, out: TextIO) -> int:
     """Run a lab until SIGINT, SIGTERM or SIGHUP; write its JSON line to ``out`` once it is up.
 
-    SIGHUP arrives when the terminal closes or an SSH session drops; without a handler it
+    SIGHUP arrives when the terminal closes or an SSH session drops. Without a handler it
     would end the process and leave Dovecot, Postfix and the lab's secrets behind.
 
     Must be called from the main thread, because only that thread can install signal

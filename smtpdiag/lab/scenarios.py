@@ -385,7 +385,7 @@ DOVECOT_SCENARIOS = (
     ),
     Scenario(
         name="dovecot-token-expired",
-        description="real Dovecot: the token file holds a JWT that expired an hour ago",
+        description="real Dovecot: the token file contains a JWT that expired an hour ago",
         # The introspection endpoint reports the expired token inactive to Dovecot and
         # smtpdiag, and smtpdiag also reads the expiry from the JWT's own exp claim.
         dovecot=True,
@@ -399,7 +399,7 @@ DOVECOT_SCENARIOS = (
     ),
     Scenario(
         name="dovecot-user-mismatch",
-        description="real Dovecot: the token file holds a JWT for another user",
+        description="real Dovecot: the token file contains a JWT for another user",
         dovecot=True,
         access_token=AccessTokenState.OTHER_USER,
         expected_codes=(

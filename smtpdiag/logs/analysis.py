@@ -327,7 +327,7 @@ class Analysis:
         failed = outcome is Outcome.FAILURE
         # NOTE: the totals and windows add every source. Logs of one chain (Postfix, msmtpd,
         # msmtp and the server) each record the same message, so read together they count
-        # one failed AUTH once per log; the per-source counts stay exact.
+        # one failed AUTH once per log. The per-source counts stay exact.
         self._attempts += 1
         counter.attempts += 1
         if failed:

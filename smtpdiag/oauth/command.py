@@ -476,8 +476,8 @@ def _find_error_text(output: bytes) -> dict[str, Any] | None:
     """Return an error body built from an OAuth error code in plain text, or None.
 
     Token scripts often print the error code and description of the provider's reply as text
-    in place of its JSON body; ``error_description`` keeps the rest of the line, which holds
-    the AADSTS code that Microsoft puts there.
+    in place of its JSON body. ``error_description`` keeps the rest of the line, because it
+    contains the AADSTS code that Microsoft puts there.
     """
     found = _OAUTH_ERROR_TEXT.search(output[:_MAX_TEXT_SCAN].decode("utf-8", errors="replace"))
     if found is None:

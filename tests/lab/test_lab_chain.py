@@ -122,14 +122,15 @@ def _run(directory: Path, server_kind: str, fault: ChainFault) -> ChainRun:
     msmtp = require_program("msmtp")
     if server_kind == "dovecot":
         require_program("dovecot")
+
     (directory / "certs").mkdir()
     certificates = write_certificates(directory / "certs")
     account = LabAccount(USER, Secret("ya29.lab-own-token-not-used", "test token"))
     credentials = new_client_credentials(TokenProvider.MICROSOFT)
     chain_directory = directory / "chain"
     chain_directory.mkdir(mode=0o755)
-    stack = ExitStack()
-    with stack:
+
+    with ExitStack() as stack:
         token_server = stack.enter_context(
             TokenServer(TokenEndpointOptions(), account, credentials, certificates)
         )
@@ -149,6 +150,7 @@ def _run(directory: Path, server_kind: str, fault: ChainFault) -> ChainRun:
             msmtp=msmtp,
             postfix=postfix,
         )
+
         log_files = [info.postfix_log, info.relay_log, info.msmtp_log]
         if info.dovecot_log is not None:
             log_files.append(info.dovecot_log)
@@ -158,6 +160,7 @@ def _run(directory: Path, server_kind: str, fault: ChainFault) -> ChainRun:
             issued.append(json.loads(cache.read_text())["access_token"])
         log_text = "\n".join(path.read_text() for path in log_files)
         relay_log = info.relay_log.read_text()
+
     postfix_processes = _postfix_processes(chain_directory)
     return ChainRun(
         statuses=tuple(fate.status for fate in info.fates),

@@ -222,5 +222,5 @@ def test_postfix_fate_from_relay_reply(
     assert logged
     assert [fate.status for fate in fates] == [status]
     assert reply in fates[0].reason
-    # The bounce notice of a bounced message is discarded, so the relay sees one message.
+    # The bounce notice of a bounced message is discarded, so the relay gets one message.
     assert relay_log.count("pipe command is") == 1
