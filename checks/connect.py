@@ -70,9 +70,8 @@ NOT_SMTP = FindingKind(
     "connect.not_smtp",
     Severity.CRITICAL,
     "{endpoint} does not speak SMTP",
-    "The peer sent bytes that are not an SMTP reply ({error}). Another service listens on "
-    "this port, or a proxy interferes.",
-    f"Check the host and port. {_FIX_PORTS}",
+    "The peer sent bytes that are not an SMTP reply ({error}). {explanation}",
+    f"{{next_step}} {_FIX_PORTS}",
 )
 EHLO_REJECTED = FindingKind(
     "connect.ehlo_rejected",
@@ -108,8 +107,10 @@ TLS_HANDSHAKE_FAILED = FindingKind(
     "This check does not verify the certificate, so the cause is not the certificate: no "
     "common protocol version or cipher, a server that closes the connection, or a middlebox "
     "that breaks TLS.",
-    "See the tls check's finding for the OpenSSL reason and the openssl s_client command "
-    "that repeats the handshake; check the server's TLS logs.",
+    "Repeat the handshake with {openssl_command} and add -msg to see where it stops and "
+    "which alert is sent. Compare the TLS versions and ciphers that the server accepts with "
+    "this client's, and check the server's TLS logs. The tls check does not run after this "
+    "failure.",
 )
 PORT_EXPECTS_IMPLICIT_TLS = FindingKind(
     "connect.port_expects_implicit_tls",
@@ -394,9 +395,58 @@ def _endpoint_text(outcome: ProbeOutcome) -> str:
     return f"{outcome.address}:{outcome.port}"
 
 
+_OTHER_SERVICE = (
+    "Another service listens on this port (the evidence shows its first bytes), or a proxy "
+    "interferes."
+)
+_BROKEN_FRAMING = (
+    "The server greeted as SMTP and then broke SMTP's reply framing at the {stage} stage. "
+    "RFC 5321 (section 4.5.3.1.5) limits a reply line to 512 octets, and a real EHLO reply "
+    "has a few dozen lines at most. A faulty server or content filter, a tarpit that holds "
+    "clients with endless replies, or a proxy that corrupts the stream sends such replies."
+)
+_FIX_BROKEN_FRAMING = (
+    "Send the evidence to the server's operator: it shows the command and the reply that "
+    "broke. Meanwhile try the provider's other submission port, or another network if a "
+    "proxy sits in between."
+)
+
+
+def _not_smtp_details(outcome: ProbeOutcome) -> dict[str, str]:
+    """Explain a NOT_SMTP failure by whether the peer had already greeted as SMTP."""
+    if outcome.greeting is None:
+        return {
+            "explanation": _OTHER_SERVICE,
+            "next_step": "Check the host and port.",
+        }
+    stage = outcome.stage.value.replace("_", " ")
+    return {"explanation": _BROKEN_FRAMING.format(stage=stage), "next_step": _FIX_BROKEN_FRAMING}
+
+
+def _openssl_command(outcome: ProbeOutcome) -> str:
+    """Return the ``openssl s_client`` command that repeats this probe's TLS handshake."""
+    parts = ["openssl s_client"]
+    if not outcome.implicit_tls:
+        parts.append("-starttls smtp")
+    parts.append(f"-connect {_endpoint_text(outcome)}")
+    if outcome.server_hostname and not _is_ip_address(outcome.server_hostname):
+        parts.append(f"-servername {outcome.server_hostname}")
+    return " ".join(parts)
+
+
+def _is_ip_address(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
 def _details(outcome: ProbeOutcome, timeout: float) -> dict[str, Any]:
     reply = outcome.reply
     return {
+        **_not_smtp_details(outcome),
+        "openssl_command": _openssl_command(outcome),
         "endpoint": _endpoint_text(outcome),
         "address": outcome.address,
         "port": outcome.port,

@@ -89,6 +89,8 @@ class ProbeOutcome:
     elapsed_seconds: float = 0.0
     session: SmtpSession | None = None
     """Open session after a successful probe; None after a failure."""
+    server_hostname: str | None = None
+    """The request's host name, sent as SNI unless it is an IP address; None when absent."""
 
     @property
     def capabilities(self) -> Capabilities | None:
@@ -137,7 +139,9 @@ class ProbeRequest:
 
 def probe(request: ProbeRequest) -> ProbeOutcome:
     """Run the session steps for ``request`` and return what happened."""
-    outcome = ProbeOutcome(request.address, request.port, request.implicit_tls)
+    outcome = ProbeOutcome(
+        request.address, request.port, request.implicit_tls, server_hostname=request.server_hostname
+    )
     started = time.monotonic()
     channel: Channel | None = None
     try:

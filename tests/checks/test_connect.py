@@ -289,3 +289,48 @@ def test_plaintext_after_starttls_is_tls_failure() -> None:
         result = run_connect(port)
     assert codes(result)[0] == "connect.tls_handshake_failed"
     assert "accepted STARTTLS, then sent plaintext" in result.findings[0].title
+
+
+def test_not_smtp_at_greeting_names_other_service() -> None:
+    with scripted_peer([("send", b"SSH-2.0-OpenSSH_9.2p1\r\n")]) as port:
+        result = run_connect(port)
+    finding = result.findings[0]
+    assert "Another service listens on this port" in finding.cause
+    assert finding.fix.startswith("Check the host and port.")
+
+
+def test_not_smtp_after_greeting_names_broken_framing() -> None:
+    endless = b"".join(b"250-line %d\r\n" % number for number in range(300))
+    script: list[Step] = [("send", GREETING), ("read_line", None), ("send", endless)]
+    with scripted_peer(script) as port:
+        result = run_connect(port)
+    finding = result.findings[0]
+    assert finding.code == "connect.not_smtp"
+    assert "reply longer than 256 lines" in finding.cause
+    assert "broke SMTP's reply framing at the ehlo stage" in finding.cause
+    assert "Another service" not in finding.cause
+    assert finding.fix.startswith("Send the evidence to the server's operator")
+
+
+def test_tls_failure_fix_gives_openssl_command() -> None:
+    script: list[Step] = [
+        ("send", GREETING),
+        ("read_line", None),
+        ("send", b"250-mx.example.test\r\n250 STARTTLS\r\n"),
+        ("read_line", None),
+        ("send", b"220 go ahead\r\n"),
+        ("close", None),
+    ]
+    with scripted_peer(script) as port:
+        result = run_connect(port)
+    finding = result.findings[0]
+    assert finding.code == "connect.tls_handshake_failed"
+    assert f"openssl s_client -starttls smtp -connect 127.0.0.1:{port} and" in finding.fix
+    assert "tls check's finding" not in finding.fix
+
+
+def test_openssl_command_implicit_tls_with_sni() -> None:
+    outcome = ProbeOutcome("192.0.2.7", 465, True, server_hostname="smtp.example.test")
+    assert connect._openssl_command(outcome) == (
+        "openssl s_client -connect 192.0.2.7:465 -servername smtp.example.test"
+    )
