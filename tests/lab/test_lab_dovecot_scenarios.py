@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from lab_reports import empty_report
 from system_programs import require_program
 from typer.testing import CliRunner
 
@@ -21,7 +22,6 @@ from smtpdiag.lab import demo, runner
 from smtpdiag.lab.demo import DOVECOT_MISSING, run_demo
 from smtpdiag.lab.runner import LAB_USER, LabInfo, start_lab
 from smtpdiag.lab.scenarios import SCENARIOS, get_scenario
-from smtpdiag.models import CheckResult, Report
 
 EXPECTED_CODES = {
     "dovecot": set(),
@@ -322,17 +322,6 @@ def test_lab_without_dovecot_starts_nothing(
     with pytest.raises(UsageError), start_lab(get_scenario("dovecot"), workdir=tmp_path):
         pass
     assert list(tmp_path.iterdir()) == []
-
-
-def empty_report(config_file: Path) -> Report:
-    check = CheckResult.from_findings("connect", "summary", ())
-    return Report(
-        version="0",
-        target={},
-        started_at="2024-01-01T00:00:00Z",
-        duration_seconds=0.0,
-        checks=(check,),
-    )
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from lab_line_client import TIMEOUT_SECONDS, LineClient
+from lab_reports import empty_report
 from system_programs import require_program
 
 from smtpdiag.errors import UsageError
@@ -35,7 +36,6 @@ from smtpdiag.lab.runner import LAB_USER, LabInfo, start_lab
 from smtpdiag.lab.scenarios import SCENARIOS, get_scenario
 from smtpdiag.logs.analysis import analyze_files
 from smtpdiag.logs.options import AnalysisOptions
-from smtpdiag.models import CheckResult, Report
 
 SENDER = "sender@example.com"
 PIPE_FAILED = "auth_failure_rate.pipe_command_failed"
@@ -596,17 +596,6 @@ def test_start_lab_without_msmtp_leaves_no_files(
     with pytest.raises(UsageError), start_lab(get_scenario("relay"), workdir=tmp_path):
         pass
     assert list(tmp_path.iterdir()) == []
-
-
-def empty_report(config_file: Path) -> Report:
-    check = CheckResult.from_findings("connect", "summary", ())
-    return Report(
-        version="0",
-        target={},
-        started_at="2024-01-01T00:00:00Z",
-        duration_seconds=0.0,
-        checks=(check,),
-    )
 
 
 def test_demo_without_msmtp(monkeypatch: pytest.MonkeyPatch) -> None:
