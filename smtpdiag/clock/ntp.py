@@ -156,7 +156,10 @@ def _ntplib_reason(message: str, timeout: float) -> tuple[NtpFailure, str]:
     if message == "Invalid NTP packet.":
         # ntplib raises this only when the datagram is shorter than the NTP header and does
         # not pass the datagram on, so its exact length is unknown here.
-        reason = f"invalid reply: the datagram is shorter than the {NTP_HEADER_BYTES} bytes of NTP"
+        reason = (
+            "invalid reply: not an NTP packet, because the datagram is shorter than the "
+            f"{NTP_HEADER_BYTES}-byte NTP header"
+        )
         return NtpFailure.INVALID_REPLY, reason
     return NtpFailure.INVALID_REPLY, f"invalid reply: {message.rstrip('.')}"
 

@@ -13,6 +13,7 @@ import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import Enum
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -136,10 +137,16 @@ def post_form(
         connection = http.client.HTTPConnection(endpoint.host, endpoint.port, timeout=timeout)
     started = time.monotonic()
     deadline = started + 3 * timeout
+    stage = _Stage.CONNECT
     status: int | None = None
     response: http.client.HTTPResponse | None = None
     try:
+        # Connecting first lets a timeout in the TCP or TLS setup be reported apart from one
+        # after the request.
+        connection.connect()
+        stage = _Stage.SEND
         connection.request("POST", endpoint.path, body=body, headers=request_headers)
+        stage = _Stage.REPLY
         response = connection.getresponse()
         status = response.status
         data, truncated = _read_body(response, deadline)
@@ -160,12 +167,7 @@ def post_form(
     except ssl.SSLError as error:
         raise EndpointError(f"TLS handshake failed: {error.reason or error}", tls=True) from None
     except TimeoutError:
-        if status is None:
-            raise EndpointError(f"no reply within {timeout:g} s") from None
-        raise EndpointError(
-            f"the body of the HTTP {status} reply did not arrive in time "
-            f"({timeout:g} s per read, {3 * timeout:g} s in all)"
-        ) from None
+        raise EndpointError(_timeout_reason(stage, status, timeout, endpoint.scheme)) from None
     except socket.gaierror as error:
         raise EndpointError(
             f"the name {endpoint.host} does not resolve ({error.strerror})"
@@ -179,6 +181,31 @@ def post_form(
         if response is not None:
             response.close()
         connection.close()
+
+
+class _Stage(Enum):
+    """Step of a request that a timeout interrupted."""
+
+    CONNECT = "connect"
+    """TCP connection and, for https, the TLS handshake."""
+    SEND = "send"
+    REPLY = "reply"
+    """From the sent request to the end of the body."""
+
+
+def _timeout_reason(stage: _Stage, status: int | None, timeout: float, scheme: str) -> str:
+    """Return what timed out, as a phrase that names the timeout."""
+    if stage is _Stage.CONNECT:
+        handshake = " and TLS handshake" if scheme == "https" else ""
+        return f"the connection{handshake} did not complete within {timeout:g} s"
+    if stage is _Stage.SEND:
+        return f"sending the request took longer than {timeout:g} s"
+    if status is None:
+        return f"the request was sent, but no reply came within {timeout:g} s"
+    return (
+        f"the body of the HTTP {status} reply did not arrive in time "
+        f"({timeout:g} s per read, {3 * timeout:g} s in all)"
+    )
 
 
 def _read_body(response: http.client.HTTPResponse, deadline: float) -> tuple[bytes, bool]:

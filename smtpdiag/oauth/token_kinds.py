@@ -18,8 +18,8 @@ Placeholders (a placeholder that the caller leaves out renders as empty text):
 - ``{problem}``: what is wrong with a reply or with a command's output, as a phrase that
   completes "returned …" or "this command …", e.g. ``an HTML page`` or ``printed 3 lines``.
 - ``{endpoint}``: the token endpoint URL, and ``{host}``, ``{port}`` its host and port.
-- ``{reason}``: why a connection or command failed, e.g. ``no reply within 1 s``,
-  ``exited with status 1``.
+- ``{reason}``: why a connection or command failed, e.g. ``the request was sent, but no
+  reply came within 1 s``, ``exited with status 1``.
 - ``{stderr}``: the token command's standard error output, already redacted, as a clause that
   starts with a semicolon, e.g. ``; it wrote to stderr: invalid_grant``; empty when there was
   none.
@@ -253,8 +253,8 @@ ENDPOINT_HTTP_ERROR = FindingKind(
     "token.endpoint_http_error",
     Severity.CRITICAL,
     "The token endpoint returned HTTP {http_status}",
-    "The endpoint answered with an HTTP error status and without an OAuth error body, so the "
-    "request did not reach a working token service.{cause_hint}",
+    "The endpoint answered with an HTTP error status and without an OAuth error that names a "
+    "problem in the request, so the request did not reach a working token service.{cause_hint}",
     "Check the token endpoint URL against docs/providers.md.{fix_hint}",
 )
 
@@ -263,14 +263,17 @@ ENDPOINT_HTTP_ERROR = FindingKind(
 ENDPOINT_UNREACHABLE = FindingKind(
     "token.endpoint_unreachable",
     Severity.CRITICAL,
-    "The token endpoint is unreachable: {reason}",
-    "smtpdiag got no complete HTTP reply from {endpoint} ({reason}). A name that does not "
-    "resolve, a firewall that blocks outbound HTTPS, a network that allows the web only "
-    "through a proxy, an endpoint that answers slower than the timeout, or an outage at the "
-    "provider causes this.",
-    "From this host, test the connection (curl -sv {endpoint} -o /dev/null), and check name "
-    "resolution of {host} and the firewall rules for outbound connections to port {port}. A "
-    "slow endpoint needs a larger --timeout.",
+    "No complete HTTP reply from the token endpoint: {reason}",
+    "smtpdiag got no complete HTTP reply from {endpoint} ({reason}). When the connection "
+    "fails, the usual causes are a name that does not resolve, a firewall that blocks "
+    "outbound HTTPS, or a network that allows the web only through a proxy. When the request "
+    "was sent but no reply came, the endpoint or a proxy in front of it is slower than the "
+    "timeout or has stalled, or the provider has an outage.",
+    "From this host, test the connection (curl -sv {endpoint} -o /dev/null). When it does not "
+    "connect, check name resolution of {host} and the firewall rules for outbound connections "
+    "to port {port}. When it connects but no reply comes, check the provider's service status "
+    "and any proxy in between. A larger --timeout helps only an endpoint that is slow, not "
+    "one that never replies.",
 )
 ENDPOINT_TLS = FindingKind(
     "token.endpoint_tls",

@@ -63,7 +63,8 @@ def test_closed_port_is_unreachable() -> None:
         ("garbage", "invalid reply: mode 0 is not a server reply", NtpFailure.INVALID_REPLY),
         (
             "short",
-            "invalid reply: the datagram is shorter than the 48 bytes of NTP",
+            "invalid reply: not an NTP packet, because the datagram is shorter than the "
+            "48-byte NTP header",
             NtpFailure.INVALID_REPLY,
         ),
         (

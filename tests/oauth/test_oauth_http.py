@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import socket
 import ssl
 import threading
 import time
@@ -141,8 +142,22 @@ def test_silent_server_times_out() -> None:
     def handle(request: http.server.BaseHTTPRequestHandler) -> None:
         time.sleep(3)
 
-    with serve(handle) as url, pytest.raises(EndpointError, match=r"no reply within 0.3 s"):
+    with serve(handle) as url, pytest.raises(EndpointError) as caught:
         post_form(url, {}, timeout=0.3)
+    assert caught.value.reason == "the request was sent, but no reply came within 0.3 s"
+
+
+def test_silent_tls_listener_times_out_in_handshake() -> None:
+    # The kernel accepts the TCP connection into the backlog, and nothing replies to
+    # the ClientHello.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+        with pytest.raises(EndpointError) as caught:
+            post_form(f"https://127.0.0.1:{port}/token", {}, timeout=0.3)
+    assert caught.value.reason == "the connection and TLS handshake did not complete within 0.3 s"
+    assert caught.value.tls is False
 
 
 def test_body_is_cut_at_the_limit() -> None:

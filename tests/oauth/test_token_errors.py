@@ -768,6 +768,23 @@ CAPTIVE_PORTAL = (
 )
 
 
+# Google's token endpoint when its backend fails, as public bug reports quote it with HTTP 500.
+GOOGLE_INTERNAL_FAILURE = {"error": "internal_failure", "error_description": "Backend Error"}
+
+# Microsoft's transient failure, in the shape of a public report of an HTTP 503. The trace
+# and correlation ids are made up.
+MICROSOFT_TRANSIENT = {
+    "error": "temporarily_unavailable",
+    "error_description": "AADSTS90033: A transient error has occurred. Please try again.\r\n"
+    "Trace ID: 5b2e7c10-0a9d-4c3e-8f61-2d4b6a8c0e00\r\n"
+    "Correlation ID: 9c1d3e5f-7a9b-4c1d-8e3f-5a7b9c1d3e5f\r\nTimestamp: 2020-09-28 21:43:07Z",
+    "error_codes": [90033],
+    "timestamp": "2020-09-28 21:43:07Z",
+    "trace_id": "5b2e7c10-0a9d-4c3e-8f61-2d4b6a8c0e00",
+    "correlation_id": "9c1d3e5f-7a9b-4c1d-8e3f-5a7b9c1d3e5f",
+}
+
+
 def reply(
     status: int,
     body: bytes,
@@ -840,6 +857,16 @@ REPLY_CASES: dict[str, tuple[HttpReply, str]] = {
     ),
     "success_json_list": (json_reply(200, ["access_token"]), "token.malformed_response"),
     "deeply_nested": (reply(400, b"[" * 100_000), "token.malformed_response"),
+    "google_internal_failure_500": (
+        json_reply(500, GOOGLE_INTERNAL_FAILURE),
+        "token.endpoint_http_error",
+    ),
+    "microsoft_transient_503": (
+        json_reply(503, MICROSOFT_TRANSIENT),
+        "token.endpoint_http_error",
+    ),
+    "unknown_error_400": (json_reply(400, GOOGLE_INTERNAL_FAILURE), "token.error"),
+    "invalid_grant_500": (json_reply(500, {"error": "invalid_grant"}), "token.invalid_grant"),
 }
 
 
@@ -940,6 +967,61 @@ def test_success_without_token_named() -> None:
 def test_long_body_excerpt_cut() -> None:
     finding = finding_for_reply(reply(500, b"x" * 5000, "text/plain"), MICROSOFT, ENDPOINT)
     assert finding.evidence[-1] == "body: " + "x" * 300 + " …"
+
+
+def test_server_failure_title() -> None:
+    http_reply, _ = REPLY_CASES["google_internal_failure_500"]
+    assert finding_for_reply(http_reply, GOOGLE, ENDPOINT).title == (
+        "The token endpoint returned HTTP 500"
+    )
+
+
+def test_server_failure_names_error() -> None:
+    http_reply, _ = REPLY_CASES["google_internal_failure_500"]
+    cause = finding_for_reply(http_reply, GOOGLE, ENDPOINT).cause
+    assert "The body names the error internal_failure." in cause
+    assert 'The provider says: "Backend Error".' in cause
+    assert "A 5xx status means that the identity provider" in cause
+
+
+def test_server_failure_fix_says_retry() -> None:
+    http_reply, _ = REPLY_CASES["microsoft_transient_503"]
+    fix = finding_for_reply(http_reply, MICROSOFT, ENDPOINT).fix
+    assert "not of this client's settings: retry in a few minutes" in fix
+
+
+def test_server_failure_keeps_error_facts() -> None:
+    http_reply, _ = REPLY_CASES["microsoft_transient_503"]
+    facts = finding_for_reply(http_reply, MICROSOFT, ENDPOINT).facts
+    assert facts["oauth_error"] == "temporarily_unavailable"
+    assert facts["provider_error_code"] == "AADSTS90033"
+    assert facts["http_status"] == 503
+
+
+def test_truncated_title_names_limit() -> None:
+    http_reply, _ = REPLY_CASES["truncated_json"]
+    assert finding_for_reply(http_reply, MICROSOFT, ENDPOINT).title == (
+        "The token endpoint returned a body over 1 MiB (read cut at 1 MiB) instead of a token "
+        "response (HTTP 200)"
+    )
+
+
+def test_truncated_cause_names_limit() -> None:
+    http_reply, _ = REPLY_CASES["truncated_json"]
+    cause = finding_for_reply(http_reply, MICROSOFT, ENDPOINT).cause
+    assert "smtpdiag stopped reading after 1 MiB (1048576 bytes), its limit for a reply." in cause
+
+
+def test_unbroken_body_excerpt_cut() -> None:
+    body = b'{"padding":"' + b"A" * 65536
+    finding = finding_for_reply(reply(200, body, truncated=True), MICROSOFT, ENDPOINT)
+    assert finding.evidence[-1] == 'body: {"padding":"' + "A" * 288 + " …"
+
+
+def test_pair_longer_than_mask_window_masked() -> None:
+    value = "lab-refresh-" + "Q" * 5000
+    finding = finding_for_reply(reply(400, f"refresh_token={value}".encode()), GOOGLE, ENDPOINT)
+    assert finding.evidence[-1] == "body: refresh_token=[REDACTED] …"
 
 
 def test_error_reply_severity() -> None:
