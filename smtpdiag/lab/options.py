@@ -198,15 +198,35 @@ class TokenFormat(StrEnum):
 
 @dataclass(frozen=True)
 class RecordedReply:
-    """A fixed HTTP reply of the token endpoint, recorded from a provider or a proxy."""
+    """A fixed HTTP reply of the token endpoint, recorded from a provider or a proxy.
+
+    Mostly an error status, but a 2xx status is allowed for a page that an intercepting
+    proxy or captive portal serves with status 200 in place of the token response.
+    """
 
     status: int
     body: str
     content_type: str = "application/json; charset=utf-8"
 
     def __post_init__(self) -> None:
-        if not 400 <= self.status <= 599:
-            raise ValueError(f"recorded reply status {self.status} is not a 4xx or 5xx status")
+        if not 200 <= self.status <= 599:
+            raise ValueError(
+                f"recorded reply status {self.status} is not an HTTP status from 200 to 599"
+            )
+
+
+class TokenFault(StrEnum):
+    """Misbehaviour of the token endpoint at ``POST /token`` that a fixed reply cannot show."""
+
+    HANG = "hang"
+    """Read the request and never reply, until the server stops."""
+    HUGE_BODY = "huge-body"
+    """Reply 200 with a JSON body of ``HUGE_BODY_OCTETS`` whose padding string never closes,
+    sent as fast as the client reads it."""
+
+
+HUGE_BODY_OCTETS = 10 * 1024 * 1024
+"""Size of the body in ``TokenFault.HUGE_BODY``: 10 MiB, ten times smtpdiag's read limit."""
 
 
 EXCHANGE_AUDIENCE = "https://outlook.office.com"
@@ -242,10 +262,17 @@ class TokenEndpointOptions:
     introspection_reply: RecordedReply | None = None
     """Reply to every ``POST /introspect`` in place of describing the token, e.g. a 500 of an
     introspection service that is down; None describes the token."""
+    fault: TokenFault | None = None
+    """Fault at every ``POST /token`` in place of ``error_reply`` and ``delay_seconds``, or
+    None for normal replies."""
 
     def __post_init__(self) -> None:
         if self.delay_seconds < 0:
             raise ValueError(f"delay_seconds {self.delay_seconds} is negative")
+        if self.fault is not None and (self.error_reply is not None or self.delay_seconds):
+            raise ValueError(
+                f"fault {self.fault.value!r} replaces error_reply and delay_seconds; drop them"
+            )
         if self.backdate_seconds < 0:
             raise ValueError(f"backdate_seconds {self.backdate_seconds} is negative")
 

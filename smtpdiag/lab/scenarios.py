@@ -34,6 +34,7 @@ from smtpdiag.lab.options import (
     ServerOptions,
     SmtpFault,
     TokenEndpointOptions,
+    TokenFault,
     TokenFormat,
     TokenProvider,
 )
@@ -341,6 +342,33 @@ GOOGLE_INVALID_GRANT_REPLY = RecordedReply(
 )
 """Google: a refresh token that expired or was revoked."""
 
+GOOGLE_INTERNAL_FAILURE_REPLY = RecordedReply(
+    status=500,
+    body=json.dumps({"error": "internal_failure", "error_description": "Backend Error"}, indent=2),
+)
+"""Google: the token endpoint's backend failed.
+
+Public error reports from users of Google's client libraries show this body: with HTTP 500
+in 2017, and without ``error_description`` in 2019."""
+
+SIGN_IN_PAGE_REPLY = RecordedReply(
+    status=200,
+    body=(
+        "<!DOCTYPE html>\n<html>\n<head><title>Sign in to continue</title></head>\n<body>\n"
+        "<h1>Sign in to continue</h1>\n"
+        "<p>This network requires you to sign in before you can reach the internet.</p>\n"
+        '<form method="post" action="/portal/login">\n'
+        '<input name="username"> <input name="password" type="password">\n'
+        '<button type="submit">Sign in</button>\n</form>\n</body>\n</html>\n'
+    ),
+    content_type="text/html; charset=utf-8",
+)
+"""A web proxy's sign-in page, sent with status 200 in place of the token response.
+
+NOTE: the page is not recorded from a product. It has the usual shape of captive portal
+and proxy sign-in pages: a title and a form that posts a user name and password to the
+proxy."""
+
 PROXY_ERROR_PAGE_REPLY = RecordedReply(
     status=502,
     body=(
@@ -553,6 +581,68 @@ FAULT_SCENARIOS = (
 )
 """Scenarios of the raw fault server; each check must end within the timeout with a finding."""
 
+ENDPOINT_FAULT_SCENARIOS = (
+    Scenario(
+        name="token-hang",
+        description="token endpoint that completes TLS, reads the request and never replies",
+        server=EXCHANGE_TOKEN_SERVER,
+        token_endpoint=TokenEndpointOptions(fault=TokenFault.HANG),
+        timeout=FAULT_TIMEOUT,
+        expected_codes=("token.endpoint_unreachable",),
+    ),
+    Scenario(
+        name="token-500",
+        description="Google-like token endpoint: HTTP 500 with internal_failure, Backend Error",
+        server=GMAIL_TOKEN_SERVER,
+        token_endpoint=TokenEndpointOptions(
+            provider=TokenProvider.GOOGLE,
+            token_format=TokenFormat.OPAQUE,
+            error_reply=GOOGLE_INTERNAL_FAILURE_REPLY,
+        ),
+        timeout=FAULT_TIMEOUT,
+        expected_codes=("token.endpoint_http_error",),
+    ),
+    Scenario(
+        name="token-html-200",
+        description="token endpoint behind a proxy that sends its sign-in page with status 200",
+        server=EXCHANGE_TOKEN_SERVER,
+        token_endpoint=TokenEndpointOptions(error_reply=SIGN_IN_PAGE_REPLY),
+        timeout=FAULT_TIMEOUT,
+        expected_codes=("token.malformed_response",),
+    ),
+    Scenario(
+        name="token-10mb",
+        description="token endpoint that sends 200 with a 10 MiB JSON body that never closes",
+        server=EXCHANGE_TOKEN_SERVER,
+        token_endpoint=TokenEndpointOptions(fault=TokenFault.HUGE_BODY),
+        timeout=FAULT_TIMEOUT,
+        expected_codes=("token.malformed_response",),
+    ),
+    Scenario(
+        name="ntp-silent",
+        description="NTP responder that reads requests and never replies; lab clock 90 s ahead",
+        server=EXCHANGE_TOKEN_SERVER,
+        # The token endpoint's Date header is the fallback time source, which shows the skew.
+        token_endpoint=TokenEndpointOptions(),
+        clock_offset_seconds=CLOCK_SKEW_SECONDS,
+        ntp_mode=NtpMode.SILENT,
+        timeout=FAULT_TIMEOUT,
+        expected_codes=("clock.ntp_unreachable", "clock.skew"),
+    ),
+    Scenario(
+        name="ntp-garbage",
+        description="NTP responder that replies with 32 octets of text; lab clock 90 s ahead",
+        server=EXCHANGE_TOKEN_SERVER,
+        token_endpoint=TokenEndpointOptions(),
+        clock_offset_seconds=CLOCK_SKEW_SECONDS,
+        ntp_mode=NtpMode.GARBAGE,
+        timeout=FAULT_TIMEOUT,
+        expected_codes=("clock.ntp_unreachable", "clock.skew"),
+    ),
+)
+"""Faults of the token endpoint and the NTP responder, with the fault scenarios' timeout.
+The demo runs them after the fault server's scenarios."""
+
 
 _ALL = (
     Scenario(
@@ -742,6 +832,7 @@ _ALL = (
         expected_codes=("connect.starttls_rejected",),
     ),
     *FAULT_SCENARIOS,
+    *ENDPOINT_FAULT_SCENARIOS,
     Scenario(
         name="relay",
         description="msmtpd-style relay that pipes mail to msmtp, which sends it with XOAUTH2",

@@ -7,7 +7,8 @@ does, and ``POST /introspect`` the way RFC 7662 defines, for issued tokens and f
 account's own token. Every access token that the endpoint issues is registered with the lab
 account, so the lab submission servers accept it. ``TokenServer.revoke_grant`` revokes the
 refresh token and every access token at once, as a provider does when a user withdraws
-consent.
+consent. A ``TokenFault`` makes ``POST /token`` hang without a reply or send a body of
+10 MiB.
 
 The server is the standard library's ``ThreadingHTTPServer`` with the lab's server
 certificate, run in a daemon thread. Each connection gets its own thread, a socket timeout
@@ -43,8 +44,10 @@ from smtpdiag.lab.lab_account import APP_SMTP_PERMISSION, IssuedToken, LabAccoun
 from smtpdiag.lab.lab_clock import LabClock
 from smtpdiag.lab.options import (
     GOOGLE_MAIL_SCOPE,
+    HUGE_BODY_OCTETS,
     RecordedReply,
     TokenEndpointOptions,
+    TokenFault,
     TokenFormat,
     TokenProvider,
 )
@@ -80,6 +83,12 @@ MAX_REQUEST_BODY_OCTETS = 65536
 """Maximum request body size in octets; a token request has a few hundred."""
 
 _MAX_FORM_FIELDS = 100
+
+HUGE_BODY_START = b'{"token_type":"Bearer","expires_in":3599,"padding":"'
+"""Start of the body in ``TokenFault.HUGE_BODY``. Padding fills the rest, and neither the
+string nor the object is ever closed."""
+
+_PADDING_CHUNK = b"A" * 65536
 
 # Prefixes that make the random values look like the real thing in transcripts.
 _GOOGLE_ACCESS_TOKEN_PREFIX = "ya29.lab-"  # noqa: S105 (a prefix; the rest is random)
@@ -646,6 +655,8 @@ class _TokenRequestHandler(BaseHTTPRequestHandler):
 
         if path == TOKEN_PATH:
             self.server.endpoint.count_token_request()
+            if self._serve_fault():
+                return
             delay = self.server.endpoint.options.delay_seconds
             # The wait ends early when the server stops; the client then gets no reply.
             if delay > 0 and self.server.stopping.wait(delay):
@@ -689,19 +700,69 @@ class _TokenRequestHandler(BaseHTTPRequestHandler):
             return None
         return body
 
+    def _serve_fault(self) -> bool:
+        """Act out the scenario's ``TokenFault`` and return True, or return False without one."""
+        fault = self.server.endpoint.options.fault
+        if fault is TokenFault.HANG:
+            logger.debug("%s: POST /token left unanswered until the server stops", self._client())
+            # Only the server's stop ends the wait. The thread is a daemon thread, and after
+            # the stop the connection closes without a reply.
+            self.server.stopping.wait()
+            self.close_connection = True
+            return True
+        if fault is TokenFault.HUGE_BODY:
+            self._send_huge_body()
+            return True
+        return False
+
+    def _send_huge_body(self) -> None:
+        """Send 200 with a body of ``HUGE_BODY_OCTETS`` until the client stops reading.
+
+        A client that closes the connection ends the write with an error. One that stops
+        reading but keeps the connection open blocks a write until the socket timeout, so
+        the thread ends either way, and the server's stop ends it before the next chunk.
+        """
+        self._send_head(200, "application/json; charset=utf-8", HUGE_BODY_OCTETS)
+        sent = 0
+        try:
+            self.wfile.write(HUGE_BODY_START)
+            sent = len(HUGE_BODY_START)
+            while sent < HUGE_BODY_OCTETS and not self.server.stopping.is_set():
+                chunk = _PADDING_CHUNK[: HUGE_BODY_OCTETS - sent]
+                self.wfile.write(chunk)
+                sent += len(chunk)
+        except OSError as error:
+            logger.debug(
+                "%s: client stopped reading the huge body after %d of %d octets: %s",
+                self._client(),
+                sent,
+                HUGE_BODY_OCTETS,
+                error,
+            )
+
     def _send(self, reply: EndpointReply, extra_headers: Mapping[str, str] | None = None) -> None:
+        self._send_head(reply.status, reply.content_type, len(reply.body), extra_headers)
+        self.wfile.write(reply.body)
+
+    def _send_head(
+        self,
+        status: int,
+        content_type: str,
+        length: int,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """Send the status line and headers of a reply whose body has ``length`` octets."""
         # Every reply ends the connection, so a client never waits for a second request.
         self.close_connection = True
-        self.send_response(reply.status)
-        self.send_header("Content-Type", reply.content_type)
-        self.send_header("Content-Length", str(len(reply.body)))
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(length))
         self.send_header("Cache-Control", "no-store, no-cache")
         self.send_header("Pragma", "no-cache")
         for name, value in (extra_headers or {}).items():
             self.send_header(name, value)
         self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(reply.body)
 
     def version_string(self) -> str:
         """Return the ``Server`` header value, without the Python version."""

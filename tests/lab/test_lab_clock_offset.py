@@ -34,6 +34,8 @@ CLOCK_SCENARIOS = {
     "clock-skew-minus-90s": (-90.0, NtpMode.ANSWER, ("clock.skew",)),
     "clock-skew-3s": (3.0, NtpMode.ANSWER, ()),
     "ntp-unreachable": (90.0, NtpMode.CLOSED, ("clock.ntp_unreachable", "clock.skew")),
+    "ntp-silent": (90.0, NtpMode.SILENT, ("clock.ntp_unreachable", "clock.skew")),
+    "ntp-garbage": (90.0, NtpMode.GARBAGE, ("clock.ntp_unreachable", "clock.skew")),
 }
 
 

@@ -20,7 +20,13 @@ import pytest
 from smtpdiag.lab.lab_account import IssuedToken, LabAccount, exchange_accepts, token_accepted
 from smtpdiag.lab.options import ServerOptions
 from smtpdiag.lab.runner import LAB_USER, LabInfo, start_lab
-from smtpdiag.lab.scenarios import EXCHANGE_TOKEN_SERVER, SCENARIOS, Scenario, get_scenario
+from smtpdiag.lab.scenarios import (
+    ENDPOINT_FAULT_SCENARIOS,
+    EXCHANGE_TOKEN_SERVER,
+    SCENARIOS,
+    Scenario,
+    get_scenario,
+)
 from smtpdiag.lab.token_server import LAB_TENANT_ID
 from smtpdiag.oauth.profiles import EXCHANGE_AUDIENCES
 from smtpdiag.secrets import Secret
@@ -85,7 +91,8 @@ def test_token_scenario_has_endpoint_options(name: str) -> None:
 
 def test_only_token_scenarios_have_endpoint_options() -> None:
     names = [name for name, scenario in SCENARIOS.items() if scenario.token_endpoint]
-    assert names == TOKEN_SCENARIOS + CLOCK_SCENARIOS
+    faults = [scenario.name for scenario in ENDPOINT_FAULT_SCENARIOS]
+    assert names == faults + TOKEN_SCENARIOS + CLOCK_SCENARIOS
 
 
 def test_requested_scope_needs_endpoint_options() -> None:

@@ -22,14 +22,17 @@ from smtpdiag.lab.certs import CertificateFiles
 from smtpdiag.lab.lab_account import LabAccount
 from smtpdiag.lab.options import (
     GOOGLE_MAIL_SCOPE,
+    HUGE_BODY_OCTETS,
     RecordedReply,
     TokenEndpointOptions,
+    TokenFault,
     TokenFormat,
     TokenProvider,
 )
 from smtpdiag.lab.scenarios import SCENARIOS
 from smtpdiag.lab.token_server import (
     ACCESS_TOKEN_LIFETIME,
+    HUGE_BODY_START,
     LAB_TENANT_ID,
     MAX_REQUEST_BODY_OCTETS,
     ClientCredentials,
@@ -615,6 +618,8 @@ RECORDED_SCENARIOS = [
 
 def test_recorded_scenarios_listed() -> None:
     assert RECORDED_SCENARIOS == [
+        "token-500",
+        "token-html-200",
         "aadsts700082",
         "google-invalid-grant",
         "invalid-client",
@@ -700,6 +705,159 @@ def test_recorded_html_page() -> None:
     reply = recorded_reply("html-error-page")
     assert (reply.status, reply.content_type) == (502, "text/html")
     assert "<title>502 Bad Gateway</title>" in reply.body
+
+
+def test_recorded_google_internal_failure() -> None:
+    reply = recorded_reply("token-500")
+    assert (reply.status, json.loads(reply.body)) == (
+        500,
+        {"error": "internal_failure", "error_description": "Backend Error"},
+    )
+
+
+def test_recorded_sign_in_page() -> None:
+    reply = recorded_reply("token-html-200")
+    assert (reply.status, reply.content_type) == (200, "text/html; charset=utf-8")
+    assert "<title>Sign in to continue</title>" in reply.body
+
+
+@pytest.mark.parametrize("status", [200, 302, 599])
+def test_recorded_reply_status_accepted(status: int) -> None:
+    assert RecordedReply(status=status, body="").status == status
+
+
+@pytest.mark.parametrize("status", [100, 199, 600])
+def test_recorded_reply_status_rejected(status: int) -> None:
+    with pytest.raises(ValueError, match=f"status {status} is not an HTTP status from 200"):
+        RecordedReply(status=status, body="")
+
+
+# --- faults ---
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        pytest.param({"error_reply": RecordedReply(status=500, body="{}")}, id="error-reply"),
+        pytest.param({"delay_seconds": 1.0}, id="delay"),
+    ],
+)
+def test_fault_excludes_other_replies(changes: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="fault 'hang' replaces error_reply and delay_seconds"):
+        TokenEndpointOptions(fault=TokenFault.HANG, **changes)
+
+
+def test_hang_completes_tls_and_reads_request(start_lab: LabFactory) -> None:
+    with start_lab(TokenEndpointOptions(fault=TokenFault.HANG)) as lab:
+        connection = connect(lab, timeout=0.5)
+        try:
+            # connect() returns after the TLS handshake; the request is sent in full.
+            connection.connect()
+            connection.request(
+                "POST",
+                "/token",
+                body=urlencode(lab.refresh_fields()),
+                headers={"Content-Type": FORM},
+            )
+            wait_for_token_request(lab)
+            with pytest.raises(TimeoutError):
+                connection.getresponse()
+        finally:
+            connection.close()
+
+
+def test_hang_applies_to_token_only(start_lab: LabFactory) -> None:
+    with start_lab(TokenEndpointOptions(fault=TokenFault.HANG)) as lab:
+        reply = post_form(lab, "/introspect", {"token": "unknown"}, timeout=5)
+    assert reply.json() == {"active": False}
+
+
+def test_stop_ends_hang_without_reply(start_lab: LabFactory) -> None:
+    outcome: list[BaseException] = []
+
+    with start_lab(TokenEndpointOptions(fault=TokenFault.HANG)) as lab:
+
+        def client() -> None:
+            try:
+                post_form(lab, "/token", lab.refresh_fields(), timeout=20)
+            except (http.client.HTTPException, OSError) as error:
+                outcome.append(error)
+
+        thread = threading.Thread(target=client)
+        thread.start()
+        wait_for_token_request(lab)
+    thread.join(timeout=20)
+
+    assert not thread.is_alive()
+    assert len(outcome) == 1
+    # A closed connection, not a client timeout: the stop ended the hang.
+    assert isinstance(outcome[0], http.client.RemoteDisconnected)
+
+
+@pytest.fixture(scope="module")
+def huge_reply(start_lab: LabFactory) -> Response:
+    with start_lab(TokenEndpointOptions(fault=TokenFault.HUGE_BODY)) as lab:
+        return post_form(lab, "/token", lab.refresh_fields())
+
+
+def test_huge_body_status(huge_reply: Response) -> None:
+    assert huge_reply.status == 200
+
+
+def test_huge_body_length(huge_reply: Response) -> None:
+    assert len(huge_reply.body) == HUGE_BODY_OCTETS
+    assert huge_reply.headers["Content-Length"] == str(HUGE_BODY_OCTETS)
+
+
+def test_huge_body_is_json_that_never_closes(huge_reply: Response) -> None:
+    assert huge_reply.body.startswith(HUGE_BODY_START)
+    assert huge_reply.body[len(HUGE_BODY_START) :] == b"A" * (
+        HUGE_BODY_OCTETS - len(HUGE_BODY_START)
+    )
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(huge_reply.body)
+
+
+def test_huge_body_is_10_mib() -> None:
+    assert HUGE_BODY_OCTETS == 10 * 1024 * 1024
+
+
+def test_client_closing_mid_body_does_not_break_server(start_lab: LabFactory) -> None:
+    with start_lab(TokenEndpointOptions(fault=TokenFault.HUGE_BODY)) as lab:
+        connection = connect(lab)
+        try:
+            connection.request(
+                "POST",
+                "/token",
+                body=urlencode(lab.refresh_fields()),
+                headers={"Content-Type": FORM},
+            )
+            first = connection.getresponse().read(1024 * 1024)
+        finally:
+            connection.close()
+        reply = post_form(lab, "/introspect", {"token": "unknown"})
+    assert len(first) == 1024 * 1024
+    assert reply.json() == {"active": False}
+
+
+def test_stop_with_client_that_stopped_reading(start_lab: LabFactory) -> None:
+    with start_lab(TokenEndpointOptions(fault=TokenFault.HUGE_BODY)) as lab:
+        port = lab.server.port
+        connection = connect(lab)
+        connection.request(
+            "POST", "/token", body=urlencode(lab.refresh_fields()), headers={"Content-Type": FORM}
+        )
+        # The client reads the status line and the first bytes, then nothing more, while
+        # the server's writes fill the socket buffers.
+        response = connection.getresponse()
+        first = response.read(65536)
+    try:
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=5)
+    finally:
+        connection.close()
+    assert response.status == 200
+    assert first.startswith(HUGE_BODY_START)
 
 
 # --- delay and shutdown ---
