@@ -167,8 +167,9 @@ _PRINT_COMMANDS = frozenset({"echo", "printf"})
 """Programs whose arguments, in a password command, are the password itself."""
 _OPERATORS = frozenset({"|", "||", "&&", ";", "&"})
 _PATH_PREFIXES = ("/", "~/", "./", "../")
-_PAIR = re.compile(r"(?P<key>[A-Za-z_][\w.-]*)=(?P<value>[^&\"',;)}\]]*)")
-"""A ``key=value`` pair. The value ends at ``&`` and at the quote, comma or bracket that
+_KEY_FIRST_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
+_PAIR_VALUE = re.compile(r"[^&\"',;)}\]]*")
+"""The value of a ``key=value`` pair. It ends at ``&`` and at the quote, comma or bracket that
 closes the JSON string or text around it, as in ``"...&client_secret=S", ...``. Form values
 are URL-encoded, so a real value contains none of those characters."""
 _QUOTES = "\"'"
@@ -288,14 +289,48 @@ def _masked_value(value: str) -> str:
 
 def _masked_pairs(word: str) -> str:
     """Mask the values of ``key=value`` pairs whose key names a secret."""
+    return "&".join(_masked_first_pair(piece) for piece in word.split("&"))
 
-    def replace_pair(found: re.Match[str]) -> str:
-        key, value = found["key"], found["value"]
-        if _SECRET_NAME.search(key) is None:
-            return found[0]
-        return f"{key}={_masked_value(value)}"
 
-    return "&".join(_PAIR.sub(replace_pair, piece, count=1) for piece in word.split("&"))
+def _masked_first_pair(piece: str) -> str:
+    """Mask the value of the first ``key=value`` pair of ``piece`` if its key names a secret."""
+    found = _first_pair(piece)
+    if found is None:
+        return piece
+    key_start, equals, value_end = found
+    if _SECRET_NAME.search(piece, key_start, equals) is None:
+        return piece
+    masked = _masked_value(piece[equals + 1 : value_end])
+    return f"{piece[:equals]}={masked}{piece[value_end:]}"
+
+
+def _first_pair(piece: str) -> tuple[int, int, int] | None:
+    """Find the leftmost ``key=value`` pair: the key's start, the ``=`` and the value's end.
+
+    A key is an ASCII letter or ``_`` followed by word characters, dots and hyphens. The scan
+    goes back from each ``=`` in turn, so it takes linear time. The regex search it replaces
+    tried every start inside a long run of word characters without ``=``, which took 19 s for
+    64 KiB.
+    """
+    run_limit = 0
+    equals = piece.find("=")
+    while equals >= 0:
+        run_start = equals
+        while run_start > run_limit and _is_key_character(piece[run_start - 1]):
+            run_start -= 1
+        for key_start in range(run_start, equals):
+            if piece[key_start] in _KEY_FIRST_CHARACTERS:
+                value = _PAIR_VALUE.match(piece, equals + 1)
+                value_end = value.end() if value else equals + 1
+                return key_start, equals, value_end
+        run_limit = equals + 1
+        equals = piece.find("=", run_limit)
+    return None
+
+
+def _is_key_character(character: str) -> bool:
+    # The same set as the regular expression class [\w.-] for str patterns.
+    return character.isalnum() or character in "_.-"
 
 
 def _masked_word(word: str) -> str:
