@@ -15,11 +15,12 @@ import re
 import ssl
 import stat
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
+from smtpdiag.config_trust import FileIdentity, find_trust_problem
 from smtpdiag.config_values import KEYS, parse_host, parse_port
 from smtpdiag.context import (
     DEFAULT_MSMTP_TIME_FORMAT,
@@ -80,6 +81,41 @@ class Loaded:
     settings: Settings
 
 
+COMMAND_KEYS = ("token_command", "access_token_command", "msmtp_program")
+"""Keys whose value smtpdiag runs as a command. A value from a file must pass
+``find_trust_problem``."""
+
+
+class ConfigDocument(dict[str, Any]):
+    """Parsed content of a TOML configuration file, with the identity of the file read."""
+
+    def __init__(self, content: Mapping[str, Any], identity: FileIdentity) -> None:
+        super().__init__(content)
+        self.identity = identity
+        """``fstat`` of the descriptor the content was read from."""
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A configuration file that the values of a layer come from."""
+
+    path: str
+    identity: FileIdentity | None = None
+    """``fstat`` of the descriptor the file was read from. None when the caller passed the
+    parsed content without it, so the file is judged by its ``stat`` at load time."""
+    names: Mapping[str, str] = field(default_factory=dict)
+    """Wording of a command key for messages, where the file spells it differently."""
+
+
+class Layer(NamedTuple):
+    """Values from one source, with the name of the source for error messages."""
+
+    origin: str
+    values: dict[str, Any]
+    file: SourceFile | None = None
+    """The file the values come from, or None for the environment and the command line."""
+
+
 def split_host_port(text: str, *, allow_port_zero: bool = False) -> tuple[str, int | None]:
     """Split ``HOST``, ``HOST:PORT``, ``[IPV6]`` or ``[IPV6]:PORT``; a bare IPv6 is a host.
 
@@ -111,12 +147,13 @@ def split_host_port(text: str, *, allow_port_zero: bool = False) -> tuple[str, i
         ) from None
 
 
-def read_config_file(path: str) -> dict[str, Any]:
+def read_config_file(path: str) -> ConfigDocument:
     """Read and parse a TOML configuration file."""
     try:
         if not stat.S_ISREG(os.stat(path).st_mode) and not os.path.isdir(path):
             raise ConfigError(path, "is not a regular file.", "Pass the path of a TOML file.")
         with open(path, "rb") as stream:
+            identity = FileIdentity.from_status(os.fstat(stream.fileno()))
             data = stream.read(MAX_CONFIG_BYTES + 1)
         if len(data) > MAX_CONFIG_BYTES:
             raise ConfigError(
@@ -124,7 +161,7 @@ def read_config_file(path: str) -> dict[str, Any]:
                 f"is larger than {MAX_CONFIG_BYTES} bytes.",
                 "Pass the smtpdiag TOML file, which is a few kilobytes.",
             )
-        return tomllib.loads(data.decode("utf-8"))
+        return ConfigDocument(tomllib.loads(data.decode("utf-8")), identity)
     except FileNotFoundError:
         raise ConfigError(
             path, "the file does not exist.", "Check the --config path or SMTPDIAG_CONFIG."
@@ -297,10 +334,10 @@ def _env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
     return layer
 
 
-def _merge(layers: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+def _merge(layers: Sequence[Layer]) -> dict[str, Any]:
     """Merge layers (lowest precedence first) and parse every value, naming its origin on error."""
     merged: dict[str, Any] = {}
-    for origin, layer in layers:
+    for origin, layer, _ in layers:
         for key, raw in layer.items():
             if raw is None:
                 continue
@@ -331,6 +368,8 @@ def load(
     host and domain is no error: the target is then named after its log files, or ``local``.
     ``document`` is the already parsed content of ``config_path``, so that a caller loading
     several targets reads the file once. Without it, the file is read here.
+    Raises UsageError when a command would come from a file that an account other than root
+    and the runner can change (``check_command_files``).
     """
     environ = os.environ if environ is None else environ
     config_path = config_path or environ.get(f"{ENV_PREFIX}CONFIG")
@@ -343,24 +382,28 @@ def load(
             value=target_name,
         )
 
-    layers: list[tuple[str, dict[str, Any]]] = []
+    layers: list[Layer] = []
     if config_path:
         if document is None:
             document = read_config_file(config_path)
         if target_name is None and host_port is None:
             target_name = _only_target(config_path, document, cli)
+        identity = document.identity if isinstance(document, ConfigDocument) else None
+        source = SourceFile(config_path, identity)
         for index, layer in enumerate(_file_layers(config_path, document, target_name)):
             where = "[defaults]" if index == 0 else f"[targets.{target_name}]"
-            layers.append((f"{config_path} {where}", layer))
-    layers.append(("the environment", _env_layer(environ)))
+            layers.append(Layer(f"{config_path} {where}", layer, source))
+    layers.append(Layer("the environment", _env_layer(environ)))
     cli_layer = dict(cli)
     if host_port:
         host, port = split_host_port(host_port)
         cli_layer["host"] = host
         if port is not None:
             cli_layer["port"] = port
-    layers.append(("the command line", cli_layer))
-    values = _apply_provider(_with_msmtprc(_merge(layers), layers, environ, needs_server))
+    layers.append(Layer("the command line", cli_layer))
+    merged, layers = _with_msmtprc(_merge(layers), layers, environ, needs_server)
+    check_command_files(layers)
+    values = _apply_provider(merged)
 
     if not needs_server and "host" not in values and "domain" not in values:
         values = {**values, "host": ""}
@@ -370,12 +413,13 @@ def load(
 
 def _with_msmtprc(
     values: dict[str, Any],
-    layers: list[tuple[str, dict[str, Any]]],
+    layers: list[Layer],
     environ: Mapping[str, str],
     needs_server: bool,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], list[Layer]]:
     """Add the values of the msmtprc account as the lowest layer, when ``msmtprc`` is set.
 
+    Returns the merged values and the layers, the msmtprc's first when it was read.
     ``msmtprc`` and ``msmtp_account`` become the resolved path and the name of the account
     used. Parse problems of the file do not stop loading; the msmtp_config check reports them.
     """
@@ -387,7 +431,7 @@ def _with_msmtprc(
                 "Pass --msmtprc PATH (or --msmtprc auto) with --account.",
                 value=values["msmtp_account"],
             )
-        return values
+        return values, layers
     from smtpdiag.msmtprc.derive import config_values
     from smtpdiag.msmtprc.locate import find_msmtprc, select_account
     from smtpdiag.msmtprc.parser import parse_file
@@ -400,7 +444,13 @@ def _with_msmtprc(
     if fallback:
         logger.warning("%s has no default account; using its only account %s", path, account.name)
     derived = config_values(msmtp_file, account)
-    merged = _merge([(f"{path} account {account.name}", derived), *layers])
+    source = SourceFile(
+        path,
+        msmtp_file.identity,
+        {"token_command": f"passwordeval command of the msmtp account {account.name}"},
+    )
+    layers = [Layer(f"{path} account {account.name}", derived, source), *layers]
+    merged = _merge(layers)
     if "log_files" in derived and "log_files" in values:
         # msmtp's own log stays read beside the MTA logs that a higher layer names.
         extra = [name for name in values["log_files"] if name not in derived["log_files"]]
@@ -417,7 +467,30 @@ def _with_msmtprc(
         # Without an account name the msmtp_config check finds the same fallback and reports
         # that msmtp, run without -a, would fail.
         merged["msmtp_account"] = account.name
-    return merged
+    return merged, layers
+
+
+def check_command_files(layers: Sequence[Layer]) -> None:
+    """Raise UsageError when the command of a key in ``COMMAND_KEYS`` comes from an unsafe file.
+
+    A file is unsafe when an account other than root and the runner can change it
+    (``find_trust_problem``). Only the layer that decides a key's value counts, so a command
+    on the command line or in an ``SMTPDIAG_*`` variable replaces the file's, which then never
+    runs.
+    """
+    for key in COMMAND_KEYS:
+        deciding = [layer for layer in layers if layer.values.get(key) is not None]
+        if not deciding or deciding[-1].file is None:
+            continue
+        source = deciding[-1].file
+        problem = find_trust_problem(source.path, source.identity)
+        if problem is not None:
+            setting = source.names.get(key, key)
+            raise UsageError(
+                f"Rejected the {setting} in {source.path}: {problem.text}.",
+                problem.fix,
+                value=source.path,
+            )
 
 
 _MSMTP_PASSWORD = "msmtp password"  # noqa: S105 (a key name, not a password)

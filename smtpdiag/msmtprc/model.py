@@ -8,6 +8,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from smtpdiag.config_trust import FileIdentity
 
 DEFAULTS_SECTION = "defaults"
 """Section name of lines that follow a ``defaults`` command."""
@@ -133,6 +137,8 @@ class MsmtpFile:
     problems: tuple[ParseProblem, ...]
     """Reasons msmtp would reject the file. msmtp stops at the first, but the reader goes on
     so that the rest of the file is still known."""
+    identity: FileIdentity | None = None
+    """``fstat`` of the descriptor the file was read from, or None for parsed text."""
 
     def account(self, name: str) -> Account | None:
         """Return the account called ``name``, or None."""

@@ -28,8 +28,9 @@ import logging
 import os
 import stat
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from smtpdiag.config_trust import FileIdentity
 from smtpdiag.errors import ConfigError
 from smtpdiag.msmtprc.commands import argument_problem
 from smtpdiag.msmtprc.model import (
@@ -124,14 +125,14 @@ def parse_file(path: str) -> MsmtpFile:
     Raises ConfigError when the file is missing, unreadable, not a regular file or larger
     than ``MAX_FILE_BYTES``.
     """
-    data = _read_bytes(path)
+    data, identity = _read_bytes(path)
     pieces = data.split(b"\n")
     lines = []
     for index, piece in enumerate(pieces):
         ended = index < len(pieces) - 1
         text = piece.decode("utf-8", "replace")
         lines.append(_line(index + 1, text, len(piece), ended))
-    parsed = _parse(path, lines)
+    parsed = replace(_parse(path, lines), identity=identity)
     logger.debug(
         "read %s: %d accounts, %d problems", path, len(parsed.accounts), len(parsed.problems)
     )
@@ -146,12 +147,14 @@ def _line(number: int, text: str, size: int, ended: bool) -> _Line:
     return _Line(number, text.split("\0", 1)[0], size)
 
 
-def _read_bytes(path: str) -> bytes:
+def _read_bytes(path: str) -> tuple[bytes, FileIdentity]:
+    """Return the content of ``path`` and the ``fstat`` of the descriptor it was read from."""
     fix = "Pass the path of an msmtp configuration file, such as ~/.msmtprc or /etc/msmtprc."
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):
             raise ConfigError(path, "is not a regular file.", fix)
         with open(path, "rb") as stream:
+            identity = FileIdentity.from_status(os.fstat(stream.fileno()))
             data = stream.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(path, "the msmtp configuration file does not exist.", fix) from None
@@ -161,7 +164,7 @@ def _read_bytes(path: str) -> bytes:
         ) from None
     if len(data) > MAX_FILE_BYTES:
         raise ConfigError(path, f"is larger than {MAX_FILE_BYTES} bytes.", fix)
-    return data
+    return data, identity
 
 
 def _parse(path: str, lines: list[_Line]) -> MsmtpFile:
