@@ -1,12 +1,16 @@
 """Write a deterministic mixed mail log with its ground truth, for the log analysis benchmark.
 
-The log contains RFC 3164 syslog lines (timestamps in UTC, year 2026) of msmtp, Postfix (client
-and server side), Exim (client and server side) and, for about 70 % of the lines, other
-programs. Each 15-minute window gets a failure probability, most low and about one in ten
-high, so some windows exceed a 2 % failure ratio. The ground truth (lines, attempts, failures,
-failures per reason code, per window) is written as JSON next to the log.
+The log contains RFC 3164 syslog lines (timestamps in UTC) of msmtp, Postfix (client and server
+side), Exim (client and server side) and, for about 70 % of the lines, other programs. The lines
+are spread evenly over ``--days`` days (4 by default) that end on 2026-12-02 00:00 UTC. Each
+15-minute window gets a failure probability, most low and about one in ten high, so some
+windows exceed a 2 % failure ratio. The ground truth (lines, attempts, failures, failures per
+reason code, per window) is written as JSON next to the log.
 
-Usage: python bench/loggen.py --lines 5000000 --output /tmp/mail.log [--seed 1]
+``write_log`` hands the text to any callable in chunks of ``CHUNK_LINES`` lines, so a benchmark
+can stream a log of any size through a pipe without storing it.
+
+Usage: python bench/loggen.py --lines 5000000 --output /tmp/mail.log [--seed 1] [--days 4]
 """
 
 from __future__ import annotations
@@ -16,12 +20,24 @@ import json
 import random
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 WINDOW_SECONDS = 900
-START = datetime(2026, 11, 28, tzinfo=UTC).timestamp()
+END = datetime(2026, 12, 2, tzinfo=UTC).timestamp()
+"""Default end of the generated span, fixed so that the same arguments give the same log.
+
+``smtpdiag logs`` takes the year of a year-less syslog timestamp from the current date, or the
+year before when that would put the line more than a day in the future. A span is therefore
+read right only while it lies within the year before the run: the default span until
+2027-11-28."""
 DAYS = 4
+MAX_DAYS = 364
+START = END - DAYS * 86_400
+"""Start of the default span of ``DAYS`` days: 2026-11-28 00:00 UTC."""
+CHUNK_LINES = 50_000
+"""Lines joined into one string before each call of the sink."""
 
 MSMTP_OK = (
     "{ts} laptop msmtp: host=smtp.gmail.com tls=on auth=on user=alice@example.com "
@@ -111,11 +127,33 @@ def syslog_time(stamp: int) -> str:
     return f"{MONTHS[moment.month - 1]} {moment.day:2d} {moment:%H:%M:%S}"
 
 
-def generate(lines: int, output: Path, seed: int = 1) -> dict[str, object]:
+def generate(lines: int, output: Path, seed: int = 1, days: int = DAYS) -> dict[str, object]:
     """Write ``lines`` lines to ``output`` and return the ground truth."""
+    with output.open("w", encoding="utf-8") as stream:
+        return write_log(lines, stream.write, seed, days)
+
+
+def write_log(
+    lines: int,
+    sink: Callable[[str], object],
+    seed: int = 1,
+    days: int = DAYS,
+    end: float = END,
+) -> dict[str, object]:
+    """Pass ``lines`` lines over the ``days`` days before ``end`` to ``sink`` in chunks of
+    ``CHUNK_LINES`` lines, and return the ground truth.
+
+    ``end`` must be a multiple of ``WINDOW_SECONDS``, so that the windows of the ground truth
+    start where smtpdiag's windows start.
+    """
+    if not 1 <= days <= MAX_DAYS:
+        raise ValueError(f"days must be from 1 to {MAX_DAYS}, not {days}")
+    if end % WINDOW_SECONDS:
+        raise ValueError(f"end must be a multiple of {WINDOW_SECONDS} s, not {end}")
     generator = random.Random(seed)
-    span = DAYS * 86_400
-    step = span / lines
+    span = days * 86_400
+    start = end - span
+    step = span / lines if lines else 0.0
     windows = span // WINDOW_SECONDS
     high = {window for window in range(windows) if generator.random() < 0.1}
 
@@ -126,38 +164,37 @@ def generate(lines: int, output: Path, seed: int = 1) -> dict[str, object]:
     last_second = -1
     time_text = ""
 
-    with output.open("w", encoding="utf-8") as stream:
-        for index in range(lines):
-            stamp = int(START + index * step)
-            if stamp != last_second:
-                time_text, last_second = syslog_time(stamp), stamp
-            pid, octet = generator.randrange(100, 9999), generator.randrange(1, 250)
-            queue_id = f"{generator.getrandbits(40):010X}"
+    for index in range(lines):
+        stamp = int(start + index * step)
+        if stamp != last_second:
+            time_text, last_second = syslog_time(stamp), stamp
+        pid, octet = generator.randrange(100, 9999), generator.randrange(1, 250)
+        queue_id = f"{generator.getrandbits(40):010X}"
 
-            draw = generator.random()
-            if draw < 0.7:
-                template = NOISE[int(draw * 10) % len(NOISE)]
-            elif draw < 0.72:
-                template = EXIM_CLIENT_DEFER
+        draw = generator.random()
+        if draw < 0.7:
+            template = NOISE[int(draw * 10) % len(NOISE)]
+        elif draw < 0.72:
+            template = EXIM_CLIENT_DEFER
+        else:
+            window = (stamp - int(start)) // WINDOW_SECONDS
+            counts = per_window.setdefault(window, [0, 0])
+            counts[0] += 1
+            attempts += 1
+            if generator.random() < (0.10 if window in high else 0.005):
+                template, reason = FAILURES[generator.randrange(len(FAILURES))]
+                failures += 1
+                counts[1] += 1
+                reasons[reason] += 1
             else:
-                window = (stamp - int(START)) // WINDOW_SECONDS
-                counts = per_window.setdefault(window, [0, 0])
-                counts[0] += 1
-                attempts += 1
-                if generator.random() < (0.10 if window in high else 0.005):
-                    template, reason = FAILURES[generator.randrange(len(FAILURES))]
-                    failures += 1
-                    counts[1] += 1
-                    reasons[reason] += 1
-                else:
-                    template = SUCCESSES[generator.randrange(len(SUCCESSES))]
+                template = SUCCESSES[generator.randrange(len(SUCCESSES))]
 
-            buffer.append(template.format(ts=time_text, pid=pid, octet=octet, qid=queue_id))
-            if len(buffer) >= 50_000:
-                stream.write("\n".join(buffer) + "\n")
-                buffer.clear()
-        if buffer:
-            stream.write("\n".join(buffer) + "\n")
+        buffer.append(template.format(ts=time_text, pid=pid, octet=octet, qid=queue_id))
+        if len(buffer) >= CHUNK_LINES:
+            sink("\n".join(buffer) + "\n")
+            buffer.clear()
+    if buffer:
+        sink("\n".join(buffer) + "\n")
 
     return {
         "lines": lines,
@@ -166,8 +203,8 @@ def generate(lines: int, output: Path, seed: int = 1) -> dict[str, object]:
         "by_reason": dict(sorted(reasons.items())),
         "windows": [
             {
-                "start": START + window * WINDOW_SECONDS,
-                "end": START + (window + 1) * WINDOW_SECONDS,
+                "start": start + window * WINDOW_SECONDS,
+                "end": start + (window + 1) * WINDOW_SECONDS,
                 "attempts": counts[0],
                 "failures": counts[1],
             }
@@ -181,9 +218,12 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=5_000_000, help="number of lines")
     parser.add_argument("--output", type=Path, required=True, help="log file to write")
     parser.add_argument("--seed", type=int, default=1, help="seed of the random generator")
+    parser.add_argument(
+        "--days", type=int, default=DAYS, help=f"days the lines span, 1 to {MAX_DAYS}"
+    )
     arguments = parser.parse_args()
     started = time.perf_counter()
-    truth = generate(arguments.lines, arguments.output, arguments.seed)
+    truth = generate(arguments.lines, arguments.output, arguments.seed, arguments.days)
     truth_path = arguments.output.with_name(arguments.output.name + ".truth.json")
     truth_path.write_text(json.dumps(truth, indent=1))
     print(
