@@ -14,12 +14,17 @@ With ``[exporter.web] basic_auth_user`` every endpoint but ``/-/healthy`` requir
 authentication. ``/-/healthy`` stays open because liveness probes of service managers rarely
 carry credentials, and its response reveals nothing. The Authorization header and the password
 are never logged.
+
+Each connection is served in its own thread, and at most ``[exporter] max_connections`` at
+once. The accept loop sends 503 to a connection beyond that and closes it, without starting a
+thread.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import gzip
 import hmac
 import logging
@@ -32,7 +37,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import parse_qs
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
@@ -68,7 +73,8 @@ MIN_PROBE_SECONDS = 1.0
 """Shortest deadline a probe gets, however short the scrape timeout it was sent with."""
 
 REJECTION_LOG_SECONDS = 60.0
-"""Seconds between two log lines about rejected probes of one target."""
+"""Seconds between two log lines about rejected probes of one target, and between two about
+rejected connections."""
 
 MAX_NAME_SHOWN = 100
 """Characters of a requested target name that an error response repeats."""
@@ -79,6 +85,19 @@ TEXT_FORMAT_0_0_4 = "text/plain; version=0.0.4; charset=utf-8"
 TEXT_PLAIN = "text/plain; charset=utf-8"
 HTML = "text/html; charset=utf-8"
 ALLOWED_METHODS = ("GET", "HEAD")
+
+_OVERLOADED_BODY = b"Too many connections to the exporter; retry later.\n"
+OVERLOADED_RESPONSE = (
+    b"HTTP/1.0 503 Service Unavailable\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Length: " + str(len(_OVERLOADED_BODY)).encode("ascii") + b"\r\n"
+    b"Retry-After: 1\r\n"
+    b"Connection: close\r\n"
+    b"Server: smtpdiag-exporter\r\n"
+    b"\r\n" + _OVERLOADED_BODY
+)
+"""Response to a connection beyond ``max_connections``, written by the accept loop. It is far
+smaller than a new socket's send buffer, so the write does not block."""
 
 _T = TypeVar("_T")
 
@@ -500,16 +519,81 @@ class _QuietHandler(WSGIRequestHandler):
         """Write no access log line."""
 
 
-class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
-    """WSGI server with one daemon thread per connection and optional TLS.
+class ConnectionLimit:
+    """Number of connections in service, against a limit that a reload may change.
 
-    NOTE: the number of connections is not capped. Each one occupies a thread until it ends or
-    stays silent for ``CONNECTION_TIMEOUT_SECONDS``, so a listener that untrusted clients can
-    reach needs a limit in front of it, such as a firewall or a reverse proxy.
+    Rejections are logged at most once per ``REJECTION_LOG_SECONDS``, with the number rejected
+    since the previous line, so that a flood of connections cannot flood the log.
+    """
+
+    def __init__(self, limit: int, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.limit = limit
+        """Maximum connections in service at once."""
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._active = 0
+        self._logged_at = -math.inf
+        self._rejected_since_log = 0
+
+    def acquire(self) -> bool:
+        """Count one more connection in service and return True, or return False at the
+        limit."""
+        with self._lock:
+            if self._active >= self.limit:
+                return False
+            self._active += 1
+            return True
+
+    def release(self) -> None:
+        """Count one connection less in service."""
+        with self._lock:
+            self._active -= 1
+
+    def active(self) -> int:
+        """Return the number of connections in service."""
+        with self._lock:
+            return self._active
+
+    def report_rejection(self, client_address: object) -> None:
+        """Log a rejected connection, unless one was logged in the last minute."""
+        now = self._monotonic()
+        with self._lock:
+            if now - self._logged_at < REJECTION_LOG_SECONDS:
+                self._rejected_since_log += 1
+                return
+            since, self._rejected_since_log = self._rejected_since_log, 0
+            self._logged_at = now
+            limit = self.limit
+        logger.warning(
+            "rejected a connection from %s: %d connections are in service, the limit "
+            "set by [exporter] max_connections; raise it if scrapes and probes need more, or "
+            "block a client that keeps connections open (%d more rejected since the last such "
+            "line)",
+            _client_host(client_address),
+            limit,
+            since,
+        )
+
+
+def _client_host(client_address: object) -> str:
+    """Return the IP address of a client address tuple, or its text for anything else."""
+    if isinstance(client_address, tuple) and client_address:
+        return str(client_address[0])
+    return str(client_address)
+
+
+class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
+    """WSGI server with one daemon thread per connection, at most ``connection_limit.limit``
+    at once, and optional TLS.
+
+    A connection beyond the limit gets ``OVERLOADED_RESPONSE`` from the accept loop and is
+    closed. Each connection in service keeps its thread until it ends or stays silent for
+    ``CONNECTION_TIMEOUT_SECONDS``.
     """
 
     daemon_threads = True
     ssl_context: ssl.SSLContext | None = None
+    connection_limit: ConnectionLimit
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind looks up the host's FQDN, a DNS query that a server on a
@@ -533,6 +617,41 @@ class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
         error = sys.exc_info()[1]
         logger.debug("connection from %s ended with %r", client_address, error)
 
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Serve ``request`` in a new thread, or reject it when the limit is reached."""
+        limit = self.connection_limit
+        if not limit.acquire():
+            limit.report_rejection(client_address)
+            self._reject(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            # No thread started, so none will release the connection's place.
+            limit.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.connection_limit.release()
+
+    def _reject(self, request: socket.socket) -> None:
+        """Send ``OVERLOADED_RESPONSE`` on a plain HTTP connection, then close it.
+
+        A TLS connection is closed without a response, because the handshake would need a
+        thread. The bytes the client has already sent are read first, since closing a socket
+        with unread data sends a reset, which can make the client discard the response.
+        """
+        if not isinstance(request, ssl.SSLSocket):
+            request.setblocking(False)
+            with contextlib.suppress(OSError):
+                request.recv(65536)
+            with contextlib.suppress(OSError):
+                request.send(OVERLOADED_RESPONSE)
+        self.shutdown_request(request)
+
 
 def _server_class(family: socket.AddressFamily) -> type[_ThreadingServer]:
     class _FamilyServer(_ThreadingServer):
@@ -550,10 +669,14 @@ class ExporterServer:
         listen: str,
         ssl_context: ssl.SSLContext | None = None,
         *,
+        max_connections: int,
         poll_interval: float = 0.5,
     ) -> None:
-        """Bind ``listen``; ``poll_interval`` is how often, in seconds, the serving thread
-        looks for a ``stop`` request."""
+        """Bind ``listen`` and serve at most ``max_connections`` connections at once.
+
+        ``poll_interval`` is how often, in seconds, the serving thread looks for a ``stop``
+        request.
+        """
         host, port = parse_listen(listen)
         infos = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE | socket.AI_NUMERICSERV
@@ -563,6 +686,7 @@ class ExporterServer:
         self._httpd = _server_class(family)(bind_address, _QuietHandler)
         self._httpd.set_app(app)
         self._httpd.ssl_context = ssl_context
+        self._httpd.connection_limit = ConnectionLimit(max_connections)
         self._poll_interval = poll_interval
         self._thread: threading.Thread | None = None
 
@@ -582,6 +706,17 @@ class ExporterServer:
     def set_ssl_context(self, context: ssl.SSLContext | None) -> None:
         """Use ``context`` for connections accepted from now on (a reloaded certificate)."""
         self._httpd.ssl_context = context
+
+    def set_max_connections(self, limit: int) -> None:
+        """Apply a new connection limit to connections accepted from now on.
+
+        Connections in service beyond a lowered limit are served to their end.
+        """
+        self._httpd.connection_limit.limit = limit
+
+    def connections(self) -> int:
+        """Return the number of connections in service."""
+        return self._httpd.connection_limit.active()
 
     def start(self) -> None:
         """Serve requests in a daemon thread until ``stop``."""

@@ -348,7 +348,13 @@ class ExporterService:
         )
         listen = config.web.listen
         try:
-            return ExporterServer(app, listen, context, poll_interval=min(self._tick, 0.5))
+            return ExporterServer(
+                app,
+                listen,
+                context,
+                max_connections=config.max_connections,
+                poll_interval=min(self._tick, 0.5),
+            )
         except OSError as error:
             raise UsageError(
                 f"Cannot listen on {listen}: {error.strerror or error}.",
@@ -398,6 +404,7 @@ class ExporterService:
 
         assert self.server is not None  # set by start()
         self.server.set_ssl_context(context)
+        self.server.set_max_connections(config.max_connections)
         self.scheduler.reconfigure(config)
         self.cache.retain([target.name for target in config.targets])
         self._status = ExporterStatus(config, True, self._wall())

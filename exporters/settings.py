@@ -1,10 +1,10 @@
 """Exporter configuration: the ``[exporter]`` table and the targets of a smtpdiag TOML file.
 
 The file is the one ``smtpdiag check --config`` reads, plus an optional ``[exporter]`` table
-with ``listen``, ``jobs``, ``jitter``, ``workers``, ``log_files``, ``state_file`` and the
-sub-tables ``[exporter.intervals]`` and ``[exporter.web]``. Each ``[targets.NAME]`` table is
-built exactly as ``smtpdiag check --target NAME`` builds it, so ``SMTPDIAG_*`` variables
-apply to every target.
+with ``listen``, ``jobs``, ``jitter``, ``workers``, ``max_connections``, ``log_files``,
+``state_file`` and the sub-tables ``[exporter.intervals]`` and ``[exporter.web]``. Each
+``[targets.NAME]`` table is built exactly as ``smtpdiag check --target NAME`` builds it, so
+``SMTPDIAG_*`` variables apply to every target.
 
 A target with neither host nor domain but with ``log_files`` is a log-only target: its log
 files are followed and counted, it gets no probe jobs, and it is not in
@@ -86,12 +86,17 @@ MIN_INTERVAL = 1.0
 MAX_INTERVAL = 86400.0
 MAX_JITTER = 0.5
 MAX_WORKERS = 256
+EXTRA_CONNECTIONS = 16
+"""Connections that the default ``max_connections`` allows beyond ``workers``: room for
+scrapes of /metrics, health checks and the landing page while every worker runs a /probe."""
+MAX_CONNECTIONS = 1024
 
 _EXPORTER_KEYS = (
     "listen",
     "jobs",
     "jitter",
     "workers",
+    "max_connections",
     "log_files",
     "state_file",
     "intervals",
@@ -161,6 +166,8 @@ class ExporterConfig:
     """Fraction of an interval by which each run moves earlier or later at random."""
     workers: int
     """Threads that run probe jobs."""
+    max_connections: int
+    """HTTP connections served at once, each in its own thread; further ones get 503."""
     log_files: tuple[LogFile, ...]
     """Followed log files, each path once."""
     state_file: str | None
@@ -196,13 +203,17 @@ def load_exporter_config(
             "nothing to do.",
             f"List jobs to run, e.g. jobs = {toml_text(list(JOBS))}, or add log_files.",
         )
+    workers = _workers(path, table.get("workers", default_workers(len(targets))))
     return ExporterConfig(
         path=path,
         targets=targets,
         jobs=jobs,
         intervals=_intervals(path, table.get("intervals", {})),
         jitter=_number(path, "exporter", "jitter", table.get("jitter", DEFAULT_JITTER), MAX_JITTER),
-        workers=_workers(path, table.get("workers", default_workers(len(targets)))),
+        workers=workers,
+        max_connections=_max_connections(
+            path, table.get("max_connections", default_max_connections(workers))
+        ),
         log_files=log_files,
         state_file=_state_file(path, table.get("state_file")),
         web=_web(path, table.get("web", {}), _listen(path, table, listen)),
@@ -399,6 +410,26 @@ def _workers(path: str, value: object) -> int:
             path,
             f"[exporter] workers = {toml_text(value)} is invalid.",
             f"Set workers to a whole number from 1 to {MAX_WORKERS}.",
+        )
+    return value
+
+
+def default_max_connections(workers: int) -> int:
+    """Return the connection limit used when ``max_connections`` is not set.
+
+    ``workers`` bounds the /probe runs that go on at once, so more connections than that plus
+    ``EXTRA_CONNECTIONS`` would only wait or get 503 from the probe limit.
+    """
+    return workers + EXTRA_CONNECTIONS
+
+
+def _max_connections(path: str, value: object) -> int:
+    """Validate ``max_connections``: a TOML integer from 1 to ``MAX_CONNECTIONS``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CONNECTIONS:
+        raise ConfigError(
+            path,
+            f"[exporter] max_connections = {toml_text(value)} is invalid.",
+            f"Set max_connections to a whole number from 1 to {MAX_CONNECTIONS}.",
         )
     return value
 

@@ -106,6 +106,7 @@ def config(log_files: tuple[LogFile, ...] = (LOG_FILE,), **intervals: float) -> 
         intervals={**DEFAULT_INTERVALS, **intervals},
         jitter=0.1,
         workers=4,
+        max_connections=20,
         log_files=log_files,
         state_file=None,
         web=WebSettings(),

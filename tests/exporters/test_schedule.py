@@ -126,6 +126,7 @@ def make_config(
         intervals=intervals,
         jitter=jitter,
         workers=8,
+        max_connections=24,
         log_files=(),
         state_file=None,
         web=WebSettings(),

@@ -27,6 +27,7 @@ from exporters.cache import CachedResult, ResultCache
 from exporters.collector import ExporterStatus, SmtpdiagCollector
 from exporters.landing import format_age, render_landing
 from exporters.server import (
+    ConnectionLimit,
     ExporterApp,
     ExporterServer,
     ProbeBusyError,
@@ -69,6 +70,7 @@ def make_config(
         intervals=DEFAULT_INTERVALS,
         jitter=0.1,
         workers=workers,
+        max_connections=workers + 16,
         log_files=(),
         state_file=None,
         web=web or WebSettings(listen="127.0.0.1:0"),
@@ -137,7 +139,13 @@ def start_server(
         registry=registry,
         check_ids=CHECK_IDS,
     )
-    server = ExporterServer(app, config.web.listen, context, poll_interval=0.02)
+    server = ExporterServer(
+        app,
+        config.web.listen,
+        context,
+        max_connections=config.max_connections,
+        poll_interval=0.02,
+    )
     server.start()
     return Running(server, scheduler, cache, app)
 
@@ -866,3 +874,122 @@ def test_rejected_probes_logged_once_per_minute(caplog: pytest.LogCaptureFixture
         "probe of target lab rejected: too many probes (0 more rejected since the last such line)",
         "probe of target lab rejected: too many probes (49 more rejected since the last such line)",
     ]
+
+
+# --- connection limit ------------------------------------------------------------------------
+
+
+def open_idle(server: ExporterServer, count: int) -> list[socket.socket]:
+    """Open ``count`` connections that send nothing, and wait until the server serves them."""
+    host, port = parse_listen(server.address)
+    clients = [socket.create_connection((host, port), timeout=10) for _ in range(count)]
+    wait_for(lambda: server.connections() == count)
+    return clients
+
+
+def raw_get(server: ExporterServer, path: str = "/metrics") -> bytes:
+    """Send a GET request over a new connection and return every byte until the server closes."""
+    host, port = parse_listen(server.address)
+    with socket.create_connection((host, port), timeout=10) as client:
+        client.sendall(f"GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
+        chunks = []
+        while chunk := client.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@pytest.fixture
+def limited() -> Iterator[Running]:
+    started = start_server(replace(make_config(), max_connections=2))
+    yield started
+    started.server.stop()
+
+
+def test_connection_beyond_limit_gets_503(limited: Running) -> None:
+    clients = open_idle(limited.server, 2)
+    try:
+        response = raw_get(limited.server)
+    finally:
+        for client in clients:
+            client.close()
+    assert response.startswith(b"HTTP/1.0 503 Service Unavailable\r\n")
+    assert response.endswith(b"\r\n\r\nToo many connections to the exporter; retry later.\n")
+
+
+def test_connection_beyond_limit_starts_no_thread(limited: Running) -> None:
+    clients = open_idle(limited.server, 2)
+    try:
+        threads = threading.active_count()
+        raw_get(limited.server)
+        after = threading.active_count()
+        served = limited.server.connections()
+    finally:
+        for client in clients:
+            client.close()
+    assert after == threads
+    assert served == 2
+
+
+def test_connection_limit_frees_closed_connections(limited: Running) -> None:
+    for client in open_idle(limited.server, 2):
+        client.close()
+    wait_for(lambda: limited.server.connections() == 0)
+    assert fetch(limited.url + "/metrics").status == 200
+
+
+def test_connection_limit_lowered_by_reload(limited: Running) -> None:
+    limited.server.set_max_connections(1)
+    clients = open_idle(limited.server, 1)
+    try:
+        response = raw_get(limited.server)
+    finally:
+        for client in clients:
+            client.close()
+    assert response.startswith(b"HTTP/1.0 503 ")
+
+
+def test_connection_limit_counts_in_service() -> None:
+    limit = ConnectionLimit(2)
+    acquired = [limit.acquire() for _ in range(3)]
+    limit.release()
+    assert acquired == [True, True, False]
+    assert limit.active() == 1
+    assert limit.acquire()
+
+
+def test_rejected_connections_logged_once_per_minute(caplog: pytest.LogCaptureFixture) -> None:
+    clock = [1000.0]
+    limit = ConnectionLimit(8, lambda: clock[0])
+    with caplog.at_level(logging.WARNING, logger="exporters.server"):
+        for _ in range(30):
+            limit.report_rejection(("127.0.0.1", 50000))
+        clock[0] += 61.0
+        limit.report_rejection(("127.0.0.1", 50001))
+    lines = [record.getMessage() for record in caplog.records]
+    fix = (
+        "the limit set by [exporter] max_connections; raise it if scrapes and probes need "
+        "more, or block a client that keeps connections open"
+    )
+    assert lines == [
+        "rejected a connection from 127.0.0.1: 8 connections are in service, "
+        f"{fix} (0 more rejected since the last such line)",
+        "rejected a connection from 127.0.0.1: 8 connections are in service, "
+        f"{fix} (29 more rejected since the last such line)",
+    ]
+
+
+def test_tls_connection_beyond_limit_closed(tmp_path: Path) -> None:
+    config, ca_file = tls_config(tmp_path)
+    started = start_server(replace(config, max_connections=1), context=make_ssl_context(config))
+    client = ssl.create_default_context(cafile=str(ca_file))
+    try:
+        # The idle connection's thread waits for a TLS handshake that never comes.
+        idle = open_idle(started.server, 1)
+        with pytest.raises(OSError):
+            fetch(started.url + "/metrics", context=client)
+        idle[0].close()
+        wait_for(lambda: started.server.connections() == 0)
+        answer = fetch(started.url + "/metrics", context=client)
+    finally:
+        started.server.stop()
+    assert answer.status == 200

@@ -73,6 +73,7 @@ def test_target_built_like_check_command(tmp_path: Path) -> None:
         ("jobs", JOBS),
         ("jitter", 0.1),
         ("workers", 16),
+        ("max_connections", 32),
         ("state_file", None),
         ("log_files", ()),
     ],
@@ -164,6 +165,24 @@ INVALID_EXPORTER = [
     pytest.param("[exporter]\nworkers = 257\n", "workers = 257", id="workers-above-max"),
     pytest.param("[exporter]\nworkers = 1.5\n", "workers = 1.5", id="workers-float"),
     pytest.param("[exporter]\nworkers = true\n", "workers = true", id="workers-boolean"),
+    pytest.param(
+        "[exporter]\nmax_connections = 0\n", "max_connections = 0", id="max-connections-zero"
+    ),
+    pytest.param(
+        "[exporter]\nmax_connections = 1025\n",
+        "max_connections = 1025",
+        id="max-connections-above-max",
+    ),
+    pytest.param(
+        '[exporter]\nmax_connections = "64"\n',
+        "max_connections = '64'",
+        id="max-connections-string",
+    ),
+    pytest.param(
+        "[exporter]\nmax_connections = false\n",
+        "max_connections = false",
+        id="max-connections-boolean",
+    ),
     pytest.param("[exporter.intervals]\ntls = 0\n", "tls = 0", id="interval-zero"),
     pytest.param("[exporter.intervals]\ntls = 86401\n", "tls = 86401", id="interval-above-max"),
     pytest.param('[exporter.intervals]\ntls = "60"\n', "tls = '60'", id="interval-text"),
@@ -528,6 +547,16 @@ def test_default_workers_follow_targets(targets: int, expected: int) -> None:
 def test_default_workers_one_per_target(tmp_path: Path) -> None:
     tables = "".join(f'[targets.t{index:03}]\nhost = "127.0.0.1"\n' for index in range(40))
     assert load_text(tmp_path, tables).workers == 40
+
+
+def test_default_max_connections_follow_workers(tmp_path: Path) -> None:
+    config = load_text(tmp_path, TARGETS + "[exporter]\nworkers = 100\n")
+    assert config.max_connections == 116
+
+
+def test_max_connections_from_file(tmp_path: Path) -> None:
+    config = load_text(tmp_path, TARGETS + "[exporter]\nworkers = 100\nmax_connections = 8\n")
+    assert config.max_connections == 8
 
 
 @pytest.mark.parametrize("listen", ["127.0.0.1:99999", "a b:80"])
