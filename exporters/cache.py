@@ -35,6 +35,8 @@ class ResultCache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._results: dict[tuple[str, str], CachedResult] = {}
+        self._stored: dict[str, int] = {}
+        """Results stored per check id since the cache was made; ``retain`` keeps them."""
         self._listeners: list[weakref.WeakMethod[Callable[[str], None]]] = []
 
     def add_listener(self, listener: Callable[[str], None]) -> None:
@@ -46,8 +48,10 @@ class ResultCache:
 
     def put(self, cached: CachedResult) -> None:
         """Store ``cached`` in place of the previous result of its target and check."""
+        check_id = cached.result.id
         with self._lock:
-            self._results[(cached.target, cached.result.id)] = cached
+            self._results[(cached.target, check_id)] = cached
+            self._stored[check_id] = self._stored.get(check_id, 0) + 1
             listeners = [reference() for reference in self._listeners]
             if None in listeners:
                 self._listeners = [
@@ -62,6 +66,11 @@ class ResultCache:
         with self._lock:
             items = sorted(self._results.items())
         return tuple(cached for _key, cached in items)
+
+    def stored_counts(self) -> dict[str, int]:
+        """Return the number of results stored per check id, sorted by check id."""
+        with self._lock:
+            return dict(sorted(self._stored.items()))
 
     def for_target(self, target: str) -> tuple[CachedResult, ...]:
         """Return the stored results of ``target``, sorted by check id."""

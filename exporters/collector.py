@@ -131,6 +131,13 @@ CHECK_INTERVAL = _Family(
     "the same for every target.",
     ("check",),
 )
+CHECK_RUNS = _Family(
+    "smtpdiag_check_runs_total",
+    "Results of the check that the exporter stored since it started, over all targets, from "
+    "scheduled jobs and /probe requests.",
+    ("check",),
+    counter=True,
+)
 CERT_NOT_AFTER = _Family(
     "smtpdiag_tls_cert_not_after_timestamp_seconds",
     "POSIX time at which the server's leaf certificate expires, from the latest tls check.",
@@ -275,7 +282,7 @@ class SmtpdiagCollector(Collector):
 
     def describe(self) -> list[Metric]:
         """Return every family without samples. It reads neither the cache nor the counters."""
-        families = [*META_FAMILIES, *TARGET_FAMILIES, CHECK_INTERVAL]
+        families = [*META_FAMILIES, *TARGET_FAMILIES, CHECK_INTERVAL, CHECK_RUNS]
         if self._counters is not None:
             families += LOG_FAMILIES
         return [family.new() for family in families]
@@ -294,6 +301,7 @@ class SmtpdiagCollector(Collector):
             entries, self._wall(), lambda name: _cached_note(name, intervals)
         )
         yield interval_family(status.config)
+        yield runs_family(self._cache.stored_counts())
 
         if self._counters is not None:
             yield from log_families(self._counters.snapshot())
@@ -329,6 +337,7 @@ class SmtpdiagCollector(Collector):
             else:
                 parts.append(header + "".join(texts[family.name] for texts in per_target))
         parts.append(_text([interval_family(status.config)]))
+        parts.append(_text([runs_family(self._cache.stored_counts())]))
 
         if self._counters is not None:
             parts.append(_text(log_families(self._counters.snapshot())))
@@ -374,6 +383,15 @@ def interval_family(config: ExporterConfig) -> Metric:
     for job in config.jobs:
         for check in JOB_PUBLISHES[job]:
             family.add_metric([check], config.intervals[job])
+    return family
+
+
+def runs_family(counts: Mapping[str, int]) -> Metric:
+    """Return the stored results per check id; ids that are not label names are left out."""
+    family = CHECK_RUNS.new()
+    for check, count in counts.items():
+        if _LABEL_NAME.fullmatch(check) is not None:
+            family.add_metric([check], float(count))
     return family
 
 

@@ -27,6 +27,7 @@ EXPORTED_METRICS = frozenset(
         "smtpdiag_check_last_run_timestamp_seconds",
         "smtpdiag_check_finding",
         "smtpdiag_check_interval_seconds",
+        "smtpdiag_check_runs_total",
         "smtpdiag_tls_cert_not_after_timestamp_seconds",
         "smtpdiag_clock_offset_seconds",
         "smtpdiag_token_expires_in_seconds",

@@ -326,6 +326,34 @@ def test_check_interval_per_check() -> None:
     }
 
 
+def test_check_runs_count_every_put() -> None:
+    cache = fill(
+        ResultCache(),
+        cached("relay", result("connect", Status.OK)),
+        cached("relay", result("connect", Status.CRITICAL)),
+        cached("backup", result("connect", Status.OK)),
+        cached("relay", result("tls", Status.OK)),
+    )
+    registry = registry_of(cache)
+    connect = registry.get_sample_value("smtpdiag_check_runs_total", {"check": "connect"})
+    tls = registry.get_sample_value("smtpdiag_check_runs_total", {"check": "tls"})
+    assert connect == 3.0
+    assert tls == 1.0
+
+
+def test_check_runs_survive_retain() -> None:
+    cache = fill(ResultCache(), cached("relay", result("connect", Status.OK)))
+    cache.retain([])
+    registry = registry_of(cache)
+    assert registry.get_sample_value("smtpdiag_check_runs_total", {"check": "connect"}) == 1.0
+
+
+def test_check_runs_absent_before_results() -> None:
+    text = generate_latest(registry_of(ResultCache())).decode()
+    assert "# TYPE smtpdiag_check_runs_total counter" in text
+    assert "smtpdiag_check_runs_total{" not in text
+
+
 def test_info_finding_not_exported() -> None:
     scope = result(
         "scope",
