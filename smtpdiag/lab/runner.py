@@ -670,6 +670,10 @@ def _toml_value(value: TomlValue) -> str:
     return json.dumps(value, ensure_ascii=True)
 
 
+_SIGNAL_POLL_SECONDS = 0.5
+"""Longest time between two checks for a pending signal handler while the lab runs."""
+
+
 def serve(scenario_name: str, out: TextIO) -> int:
     """Run a lab until SIGINT, SIGTERM or SIGHUP; write its JSON line to ``out`` once it is up.
 
@@ -695,7 +699,11 @@ def serve(scenario_name: str, out: TextIO) -> int:
         with start_lab(scenario) as info:
             out.write(info.to_json_line() + "\n")
             out.flush()
-            stop_requested.wait()
+            # The kernel may deliver a signal to a server thread. Python then runs the handler
+            # only when the main thread next executes bytecode, which a wait without a
+            # timeout never does, so the main thread wakes up twice a second.
+            while not stop_requested.wait(_SIGNAL_POLL_SECONDS):
+                pass
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)

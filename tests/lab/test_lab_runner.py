@@ -290,3 +290,41 @@ def test_serve_stops_and_cleans_up_on_signal(
     served_lab.send_signal(number)
     assert served_lab.wait(timeout=10) == 0
     assert not config_file.parent.exists()
+
+
+SIGNAL_IN_WORKER_THREAD = """
+import signal, sys, threading, time
+from smtpdiag.lab.runner import serve
+
+def signal_from_worker():
+    time.sleep(1.0)
+    # The signal goes to this thread, not the main thread, as the kernel may choose for a
+    # kill(2) to the process while the main thread waits.
+    signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
+
+threading.Thread(target=signal_from_worker, daemon=True).start()
+sys.exit(serve("healthy", sys.stdout))
+"""
+
+
+def test_signal_to_worker_thread_stops_lab(tmp_path: Path) -> None:
+    environment = {**os.environ, "PYTHONPATH": str(REPOSITORY), "TMPDIR": str(tmp_path)}
+    process = subprocess.Popen(
+        [sys.executable, "-c", SIGNAL_IN_WORKER_THREAD],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=environment,
+    )
+    try:
+        assert process.stdout is not None
+        config_file = Path(json.loads(process.stdout.readline())["config_file"])
+        returncode = process.wait(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=10)
+        assert process.stdout is not None
+        process.stdout.close()
+    assert returncode == 0
+    assert not config_file.parent.exists()
