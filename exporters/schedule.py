@@ -185,7 +185,7 @@ class Scheduler:
             )
             self._dispatcher.start()
         logger.info(
-            "scheduler started: %d targets, jobs %s, %d workers",
+            "scheduler started: targets %d, jobs %s, workers %d",
             len(config.targets),
             ", ".join(config.jobs) or "none",
             config.workers,
@@ -204,7 +204,7 @@ class Scheduler:
             # Its running and queued jobs finish and store their results.
             old_pool.shutdown(cancel_pending=False)
         logger.info(
-            "scheduler reconfigured: %d targets, jobs %s",
+            "scheduler reconfigured: targets %d, jobs %s",
             len(config.targets),
             ", ".join(config.jobs),
         )

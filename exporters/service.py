@@ -319,10 +319,10 @@ class ExporterService:
         following.start()
         self.server.start()
         logger.info(
-            "exporter started with %d targets and %d log files from %s",
+            "exporter started from %s: targets %d, log files %d",
+            config.path,
             len(config.targets),
             len(config.log_files),
-            config.path,
             extra={"path": config.path},
         )
         _warn_if_open(config.web)
@@ -409,7 +409,7 @@ class ExporterService:
         self.cache.retain([target.name for target in config.targets])
         self._status = ExporterStatus(config, True, self._wall())
         logger.info(
-            "configuration reloaded: %d targets, %d log files",
+            "configuration reloaded: targets %d, log files %d",
             len(config.targets),
             len(config.log_files),
             extra={"path": path},

@@ -392,7 +392,7 @@ def load_run(peers: Peers, tmp_path_factory: pytest.TempPathFactory) -> LoadRun:
     exporter = ExporterProcess(config)
     try:
         started = exporter.usage()
-        scheduler = exporter.wait_for(r"scheduler started: .* (\d+) workers")
+        scheduler = exporter.wait_for(r"scheduler started: .* workers (\d+)")
         wait_for_ready(exporter)
         wait_until_idle(exporter)
         run = LoadRun(started=started, warm=quiet_usage(exporter), end=started)
