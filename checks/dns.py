@@ -11,6 +11,7 @@ CLI's ``--help`` does) does not load it.
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import logging
 from collections.abc import Iterable, Mapping, Sequence
@@ -45,6 +46,9 @@ class Outcome(StrEnum):
     TIMEOUT = "timeout"
     SERVFAIL = "servfail"
     """Every nameserver returned SERVFAIL or another error rcode, or the query to it failed."""
+    UNREACHABLE = "unreachable"
+    """The query could not be sent to any nameserver: each send failed with an OS error such
+    as "Network is unreachable", so no nameserver was asked."""
     INVALID_NAME = "invalid_name"
     """The name cannot be a DNS name (empty label, label over 63 bytes, bad IDNA, ...)."""
 
@@ -66,10 +70,15 @@ class Lookup:
     """dnspython's message for a failed query, or None."""
     timeout_seconds: float | None = None
     """Time the query was allowed to take, or None. Set only for a query that timed out."""
+    unreachable_nameservers: tuple[str, ...] = ()
+    """Nameservers the query could not be sent to. Set only for the UNREACHABLE outcome."""
+    os_errors: tuple[str, ...] = ()
+    """Symbolic errno names of those failures (``ENETUNREACH``), each once, in order of
+    occurrence. Set only for the UNREACHABLE outcome."""
 
     def to_fact(self) -> dict[str, Any]:
         """Return the JSON form stored in the ``lookups`` fact."""
-        return {
+        fact: dict[str, Any] = {
             "name": self.name,
             "type": self.type,
             "outcome": self.outcome.value,
@@ -77,6 +86,10 @@ class Lookup:
             "error": self.error,
             "timeout_seconds": self.timeout_seconds,
         }
+        if self.outcome is Outcome.UNREACHABLE:
+            fact["unreachable_nameservers"] = list(self.unreachable_nameservers)
+            fact["os_errors"] = list(self.os_errors)
+        return fact
 
 
 @dataclass(frozen=True)
@@ -210,6 +223,24 @@ SERVFAIL = FindingKind(
     ),
 )
 
+RESOLVER_UNREACHABLE = FindingKind(
+    code="dns.resolver_unreachable",
+    severity=Severity.CRITICAL,
+    title="DNS lookup of {queries} failed: no nameserver could be reached",
+    cause=(
+        "{resolver} could not be reached, because {reason}. The query never left this host, "
+        "so no nameserver was asked and nothing is known about the name yet."
+    ),
+    fix=(
+        "Check that this host is connected and has a route to the resolver: ip route get "
+        "{address} shows the route it would take (an error means that no route or default "
+        "gateway exists), and ip link shows whether the interface is up. If the address is "
+        "wrong or only reachable from another network (a VPN, a container's host), correct "
+        "the nameserver lines of /etc/resolv.conf, or --dns-server (dns_nameservers), so "
+        "that they name a resolver this host can reach."
+    ),
+)
+
 INVALID_NAME = FindingKind(
     code="dns.invalid_name",
     severity=Severity.CRITICAL,
@@ -267,6 +298,7 @@ FINDINGS = (
     SRV_SERVICE_DISABLED,
     TIMEOUT,
     SERVFAIL,
+    RESOLVER_UNREACHABLE,
     INVALID_NAME,
     IPV6_ONLY,
     SRV_HOST_MISMATCH,
@@ -444,7 +476,7 @@ def query(resolver: dns.resolver.Resolver, name: str, rdtype: str, lifetime: flo
             name, rdtype, Outcome.TIMEOUT, error=str(error), timeout_seconds=round(lifetime, 3)
         )
     except dns.resolver.NoNameservers as error:
-        return Lookup(name, rdtype, Outcome.SERVFAIL, error=str(error))
+        return _no_nameservers_lookup(name, rdtype, resolver, error)
     except (dns.name.EmptyLabel, dns.name.LabelTooLong, dns.name.NameTooLong) as error:
         return Lookup(name, rdtype, Outcome.INVALID_NAME, error=str(error))
     except (dns.name.BadEscape, dns.name.IDNAException, dns.resolver.YXDOMAIN) as error:
@@ -454,6 +486,43 @@ def query(resolver: dns.resolver.Resolver, name: str, rdtype: str, lifetime: flo
     outcome = Outcome.ANSWERED if records else Outcome.NO_ANSWER
     canonical = _name_text(answer.canonical_name)
     return Lookup(name, rdtype, outcome, records, canonical)
+
+
+def _no_nameservers_lookup(
+    name: str, rdtype: str, resolver: dns.resolver.Resolver, error: dns.resolver.NoNameservers
+) -> Lookup:
+    """Classify a NoNameservers error: UNREACHABLE when no query was sent, else SERVFAIL.
+
+    dnspython's ``errors`` keyword contains one ``(nameserver, tcp, port, exception, response)``
+    tuple per failed attempt, and it drops a nameserver from the query after an OSError.
+    So when every attempt failed with an OSError, every configured nameserver was
+    unreachable and none of them returned anything.
+    """
+    exceptions = [attempt[3] for attempt in error.kwargs.get("errors") or ()]
+    if not exceptions or not all(isinstance(exception, OSError) for exception in exceptions):
+        return Lookup(name, rdtype, Outcome.SERVFAIL, error=str(error))
+
+    nameservers = tuple(
+        nameserver if isinstance(nameserver, str) else str(nameserver)
+        for nameserver in resolver.nameservers
+    )
+    os_errors = dict.fromkeys(_errno_name(exception) for exception in exceptions)
+    logger.debug("DNS query %s %s: no nameserver reachable: %s", name, rdtype, error)
+    return Lookup(
+        name,
+        rdtype,
+        Outcome.UNREACHABLE,
+        error=str(error),
+        unreachable_nameservers=nameservers,
+        os_errors=tuple(os_errors),
+    )
+
+
+def _errno_name(error: OSError) -> str:
+    """Return the symbolic name of an OSError's errno, or its class name when it has none."""
+    if error.errno is None:
+        return error.__class__.__name__
+    return errno.errorcode.get(error.errno, str(error.errno))
 
 
 def _name_text(name: dns.name.Name) -> str:
@@ -530,7 +599,12 @@ def _failure_findings(
     """
     severity = Severity.WARNING if facts.get("addresses") else Severity.CRITICAL
     findings = []
-    for kind, outcome in ((TIMEOUT, Outcome.TIMEOUT), (SERVFAIL, Outcome.SERVFAIL)):
+    kinds = (
+        (TIMEOUT, Outcome.TIMEOUT),
+        (SERVFAIL, Outcome.SERVFAIL),
+        (RESOLVER_UNREACHABLE, Outcome.UNREACHABLE),
+    )
+    for kind, outcome in kinds:
         failed = [lookup for lookup in lookups if lookup["outcome"] == outcome]
         if failed:
             findings.append(_failure_finding(kind, facts, failed, severity))
@@ -553,6 +627,16 @@ def _failure_finding(
     severity: Severity,
 ) -> Finding:
     queries = ", ".join(f"{lookup['name']} {lookup['type']}" for lookup in failed)
+    unreachable = list(
+        dict.fromkeys(
+            nameserver
+            for lookup in failed
+            for nameserver in lookup.get("unreachable_nameservers") or ()
+        )
+    )
+    os_errors = list(
+        dict.fromkeys(name for lookup in failed for name in lookup.get("os_errors") or ())
+    )
     return kind.make(
         facts={
             "host": facts.get("host"),
@@ -565,9 +649,45 @@ def _failure_finding(
             "queries": queries,
             "nameserver": describe_nameservers(facts),
             "timeout_seconds": _longest_timeout(facts, failed),
+            "resolver": _describe_unreachable(facts, unreachable),
+            "address": unreachable[0] if unreachable else "<nameserver address>",
+            "reason": _unreachable_reason(os_errors),
         },
         severity=severity,
     )
+
+
+_UNREACHABLE_REASONS = {
+    "ENETUNREACH": "the network is unreachable: this host has no route to that address",
+    "EHOSTUNREACH": "there is no route to the host: the address is not reachable from the "
+    "local network",
+    "ENETDOWN": "the network interface that leads to it is down",
+    "EADDRNOTAVAIL": "this host has no local address to send from, as on a host without an "
+    "IPv6 address when the resolver's address is IPv6",
+    "EAFNOSUPPORT": "this host has that address family (IPv4 or IPv6) disabled",
+    "EPERM": "a local firewall rule rejected the query packet",
+    "EACCES": "a local firewall rule rejected the query packet",
+    "ECONNREFUSED": "the connection was refused, so no DNS server listens at that address and port",
+}
+"""Explanation of each errno that a failed send to a nameserver gives (Linux errno names)."""
+
+
+def _unreachable_reason(os_errors: Sequence[str]) -> str:
+    """Explain the OS errors of unreachable nameservers, joined with "and"."""
+    reasons = dict.fromkeys(
+        _UNREACHABLE_REASONS.get(name, f"sending the query failed ({name})") for name in os_errors
+    )
+    return " and ".join(reasons) or "sending the query failed"
+
+
+def _describe_unreachable(facts: Mapping[str, Any], unreachable: Sequence[str]) -> str:
+    """Name the unreachable nameservers with their addresses, for finding texts."""
+    nameservers = list(facts.get("nameservers") or [SYSTEM_RESOLVER])
+    if nameservers != [SYSTEM_RESOLVER] or not unreachable:
+        return describe_nameservers(facts)
+    port = facts.get("dns_port", DEFAULT_DNS_PORT)
+    suffix = "" if port == DEFAULT_DNS_PORT else f" on port {port}"
+    return f"The system resolver {', '.join(unreachable)}{suffix} (from /etc/resolv.conf)"
 
 
 def _longest_timeout(facts: Mapping[str, Any], failed: Sequence[Mapping[str, Any]]) -> float:
