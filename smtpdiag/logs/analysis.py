@@ -266,6 +266,10 @@ class Analysis:
             leaks=leaks,
             read_errors=self._read_errors,
             outside=(self._outside, self._latest_outside),
+            bounced={
+                source.value: counter.fates.get(Fate.BOUNCED, 0)
+                for source, counter in self._sources.items()
+            },
         )
         status = worst_status(finding.severity.status for finding in findings)
         return LogsSummary(

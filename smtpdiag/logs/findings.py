@@ -16,6 +16,7 @@ from smtpdiag.logs.classify import kind_for_reason, split_reply
 from smtpdiag.logs.kinds import (
     FAILURES_BELOW_THRESHOLD,
     LOG_UNREADABLE,
+    MAIL_BOUNCED,
     NO_ATTEMPTS,
     NO_ATTEMPTS_IN_RANGE,
     THRESHOLD_EXCEEDED,
@@ -173,17 +174,20 @@ def build_findings(
     leaks: Sequence[LeakReport],
     read_errors: Sequence[tuple[str, str]],
     outside: tuple[int, float | None] = (0, None),
+    bounced: Mapping[str, int] | None = None,
 ) -> tuple[Finding, ...]:
-    """Build the findings of a summary: the rate verdict, the top reasons, leaks, read errors.
+    """Build the findings of a summary: the rate verdict, bounced mail, the top reasons, leaks
+    and read errors.
 
     ``outside`` is the number of attempts outside ``since`` to ``until`` and the newest one's
-    time.
+    time. ``bounced`` is the number of bounced messages by source name.
     """
     findings: list[Finding | None] = [
         no_attempts_finding(lines, outside[0], outside[1], _period(options))
         if attempts == 0
         else _rate_finding(options, lines, attempts, failures, failure_ratio, windows)
     ]
+    findings.append(_bounce_finding(bounced or {}))
     findings.extend(
         _reason_finding(code, counts) for code, counts in list(reasons.items())[:TOP_REASONS]
     )
@@ -195,6 +199,18 @@ def build_findings(
         for path, error in read_errors
     )
     return tuple(finding for finding in findings if finding is not None)
+
+
+def _bounce_finding(bounced: Mapping[str, int]) -> Finding | None:
+    """Report the messages bounced after failures, counted once across the sources."""
+    counted = {name: count for name, count in bounced.items() if count > 0}
+    if not counted:
+        return None
+    largest = max(counted.values())
+    messages = f"{largest} message" if largest == 1 else f"{largest} messages"
+    sources = ", ".join(f"{name}: {count}" for name, count in counted.items())
+    facts = {"bounced": largest, "bounced_by_source": counted}
+    return MAIL_BOUNCED.make(facts=facts, details={"messages": messages, "sources": sources})
 
 
 def lines_text(count: int) -> str:

@@ -159,6 +159,20 @@ CLIENT_ABORTED = FindingKind(
     "do this after an error challenge they cannot handle or when their token source failed.",
     "Check the client's own log for the failure that made it cancel.",
 )
+MAIL_BOUNCED = FindingKind(
+    "auth_failure_rate.mail_bounced",
+    Severity.WARNING,
+    "{messages} bounced after failures at or before AUTH: the mail is lost",
+    "The logs show {messages} returned to the sender after a failure at or before AUTH "
+    "({sources}). A bounce is final, so the sending MTA does not retry, although the cause "
+    "(an expired token, a failed token script, a rejected login) is usually temporary. The "
+    "logs of one chain (Postfix, msmtpd) each record the same bounce, so the count is the "
+    "largest of any one source, not their sum.",
+    "Fix the most frequent reason listed below. So that the next failure keeps mail queued "
+    "instead of bouncing it, make the relay answer 451: for msmtpd, wrap msmtp so that its "
+    "exit codes 77 and 78 become 75 (EX_TEMPFAIL), as docs/guide/msmtp-relay.md shows under "
+    "'The permanent-bounce trap'. Ask the senders of the bounced mail to send it again.",
+)
 TOKEN_IN_LOG = FindingKind(
     "secrets.token_in_log",
     Severity.CRITICAL,
@@ -193,6 +207,7 @@ AUTH_FAILURE_RATE_FINDINGS: tuple[FindingKind, ...] = (
     CONNECTION_FAILED,
     SUBMISSION_FAILED,
     CLIENT_ABORTED,
+    MAIL_BOUNCED,
 )
 """Kinds of the ``auth_failure_rate`` area, in catalog order."""
 

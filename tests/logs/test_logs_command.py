@@ -472,3 +472,57 @@ def test_option_limits_exit_3(
     code, _, err = run_logs(capsys, *arguments)
     assert code == 3
     assert message in err
+
+
+REAL_CAPTURES = Path(__file__).parent / "data"
+
+
+def msmtpd_pipe_bounced(moment: float) -> str:
+    # msmtpd 1.8.23 answers 554 for msmtp's exit code 77 and logs this line.
+    stamp = datetime.fromtimestamp(moment, UTC).strftime("%b %d %H:%M:%S")
+    return f"{stamp} mail msmtpd[4242]: pipe command reported error 77, session aborted"
+
+
+def test_bounced_mail_is_warning(capsys: pytest.CaptureFixture[str]) -> None:
+    log = str(REAL_CAPTURES / "postfix-3.7-relay-pipe-bounced.log")
+    code, out, _ = run_logs(capsys, "--format", "json", "--since", "2026-12-05T00:00:00Z", log)
+    report = json.loads(out)
+    bounced = next(f for f in report["findings"] if f["code"] == "auth_failure_rate.mail_bounced")
+    assert code == 1
+    assert bounced["severity"] == "warning"
+    assert bounced["title"].startswith("4 messages bounced after failures at or before AUTH")
+    assert bounced["facts"]["bounced_by_source"] == {"postfix": 4}
+
+
+def test_bounces_of_one_chain_count_once(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    postfix_log = str(REAL_CAPTURES / "postfix-3.7-relay-pipe-bounced.log")
+    msmtpd_log = tmp_path / "msmtpd.log"
+    moment = datetime(2026, 12, 5, 6, 30, 32, tzinfo=UTC).timestamp()
+    msmtpd_log.write_text("".join(msmtpd_pipe_bounced(moment) + "\n" for _ in range(4)))
+    code, out, _ = run_logs(
+        capsys,
+        "--format",
+        "json",
+        "--since",
+        "2026-12-05T00:00:00Z",
+        "--timezone",
+        "UTC",
+        postfix_log,
+        str(msmtpd_log),
+    )
+    report = json.loads(out)
+    bounced = next(f for f in report["findings"] if f["code"] == "auth_failure_rate.mail_bounced")
+    assert code == 1
+    assert bounced["facts"]["bounced"] == 4
+    assert bounced["facts"]["bounced_by_source"] == {"postfix": 4, "msmtpd": 4}
+
+
+def test_deferred_mail_is_not_bounce_warning(capsys: pytest.CaptureFixture[str]) -> None:
+    log = str(REAL_CAPTURES / "postfix-3.7-relay-pipe-deferred.log")
+    code, out, _ = run_logs(capsys, "--format", "json", "--since", "2026-12-05T00:00:00Z", log)
+    report = json.loads(out)
+    codes = [finding["code"] for finding in report["findings"]]
+    assert "auth_failure_rate.mail_bounced" not in codes
+    assert code == 0
