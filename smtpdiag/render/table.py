@@ -8,8 +8,9 @@ also passes through ``escape_control`` so that a reply cannot send terminal esca
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
-from typing import TextIO
+from typing import Any, TextIO, cast
 
 from rich import box
 from rich.console import Console, Group, RenderableType
@@ -61,8 +62,8 @@ def make_console(stream: TextIO, *, color: bool | None = None) -> Console:
     ``color`` True forces color and False disables every style. With None, a non-empty
     ``NO_COLOR`` disables every style, and otherwise rich uses color on a terminal, or where
     ``FORCE_COLOR`` or ``TTY_COMPATIBLE=1`` says the stream is one. Output that is not a
-    terminal is plain text without escape sequences, ``PLAIN_WIDTH`` columns wide unless
-    ``COLUMNS`` sets the width.
+    terminal is plain text without escape sequences and without trailing whitespace,
+    ``PLAIN_WIDTH`` columns wide unless ``COLUMNS`` sets the width.
     """
     if color is None and os.environ.get("NO_COLOR", ""):
         color = False
@@ -75,9 +76,46 @@ def make_console(stream: TextIO, *, color: bool | None = None) -> Console:
         highlight=False,
         emoji=False,
     )
-    if not console.is_terminal and not os.environ.get("COLUMNS", "").isdigit():
-        console.width = PLAIN_WIDTH
+    if not console.is_terminal:
+        console.file = cast(TextIO, TrailingWhitespaceStripper(stream))
+        if not os.environ.get("COLUMNS", "").isdigit():
+            console.width = PLAIN_WIDTH
     return console
+
+
+_WHITESPACE_BEFORE_NEWLINE = re.compile(r"[ \t]+(?=\n)")
+
+
+class TrailingWhitespaceStripper:
+    """Text stream wrapper that removes trailing whitespace from every line written to it.
+
+    rich pads wrapped and indented lines with spaces up to the console width. In a file, a
+    pipe or mail from cron those spaces are noise, and ``grep ' $'`` finds them. Spaces and
+    tabs at the end of one write are held back until the next write shows whether text
+    follows them on the same line, so those at the very end of the output are never written.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._pending = ""
+
+    def write(self, text: str) -> int:
+        """Write ``text`` without trailing whitespace; return its length, as ``TextIO`` does."""
+        trimmed = _WHITESPACE_BEFORE_NEWLINE.sub("", self._pending + text)
+        body = trimmed.rstrip(" \t")
+        self._pending = trimmed[len(body) :]
+        self._stream.write(body)
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    def __getattr__(self, name: str) -> Any:
+        # rich reads attributes such as ``encoding`` and ``fileno`` from its file.
+        return getattr(self._stream, name)
 
 
 def _status_text(status: Status) -> Text:
