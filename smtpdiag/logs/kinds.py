@@ -168,10 +168,11 @@ MAIL_BOUNCED = FindingKind(
     "(an expired token, a failed token script, a rejected login) is usually temporary. The "
     "logs of one chain (Postfix, msmtpd) each record the same bounce, so the count is the "
     "largest of any one source, not their sum.",
-    "Fix the most frequent reason listed below. So that the next failure keeps mail queued "
-    "instead of bouncing it, make the relay answer 451: for msmtpd, wrap msmtp so that its "
-    "exit codes 77 and 78 become 75 (EX_TEMPFAIL), as docs/guide/msmtp-relay.md shows under "
-    "'The permanent-bounce trap'. Ask the senders of the bounced mail to send it again.",
+    "Fix the most frequent reason first (listed with its own fix). So that the next failure "
+    "keeps mail queued instead of bouncing it, make the relay answer 451: for msmtpd, wrap "
+    "msmtp so that its exit codes 77 and 78 become 75 (EX_TEMPFAIL), as "
+    "docs/guide/msmtp-relay.md shows under 'The permanent-bounce trap'. Ask the senders of "
+    "the bounced mail to send it again.",
 )
 TOKEN_IN_LOG = FindingKind(
     "secrets.token_in_log",
