@@ -146,9 +146,11 @@ def _from_endpoint(
             ca_file=oauth.token_ca_file,
         )
     except EndpointError as error:
+        from smtpdiag.oauth.endpoint_failure import endpoint_failure_details
+
         code = "token.endpoint_tls" if error.tls else "token.endpoint_unreachable"
-        details = {"endpoint": endpoint, "reason": error.reason, **_host_port(endpoint)}
-        finding = _make(code, details, facts)
+        facts["endpoint_failure"] = error.failure.value
+        finding = _make(code, endpoint_failure_details(error, endpoint), facts)
         return CheckResult.from_findings(CHECK_ID, f"{endpoint}: {error.reason}", [finding], facts)
 
     obtained_at = ctx.now()
@@ -179,15 +181,6 @@ def _from_endpoint(
         finding for finding in _store(oauth, key, token, facts) if finding.code not in reported
     ]
     return _result(f"new access token from {endpoint}", token, findings, facts, ctx)
-
-
-def _host_port(endpoint: str) -> dict[str, str]:
-    """Return the ``host`` and ``port`` placeholders of an endpoint URL checked earlier."""
-    from smtpdiag.oauth.http import parse_endpoint_url
-
-    parsed = parse_endpoint_url(endpoint)
-    host = f"[{parsed.host}]" if ":" in parsed.host else parsed.host
-    return {"host": host, "port": str(parsed.port)}
 
 
 def _cached(

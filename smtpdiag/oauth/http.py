@@ -13,7 +13,7 @@ import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -37,14 +37,44 @@ _SECRET_QUERY_KEYS = frozenset(
 """Query parameters that carry a secret; the form body is their place."""
 
 
-class EndpointError(Exception):
-    """The endpoint could not be reached or its TLS handshake failed."""
+class EndpointFailure(StrEnum):
+    """Reason that no complete HTTP reply arrived, as stored in the ``endpoint_failure`` fact."""
 
-    def __init__(self, reason: str, *, tls: bool = False) -> None:
+    NAME_NOT_RESOLVED = "name_not_resolved"
+    """The host name does not resolve, so no connection was attempted."""
+    REFUSED = "refused"
+    """The host rejected the TCP connection (RST): nothing listens on the port, or a
+    firewall rejects the connection."""
+    CONNECT_TIMEOUT = "connect_timeout"
+    """The TCP connection or the TLS handshake did not complete within the timeout."""
+    NETWORK = "network"
+    """Another OS error before the request was sent, such as "Network is unreachable"."""
+    TLS = "tls"
+    """The TLS handshake failed or the certificate was not trusted."""
+    STALLED = "stalled"
+    """The connection was established, and then the request or the reply made no progress
+    within the timeout."""
+    CLOSED = "closed"
+    """The connection was established, and the peer closed or reset it, or sent something
+    other than HTTP, before the reply was complete."""
+
+
+class EndpointError(Exception):
+    """The endpoint gave no complete HTTP reply: no connection, failed TLS, or no reply."""
+
+    def __init__(
+        self, reason: str, failure: EndpointFailure, *, http_status: int | None = None
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
-        self.tls = tls
+        self.failure = failure
+        self.http_status = http_status
+        """Status code of a reply whose body did not arrive in full, or None."""
+
+    @property
+    def tls(self) -> bool:
         """Whether TLS failed (certificate, handshake) rather than the connection."""
+        return self.failure is EndpointFailure.TLS
 
 
 @dataclass(frozen=True)
@@ -127,14 +157,7 @@ def post_form(
         "User-Agent": USER_AGENT,
         **(headers or {}),
     }
-    connection: http.client.HTTPConnection
-    if endpoint.scheme == "https":
-        context = ssl.create_default_context(cafile=ca_file)
-        connection = http.client.HTTPSConnection(
-            endpoint.host, endpoint.port, timeout=timeout, context=context
-        )
-    else:
-        connection = http.client.HTTPConnection(endpoint.host, endpoint.port, timeout=timeout)
+    connection = _connection(endpoint, timeout, ca_file)
     started = time.monotonic()
     deadline = started + 3 * timeout
     stage = _Stage.CONNECT
@@ -160,31 +183,60 @@ def post_form(
             truncated=truncated,
             latency_seconds=latency,
         )
-    except ssl.SSLCertVerificationError as error:
-        raise EndpointError(
-            f"certificate verification failed: {error.verify_message or error.reason}", tls=True
-        ) from None
-    except ssl.SSLError as error:
-        raise EndpointError(f"TLS handshake failed: {error.reason or error}", tls=True) from None
-    except TimeoutError:
-        raise EndpointError(_timeout_reason(stage, status, timeout, endpoint.scheme)) from None
-    except socket.gaierror as error:
-        raise EndpointError(
-            f"the name {endpoint.host} does not resolve ({error.strerror})"
-        ) from None
-    except ConnectionRefusedError:
-        raise EndpointError(f"connection to {endpoint.host}:{endpoint.port} refused") from None
     except (http.client.HTTPException, OSError) as error:
-        detail = getattr(error, "strerror", None) or error.__class__.__name__
-        raise EndpointError(f"the connection failed ({detail})") from None
+        # OSError covers the ssl errors, TimeoutError and socket.gaierror.
+        raise _endpoint_error(error, endpoint, stage, status, timeout) from None
     finally:
         if response is not None:
             response.close()
         connection.close()
 
 
+def _connection(
+    endpoint: EndpointUrl, timeout: float, ca_file: str | None
+) -> http.client.HTTPConnection:
+    """Create an unconnected HTTP or HTTPS connection to ``endpoint``."""
+    import http.client
+
+    if endpoint.scheme == "https":
+        context = ssl.create_default_context(cafile=ca_file)
+        return http.client.HTTPSConnection(
+            endpoint.host, endpoint.port, timeout=timeout, context=context
+        )
+    return http.client.HTTPConnection(endpoint.host, endpoint.port, timeout=timeout)
+
+
+def _endpoint_error(
+    error: Exception, endpoint: EndpointUrl, stage: _Stage, status: int | None, timeout: float
+) -> EndpointError:
+    """Translate the exception that ended a request at ``stage`` into an ``EndpointError``."""
+    if isinstance(error, ssl.SSLCertVerificationError):
+        reason = f"certificate verification failed: {error.verify_message or error.reason}"
+        return EndpointError(reason, EndpointFailure.TLS)
+    if isinstance(error, ssl.SSLError):
+        if stage is not _Stage.CONNECT:
+            reason = f"the TLS session failed after the handshake ({error.reason or error})"
+            return EndpointError(reason, EndpointFailure.CLOSED, http_status=status)
+        return EndpointError(f"TLS handshake failed: {error.reason or error}", EndpointFailure.TLS)
+    if isinstance(error, TimeoutError):
+        reason = _timeout_reason(stage, status, timeout, endpoint.scheme)
+        if stage is _Stage.CONNECT:
+            return EndpointError(reason, EndpointFailure.CONNECT_TIMEOUT)
+        return EndpointError(reason, EndpointFailure.STALLED, http_status=status)
+    if isinstance(error, socket.gaierror):
+        reason = f"the name {endpoint.host} does not resolve ({error.strerror})"
+        return EndpointError(reason, EndpointFailure.NAME_NOT_RESOLVED)
+    if isinstance(error, ConnectionRefusedError):
+        reason = f"connection to {endpoint.host}:{endpoint.port} refused"
+        return EndpointError(reason, EndpointFailure.REFUSED)
+
+    detail = getattr(error, "strerror", None) or error.__class__.__name__
+    failure = EndpointFailure.NETWORK if stage is _Stage.CONNECT else EndpointFailure.CLOSED
+    return EndpointError(f"the connection failed ({detail})", failure, http_status=status)
+
+
 class _Stage(Enum):
-    """Step of a request that a timeout interrupted."""
+    """Step of a request at which it failed."""
 
     CONNECT = "connect"
     """TCP connection and, for https, the TLS handshake."""

@@ -12,7 +12,10 @@ Placeholders (a placeholder that the caller leaves out renders as empty text):
 - ``{provider_message}``: one sentence quoting the provider's ``error_description``, shortened
   to one line and starting with a space; empty when the body has no description.
 - ``{cause_hint}``, ``{fix_hint}``: sentences specific to the provider or error code, starting
-  with a space; often empty.
+  with a space; often empty. For ``token.endpoint_unreachable`` they explain the failed step
+  and only that one: before the request was sent (name resolution, a refused or timed-out
+  connection, no route), or after it (the endpoint or a proxy stalled or closed the
+  connection).
 - ``{http_status}``: the HTTP status code of the reply.
 - ``{content_type}``: the reply's media type, or ``no Content-Type``.
 - ``{problem}``: what is wrong with a reply or with a command's output, as a phrase that
@@ -264,16 +267,9 @@ ENDPOINT_UNREACHABLE = FindingKind(
     "token.endpoint_unreachable",
     Severity.CRITICAL,
     "No complete HTTP reply from the token endpoint: {reason}",
-    "smtpdiag got no complete HTTP reply from {endpoint} ({reason}). When the connection "
-    "fails, the usual causes are a name that does not resolve, a firewall that blocks "
-    "outbound HTTPS, or a network that allows the web only through a proxy. When the request "
-    "was sent but no reply came, the endpoint or a proxy in front of it is slower than the "
-    "timeout or has stalled, or the provider has an outage.",
-    "From this host, test the connection (curl -sv {endpoint} -o /dev/null). When it does not "
-    "connect, check name resolution of {host} and the firewall rules for outbound connections "
-    "to port {port}. When it connects but no reply comes, check the provider's service status "
-    "and any proxy in between. A larger --timeout helps only an endpoint that is slow, not "
-    "one that never replies.",
+    "smtpdiag got no complete HTTP reply from {endpoint} ({reason}).{cause_hint}",
+    "From this host, test the endpoint with curl -sv --max-time 30 {endpoint} -o /dev/null, "
+    "which shows the step at which it stops.{fix_hint}",
 )
 ENDPOINT_TLS = FindingKind(
     "token.endpoint_tls",

@@ -54,7 +54,7 @@ EXPECTED = {
         "token.endpoint_unreachable",
         "token",
         ("No complete HTTP reply", "the request was sent, but no reply came within 2 s"),
-        ("When the request was sent but no reply came",),
+        ("the request was sent", "accepted the request and did not reply in time"),
     ),
     "token-500": Expected(
         frozenset({"token.endpoint_http_error"}),
@@ -261,6 +261,28 @@ def test_endpoint_fault_checks_end_within_bound(runs: dict[str, CheckRun], name:
 def test_endpoint_fault_report_ends_within_bound(runs: dict[str, CheckRun], name: str) -> None:
     run = runs[name]
     assert run.report["duration_seconds"] < FAULT_TIMEOUT * DURATION_FACTOR
+
+
+CONNECT_FAILURE_ADVICE = ("name resolution", "firewall rules", "When the connection fails")
+"""Phrases of the advice for a connection that failed, which a stalled request must not get."""
+
+
+@pytest.mark.parametrize("words", CONNECT_FAILURE_ADVICE)
+def test_token_hang_has_no_connect_advice(runs: dict[str, CheckRun], words: str) -> None:
+    finding = runs["token-hang"].finding("token.endpoint_unreachable")
+    assert words not in finding["cause"]
+    assert words not in finding["fix"]
+
+
+def test_token_hang_fix_names_provider_and_proxy(runs: dict[str, CheckRun]) -> None:
+    fix = runs["token-hang"].finding("token.endpoint_unreachable")["fix"]
+    assert "service status" in fix
+    assert "proxy" in fix
+
+
+def test_token_hang_failure_fact(runs: dict[str, CheckRun]) -> None:
+    facts = runs["token-hang"].finding("token.endpoint_unreachable")["facts"]
+    assert facts["endpoint_failure"] == "stalled"
 
 
 def test_truncated_body_fact(runs: dict[str, CheckRun]) -> None:

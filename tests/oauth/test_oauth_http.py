@@ -14,7 +14,13 @@ from pathlib import Path
 import pytest
 
 from smtpdiag.lab.certs import write_certificates
-from smtpdiag.oauth.http import MAX_BODY_BYTES, EndpointError, parse_endpoint_url, post_form
+from smtpdiag.oauth.http import (
+    MAX_BODY_BYTES,
+    EndpointError,
+    EndpointFailure,
+    parse_endpoint_url,
+    post_form,
+)
 
 Handler = Callable[[http.server.BaseHTTPRequestHandler], None]
 
@@ -191,3 +197,54 @@ def test_slow_body_names_the_status() -> None:
     assert caught.value.reason == (
         "the body of the HTTP 200 reply did not arrive in time (0.3 s per read, 0.9 s in all)"
     )
+
+
+def test_failure_kind_of_refused_connection() -> None:
+    with serve(reply(200, b"{}")) as url:
+        pass
+    with pytest.raises(EndpointError) as caught:
+        post_form(url, {}, timeout=2)
+    assert caught.value.failure is EndpointFailure.REFUSED
+
+
+def test_failure_kind_of_silent_server() -> None:
+    def handle(request: http.server.BaseHTTPRequestHandler) -> None:
+        time.sleep(3)
+
+    with serve(handle) as url, pytest.raises(EndpointError) as caught:
+        post_form(url, {}, timeout=0.3)
+    assert caught.value.failure is EndpointFailure.STALLED
+    assert caught.value.tls is False
+
+
+def test_failure_kind_of_handshake_timeout() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+        with pytest.raises(EndpointError) as caught:
+            post_form(f"https://127.0.0.1:{port}/token", {}, timeout=0.3)
+    assert caught.value.failure is EndpointFailure.CONNECT_TIMEOUT
+
+
+def test_failure_kind_of_untrusted_certificate(tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    write_certificates(other)
+    with (
+        serve(reply(200, b"{}"), tls_dir=tmp_path) as url,
+        pytest.raises(EndpointError) as caught,
+    ):
+        post_form(url, {}, timeout=5, ca_file=str(other / "ca.pem"))
+    assert caught.value.failure is EndpointFailure.TLS
+
+
+def test_failure_kind_of_closed_connection() -> None:
+    def handle(request: http.server.BaseHTTPRequestHandler) -> None:
+        request.rfile.read(int(request.headers.get("Content-Length", "0")))
+        request.close_connection = True
+        request.connection.shutdown(socket.SHUT_RDWR)
+
+    with serve(handle) as url, pytest.raises(EndpointError) as caught:
+        post_form(url, {}, timeout=2)
+    assert caught.value.failure is EndpointFailure.CLOSED

@@ -65,7 +65,7 @@ DOCUMENTED_PLACEHOLDERS = {
 
 # Kinds that the token check raises itself, with the exact placeholders its code fills.
 CHECK_PLACEHOLDERS = {
-    "token.endpoint_unreachable": {"endpoint", "host", "port", "reason"},
+    "token.endpoint_unreachable": {"endpoint", "reason", "cause_hint", "fix_hint"},
     "token.endpoint_tls": {"endpoint", "host", "port", "reason"},
     "token.command_failed": {"reason", "stderr", "msmtp_outcome", "fix_hint"},
     "token.command_output_invalid": {"problem", "fix_hint"},
