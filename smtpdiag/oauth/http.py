@@ -8,6 +8,7 @@ read up to ``MAX_BODY_BYTES``, so a hanging or flooding endpoint cannot stall a 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import socket
 import ssl
 import time
@@ -23,6 +24,8 @@ from smtpdiag.redact import REDACTOR
 
 if TYPE_CHECKING:
     import http.client
+
+logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1_048_576
 """Maximum body size read, in bytes; token replies are a few kilobytes."""
@@ -158,6 +161,7 @@ def post_form(
         **(headers or {}),
     }
     connection = _connection(endpoint, timeout, ca_file)
+    log_url = _log_url(endpoint.url)
     started = time.monotonic()
     deadline = started + 3 * timeout
     stage = _Stage.CONNECT
@@ -169,27 +173,68 @@ def post_form(
         connection.connect()
         stage = _Stage.SEND
         connection.request("POST", endpoint.path, body=body, headers=request_headers)
+        # The form and the headers are not logged, because they contain the secrets.
+        logger.debug(
+            "POST %s sent (timeout %g s per operation, %g s in all)",
+            log_url,
+            timeout,
+            3 * timeout,
+        )
         stage = _Stage.REPLY
         response = connection.getresponse()
         status = response.status
         data, truncated = _read_body(response, deadline)
-        latency = time.monotonic() - started
-        reply_headers = {name.lower(): value for name, value in response.getheaders()}
-        return HttpReply(
-            status=response.status,
-            reason=response.reason,
-            headers=reply_headers,
-            body=data,
-            truncated=truncated,
-            latency_seconds=latency,
+        reply = _http_reply(response, data, truncated, time.monotonic() - started)
+        logger.debug(
+            "POST %s: HTTP %d, %s, %d bytes%s in %.3f s",
+            log_url,
+            reply.status,
+            reply.content_type or "no Content-Type",
+            len(data),
+            " (read cut there)" if truncated else "",
+            reply.latency_seconds,
         )
+        return reply
     except (http.client.HTTPException, OSError) as error:
         # OSError covers the ssl errors, TimeoutError and socket.gaierror.
-        raise _endpoint_error(error, endpoint, stage, status, timeout) from None
+        endpoint_error = _endpoint_error(error, endpoint, stage, status, timeout)
+        elapsed = time.monotonic() - started
+        logger.debug(
+            "POST %s failed after %.3f s: %s: %s",
+            log_url,
+            elapsed,
+            endpoint_error.failure.value,
+            endpoint_error.reason,
+        )
+        raise endpoint_error from None
     finally:
         if response is not None:
             response.close()
         connection.close()
+
+
+def _log_url(url: str) -> str:
+    """Return ``url`` for the log, with its query replaced by ``?…``.
+
+    Secret parameters in the query are rejected before this, but other values may still be
+    private, and the path alone identifies the endpoint.
+    """
+    parts = urlsplit(url.strip())
+    without_query = parts._replace(query="", fragment="").geturl()
+    return f"{without_query}?…" if parts.query else without_query
+
+
+def _http_reply(
+    response: http.client.HTTPResponse, body: bytes, truncated: bool, latency: float
+) -> HttpReply:
+    return HttpReply(
+        status=response.status,
+        reason=response.reason,
+        headers={name.lower(): value for name, value in response.getheaders()},
+        body=body,
+        truncated=truncated,
+        latency_seconds=latency,
+    )
 
 
 def _connection(

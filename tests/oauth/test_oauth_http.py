@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import logging
 import socket
 import ssl
 import threading
@@ -248,3 +249,83 @@ def test_failure_kind_of_closed_connection() -> None:
     with serve(handle) as url, pytest.raises(EndpointError) as caught:
         post_form(url, {}, timeout=2)
     assert caught.value.failure is EndpointFailure.CLOSED
+
+
+# Debug log -----------------------------------------------------------------------------------
+
+LOG_CANARY_SECRET = "client~secret~log~canary~0123456789"
+LOG_CANARY_BODY = b'{"access_token": "body-text-log-canary", "token_type": "Bearer"}'
+
+
+def http_debug_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        record.getMessage() for record in caplog.records if record.name == "smtpdiag.oauth.http"
+    ]
+
+
+def test_debug_log_names_request_and_reply(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="smtpdiag.oauth.http")
+    with serve(reply(200, LOG_CANARY_BODY)) as url:
+        post_form(url, {"client_secret": LOG_CANARY_SECRET}, timeout=5)
+    lines = http_debug_lines(caplog)
+
+    assert len(lines) == 2
+    assert lines[0] == f"POST {url} sent (timeout 5 s per operation, 15 s in all)"
+    assert lines[1].startswith(
+        f"POST {url}: HTTP 200, application/json, {len(LOG_CANARY_BODY)} bytes in "
+    )
+    assert lines[1].endswith(" s")
+
+
+def test_debug_log_has_no_form_headers_or_body(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="smtpdiag.oauth.http")
+    with serve(reply(200, LOG_CANARY_BODY)) as url:
+        post_form(
+            url,
+            {"client_secret": LOG_CANARY_SECRET},
+            timeout=5,
+            headers={"Authorization": "Basic header-log-canary"},
+        )
+    text = "\n".join(http_debug_lines(caplog))
+
+    assert LOG_CANARY_SECRET not in text
+    assert "client_secret" not in text
+    assert "header-log-canary" not in text
+    assert "body-text-log-canary" not in text
+
+
+def test_debug_log_omits_query(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="smtpdiag.oauth.http")
+    with serve(reply(200, b"{}")) as url:
+        post_form(f"{url}?api-version=query-log-canary", {}, timeout=5)
+    text = "\n".join(http_debug_lines(caplog))
+
+    assert f"POST {url}?… sent" in text
+    assert "query-log-canary" not in text
+
+
+def test_debug_log_names_stall(caplog: pytest.LogCaptureFixture) -> None:
+    def handle(request: http.server.BaseHTTPRequestHandler) -> None:
+        time.sleep(3)
+
+    caplog.set_level(logging.DEBUG, logger="smtpdiag.oauth.http")
+    with serve(handle) as url, pytest.raises(EndpointError):
+        post_form(url, {}, timeout=0.3)
+    lines = http_debug_lines(caplog)
+
+    assert lines[0] == f"POST {url} sent (timeout 0.3 s per operation, 0.9 s in all)"
+    assert lines[1].startswith(f"POST {url} failed after ")
+    assert lines[1].endswith(" s: stalled: the request was sent, but no reply came within 0.3 s")
+
+
+def test_debug_log_names_refused_connection(caplog: pytest.LogCaptureFixture) -> None:
+    with serve(reply(200, b"{}")) as url:
+        pass
+    caplog.set_level(logging.DEBUG, logger="smtpdiag.oauth.http")
+    with pytest.raises(EndpointError):
+        post_form(url, {}, timeout=2)
+    lines = http_debug_lines(caplog)
+
+    assert len(lines) == 1
+    assert lines[0].startswith(f"POST {url} failed after ")
+    assert "refused: connection to 127.0.0.1" in lines[0]
