@@ -1034,6 +1034,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = command.main(args=argv, prog_name="smtpdiag", standalone_mode=False)
     except typer._click.exceptions.ClickException as error:  # typer vendors click
+        _add_global_option_hint(error, command)
         error.show()
         return EXIT_UNKNOWN
     except typer.Abort:
@@ -1061,6 +1062,34 @@ def main(argv: list[str] | None = None) -> int:
         )
         return EXIT_UNKNOWN
     return result if isinstance(result, int) else 0
+
+
+def _add_global_option_hint(error: Exception, root: typer._click.Command) -> None:
+    """Say where a global option goes when a subcommand rejects it (``check -vv``).
+
+    Click parses the options of ``smtpdiag`` only before the subcommand's name, so after it
+    ``-v`` is an unknown option of the subcommand.
+    """
+    no_such_option = typer._click.exceptions.NoSuchOption
+    if not isinstance(error, no_such_option) or error.ctx is None or error.ctx.parent is None:
+        return
+    help_names = set(error.ctx.help_option_names)
+    global_options: list[str] = []
+    global_names: set[str] = set()
+    for param in root.params:
+        names = [*param.opts, *param.secondary_opts]
+        if names and not help_names & set(names):
+            global_options.append("/".join(sorted(names, key=len)))
+            global_names.update(names)
+    if error.option_name not in global_names:
+        return
+    # Click's suggestions name options of the subcommand, which would point the wrong way.
+    error.possibilities = None
+    listed = ", ".join(global_options[:-1]) + f" and {global_options[-1]}"
+    error.message = (
+        f"{error.message}. {listed} are options of smtpdiag itself, so they go before the "
+        f"command: smtpdiag -vv {error.ctx.info_name} …"
+    )
 
 
 def _os_error_text(error: OSError) -> str:

@@ -63,6 +63,47 @@ def test_usage_error_names_value(
     assert message in err
 
 
+GLOBAL_OPTION_AFTER_COMMAND = [
+    pytest.param(["check", "-vv", "127.0.0.1"], "-v", "check", id="check-vv"),
+    pytest.param(["check", "127.0.0.1", "--verbose"], "--verbose", "check", id="check-verbose"),
+    pytest.param(
+        ["check", "127.0.0.1", "--log-level", "debug"], "--log-level", "check", id="log-level"
+    ),
+    pytest.param(["decode", "-v", "535 5.7.3"], "-v", "decode", id="decode-v"),
+    pytest.param(["logs", "--version"], "--version", "logs", id="logs-version"),
+]
+
+
+@pytest.mark.parametrize(("args", "option", "command"), GLOBAL_OPTION_AFTER_COMMAND)
+def test_global_option_after_command_exits_3(
+    capsys: pytest.CaptureFixture[str], args: list[str], option: str, command: str
+) -> None:
+    code, _, _ = run_main(capsys, *args)
+    assert code == 3
+
+
+@pytest.mark.parametrize(("args", "option", "command"), GLOBAL_OPTION_AFTER_COMMAND)
+def test_global_option_after_command_hint(
+    capsys: pytest.CaptureFixture[str], args: list[str], option: str, command: str
+) -> None:
+    _, _, err = run_main(capsys, *args)
+    assert f"Error: No such option: {option}. " in err
+    assert "options of smtpdiag itself" in err
+    assert f"smtpdiag -vv {command} …" in err
+
+
+def test_global_option_hint_drops_suggestions(capsys: pytest.CaptureFixture[str]) -> None:
+    _, _, err = run_main(capsys, "check", "127.0.0.1", "--log-level", "debug")
+    assert "Possible options" not in err
+
+
+def test_unknown_command_option_has_no_hint(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_main(capsys, "check", "127.0.0.1", "--colour")
+    assert code == 3
+    assert "No such option: --colour" in err
+    assert "options of smtpdiag itself" not in err
+
+
 def test_refused_port_exits_critical(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, _ = run_main(capsys, "check", f"127.0.0.1:{unused_port()}", "--only", "connect")
     assert code == 2
