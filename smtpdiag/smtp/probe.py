@@ -14,9 +14,16 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from smtpdiag.errors import SmtpClosedError, SmtpReplyError, escape_bytes
+from smtpdiag.errors import SmtpClosedError, SmtpReplyError
 from smtpdiag.smtp.capabilities import Capabilities
-from smtpdiag.smtp.reply import Reply, parse_reply_line
+from smtpdiag.smtp.reply import (
+    Reply,
+    ReplyLimit,
+    ReplyLimitError,
+    describe_partial_reply,
+    format_excerpt,
+    parse_reply_line,
+)
 from smtpdiag.smtp.session import SmtpSession
 from smtpdiag.smtp.transport import (
     Channel,
@@ -47,6 +54,22 @@ class Stage(StrEnum):
     TLS_HANDSHAKE = "tls_handshake"
     EHLO_AFTER_TLS = "ehlo_after_tls"
     DONE = "done"
+
+    @property
+    def phrase(self) -> str:
+        """The stage in words for a sentence, such as ``the EHLO after TLS``."""
+        return _STAGE_PHRASES[self]
+
+
+_STAGE_PHRASES = {
+    Stage.TCP: "the TCP handshake",
+    Stage.GREETING: "the greeting",
+    Stage.EHLO: "EHLO",
+    Stage.STARTTLS: "STARTTLS",
+    Stage.TLS_HANDSHAKE: "the TLS handshake",
+    Stage.EHLO_AFTER_TLS: "the EHLO after TLS",
+    Stage.DONE: "the end of the session",
+}
 
 
 class Failure(StrEnum):
@@ -80,6 +103,8 @@ class ProbeOutcome:
     """The reply that ended the probe, or None when no reply was involved."""
     raw: bytes = b""
     """Offending bytes for NOT_SMTP and TLS mismatches."""
+    reply_limit: ReplyLimit | None = None
+    """Reader limit that a reply went past, for NOT_SMTP. ``raw`` is then an excerpt."""
     greeting: Reply | None = None
     capabilities_before_tls: Capabilities | None = None
     capabilities_after_tls: Capabilities | None = None
@@ -91,6 +116,10 @@ class ProbeOutcome:
     """Open session after a successful probe; None after a failure."""
     server_hostname: str | None = None
     """The request's host name, sent as SNI unless it is an IP address; None when absent."""
+
+    def raw_excerpt(self, limit: int) -> str:
+        """Return ``raw`` escaped, in at most ``limit`` bytes, with its cuts marked."""
+        return format_excerpt(self.raw, limit, self.reply_limit)
 
     @property
     def capabilities(self) -> Capabilities | None:
@@ -144,6 +173,7 @@ def probe(request: ProbeRequest) -> ProbeOutcome:
     )
     started = time.monotonic()
     channel: Channel | None = None
+    session: SmtpSession | None = None
     try:
         channel = Channel.connect(request.address, request.port, request.timeout)
         session = SmtpSession(channel, request.timeout)
@@ -151,11 +181,21 @@ def probe(request: ProbeRequest) -> ProbeOutcome:
     except ConnectionRefusedError as error:
         _fail(outcome, Failure.REFUSED, error.strerror or str(error))
     except TimeoutError:
-        _fail(outcome, Failure.TIMEOUT, f"no response within {request.timeout:g} s")
+        _fail(outcome, Failure.TIMEOUT, _timeout_text(outcome.stage, session, request.timeout))
     except SmtpClosedError as error:
-        _fail(outcome, Failure.CLOSED, str(error), raw=error.raw)
+        # The session's transcript already shows the bytes as "S (incomplete)".
+        _fail(outcome, Failure.CLOSED, _closed_text(error.raw))
+    except ReplyLimitError as error:
+        outcome.reply_limit = error.limit
+        _fail(outcome, Failure.NOT_SMTP, error.problem, raw=error.raw)
     except SmtpReplyError as error:
         _fail(outcome, Failure.NOT_SMTP, error.problem, raw=error.raw)
+    except ConnectionResetError as error:
+        if session is None:
+            _fail(outcome, Failure.UNREACHABLE, error.strerror or str(error))
+        else:
+            session.note("a TCP reset ended the connection")
+            _fail(outcome, Failure.CLOSED, "a TCP reset ended the connection")
     except OSError as error:
         _fail(outcome, Failure.UNREACHABLE, error.strerror or str(error))
     finally:
@@ -165,12 +205,27 @@ def probe(request: ProbeRequest) -> ProbeOutcome:
     return outcome
 
 
+def _timeout_text(stage: Stage, session: SmtpSession | None, timeout: float) -> str:
+    """Describe a timeout at ``stage``, counting the bytes of an unfinished reply."""
+    if stage is Stage.TCP or session is None:
+        return f"no TCP connection within {timeout:g} s"
+    if stage is Stage.TLS_HANDSHAKE:
+        return f"the TLS handshake did not complete within {timeout:g} s"
+    return session.timeout_text()
+
+
+def _closed_text(partial: bytes) -> str:
+    if not partial:
+        return "the connection closed before any byte of a reply arrived"
+    return f"the connection closed after {describe_partial_reply(partial)}"
+
+
 def _fail(outcome: ProbeOutcome, failure: Failure, error: str, *, raw: bytes = b"") -> None:
     outcome.failure = failure
     outcome.error = error
     outcome.raw = raw
     if raw:
-        outcome.transcript.append(f"S: {escape_bytes(raw)}")
+        outcome.transcript.append(f"S: {outcome.raw_excerpt(200)}")
 
 
 def _run_steps(
@@ -234,22 +289,35 @@ def _probe_silent_port(
     request: ProbeRequest, outcome: ProbeOutcome, session: SmtpSession, remaining: float
 ) -> None:
     """Send a ClientHello on a port that sent no greeting and classify what comes back."""
-    session.note(
-        f"no greeting after {request.timeout * SILENT_GREETING_SHARE:g} s; trying a TLS handshake"
-    )
+    silence = request.timeout * SILENT_GREETING_SHARE
+    session.note(f"no greeting after {silence:g} s; trying a TLS handshake")
+    remaining = max(0.05, remaining)
     try:
-        session.channel.start_tls(_probe_context(), request.server_hostname, max(0.05, remaining))
+        session.channel.start_tls(_probe_context(), request.server_hostname, remaining)
     except TlsHandshakeError as error:
-        _classify_probe_bytes(outcome, error.received, error.reason)
+        _classify_probe_bytes(outcome, session, error.received, error.reason)
         return
+    except TimeoutError:
+        session.note(f"no answer to the TLS ClientHello within {remaining:.1f} s either")
+        _fail(
+            outcome,
+            Failure.TIMEOUT,
+            f"no greeting and no answer to a TLS ClientHello within {request.timeout:g} s",
+        )
+        return
+    session.note("the TLS handshake completed")
     outcome.failure = Failure.EXPECTS_IMPLICIT_TLS
     outcome.error = "the port completed a TLS handshake instead of sending an SMTP greeting"
 
 
-def _classify_probe_bytes(outcome: ProbeOutcome, received: bytes, reason: str) -> None:
+def _classify_probe_bytes(
+    outcome: ProbeOutcome, session: SmtpSession, received: bytes, reason: str
+) -> None:
     if looks_like_tls(received):
+        session.note(f"the server answered with TLS ({reason})")
         _fail(outcome, Failure.EXPECTS_IMPLICIT_TLS, f"the port answered with TLS ({reason})")
     elif received[:1].isdigit():
+        session.note("the greeting arrived after the ClientHello")
         _fail(
             outcome,
             Failure.GREETING_LATE,
@@ -257,8 +325,10 @@ def _classify_probe_bytes(outcome: ProbeOutcome, received: bytes, reason: str) -
             raw=received,
         )
     elif received:
+        session.note("the server answered with bytes that are neither SMTP nor TLS")
         _fail(outcome, Failure.NOT_SMTP, "neither an SMTP greeting nor TLS", raw=received)
     else:
+        session.note(f"the server closed the connection ({reason})")
         _fail(
             outcome,
             Failure.CLOSED,

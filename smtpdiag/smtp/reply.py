@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 
-from smtpdiag.errors import SmtpClosedError, SmtpReplyError
+from smtpdiag.errors import SmtpClosedError, SmtpReplyError, escape_bytes
 from smtpdiag.render.text import escape_control
 
 REPLY_LINE_LIMIT = 512
@@ -24,8 +25,65 @@ HARD_LINE_LIMIT = 4096
 MAX_REPLY_LINES = 256
 """Most lines accepted in one multi-line reply; real EHLO replies have fewer than 30."""
 
+EXCERPT_OCTETS = 200
+"""Length of the excerpt that a ``ReplyLimitError`` keeps of the reply."""
+
 _LINE = re.compile(rb"([2-5][0-5][0-9])(?:([ -])(.*))?")
 _ENHANCED = re.compile(r"([245])\.(\d{1,3})\.(\d{1,3})(?=\s|$)")
+
+
+class ReplyLimit(StrEnum):
+    """Limit of ``ReplyReader`` that a reply went past."""
+
+    LINE_COUNT = "line_count"
+    """More than ``MAX_REPLY_LINES`` lines in one reply."""
+    LINE_LENGTH = "line_length"
+    """A line of more than ``HARD_LINE_LIMIT`` octets."""
+
+
+class ReplyLimitError(SmtpReplyError):
+    """A reply went past a limit of ``ReplyReader``.
+
+    ``raw`` is an excerpt of at most ``EXCERPT_OCTETS``: the last whole lines of the reply
+    for ``LINE_COUNT``, and the first bytes of the long line for ``LINE_LENGTH``.
+    """
+
+    def __init__(self, problem: str, raw: bytes, limit: ReplyLimit) -> None:
+        super().__init__(problem, raw)
+        self.limit = limit
+
+
+def format_excerpt(raw: bytes, limit: int, reply_limit: ReplyLimit | None = None) -> str:
+    """Escape at most ``limit`` bytes of ``raw`` and mark where bytes were left out.
+
+    ``reply_limit`` names the ``ReplyLimitError`` that ``raw`` comes from. Its excerpt is
+    already cut, so "…" marks the cut: at the start for ``LINE_COUNT`` and at the end for
+    ``LINE_LENGTH``. Other bytes get ``escape_bytes``' mark and length when they are cut.
+    """
+    if reply_limit is ReplyLimit.LINE_COUNT:
+        return f"…{escape_bytes(_last_lines(raw, limit), limit)}"
+    if reply_limit is ReplyLimit.LINE_LENGTH:
+        return f"{escape_bytes(raw[:limit], limit)}…"
+    return escape_bytes(raw, limit)
+
+
+def describe_partial_reply(partial: bytes) -> str:
+    """Count what arrived of an unfinished reply: ``7 bytes of a reply (part of its first line)``.
+
+    Every complete line of an unfinished reply is a continuation line, because a line
+    without the ``-`` separator would have ended the reply.
+    """
+    if not partial:
+        return "0 bytes of a reply"
+    complete = partial.count(b"\n")
+    unfinished = len(partial) - (partial.rfind(b"\n") + 1)
+    if complete == 0:
+        lines = "part of its first line"
+    else:
+        plural = "s" if complete > 1 else ""
+        rest = "and part of the next line" if unfinished else "without the last line"
+        lines = f"{complete} continuation line{plural} {rest}"
+    return f"{len(partial)} bytes of a reply ({lines})"
 
 
 @dataclass(frozen=True)
@@ -119,12 +177,14 @@ class ReplyReader:
             if end >= 0:
                 return self._take_line(end)
             if len(self._buffer) > HARD_LINE_LIMIT:
-                raise SmtpReplyError(
-                    f"no end of line within {HARD_LINE_LIMIT} octets", bytes(self._buffer[:200])
+                raise ReplyLimitError(
+                    f"no end of line within {HARD_LINE_LIMIT} octets",
+                    bytes(self._buffer[:EXCERPT_OCTETS]),
+                    ReplyLimit.LINE_LENGTH,
                 )
             chunk = self._receive(4096)
             if not chunk:
-                raise SmtpClosedError(bytes(self._buffer))
+                raise SmtpClosedError(self.partial)
             self.received_bytes += len(chunk)
             self._buffer += chunk
 
@@ -141,7 +201,11 @@ class ReplyReader:
                 f"line of {len(line) + 2} octets exceeds the {REPLY_LINE_LIMIT}-octet limit"
             )
         if len(line) > HARD_LINE_LIMIT:
-            raise SmtpReplyError(f"line longer than {HARD_LINE_LIMIT} octets", line[:200])
+            raise ReplyLimitError(
+                f"line longer than {HARD_LINE_LIMIT} octets",
+                line[:EXCERPT_OCTETS],
+                ReplyLimit.LINE_LENGTH,
+            )
         return line, oddities
 
     def read_reply(self) -> Reply:
@@ -164,8 +228,10 @@ class ReplyReader:
                 self._current = bytearray()
                 return Reply(code, tuple(lines), bytes(raw), tuple(dict.fromkeys(oddities)))
             if len(lines) >= MAX_REPLY_LINES:
-                raise SmtpReplyError(
-                    f"reply longer than {MAX_REPLY_LINES} lines", bytes(raw[-200:])
+                raise ReplyLimitError(
+                    f"reply longer than {MAX_REPLY_LINES} lines",
+                    _last_lines(raw, EXCERPT_OCTETS),
+                    ReplyLimit.LINE_COUNT,
                 )
 
     @property
@@ -177,3 +243,15 @@ class ReplyReader:
     def partial(self) -> bytes:
         """Bytes of the reply being read: its complete lines, then the unfinished one."""
         return bytes(self._current) + bytes(self._buffer)
+
+
+def _last_lines(raw: bytes | bytearray, limit: int) -> bytes:
+    """Return the end of ``raw`` in at most ``limit`` bytes, from the start of a line.
+
+    A single line longer than ``limit`` is returned cut, from the middle of that line.
+    """
+    if len(raw) <= limit or raw[-limit - 1 : -limit] == b"\n":
+        return bytes(raw[-limit:])
+    tail = bytes(raw[-limit:])
+    start = tail.find(b"\n") + 1
+    return tail[start:] if 0 < start < len(tail) else tail

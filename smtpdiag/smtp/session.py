@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from smtpdiag.errors import escape_bytes
+from smtpdiag.errors import SmtpClosedError, escape_bytes
 from smtpdiag.redact import redact
-from smtpdiag.smtp.reply import Reply, ReplyReader
+from smtpdiag.smtp.reply import Reply, ReplyReader, describe_partial_reply
 from smtpdiag.smtp.transport import Channel
 
 logger = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ class SmtpSession:
         self.channel.set_timeout(self.timeout)
         try:
             reply = self._reader.read_reply()
-        except TimeoutError:
+        except (TimeoutError, SmtpClosedError):
             if self._reader.partial:
                 self._log(redact(f"S (incomplete): {escape_bytes(self._reader.partial)}"))
             raise
@@ -49,6 +49,12 @@ class SmtpSession:
     def _log(self, line: str) -> None:
         self.transcript.append(line)
         logger.debug("%s", line)
+
+    def timeout_text(self) -> str:
+        """Describe a read that timed out, with what arrived of the unfinished reply."""
+        if not self.partial:
+            return f"no reply within {self.timeout:g} s"
+        return f"within {self.timeout:g} s only {describe_partial_reply(self.partial)} arrived"
 
     @property
     def partial(self) -> bytes:

@@ -7,7 +7,13 @@ from collections.abc import Callable
 import pytest
 
 from smtpdiag.errors import SmtpClosedError, SmtpReplyError
-from smtpdiag.smtp.reply import ReplyReader
+from smtpdiag.smtp.reply import (
+    ReplyLimit,
+    ReplyLimitError,
+    ReplyReader,
+    describe_partial_reply,
+    format_excerpt,
+)
 
 
 def reader_for(*chunks: bytes) -> ReplyReader:
@@ -172,3 +178,102 @@ def test_terminal_escape_sequences_escaped() -> None:
     assert "\x1b" not in reply.text
     assert "\x00" not in reply.text
     assert "control characters in reply text" in reply.oddities
+
+
+CLOSED_RAW = [
+    pytest.param([b"250-first\r\n250-second\r\n"], id="complete-lines"),
+    pytest.param([b"250-first\r\n", b"250-sec"], id="complete-and-unfinished-line"),
+    pytest.param([b"220 partial"], id="unfinished-line"),
+]
+
+
+@pytest.mark.parametrize("chunks", CLOSED_RAW)
+def test_closed_error_keeps_partial_reply(chunks: list[bytes]) -> None:
+    with pytest.raises(SmtpClosedError) as caught:
+        reader_for(*chunks).read_reply()
+    assert caught.value.raw == b"".join(chunks)
+
+
+def test_closed_error_after_complete_reply() -> None:
+    reader = reader_for(b"250 done\r\n250-next")
+    reader.read_reply()
+    with pytest.raises(SmtpClosedError) as caught:
+        reader.read_reply()
+    assert caught.value.raw == b"250-next"
+
+
+PARTIAL_DESCRIPTIONS = [
+    pytest.param(b"", "0 bytes of a reply", id="empty"),
+    pytest.param(b"220", "3 bytes of a reply (part of its first line)", id="first-line"),
+    pytest.param(
+        b"250-localhost\r\n",
+        "15 bytes of a reply (1 continuation line without the last line)",
+        id="one-line",
+    ),
+    pytest.param(
+        b"250-localhost\r\n250-PIPELINING\r\n",
+        "31 bytes of a reply (2 continuation lines without the last line)",
+        id="two-lines",
+    ),
+    pytest.param(
+        b"250-localhost\r\n250-PIPE",
+        "23 bytes of a reply (1 continuation line and part of the next line)",
+        id="line-and-part",
+    ),
+]
+
+
+@pytest.mark.parametrize(("partial", "expected"), PARTIAL_DESCRIPTIONS)
+def test_describe_partial_reply(partial: bytes, expected: str) -> None:
+    assert describe_partial_reply(partial) == expected
+
+
+def endless_reply_error() -> ReplyLimitError:
+    data = b"".join(b"250-X-LINE-%d\r\n" % number for number in range(1, 301))
+    with pytest.raises(ReplyLimitError) as caught:
+        reader_for(data).read_reply()
+    return caught.value
+
+
+def test_endless_reply_limit_is_line_count() -> None:
+    assert endless_reply_error().limit is ReplyLimit.LINE_COUNT
+
+
+def test_endless_reply_excerpt_starts_at_line() -> None:
+    assert endless_reply_error().raw.startswith(b"250-X-LINE-")
+
+
+def test_endless_reply_excerpt_ends_at_last_line() -> None:
+    assert endless_reply_error().raw.endswith(b"250-X-LINE-256\r\n")
+
+
+def test_long_line_limit_is_line_length() -> None:
+    with pytest.raises(ReplyLimitError) as caught:
+        reader_for(b"250-" + b"x" * 5000).read_reply()
+    assert caught.value.limit is ReplyLimit.LINE_LENGTH
+
+
+def test_long_line_in_one_read_is_line_length() -> None:
+    with pytest.raises(ReplyLimitError) as caught:
+        reader_for(b"250-" + b"x" * 5000 + b"\r\n").read_reply()
+    assert caught.value.limit is ReplyLimit.LINE_LENGTH
+
+
+def test_excerpt_of_line_count_marks_start() -> None:
+    raw = b"250-X-LINE-255\r\n250-X-LINE-256\r\n"
+    assert format_excerpt(raw, 80, ReplyLimit.LINE_COUNT) == (
+        "…250-X-LINE-255\\r\\n250-X-LINE-256\\r\\n"
+    )
+
+
+def test_excerpt_of_line_count_cut_at_line_start() -> None:
+    raw = b"250-X-LINE-255\r\n250-X-LINE-256\r\n"
+    assert format_excerpt(raw, 20, ReplyLimit.LINE_COUNT) == "…250-X-LINE-256\\r\\n"
+
+
+def test_excerpt_of_line_length_marks_end() -> None:
+    assert format_excerpt(b"250-" + b"x" * 10, 6, ReplyLimit.LINE_LENGTH) == "250-xx…"
+
+
+def test_excerpt_of_other_bytes_is_unmarked() -> None:
+    assert format_excerpt(b"SSH-2.0-OpenSSH\r\n", 80) == "SSH-2.0-OpenSSH\\r\\n"
