@@ -16,9 +16,9 @@ from typing import Any
 from smtpdiag.clock.sources import find_server_time
 from smtpdiag.context import CheckContext, Target, TlsMode
 from smtpdiag.endpoint import resolve_endpoint
-from smtpdiag.errors import escape_bytes
 from smtpdiag.models import CheckResult, Finding, Severity
 from smtpdiag.smtp.probe import Failure, ProbeOutcome, ProbeRequest, Stage, probe
+from smtpdiag.smtp.reply import HARD_LINE_LIMIT, MAX_REPLY_LINES, REPLY_LINE_LIMIT, ReplyLimit
 from smtpdiag.smtp.transport import unverified_context
 from smtpdiag.spec import CheckSpec, FindingKind
 
@@ -34,12 +34,9 @@ REFUSED = FindingKind(
 TIMEOUT = FindingKind(
     "connect.timeout",
     Severity.CRITICAL,
-    "No complete reply from {endpoint} at the {stage} stage within {timeout} s",
-    "A firewall drops the traffic, the host is down, or the server accepted the connection "
-    "and then sent no complete reply in time (the evidence shows any partial bytes). Many "
-    "networks and cloud providers block outbound SMTP ports.",
-    "Check firewall rules and security groups for outbound TCP {port}, try from another "
-    "network, and raise --timeout only if the link is known to be slow.",
+    "No complete reply from {endpoint} within {timeout} s during {stage}",
+    "The session stopped during {stage}: {error}. {explanation}",
+    "{next_step} Raise --timeout only if the link or the server is known to be slow.",
 )
 UNREACHABLE = FindingKind(
     "connect.unreachable",
@@ -52,8 +49,8 @@ UNREACHABLE = FindingKind(
 CLOSED = FindingKind(
     "connect.closed",
     Severity.CRITICAL,
-    "{endpoint} closed the connection at the {stage} stage",
-    "The server or a middlebox ended the session without a reply: {error}.",
+    "{endpoint} closed the connection during {stage}",
+    "The server or a middlebox ended the session without a complete reply: {error}.",
     "Check the server's logs for this client's address; a connection limit, a block list "
     "or a TLS-terminating proxy in front of the server can cause this.",
 )
@@ -399,28 +396,72 @@ _OTHER_SERVICE = (
     "Another service listens on this port (the evidence shows its first bytes), or a proxy "
     "interferes."
 )
-_BROKEN_FRAMING = (
-    "The server greeted as SMTP and then broke SMTP's reply framing at the {stage} stage. "
-    "RFC 5321 (section 4.5.3.1.5) limits a reply line to 512 octets, and a real EHLO reply "
-    "has a few dozen lines at most. A faulty server or content filter, a tarpit that holds "
-    "clients with endless replies, or a proxy that corrupts the stream sends such replies."
-)
+_BROKEN_FRAMING = {
+    ReplyLimit.LINE_COUNT: (
+        "The server sent SMTP reply lines during {stage}, but the reply went on past "
+        f"{MAX_REPLY_LINES} lines without a last line. A real EHLO reply has a few dozen "
+        f"lines, so smtpdiag stops reading at {MAX_REPLY_LINES}. A tarpit that holds clients "
+        "with endless replies, a faulty server or content filter, or a proxy that corrupts "
+        "the stream sends such replies."
+    ),
+    ReplyLimit.LINE_LENGTH: (
+        "The server greeted as SMTP and then sent a line of more than "
+        f"{HARD_LINE_LIMIT} octets during {{stage}}. RFC 5321 (section 4.5.3.1.5) limits a "
+        f"reply line to {REPLY_LINE_LIMIT} octets including CRLF, and smtpdiag stops reading "
+        f"a line at {HARD_LINE_LIMIT}. A faulty server or content filter, or a proxy that "
+        "corrupts the stream, sends such lines."
+    ),
+    None: (
+        "The server greeted as SMTP and then sent a line during {stage} that is not an SMTP "
+        "reply line. A faulty server or content filter, or a proxy that corrupts the stream, "
+        "sends such lines."
+    ),
+}
+"""Explanations of a NOT_SMTP failure of a peer that spoke SMTP, by the limit it went past."""
 _FIX_BROKEN_FRAMING = (
     "Send the evidence to the server's operator: it shows the command and the reply that "
     "broke. Meanwhile try the provider's other submission port, or another network if a "
     "proxy sits in between."
 )
+_TCP_TIMEOUT = (
+    "The TCP connection did not open: a firewall drops the traffic, or the host is down. "
+    "Many networks and cloud providers block outbound SMTP ports."
+)
+_FIX_TCP_TIMEOUT = (
+    "Check firewall rules and security groups for outbound TCP {port}, and try from another "
+    "network."
+)
+_SILENT_SERVER = (
+    "The server accepted the TCP connection and then sent no complete reply in time (the "
+    "evidence shows any bytes that arrived). A tarpit that slows clients down, a hung or "
+    "overloaded mail daemon, a service that waits for the client to speak first, or a proxy "
+    "or load balancer that accepts connections for a server it cannot reach behaves like this."
+)
+_FIX_SILENT_SERVER = (
+    "Check the server's load and its log for this client's address, and that the port "
+    "belongs to the mail server, not to a proxy or another service."
+)
 
 
-def _not_smtp_details(outcome: ProbeOutcome) -> dict[str, str]:
-    """Explain a NOT_SMTP failure by whether the peer had already greeted as SMTP."""
-    if outcome.greeting is None:
+def _explanation_details(outcome: ProbeOutcome) -> dict[str, str]:
+    """Return the ``explanation`` and ``next_step`` texts of a TIMEOUT or NOT_SMTP failure."""
+    if outcome.failure is Failure.TIMEOUT:
+        if outcome.stage is Stage.TCP:
+            return {
+                "explanation": _TCP_TIMEOUT,
+                "next_step": _FIX_TCP_TIMEOUT.format(port=outcome.port),
+            }
+        return {"explanation": _SILENT_SERVER, "next_step": _FIX_SILENT_SERVER}
+    # A reply that went past the line count limit consisted of SMTP reply lines, even when
+    # it was the greeting.
+    spoke_smtp = outcome.greeting is not None or outcome.reply_limit is ReplyLimit.LINE_COUNT
+    if not spoke_smtp:
         return {
             "explanation": _OTHER_SERVICE,
             "next_step": "Check the host and port.",
         }
-    stage = outcome.stage.value.replace("_", " ")
-    return {"explanation": _BROKEN_FRAMING.format(stage=stage), "next_step": _FIX_BROKEN_FRAMING}
+    explanation = _BROKEN_FRAMING[outcome.reply_limit].format(stage=outcome.stage.phrase)
+    return {"explanation": explanation, "next_step": _FIX_BROKEN_FRAMING}
 
 
 def _openssl_command(outcome: ProbeOutcome) -> str:
@@ -445,12 +486,12 @@ def _is_ip_address(name: str) -> bool:
 def _details(outcome: ProbeOutcome, timeout: float) -> dict[str, Any]:
     reply = outcome.reply
     return {
-        **_not_smtp_details(outcome),
+        **_explanation_details(outcome),
         "openssl_command": _openssl_command(outcome),
         "endpoint": _endpoint_text(outcome),
         "address": outcome.address,
         "port": outcome.port,
-        "stage": outcome.stage.value.replace("_", " "),
+        "stage": outcome.stage.phrase,
         "timeout": f"{timeout:g}",
         "seconds": f"{timeout / 2:g}",
         "error": outcome.error or "",
@@ -469,7 +510,7 @@ def _findings_for(outcome: ProbeOutcome, timeout: float) -> list[Finding]:
         findings.append(kind.make(facts=facts, evidence=evidence, details=details))
     elif outcome.failure is not None:
         if outcome.raw:
-            details["error"] = f"{details['error']}: {escape_bytes(outcome.raw, 80)}"
+            details["error"] = f"{details['error']}: {outcome.raw_excerpt(80)}"
         kind = _FAILURE_KINDS[outcome.failure]
         findings.append(kind.make(facts=facts, evidence=evidence, details=details))
     else:

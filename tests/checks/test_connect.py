@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import socket
+import struct
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from scripted_peer import Step, scripted_peer, unused_port
@@ -299,7 +304,7 @@ def test_not_smtp_at_greeting_names_other_service() -> None:
     assert finding.fix.startswith("Check the host and port.")
 
 
-def test_not_smtp_after_greeting_names_broken_framing() -> None:
+def test_not_smtp_after_greeting_names_line_count() -> None:
     endless = b"".join(b"250-line %d\r\n" % number for number in range(300))
     script: list[Step] = [("send", GREETING), ("read_line", None), ("send", endless)]
     with scripted_peer(script) as port:
@@ -307,9 +312,169 @@ def test_not_smtp_after_greeting_names_broken_framing() -> None:
     finding = result.findings[0]
     assert finding.code == "connect.not_smtp"
     assert "reply longer than 256 lines" in finding.cause
-    assert "broke SMTP's reply framing at the ehlo stage" in finding.cause
+    assert "the reply went on past 256 lines without a last line" in finding.cause
+    assert "during EHLO" in finding.cause
+    assert "512 octets" not in finding.cause
     assert "Another service" not in finding.cause
     assert finding.fix.startswith("Send the evidence to the server's operator")
+
+
+def test_line_count_excerpt_marks_cut() -> None:
+    endless = b"".join(b"250-line %d\r\n" % number for number in range(300))
+    script: list[Step] = [("send", GREETING), ("read_line", None), ("send", endless)]
+    with scripted_peer(script) as port:
+        result = run_connect(port)
+    finding = result.findings[0]
+    assert finding.evidence[-1].startswith("S: …250-line ")
+    assert "256 lines: …250-line " in finding.cause
+
+
+def test_not_smtp_after_greeting_names_line_length() -> None:
+    script: list[Step] = [
+        ("send", GREETING),
+        ("read_line", None),
+        ("send", b"250-" + b"x" * 5000),
+        ("hang", 1),
+    ]
+    with scripted_peer(script) as port:
+        result = run_connect(port)
+    finding = result.findings[0]
+    assert finding.code == "connect.not_smtp"
+    assert "a line of more than 4096 octets during EHLO" in finding.cause
+    assert "went on past 256 lines" not in finding.cause
+    assert finding.evidence[-1].endswith("xx…")
+
+
+def test_endless_greeting_is_not_other_service() -> None:
+    endless = b"".join(b"220-line %d\r\n" % number for number in range(300))
+    with scripted_peer([("send", endless)]) as port:
+        result = run_connect(port)
+    finding = result.findings[0]
+    assert "went on past 256 lines" in finding.cause
+    assert "during the greeting" in finding.cause
+    assert "Another service" not in finding.cause
+
+
+def test_close_mid_reply_evidence_shows_lines() -> None:
+    script: list[Step] = [
+        ("send", GREETING),
+        ("read_line", None),
+        ("send", b"250-mx.example.test\r\n250-PIPELINING\r\n"),
+        ("close", None),
+    ]
+    with scripted_peer(script) as port:
+        result = run_connect(port)
+    finding = result.findings[0]
+    assert finding.code == "connect.closed"
+    assert finding.evidence[-2] == "C: EHLO localhost"
+    assert finding.evidence[-1] == ("S (incomplete): 250-mx.example.test\\r\\n250-PIPELINING\\r\\n")
+
+
+def test_close_mid_reply_error_counts_lines() -> None:
+    script: list[Step] = [
+        ("send", GREETING),
+        ("read_line", None),
+        ("send", b"250-mx.example.test\r\n250-PIPELINING\r\n"),
+        ("close", None),
+    ]
+    with scripted_peer(script) as port:
+        result = run_connect(port)
+    finding = result.findings[0]
+    assert "after 37 bytes of a reply (2 continuation lines without" in finding.cause
+    assert "no bytes" not in finding.cause
+    assert finding.title.endswith("closed the connection during EHLO")
+
+
+def test_close_before_reply_error() -> None:
+    with scripted_peer([("send", GREETING), ("read_line", None), ("close", None)]) as port:
+        result = run_connect(port)
+    assert "before any byte of a reply arrived" in result.findings[0].cause
+
+
+def test_silent_server_cause_names_accepted_connection() -> None:
+    with scripted_peer([("hang", 30)]) as port:
+        result = run_connect(port, timeout=1.0)
+    finding = result.findings[0]
+    assert finding.code == "connect.timeout"
+    assert "accepted the TCP connection" in finding.cause
+    assert "firewall" not in finding.cause
+    assert "firewall" not in finding.fix
+    assert finding.title.endswith("within 1 s during the greeting")
+
+
+def test_silent_server_evidence_names_tls_probe_result() -> None:
+    with scripted_peer([("hang", 30)]) as port:
+        result = run_connect(port, timeout=1.0)
+    evidence = result.findings[0].evidence
+    assert evidence[0] == "-- no greeting after 0.5 s; trying a TLS handshake"
+    assert evidence[-1].startswith("-- no answer to the TLS ClientHello within ")
+
+
+def test_drip_fed_greeting_cause_counts_bytes() -> None:
+    with scripted_peer([("drip", b"220-slow greeting\r\n" * 20)]) as port:
+        result = run_connect(port, timeout=1.0)
+    finding = result.findings[0]
+    assert "bytes of a reply (part of its first line) arrived" in finding.cause
+    assert "accepted the TCP connection" in finding.cause
+
+
+def test_tcp_timeout_keeps_firewall_text() -> None:
+    timed_out = ProbeOutcome(
+        "192.0.2.25", 587, False, stage=Stage.TCP, failure=Failure.TIMEOUT, error="x"
+    )
+    finding = connect.evaluate([timed_out], 10.0).findings[0]
+    assert "a firewall drops the traffic" in finding.cause
+    assert "outbound TCP 587" in finding.fix
+    assert "accepted the TCP connection" not in finding.cause
+
+
+STAGE_TITLES = [
+    pytest.param(Stage.GREETING, "during the greeting", id="greeting"),
+    pytest.param(Stage.EHLO, "during EHLO", id="ehlo"),
+    pytest.param(Stage.STARTTLS, "during STARTTLS", id="starttls"),
+    pytest.param(Stage.TLS_HANDSHAKE, "during the TLS handshake", id="tls-handshake"),
+    pytest.param(Stage.EHLO_AFTER_TLS, "during the EHLO after TLS", id="ehlo-after-tls"),
+]
+
+
+@pytest.mark.parametrize(("stage", "words"), STAGE_TITLES)
+def test_closed_title_names_stage_in_words(stage: Stage, words: str) -> None:
+    closed = ProbeOutcome("192.0.2.25", 587, False, stage=stage, failure=Failure.CLOSED, error="x")
+    finding = connect.evaluate([closed], 10.0).findings[0]
+    assert finding.title == f"192.0.2.25:587 closed the connection {words}"
+
+
+@contextmanager
+def resetting_peer(greeting: bytes) -> Iterator[int]:
+    """Serve one connection on loopback: send ``greeting``, then reset the connection."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        server.settimeout(5)
+
+        def serve() -> None:
+            try:
+                connection, _ = server.accept()
+            except OSError:
+                return
+            connection.sendall(greeting)
+            # A zero linger time makes close() send RST instead of FIN.
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            connection.close()
+
+        worker = threading.Thread(target=serve, daemon=True)
+        worker.start()
+        yield server.getsockname()[1]
+        worker.join(5)
+
+
+def test_reset_after_connect_is_closed() -> None:
+    with resetting_peer(b"") as port:
+        result = run_connect(port)
+    finding = result.findings[0]
+    assert finding.code == "connect.closed"
+    assert "a TCP reset ended the connection" in finding.cause
+    assert finding.evidence[-1] == "-- a TCP reset ended the connection"
 
 
 def test_tls_failure_fix_gives_openssl_command() -> None:
