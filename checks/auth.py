@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from smtpdiag.context import CheckContext, Target, TlsMode
@@ -24,6 +25,7 @@ from smtpdiag.knowledge import (
     classify_reply,
     details_for_challenge,
     detect_provider,
+    no_final_reply_details,
     server_timestamp,
 )
 from smtpdiag.models import CheckResult, Finding, Severity
@@ -41,7 +43,7 @@ from smtpdiag.sasl import (
 )
 from smtpdiag.secrets import Secret
 from smtpdiag.smtp.probe import Failure, ProbeOutcome, ProbeRequest, probe
-from smtpdiag.smtp.reply import Reply
+from smtpdiag.smtp.reply import Reply, describe_partial_reply
 from smtpdiag.smtp.session import SmtpSession
 from smtpdiag.smtp.transport import client_context
 from smtpdiag.spec import CheckSpec, FindingKind
@@ -51,6 +53,17 @@ KINDS: Mapping[str, FindingKind] = {kind.code: kind for kind in AUTH_FINDINGS}
 
 # Mechanisms in the order the check prefers them when none is configured.
 PREFERRED = (Mechanism.XOAUTH2, Mechanism.OAUTHBEARER)
+
+
+class Ending(StrEnum):
+    """Way in which an AUTH exchange ended without a final reply."""
+
+    TIMEOUT = "timeout"
+    CLOSED = "closed"
+    RESET = "reset"
+    """The server or a middlebox reset the connection (TCP RST)."""
+    NOT_SMTP = "not_smtp"
+    NETWORK_ERROR = "network_error"
 
 
 @dataclass
@@ -67,6 +80,8 @@ class Exchange:
     when the two-step form never sent the response or got no reply to it."""
     error: str | None = None
     """Reason the exchange ended without a final reply, or None when one arrived."""
+    ending: Ending | None = None
+    """Kind of ``error``, or None when a final reply arrived or the kind is not known."""
     repeated_challenge: bool = False
     """Whether the server asked for the response again after receiving it."""
     message_reply: Reply | None = None
@@ -79,6 +94,11 @@ class Exchange:
     def final(self) -> Reply | None:
         """The last reply of the exchange, or None when none arrived."""
         return self.replies[-1] if self.replies else None
+
+    @property
+    def connection_lost(self) -> bool:
+        """Whether the server closed or reset the connection, so nothing more can be sent."""
+        return self.ending in (Ending.CLOSED, Ending.RESET)
 
 
 def run(target: Target, ctx: CheckContext) -> CheckResult:
@@ -105,10 +125,10 @@ def run(target: Target, ctx: CheckContext) -> CheckResult:
             "the tls check has the details",
         )
     if outcome.session is None:
-        failure = outcome.failure.value if outcome.failure else "unknown"
+        failure = outcome.failure.value.replace("_", " ") if outcome.failure else "unknown"
         return CheckResult.unknown(
             CHECK_ID,
-            f"the session did not reach AUTH ({failure} at the {outcome.stage.value} stage; "
+            f"the session did not reach AUTH ({failure} during {outcome.stage.phrase}; "
             "the connect check has the details)",
         )
     session = outcome.session
@@ -124,7 +144,8 @@ def run(target: Target, ctx: CheckContext) -> CheckResult:
         final = exchange.final
         if target.send_test and final is not None and final.code == 235:
             exchange.message_reply = _send_test_message(session, target)
-        _quit(session)
+        if not exchange.connection_lost:
+            _quit(session)
     finally:
         session.channel.close()
     provider = (
@@ -187,14 +208,29 @@ def _authenticate(session: SmtpSession, target: Target, mechanism: Mechanism) ->
     try:
         _exchange(session, target, exchange)
     except TimeoutError:
-        exchange.error = f"no reply within {session.timeout:g} s"
-    except SmtpClosedError:
-        exchange.error = "the server closed the connection"
+        _end(session, exchange, Ending.TIMEOUT, session.timeout_text())
+    except SmtpClosedError as error:
+        text = "the server closed the connection"
+        if error.raw:
+            text = f"{text} after {describe_partial_reply(error.raw)}"
+        _end(session, exchange, Ending.CLOSED, text)
+    except BrokenPipeError:
+        closed = "the server had closed the connection before the next command"
+        _end(session, exchange, Ending.CLOSED, closed)
+    except ConnectionResetError:
+        _end(session, exchange, Ending.RESET, "a TCP reset ended the connection")
     except SmtpReplyError as error:
-        exchange.error = f"not an SMTP reply: {error.problem}"
+        _end(session, exchange, Ending.NOT_SMTP, f"not an SMTP reply: {error.problem}")
     except OSError as error:
-        exchange.error = f"network error: {error.strerror or error}"
+        _end(session, exchange, Ending.NETWORK_ERROR, f"network error: {error.strerror or error}")
     return exchange
+
+
+def _end(session: SmtpSession, exchange: Exchange, ending: Ending, error: str) -> None:
+    """Record why the exchange ended without a final reply, in the exchange and transcript."""
+    exchange.ending = ending
+    exchange.error = error
+    session.note(error)
 
 
 def _exchange(session: SmtpSession, target: Target, exchange: Exchange) -> None:
@@ -307,7 +343,14 @@ def evaluate(
         findings.append(repeated.make(facts=facts, evidence=evidence, details=details))
     elif exchange.error is not None:
         silent = KINDS["auth.no_final_reply"]
-        findings.append(silent.make(facts=facts, evidence=evidence, details=details))
+        explained = no_final_reply_details(
+            exchange.mechanism.value,
+            after_challenge=exchange.challenge is not None,
+            connection_lost=exchange.connection_lost,
+        )
+        findings.append(
+            silent.make(facts=facts, evidence=evidence, details={**details, **explained})
+        )
     elif final is not None and final.code != 235 and not _names_cause(challenge_findings):
         # Without a JSON error challenge the final reply is the only statement of the cause.
         kind = classify_reply(final.code, final.enhanced_code, final.text, provider)

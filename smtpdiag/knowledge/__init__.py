@@ -24,6 +24,7 @@ from smtpdiag.knowledge.challenges import (
     details_for_challenge,
 )
 from smtpdiag.knowledge.kinds import AUTH_FINDINGS, DETAIL_FIELDS, KINDS_BY_CODE, placeholders
+from smtpdiag.knowledge.kinds_client import no_final_reply_details
 from smtpdiag.knowledge.providers import Provider, detect_provider
 from smtpdiag.knowledge.replies import classify_reply, details_for_reply
 from smtpdiag.knowledge.server_ids import server_id, server_timestamp
@@ -39,6 +40,7 @@ __all__ = [
     "details_for_challenge",
     "details_for_reply",
     "detect_provider",
+    "no_final_reply_details",
     "placeholders",
     "server_id",
     "server_timestamp",

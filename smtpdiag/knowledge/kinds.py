@@ -1,8 +1,9 @@
 """Every finding kind of the ``auth`` area, in the stable order of the catalog.
 
 Titles, causes and fixes may contain the fields in ``DETAIL_FIELDS``. Callers fill them with
-``details_for_reply``, ``details_for_challenge`` or a ``mechanism`` value when they make a
-finding, because ``FindingKind.make`` renders a field it is not given as empty text.
+``details_for_reply``, ``details_for_challenge``, ``no_final_reply_details`` or a
+``mechanism`` value when they make a finding, because ``FindingKind.make`` renders a field
+it is not given as empty text.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from smtpdiag.knowledge.kinds_microsoft import MICROSOFT_FINDINGS
 from smtpdiag.knowledge.kinds_reply import REPLY_FINDINGS
 from smtpdiag.spec import FindingKind
 
-DETAIL_FIELDS = frozenset({"reply", "mechanism", "scope", "status"})
+DETAIL_FIELDS = frozenset({"reply", "mechanism", "scope", "status", "explanation", "next_step"})
 """Names of the ``{field}`` placeholders that auth kinds may use."""
 
 AUTH_FINDINGS: tuple[FindingKind, ...] = (

@@ -159,12 +159,8 @@ NO_FINAL_REPLY = FindingKind(
     "auth.no_final_reply",
     Severity.CRITICAL,
     "Server sent no usable final reply to AUTH {mechanism} ({reply})",
-    "The AUTH exchange ended without a final 2xx, 4xx or 5xx reply: the server stopped "
-    "answering, closed the connection or sent something that is not an SMTP reply. After an "
-    "error challenge this usually means the server expects a different dummy response than "
-    "the one the client sent.",
-    "Run again with --challenge-answer kvsep (AQ==) or --challenge-answer empty; if the "
-    "server still goes silent, check its logs for the AUTH attempt.",
+    "The AUTH exchange ended without a final 2xx, 4xx or 5xx reply. {explanation}",
+    "Read the server's log around the time of the AUTH attempt. {next_step}",
 )
 REPEATED_CHALLENGE = FindingKind(
     "auth.repeated_challenge",
@@ -176,6 +172,43 @@ REPEATED_CHALLENGE = FindingKind(
     "Try the other mechanism with --mechanism, and compare the exchange with the server's "
     "documentation.",
 )
+
+
+def no_final_reply_details(
+    mechanism: str, *, after_challenge: bool, connection_lost: bool
+) -> dict[str, str]:
+    """Return the ``explanation`` and ``next_step`` of ``auth.no_final_reply``.
+
+    ``after_challenge`` is true when an error challenge came before the reply went missing,
+    and ``connection_lost`` when the server closed or reset the connection.
+    """
+    if after_challenge:
+        return {
+            "explanation": "It stopped after an error challenge and the client's dummy "
+            "response, which usually means that the server expects a different dummy "
+            "response than the one the client sent.",
+            "next_step": "Run again with --challenge-answer kvsep (AQ==) or "
+            "--challenge-answer empty.",
+        }
+    other_mechanism = "OAUTHBEARER" if mechanism == "XOAUTH2" else "XOAUTH2"
+    if connection_lost:
+        return {
+            "explanation": "The server or a middlebox dropped the connection at AUTH, before "
+            "any challenge: an intrusion prevention system or firewall that inspects SMTP, a "
+            "server process that crashed on the AUTH line, or a server that ends the "
+            "connection when the AUTH line is longer than it accepts.",
+            "next_step": f"Try --mechanism {other_mechanism}, and a shorter token if the "
+            "provider can issue one, to rule out a line length limit. Run from another network "
+            "to rule out a middlebox.",
+        }
+    return {
+        "explanation": "No challenge came before it: the server's authentication backend "
+        "hung, the server sent something that is not an SMTP reply, or a middlebox holds or "
+        "rewrites the session.",
+        "next_step": f"Try --mechanism {other_mechanism}, and run from another network to rule "
+        "out a middlebox.",
+    }
+
 
 CHALLENGE_FINDINGS = (
     TOKEN_MISSING,

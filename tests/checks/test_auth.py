@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import socket
+import struct
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from scripted_peer import Step, scripted_peer
 
 from checks import REGISTRY
 from checks import auth as auth_check
@@ -17,10 +23,12 @@ from smtpdiag.engine import run_checks
 from smtpdiag.knowledge import Provider
 from smtpdiag.lab.runner import LabInfo, start_lab
 from smtpdiag.lab.scenarios import get_scenario
-from smtpdiag.models import CheckResult, Report, Severity, Status
+from smtpdiag.models import CheckResult, Finding, Report, Severity, Status
 from smtpdiag.redact import redact_report
 from smtpdiag.secrets import Secret
 from smtpdiag.smtp.reply import Reply
+from smtpdiag.smtp.session import SmtpSession
+from smtpdiag.smtp.transport import Channel
 
 SPECS = tuple(spec for spec in REGISTRY if spec.id in {"dns", "connect", "auth"})
 
@@ -450,3 +458,116 @@ def test_msmtprc_account_sends_xoauth2_like_msmtp(tmp_path: Path) -> None:
         result = auth_result(run_checks(SPECS, target, loaded.settings))
     assert result.status is Status.OK
     assert [finding.code for finding in result.findings] == []
+
+
+def lost_reply_exchange(
+    mechanism: str, ending: auth_check.Ending, *, challenge: bool = False
+) -> auth_check.Exchange:
+    """Build an exchange that ended with ``ending`` before any final reply."""
+    from smtpdiag.sasl import Mechanism, parse_challenge
+
+    exchange = auth_check.Exchange(Mechanism(mechanism))
+    if challenge:
+        exchange.challenge = parse_challenge("eyJzdGF0dXMiOiI0MDEifQ==")
+        exchange.replies = [reply("334 eyJzdGF0dXMiOiI0MDEifQ==")]
+    exchange.ending = ending
+    exchange.error = "a TCP reset ended the connection"
+    return exchange
+
+
+def no_final_reply(exchange: auth_check.Exchange) -> Finding:
+    result = auth_check.evaluate(exchange, Provider.GENERIC, LAB_TARGET, [])
+    return next(f for f in result.findings if f.code == "auth.no_final_reply")
+
+
+@pytest.mark.parametrize("ending", [auth_check.Ending.RESET, auth_check.Ending.CLOSED])
+def test_dropped_connection_without_challenge_cause(ending: auth_check.Ending) -> None:
+    finding = no_final_reply(lost_reply_exchange("XOAUTH2", ending))
+    assert "dropped the connection at AUTH" in finding.cause
+    assert "dummy response" not in finding.cause
+
+
+@pytest.mark.parametrize("ending", [auth_check.Ending.RESET, auth_check.Ending.CLOSED])
+def test_dropped_connection_without_challenge_fix(ending: auth_check.Ending) -> None:
+    finding = no_final_reply(lost_reply_exchange("XOAUTH2", ending))
+    assert "--mechanism OAUTHBEARER" in finding.fix
+    assert "shorter token" in finding.fix
+    assert "--challenge-answer" not in finding.fix
+
+
+def test_dropped_oauthbearer_suggests_xoauth2() -> None:
+    finding = no_final_reply(lost_reply_exchange("OAUTHBEARER", auth_check.Ending.RESET))
+    assert "--mechanism XOAUTH2" in finding.fix
+
+
+def test_silent_server_without_challenge_fix() -> None:
+    finding = no_final_reply(lost_reply_exchange("XOAUTH2", auth_check.Ending.TIMEOUT))
+    assert "--challenge-answer" not in finding.fix
+    assert "No challenge came before it" in finding.cause
+
+
+def test_lost_reply_after_challenge_suggests_answer() -> None:
+    exchange = lost_reply_exchange("XOAUTH2", auth_check.Ending.RESET, challenge=True)
+    finding = no_final_reply(exchange)
+    assert "different dummy response" in finding.cause
+    assert "--challenge-answer kvsep" in finding.fix
+
+
+@contextmanager
+def peer_resetting_after_line() -> Iterator[int]:
+    """Serve one loopback connection: read one line, then reset the connection."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        server.settimeout(5)
+
+        def serve() -> None:
+            try:
+                connection, _ = server.accept()
+            except OSError:
+                return
+            connection.settimeout(5)
+            with contextlib.suppress(OSError):
+                connection.makefile("rb").readline()
+            # A zero linger time makes close() send RST instead of FIN.
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            connection.close()
+
+        worker = threading.Thread(target=serve, daemon=True)
+        worker.start()
+        yield server.getsockname()[1]
+        worker.join(5)
+
+
+def reset_exchange() -> tuple[auth_check.Exchange, list[str]]:
+    from smtpdiag.sasl import Mechanism
+
+    with peer_resetting_after_line() as port:
+        channel = Channel.connect("127.0.0.1", port, 5.0)
+        with channel:
+            session = SmtpSession(channel, 5.0)
+            exchange = auth_check._authenticate(session, LAB_TARGET, Mechanism.XOAUTH2)
+    return exchange, session.transcript
+
+
+def test_reset_at_auth_ends_exchange() -> None:
+    exchange, _ = reset_exchange()
+    assert exchange.ending is auth_check.Ending.RESET
+    assert exchange.connection_lost
+
+
+def test_reset_at_auth_in_transcript() -> None:
+    _, transcript = reset_exchange()
+    assert transcript[-1] == "-- a TCP reset ended the connection"
+
+
+def test_session_closed_at_ehlo_summary() -> None:
+    script: list[Step] = [
+        ("send", b"220 mx.example.test ESMTP\r\n"),
+        ("read_line", None),
+        ("close", None),
+    ]
+    with scripted_peer(script) as port:
+        target = replace(LAB_TARGET, port=port)
+        result = auth_check.run(target, CheckContext(settings=Settings(timeout=2.0)))
+    assert result.summary.startswith("the session did not reach AUTH (closed during EHLO;")
