@@ -6,7 +6,6 @@ import json
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,11 +76,21 @@ class CheckRun:
         return next(finding for finding in findings if finding["code"] == code)
 
 
-@pytest.fixture(scope="module", params=NAMES)
-def fault_run(request: pytest.FixtureRequest) -> Iterator[tuple[str, CheckRun]]:
-    name = request.param
+_RUNS: dict[tuple[str, ...], CheckRun] = {}
+
+
+def scenario_run(name: str, *, implicit_tls: bool = False) -> CheckRun:
+    """Run ``smtpdiag check`` against fault scenario ``name`` once per test session.
+
+    With ``implicit_tls`` the run targets the lab's implicit TLS port and runs connect only.
+    """
+    key = (name, "implicit") if implicit_tls else (name,)
+    if key in _RUNS:
+        return _RUNS[key]
     with start_lab(get_scenario(name)) as lab:
         command = [sys.executable, "-m", "smtpdiag", "check", "-c", str(lab.config_file)]
+        if implicit_tls:
+            command += ["--tls-mode", "implicit", "--only", "connect", lab.smtps]
         process = subprocess.run(
             [*command, "--format", "json"],
             capture_output=True,
@@ -89,7 +98,13 @@ def fault_run(request: pytest.FixtureRequest) -> Iterator[tuple[str, CheckRun]]:
             timeout=HANG_GUARD_SECONDS,
             check=False,
         )
-    yield name, CheckRun(process.returncode, json.loads(process.stdout), process.stderr)
+    _RUNS[key] = CheckRun(process.returncode, json.loads(process.stdout), process.stderr)
+    return _RUNS[key]
+
+
+@pytest.fixture(scope="module", params=NAMES)
+def fault_run(request: pytest.FixtureRequest) -> tuple[str, CheckRun]:
+    return request.param, scenario_run(request.param)
 
 
 def test_fault_table_covers_scenarios() -> None:
@@ -170,3 +185,71 @@ def test_fault_server_stop_closes_open_connection() -> None:
         client = socket.create_connection((host, int(port)), timeout=5)
     with client:
         assert client.recv(1) == b""
+
+
+@pytest.mark.parametrize("implicit_tls", [False, True], ids=["starttls", "implicit-tls"])
+def test_close_mid_reply_evidence_shows_lines(implicit_tls: bool) -> None:
+    finding = scenario_run("close-mid-reply", implicit_tls=implicit_tls).finding("connect.closed")
+    assert finding["evidence"][-2] == "C: EHLO localhost"
+    assert finding["evidence"][-1] == "S (incomplete): 250-localhost\\r\\n250-PIPELINING\\r\\n"
+
+
+@pytest.mark.parametrize("implicit_tls", [False, True], ids=["starttls", "implicit-tls"])
+def test_close_mid_reply_error_counts_lines(implicit_tls: bool) -> None:
+    finding = scenario_run("close-mid-reply", implicit_tls=implicit_tls).finding("connect.closed")
+    assert "after 31 bytes of a reply (2 continuation lines without" in finding["cause"]
+
+
+def test_close_mid_reply_implicit_tls_stage_words() -> None:
+    finding = scenario_run("close-mid-reply", implicit_tls=True).finding("connect.closed")
+    assert finding["title"].endswith("closed the connection during the EHLO after TLS")
+
+
+def test_reset_during_auth_cause_names_drop() -> None:
+    finding = scenario_run("reset-during-auth").finding("auth.no_final_reply")
+    assert "dropped the connection at AUTH" in finding["cause"]
+    assert "dummy response" not in finding["cause"]
+
+
+def test_reset_during_auth_fix_names_mechanism() -> None:
+    finding = scenario_run("reset-during-auth").finding("auth.no_final_reply")
+    assert "--mechanism OAUTHBEARER" in finding["fix"]
+    assert "--challenge-answer" not in finding["fix"]
+
+
+def test_reset_during_auth_sends_no_quit() -> None:
+    evidence = scenario_run("reset-during-auth").finding("auth.no_final_reply")["evidence"]
+    assert evidence[-2].startswith("C: AUTH XOAUTH2 ")
+    assert evidence[-1] == "-- a TCP reset ended the connection"
+    assert "C: QUIT" not in evidence
+
+
+@pytest.mark.parametrize("name", ["black-hole", "slow-drip"])
+def test_greeting_timeout_cause_names_accepted_connection(name: str) -> None:
+    finding = scenario_run(name).finding("connect.timeout")
+    assert "accepted the TCP connection" in finding["cause"]
+    assert "firewall" not in finding["cause"]
+    assert "firewall" not in finding["fix"]
+
+
+def test_black_hole_evidence_names_tls_probe_result() -> None:
+    evidence = scenario_run("black-hole").finding("connect.timeout")["evidence"]
+    assert evidence[0] == "-- no greeting after 1 s; trying a TLS handshake"
+    assert evidence[1].startswith("-- no answer to the TLS ClientHello within ")
+
+
+def test_endless_continuation_excerpt_marks_cut() -> None:
+    finding = scenario_run("endless-continuation").finding("connect.not_smtp")
+    assert finding["evidence"][-1].startswith("S: …250-X-LINE-")
+    assert "256 lines: …250-X-LINE-" in finding["cause"]
+
+
+@pytest.mark.parametrize(
+    ("name", "limit"),
+    [
+        ("endless-continuation", "went on past 256 lines"),
+        ("huge-line", "a line of more than 4096 octets"),
+    ],
+)
+def test_broken_framing_names_limit(name: str, limit: str) -> None:
+    assert limit in scenario_run(name).finding("connect.not_smtp")["cause"]
