@@ -20,6 +20,7 @@ from smtpdiag.context import CheckContext, LogSettings, Target
 from smtpdiag.logs.kinds import (
     AUTH_FAILURE_RATE_FINDINGS,
     FAILURES_BELOW_THRESHOLD,
+    MAIL_BOUNCED,
     RATE_CODES,
     THRESHOLD_EXCEEDED,
     TOKEN_IN_LOG,
@@ -53,7 +54,7 @@ def run(target: Target, ctx: CheckContext) -> CheckResult:
             "split the files"
         )
         return CheckResult.unknown(CHECK_ID, reason, {"log_files": list(logs.files)})
-    return evaluate(summary, options, logs.files)
+    return evaluate(summary, options, logs.files, relay_checked=target.relay.configured)
 
 
 def analysis_options(logs: LogSettings, now: float) -> AnalysisOptions:
@@ -103,21 +104,28 @@ def _analyse(
 
 
 def evaluate(
-    summary: LogsSummary, options: AnalysisOptions, paths: Sequence[str] = ()
+    summary: LogsSummary,
+    options: AnalysisOptions,
+    paths: Sequence[str] = (),
+    *,
+    relay_checked: bool = False,
 ) -> CheckResult:
     """Turn the counts of the window ``[since, until)`` into the check result.
 
     Pure. ``options.since`` and ``options.until`` bound the window. The analysis's verdict over
     windows aligned to the epoch is replaced by one verdict over this window. Its reasons and
     unreadable files are kept. Its leaks are dropped, because the secrets check reports them.
+    With ``relay_checked``, bounced mail is dropped too, because the relay check reports the
+    same bounces with the relay's exit statuses.
     """
     facts = _facts(summary, options, paths)
     rate = _rate_finding(summary, options, facts)
     findings = [] if rate is None else [rate]
+    dropped = {TOKEN_IN_LOG.code, MAIL_BOUNCED.code} if relay_checked else {TOKEN_IN_LOG.code}
     findings += [
         finding
         for finding in summary.findings
-        if finding.code not in RATE_CODES and finding.code != TOKEN_IN_LOG.code
+        if finding.code not in RATE_CODES and finding.code not in dropped
     ]
     return CheckResult.from_findings(
         CHECK_ID, _summary_text(summary, options), worst_first(findings), facts

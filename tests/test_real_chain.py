@@ -410,9 +410,30 @@ def test_relay_no_bounce_when_deferred(chains: LazyDiagnoses) -> None:
 # --- smtpdiag logs over the four logs ---
 
 
+# Bounced mail is a warning; a low-volume failure alone is information.
+LOGS_EXIT_CODES = {HEALTHY: 0, REVOKED: 1, COMMAND_FAILS: 1, DOVECOT_DOWN: 0}
+
+
 @pytest.mark.parametrize("name", CHAIN_NAMES)
 def test_logs_exit_code(chains: LazyDiagnoses, name: str) -> None:
-    assert (chains[name].logs.exit_code, chains[name].logs.stderr) == (0, "")
+    assert (chains[name].logs.exit_code, chains[name].logs.stderr) == (LOGS_EXIT_CODES[name], "")
+
+
+@pytest.mark.parametrize("name", [REVOKED, COMMAND_FAILS])
+def test_logs_bounces_counted_once(chains: LazyDiagnoses, name: str) -> None:
+    # Postfix and msmtpd each log every bounce; the finding counts each message once.
+    findings = chains[name].logs.document()["findings"]
+    bounced = next(f for f in findings if f["code"] == "auth_failure_rate.mail_bounced")
+    assert bounced["facts"]["bounced"] == CHAIN_MESSAGES
+    assert bounced["facts"]["bounced_by_source"] == {
+        "postfix": CHAIN_MESSAGES,
+        "msmtpd": CHAIN_MESSAGES,
+    }
+
+
+def test_logs_no_bounce_warning_when_deferred(chains: LazyDiagnoses) -> None:
+    findings = chains[DOVECOT_DOWN].logs.document()["findings"]
+    assert "auth_failure_rate.mail_bounced" not in [finding["code"] for finding in findings]
 
 
 @pytest.mark.parametrize(("name", "source"), LOG_COUNT_CASES)

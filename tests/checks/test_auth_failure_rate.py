@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ import pytest
 from checks import auth_failure_rate
 from smtpdiag import config as configuration
 from smtpdiag.cli import main
-from smtpdiag.context import CheckContext, LogSettings, Settings, Target, TlsMode
+from smtpdiag.context import CheckContext, LogSettings, RelaySettings, Settings, Target, TlsMode
 from smtpdiag.errors import ConfigError, UsageError
 from smtpdiag.logs.analysis import AnalysisOptions
 from smtpdiag.logs.reader import DEADLINE_CHECK_LINES
@@ -550,3 +550,29 @@ def test_check_with_network_checks_still_needs_target(
     code = main(["check", "--only", "connect,auth_failure_rate", "--log-file", "mail.log"])
     assert code == 3
     assert "No target given." in capsys.readouterr().err
+
+
+# Postfix 3.7 delivering to msmtpd, which answered 554 because msmtp exited with 77.
+def postfix_pipe_bounced(moment: datetime, queue_id: str) -> str:
+    return (
+        f"{moment:%b} {moment.day:2d} {moment:%H:%M:%S} relay postfix/smtp[17061]: {queue_id}: "
+        "to=<ops@example.net>, relay=127.0.0.1[127.0.0.1]:2525, delay=0.08, "
+        "delays=0/0.01/0/0.07, dsn=5.0.0, status=bounced (host 127.0.0.1[127.0.0.1] said: "
+        "554 Pipe command reported error 77 (in reply to end of DATA command))"
+    )
+
+
+def test_bounced_mail_reported_without_relay(tmp_path: Path) -> None:
+    result = run_on(tmp_path, postfix_many(3, postfix_pipe_bounced))
+    assert "auth_failure_rate.mail_bounced" in codes(result)
+    assert result.status is Status.WARNING
+
+
+def test_bounced_mail_left_to_relay_check(tmp_path: Path) -> None:
+    path = tmp_path / "mail.log"
+    lines = postfix_many(3, postfix_pipe_bounced)
+    path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+    checked = replace(target((str(path),)), relay=RelaySettings(address="127.0.0.1:2525"))
+    result = auth_failure_rate.run(checked, context())
+    assert "auth_failure_rate.mail_bounced" not in codes(result)
+    assert "auth_failure_rate.pipe_command_failed" in codes(result)
