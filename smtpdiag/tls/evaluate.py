@@ -120,8 +120,8 @@ def _failed(
     if measurement.problem is Problem.NOT_REACHED or measurement.problem is None:
         return CheckResult.unknown(
             CHECK_ID,
-            f"the session did not reach TLS ({measurement.error} at the "
-            f"{measurement.stage.value} stage; the connect check has the details)",
+            f"the session did not reach TLS ({measurement.error} during "
+            f"{measurement.stage.phrase}; the connect check has the details)",
             facts,
         )
     kind = {
@@ -136,7 +136,7 @@ def _failed(
     details = {
         "endpoint": _endpoint(measurement),
         "error": measurement.error,
-        "state": measurement.handshake_state or measurement.stage.value.replace("_", " "),
+        "state": measurement.handshake_state or measurement.stage.phrase,
     }
     finding = kind.make(facts=facts, evidence=evidence, details=details)
     return CheckResult.from_findings(CHECK_ID, finding.title, [finding, *disabled], facts)
