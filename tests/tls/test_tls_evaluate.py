@@ -276,3 +276,19 @@ OPENSSL_CASES = [
 @pytest.mark.parametrize(("measurement", "expected"), OPENSSL_CASES)
 def test_openssl_command(measurement: TlsMeasurement, expected: str) -> None:
     assert openssl_command(measurement) == expected
+
+
+def test_not_reached_names_stage_in_words() -> None:
+    measurement = TlsMeasurement(
+        "192.0.2.10",
+        587,
+        False,
+        "smtp.example.com",
+        problem=Problem.NOT_REACHED,
+        stage=Stage.EHLO_AFTER_TLS,
+        error="the server closed the connection",
+    )
+    result = evaluate(measurement, NOW, Thresholds())
+    assert result.status is Status.UNKNOWN
+    assert "during the EHLO after TLS;" in result.summary
+    assert "ehlo_after_tls" not in result.summary
