@@ -104,7 +104,7 @@ LeakMasker = Callable[[str, "Sequence[Leak]"], str]
 class _SourceCounter:
     """Mutable counters of one source while lines are fed."""
 
-    __slots__ = ("attempts", "failures", "fates", "lines", "parse_errors")
+    __slots__ = ("attempts", "bounced_after_failure", "failures", "fates", "lines", "parse_errors")
 
     def __init__(self) -> None:
         self.lines = 0
@@ -112,6 +112,9 @@ class _SourceCounter:
         self.failures = 0
         self.parse_errors = 0
         self.fates: dict[Fate, int] = {}
+        # Bounces of events that are not successful attempts: mail lost to a failure at or
+        # before AUTH, not to a later refusal such as an unknown recipient.
+        self.bounced_after_failure = 0
 
 
 class _ReasonCounter:
@@ -267,7 +270,7 @@ class Analysis:
             read_errors=self._read_errors,
             outside=(self._outside, self._latest_outside),
             bounced={
-                source.value: counter.fates.get(Fate.BOUNCED, 0)
+                source.value: counter.bounced_after_failure
                 for source, counter in self._sources.items()
             },
         )
@@ -316,11 +319,13 @@ class Analysis:
         if counter is None:
             counter = self._source(event.source)
         fate = event.fate
+        outcome = event.outcome
         if fate is not None:
             # A Postfix delivery line both counts as a failed attempt and defers the message.
             fates = counter.fates
             fates[fate] = fates.get(fate, 0) + 1
-        outcome = event.outcome
+            if fate is Fate.BOUNCED and outcome is not Outcome.SUCCESS:
+                counter.bounced_after_failure += 1
         if outcome is Outcome.CAUSE:
             # The failure was counted from another line; its cause is listed as a reason.
             self._count_reason(event, text, leaks)

@@ -163,16 +163,18 @@ MAIL_BOUNCED = FindingKind(
     "auth_failure_rate.mail_bounced",
     Severity.WARNING,
     "{messages} bounced after failures at or before AUTH: the mail is lost",
-    "The logs show {messages} returned to the sender after a failure at or before AUTH "
-    "({sources}). A bounce is final, so the sending MTA does not retry, although the cause "
-    "(an expired token, a failed token script, a rejected login) is usually temporary. The "
-    "logs of one chain (Postfix, msmtpd) each record the same bounce, so the count is the "
-    "largest of any one source, not their sum.",
+    "The logs show {messages} bounced after a failure at or before AUTH ({sources}). A "
+    "bounce is final, so the sending MTA does not retry, although the cause (an expired "
+    "token, a failed token script, a rejected login) is usually temporary. The sender gets a "
+    "bounce notice unless the notice cannot be delivered either, as when it goes out through "
+    "the same failing relay. The logs of one chain (Postfix, msmtpd) each record the same "
+    "bounce, so the count is the largest of any one source, not their sum.",
     "Fix the most frequent reason first (listed with its own fix). So that the next failure "
-    "keeps mail queued instead of bouncing it, make the relay answer 451: for msmtpd, wrap "
+    "keeps mail queued instead of bouncing it, make the failure temporary. Behind msmtpd, wrap "
     "msmtp so that its exit codes 77 and 78 become 75 (EX_TEMPFAIL), as "
-    "docs/guide/msmtp-relay.md shows under 'The permanent-bounce trap'. Ask the senders of "
-    "the bounced mail to send it again.",
+    "docs/guide/msmtp-relay.md shows under 'The permanent-bounce trap'. With Postfix's own "
+    "SASL client, keep smtp_sasl_auth_soft_bounce = yes, its default. The senders must send "
+    "the bounced messages again.",
 )
 TOKEN_IN_LOG = FindingKind(
     "secrets.token_in_log",

@@ -12,6 +12,7 @@ import io
 import json
 import os
 import queue
+import re
 import signal
 import stat
 import subprocess
@@ -524,5 +525,26 @@ def test_deferred_mail_is_not_bounce_warning(capsys: pytest.CaptureFixture[str])
     code, out, _ = run_logs(capsys, "--format", "json", "--since", "2026-12-05T00:00:00Z", log)
     report = json.loads(out)
     codes = [finding["code"] for finding in report["findings"]]
+    assert "auth_failure_rate.mail_bounced" not in codes
+    assert code == 0
+
+
+def test_bounce_after_accepted_relay_is_not_warned(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # The relay accepted the session and refused the recipient: no failure at or before AUTH.
+    real = (REAL_CAPTURES / "postfix-3.7-relay-pipe-bounced.log").read_text(encoding="utf-8")
+    refused = re.sub(
+        r"554 Pipe command reported error \d+ \(in reply to end of DATA command\)",
+        "550 5.1.1 <rcpt@example.net>: Recipient address rejected: User unknown "
+        "(in reply to RCPT TO command)",
+        real,
+    )
+    log = tmp_path / "mail.log"
+    log.write_text(refused, encoding="utf-8")
+    code, out, _ = run_logs(capsys, "--format", "json", "--since", "2026-12-05T00:00:00Z", str(log))
+    report = json.loads(out)
+    codes = [finding["code"] for finding in report["findings"]]
+    assert "550 5.1.1" in refused
     assert "auth_failure_rate.mail_bounced" not in codes
     assert code == 0
