@@ -202,9 +202,9 @@ TIMEOUT = FindingKind(
     title="DNS lookup of {queries} timed out",
     cause="{nameserver} did not answer within {timeout_seconds:g} seconds.",
     fix=(
-        "Check that {nameserver} is reachable from this machine (firewall, VPN, resolver "
-        "service) and that the zone's authoritative servers answer. Compare with another "
-        "resolver, or raise the timeout if the network is slow."
+        "{local_resolver}Check that {nameserver_lower} is reachable from this machine "
+        "(firewall, VPN, resolver service) and that the zone's authoritative servers answer. "
+        "Compare with another resolver, or raise the timeout if the network is slow."
     ),
 )
 
@@ -648,6 +648,8 @@ def _failure_finding(
         details={
             "queries": queries,
             "nameserver": describe_nameservers(facts),
+            "nameserver_lower": _lower_first(describe_nameservers(facts)),
+            "local_resolver": _local_resolver_hint(facts),
             "timeout_seconds": _longest_timeout(facts, failed),
             "resolver": _describe_unreachable(facts, unreachable),
             "address": unreachable[0] if unreachable else "<nameserver address>",
@@ -699,6 +701,30 @@ def _longest_timeout(facts: Mapping[str, Any], failed: Sequence[Mapping[str, Any
         float(lookup["timeout_seconds"]) for lookup in failed if lookup.get("timeout_seconds")
     ]
     return max(allowed, default=float(facts.get("timeout_seconds", 0)))
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
+def _local_resolver_hint(facts: Mapping[str, Any]) -> str:
+    """Return a first fix sentence for nameservers that are all loopback addresses."""
+    nameservers = [name for name in facts.get("nameservers") or [] if name != SYSTEM_RESOLVER]
+    if not nameservers or not all(_is_loopback(name) for name in nameservers):
+        return ""
+    port = facts.get("dns_port", DEFAULT_DNS_PORT)
+    return (
+        f"A loopback resolver that does not answer usually means that nothing listens on port "
+        f"{port} there: start the local resolver service (systemd-resolved, dnsmasq, unbound) "
+        f"or check its log (ss -ulpn 'sport = :{port}' lists the listener). "
+    )
+
+
+def _is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
 
 
 def describe_nameservers(facts: Mapping[str, Any]) -> str:

@@ -779,3 +779,24 @@ def test_localhost_ignores_custom_nameservers() -> None:
     settings = Settings(dns_nameservers=("192.0.2.53",), timeout=0.5)
     result = dns_check.run(target, CheckContext(settings=settings))
     assert "127.0.0.1" in result.facts["addresses"]
+
+
+def test_silent_loopback_nameserver_fix(server: LocalDnsServer) -> None:
+    result = run_check(server, host="slow.example.com", timeout=0.5)
+    fix = result.findings[0].fix
+
+    assert fix.startswith("A loopback resolver that does not answer usually means that nothing")
+    assert f"ss -ulpn 'sport = :{server.port}'" in fix
+    assert f"Check that nameserver 127.0.0.1 on port {server.port} is reachable" in fix
+
+
+def test_remote_nameserver_fix_has_no_loopback_hint() -> None:
+    facts = base_facts(
+        nameservers=["192.0.2.53"],
+        addresses=[],
+        lookups=[lookup("smtp.example.com", "A", "timeout")],
+    )
+    fix = dns_check.evaluate(facts)[0].fix
+
+    assert fix.startswith("Check that nameserver 192.0.2.53 is reachable")
+    assert "loopback" not in fix
