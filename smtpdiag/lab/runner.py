@@ -671,7 +671,7 @@ def _toml_value(value: TomlValue) -> str:
 
 
 _SIGNAL_POLL_SECONDS = 0.5
-"""Longest time between two checks for a pending signal handler while the lab runs."""
+"""Maximum time between two checks for a pending signal handler while the lab runs."""
 
 
 def serve(scenario_name: str, out: TextIO) -> int:

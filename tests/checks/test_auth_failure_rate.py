@@ -552,7 +552,7 @@ def test_check_with_network_checks_still_needs_target(
     assert "No target given." in capsys.readouterr().err
 
 
-# Postfix 3.7 delivering to msmtpd, which answered 554 because msmtp exited with 77.
+# Postfix 3.7 delivering to msmtpd, which replied 554 because msmtp exited with 77.
 def postfix_pipe_bounced(moment: datetime, queue_id: str) -> str:
     return (
         f"{moment:%b} {moment.day:2d} {moment:%H:%M:%S} relay postfix/smtp[17061]: {queue_id}: "

@@ -479,7 +479,7 @@ REAL_CAPTURES = Path(__file__).parent / "data"
 
 
 def msmtpd_pipe_bounced(moment: float) -> str:
-    # msmtpd 1.8.23 answers 554 for msmtp's exit code 77 and logs this line.
+    # msmtpd 1.8.23 replies 554 for msmtp's exit code 77 and logs this line.
     stamp = datetime.fromtimestamp(moment, UTC).strftime("%b %d %H:%M:%S")
     return f"{stamp} mail msmtpd[4242]: pipe command reported error 77, session aborted"
 
