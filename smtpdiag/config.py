@@ -483,14 +483,27 @@ def check_command_files(layers: Sequence[Layer]) -> None:
         if not deciding or deciding[-1].file is None:
             continue
         source = deciding[-1].file
-        problem = find_trust_problem(source.path, source.identity)
+        path = _absolute(source.path)
+        problem = find_trust_problem(path, source.identity)
         if problem is not None:
             setting = source.names.get(key, key)
             raise UsageError(
-                f"Rejected the {setting} in {source.path}: {problem.text}.",
+                f"Rejected the {setting} in {path}: {problem.text}.",
                 problem.fix,
-                value=source.path,
+                value=path,
             )
+
+
+def _absolute(path: str) -> str:
+    """Put the working directory before a relative ``path``.
+
+    ``..`` stays, because after a symbolic link it leaves the link's target, which
+    ``os.path.abspath`` would not know.
+    """
+    if os.path.isabs(path):
+        return path
+    parts = [part for part in path.split("/") if part not in ("", ".")]
+    return os.path.join(os.getcwd(), *parts)
 
 
 _MSMTP_PASSWORD = "msmtp password"  # noqa: S105 (a key name, not a password)

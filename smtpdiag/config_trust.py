@@ -11,6 +11,10 @@ command comes from a file, only root and that user may be able to change the fil
   owner and an entry's owner can rename or remove the entry, so a symbolic link in a
   writable sticky directory must be owned by root or the user as well.
 
+No owner equal to the overflow uid passes, not even when it equals the runner's uid. Inside a
+user namespace the kernel shows every uid that the namespace does not map as the overflow uid,
+so in a namespace that maps no uids the runner and every file's real owner show the same uid.
+
 This is the rule of OpenSSH's StrictModes (``safe_path`` in misc.c: the file and every
 directory of its canonical path up to the user's home directory owned by root or the user,
 none writable by group or others) with two additions. The sticky bit lets a file under /tmp
@@ -35,6 +39,11 @@ ROOT_UID = 0
 
 MAX_SYMLINKS = 40
 """Maximum number of symbolic links followed for one path, as Linux's MAXSYMLINKS."""
+
+OVERFLOW_UID_FILE = "/proc/sys/kernel/overflowuid"
+DEFAULT_OVERFLOW_UID = 65534
+"""The kernel's default overflow uid, used when ``OVERFLOW_UID_FILE`` cannot be read."""
+UID_MAP_FILE = "/proc/self/uid_map"
 
 
 @dataclass(frozen=True)
@@ -86,7 +95,7 @@ def find_trust_problem(
     file is judged by its ``stat`` now. ``run_as_uid`` defaults to the effective uid.
     """
     uid = os.geteuid() if run_as_uid is None else run_as_uid
-    judge = _Judge(uid)
+    judge = _Judge(uid, read_overflow_uid())
     try:
         resolved, links = _resolve(path)
         status = os.lstat(resolved)
@@ -104,6 +113,35 @@ def find_trust_problem(
         if problem is not None:
             return problem
     return None
+
+
+def read_overflow_uid(path: str | None = None) -> int:
+    """Read the uid that the kernel shows for owners that this user namespace does not map."""
+    try:
+        with open(path or OVERFLOW_UID_FILE, encoding="ascii") as stream:
+            return int(stream.read(32).strip())
+    except (OSError, ValueError):
+        return DEFAULT_OVERFLOW_UID
+
+
+def maps_uid(uid: int, path: str | None = None) -> bool:
+    """Return whether this process's user namespace maps ``uid``, or False when unknown.
+
+    Each line of the map is ``FIRST-INSIDE FIRST-OUTSIDE COUNT`` (user_namespaces(7)).
+    """
+    try:
+        with open(path or UID_MAP_FILE, encoding="ascii") as stream:
+            lines = stream.read(65536).splitlines()
+    except (OSError, ValueError):
+        return False
+    for line in lines:
+        fields = line.split()
+        if len(fields) != 3 or not all(field.isdigit() for field in fields):
+            continue
+        first, count = int(fields[0]), int(fields[2])
+        if first <= uid < first + count:
+            return True
+    return False
 
 
 def _resolve(path: str) -> tuple[str, list[_Link]]:
@@ -152,11 +190,17 @@ def _ancestors(path: str) -> list[str]:
 class _Judge:
     """Apply the rule for one runner uid, reading each directory once."""
 
-    def __init__(self, uid: int) -> None:
+    def __init__(self, uid: int, overflow_uid: int) -> None:
         self.uid = uid
+        self.overflow_uid = overflow_uid
         self.runner = user_name(uid)
-        self.owners = "root" if uid == ROOT_UID else f"{self.runner} or root"
+        self._trusted = {ROOT_UID, uid} - {overflow_uid}
+        self.owners = f"{self.runner} or root" if len(self._trusted) == 2 else "root"
         """Who may own the files and directories, for messages."""
+        self.new_owner = self.runner if uid in self._trusted else "root"
+        """The owner that a ``chown`` fix sets."""
+        self.sudo = "" if uid == ROOT_UID else "sudo "
+        """Prefix of a fix that only root can run, such as ``chown``."""
         self._directories: dict[str, TrustProblem | None] = {}
         self._shared: set[str] = set()
         """Directories that others can write but that pass because of the sticky bit."""
@@ -174,6 +218,7 @@ class _Judge:
                 "the file was replaced while smtpdiag read it",
                 "Run smtpdiag again. If this repeats, find out which process replaces the file.",
             )
+
         current = identity or FileIdentity.from_status(status)
         owner = user_name(current.uid)
         mode = mode_text(current.mode)
@@ -181,19 +226,26 @@ class _Judge:
             return TrustProblem(
                 f"{label} is not a regular file", "Pass the path of a regular file."
             )
+
+        chown = f"{self.sudo}chown {self.new_owner} {resolved}"
+        if current.uid == self.overflow_uid:
+            return self._overflow_owner(
+                label, mode, f"Check the file and make {self.owners} its owner ({chown})."
+            )
         if not self._trusted_owner(current.uid):
             return TrustProblem(
                 f"{label} is owned by user {owner} (mode {mode}), so user {owner} can change "
                 f"the command that smtpdiag runs as {self.runner}",
                 f"Run smtpdiag as {owner} ({_sudo(current.uid, owner)} smtpdiag ...), or check "
-                f"the file and make {self.owners} its owner (chown {self.runner} {resolved}).",
+                f"the file and make {self.owners} its owner ({chown}).",
             )
+
         writers = _writers(current.mode, current.gid)
         if writers is not None:
             return TrustProblem(
                 f"{label} is writable by {writers[0]} (owner {owner}, mode {mode}), so "
                 f"{writers[1]} can change the command that smtpdiag runs as {self.runner}",
-                f"Run chmod go-w {resolved}.",
+                f"Run {self._as_owner(current.uid)}chmod go-w {resolved}.",
             )
         return None
 
@@ -210,13 +262,19 @@ class _Judge:
             if problem is not None:
                 return problem
         if link.directory in self._shared and not self._trusted_owner(link.uid):
+            replace = (
+                f"Replace the link with one that {self.owners} owns, or name the file it points "
+                "to directly."
+            )
+            if link.uid == self.overflow_uid:
+                subject = f"the symbolic link {link.path} in the shared directory {link.directory}"
+                return self._overflow_owner(subject, None, replace)
             owner = user_name(link.uid)
             return TrustProblem(
                 f"the symbolic link {link.path} is owned by user {owner} in the shared "
                 f"directory {link.directory}, so user {owner} can point it at another file and "
                 f"change the command that smtpdiag runs as {self.runner}",
-                f"Replace the link with one that {self.owners} owns, or name the file it points "
-                "to directly.",
+                replace,
             )
         return None
 
@@ -224,11 +282,14 @@ class _Judge:
         """Build the problem for a path whose owners and modes cannot be read."""
         reason = error.strerror or str(error)
         where = f" at {error.filename}" if error.filename and error.filename != path else ""
-        return TrustProblem(
-            f"smtpdiag cannot check who can change {path} ({reason}{where})",
-            f"Check that the file exists and that {self.runner} can search every directory "
-            "on its path.",
-        )
+        if error.errno == errno.ELOOP:
+            fix = "Fix the symbolic link loop on the path, or pass the file's own path."
+        else:
+            fix = (
+                f"Check that the file exists and that {self.runner} can search every directory "
+                "on its path."
+            )
+        return TrustProblem(f"smtpdiag cannot check who can change {path} ({reason}{where})", fix)
 
     def _judge_directory(self, directory: str) -> TrustProblem | None:
         try:
@@ -238,6 +299,13 @@ class _Judge:
             return self.unreadable(directory, error)
         owner = user_name(status.st_uid)
         mode = mode_text(status.st_mode)
+        if status.st_uid == self.overflow_uid:
+            return self._overflow_owner(
+                f"the directory {directory}",
+                mode,
+                f"Move the file to a directory that only {self.owners} can write, or make "
+                f"{self.owners} its owner ({self.sudo}chown {self.new_owner} {directory}).",
+            )
         if not self._trusted_owner(status.st_uid):
             return TrustProblem(
                 f"the directory {directory} is owned by user {owner} (mode {mode}), so user "
@@ -252,16 +320,46 @@ class _Judge:
         if status.st_mode & stat.S_ISVTX:
             self._shared.add(directory)
             return None
+        as_owner = self._as_owner(status.st_uid)
         return TrustProblem(
             f"the directory {directory} is writable by {writers[0]} without the sticky bit "
             f"(owner {owner}, mode {mode}), so {writers[1]} can replace the files in it and "
             f"change the command that smtpdiag runs as {self.runner}",
-            f"Run chmod go-w {directory}, or chmod +t {directory} when other accounts must "
-            "create files there.",
+            f"Run {as_owner}chmod go-w {directory}, or {as_owner}chmod +t {directory} when "
+            "other accounts must create files there.",
+        )
+
+    def _overflow_owner(self, subject: str, mode: str | None, fix: str) -> TrustProblem:
+        """Build the problem for ``subject`` owned by the overflow uid, which is never trusted.
+
+        ``fix`` applies when this user namespace maps the overflow uid, so that it names a real
+        account (``nobody`` outside any user namespace).
+        """
+        uid = self.overflow_uid
+        shown_mode = "" if mode is None else f", mode {mode}"
+        if not maps_uid(uid):
+            return TrustProblem(
+                f"{subject} is owned by uid {uid} (the overflow uid{shown_mode}) because its "
+                "real owner is not mapped in this user namespace, so smtpdiag cannot tell who "
+                f"can change the command that it runs as {self.runner}",
+                "Run smtpdiag outside this user namespace, or in one whose uid map "
+                f"({UID_MAP_FILE}) includes root and the owners of the file and of every "
+                "directory above it.",
+            )
+        owner = user_name(uid)
+        return TrustProblem(
+            f"{subject} is owned by user {owner} (uid {uid}{shown_mode}), the overflow uid, "
+            "which smtpdiag never trusts because a user namespace shows every owner that it "
+            "does not map as that uid",
+            fix,
         )
 
     def _trusted_owner(self, uid: int) -> bool:
-        return uid in (ROOT_UID, self.uid)
+        return uid in self._trusted
+
+    def _as_owner(self, uid: int) -> str:
+        """Return the prefix that runs a command as root, unless the runner is ``uid``."""
+        return "" if uid == self.uid else "sudo "
 
 
 def _writers(mode: int, gid: int) -> tuple[str, str] | None:

@@ -1,7 +1,8 @@
 """Commands from configuration files run only when no other account can change the file.
 
 Every command here writes a marker file, so a test checks whether it ran. The tests that give
-files to another account chown them to uid 65534 and run as root, as CI does.
+files to another account chown them to uid 4242 and run as root, as CI does. Uid 65534, the
+overflow uid, has tests of its own, because smtpdiag never trusts it.
 """
 
 from __future__ import annotations
@@ -22,15 +23,18 @@ from scripted_peer import unused_port
 import checks
 from exporters.service import ExporterService
 from exporters.settings import load_exporter_config
+from smtpdiag import config_trust
 from smtpdiag.cli import main
 from smtpdiag.config import load
-from smtpdiag.config_trust import FileIdentity, find_trust_problem
+from smtpdiag.config_trust import FileIdentity, find_trust_problem, read_overflow_uid
 from smtpdiag.errors import UsageError
 from smtpdiag.local.permissions import user_name
 
 TOKEN = "ya29.a0ExampleAccessTokenForTheTokenCheckOnly0123456789"
-OTHER_UID = 65534
+OTHER_UID = 4242
 OTHER_USER = user_name(OTHER_UID)
+OTHER_SUDO = "sudo -u '#4242'" if OTHER_USER == "4242" else f"sudo -u {OTHER_USER}"
+OVERFLOW_UID = read_overflow_uid()
 VERSION_DIRECTORY = "..2026_12_05_10_00_00.123456789"
 """A kubelet atomic-writer version directory: the UTC time and random digits."""
 
@@ -127,8 +131,8 @@ def test_file_of_other_user_rejected(tmp_path: Path, capsys: pytest.CaptureFixtu
     code, err = run_token_check(capsys, "--config", str(config))
     assert code == 3
     assert f"the file is owned by user {OTHER_USER} (mode 0644)" in err
-    assert f"sudo -u {OTHER_USER} smtpdiag" in err
-    assert f"chown root {config}" in err
+    assert f"{OTHER_SUDO} smtpdiag" in err
+    assert f"(chown root {config})" in err
     assert not marker.exists()
 
 
@@ -182,7 +186,7 @@ def test_directory_of_other_user_rejected(
     code, err = run_token_check(capsys, "--config", str(config))
     assert code == 3
     assert f"the directory {home} is owned by user {OTHER_USER} (mode 0755)" in err
-    assert f"sudo -u {OTHER_USER} smtpdiag" in err
+    assert f"{OTHER_SUDO} smtpdiag" in err
     assert not marker.exists()
 
 
@@ -447,6 +451,198 @@ def test_rule_root_directory_for_other_runner(tmp_path: Path) -> None:
     assert find_trust_problem(str(config), run_as_uid=OTHER_UID) is None
 
 
+@needs_root
+def test_chown_fix_uses_sudo_for_other_runner(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "smtpdiag.toml", tmp_path / "ran", 0o644)
+    os.chown(config, OTHER_UID - 1, -1)
+    problem = find_trust_problem(str(config), run_as_uid=OTHER_UID)
+    assert problem is not None
+    assert f"(sudo chown {OTHER_USER} {config})." in problem.fix
+
+
+@needs_root
+@pytest.mark.parametrize(
+    ("file_uid", "prefix"), [(0, "sudo "), (OTHER_UID, "")], ids=["root-file", "own-file"]
+)
+def test_chmod_fix_for_other_runner(tmp_path: Path, file_uid: int, prefix: str) -> None:
+    config = write_config(tmp_path / "smtpdiag.toml", tmp_path / "ran", 0o664)
+    os.chown(config, file_uid, -1)
+    problem = find_trust_problem(str(config), run_as_uid=OTHER_UID)
+    assert problem is not None
+    assert problem.fix == f"Run {prefix}chmod go-w {config}."
+
+
+@needs_root
+@pytest.mark.parametrize(
+    ("directory_uid", "prefix"), [(0, "sudo "), (OTHER_UID, "")], ids=["root", "own"]
+)
+def test_directory_chmod_fix_for_other_runner(
+    tmp_path: Path, directory_uid: int, prefix: str
+) -> None:
+    shared = directory(tmp_path / "shared", 0o777)
+    os.chown(shared, directory_uid, -1)
+    config = write_config(shared / "smtpdiag.toml", tmp_path / "ran")
+    problem = find_trust_problem(str(config), run_as_uid=OTHER_UID)
+    assert problem is not None
+    assert problem.fix.startswith(f"Run {prefix}chmod go-w {shared}, or {prefix}chmod +t")
+
+
+# The overflow uid: a user namespace shows every owner that it does not map, the runner's own
+# uid included, as this uid, so smtpdiag trusts no file, directory or link that it owns.
+
+
+@pytest.fixture
+def uid_map(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point the rule at a uid map file that the test writes, with the identity map at first."""
+    path = tmp_path / "uid_map"
+    path.write_text("         0          0 4294967295\n")
+    monkeypatch.setattr(config_trust, "UID_MAP_FILE", str(path))
+    return path
+
+
+@needs_root
+def test_overflow_file_rejected(tmp_path: Path, uid_map: Path) -> None:
+    config = write_config(tmp_path / "smtpdiag.toml", tmp_path / "ran", 0o644)
+    os.chown(config, OVERFLOW_UID, -1)
+    problem = find_trust_problem(str(config), run_as_uid=OVERFLOW_UID)
+    assert problem is not None
+    assert problem.text.startswith(
+        f"the file is owned by user {user_name(OVERFLOW_UID)} (uid {OVERFLOW_UID}, mode 0644), "
+        "the overflow uid, which smtpdiag never trusts"
+    )
+    assert problem.fix == f"Check the file and make root its owner (sudo chown root {config})."
+
+
+@needs_root
+def test_overflow_directory_rejected(tmp_path: Path, uid_map: Path) -> None:
+    home = directory(tmp_path / "home", 0o755)
+    os.chown(home, OVERFLOW_UID, -1)
+    config = write_config(home / "smtpdiag.toml", tmp_path / "ran", 0o644)
+    problem = find_trust_problem(str(config), run_as_uid=OVERFLOW_UID)
+    assert problem is not None
+    assert problem.text.startswith(f"the directory {home} is owned by user")
+    assert "the overflow uid" in problem.text
+    assert f"(sudo chown root {home})" in problem.fix
+
+
+@needs_root
+def test_overflow_link_rejected(tmp_path: Path, uid_map: Path) -> None:
+    target = write_config(tmp_path / "real" / "smtpdiag.toml", tmp_path / "ran")
+    shared = directory(tmp_path / "shared", 0o1777)
+    link = shared / "smtpdiag.toml"
+    link.symlink_to(target)
+    os.lchown(link, OVERFLOW_UID, -1)
+    problem = find_trust_problem(str(link), run_as_uid=OVERFLOW_UID)
+    assert problem is not None
+    assert problem.text.startswith(
+        f"the symbolic link {link} in the shared directory {shared} is owned by user"
+    )
+    assert "the overflow uid" in problem.text
+    assert problem.fix.startswith("Replace the link with one that root owns")
+
+
+@needs_root
+def test_unmapped_owner_message(tmp_path: Path, uid_map: Path) -> None:
+    uid_map.write_text("0 1000 1\n")
+    config = write_config(tmp_path / "smtpdiag.toml", tmp_path / "ran", 0o644)
+    os.chown(config, OVERFLOW_UID, -1)
+    problem = find_trust_problem(str(config), run_as_uid=0)
+    assert problem is not None
+    assert problem.text.startswith(
+        f"the file is owned by uid {OVERFLOW_UID} (the overflow uid, mode 0644) because its "
+        "real owner is not mapped in this user namespace"
+    )
+    assert problem.fix.startswith("Run smtpdiag outside this user namespace")
+
+
+@needs_root
+def test_overflow_uid_from_kernel_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, uid_map: Path
+) -> None:
+    setting = tmp_path / "overflowuid"
+    setting.write_text(f"{OTHER_UID}\n")
+    monkeypatch.setattr(config_trust, "OVERFLOW_UID_FILE", str(setting))
+    config = write_config(tmp_path / "smtpdiag.toml", tmp_path / "ran", 0o644)
+    os.chown(config, OTHER_UID, -1)
+    problem = find_trust_problem(str(config), run_as_uid=OTHER_UID)
+    assert problem is not None
+    assert f"(uid {OTHER_UID}, mode 0644), the overflow uid" in problem.text
+
+
+@pytest.mark.parametrize("content", [None, "", "not a number\n"], ids=["missing", "empty", "text"])
+def test_overflow_uid_default(tmp_path: Path, content: str | None) -> None:
+    setting = tmp_path / "overflowuid"
+    if content is not None:
+        setting.write_text(content)
+    assert read_overflow_uid(str(setting)) == 65534
+
+
+def user_namespace_problem() -> str | None:
+    """Return why this test run cannot start a user namespace, or None when it can."""
+    if os.geteuid() != 0:
+        return "chown to another uid needs root"
+    if shutil.which("unshare") is None:
+        return "unshare (util-linux) is not installed"
+    probe = subprocess.run(
+        ["unshare", "--user", "true"], capture_output=True, text=True, timeout=30, check=False
+    )
+    if probe.returncode != 0:
+        return f"unshare --user is not permitted here: {probe.stderr.strip()}"
+    return None
+
+
+def test_unmapped_namespace_rejects_file(tmp_path: Path) -> None:
+    """Without a uid map, the runner and the file's real owner both show as the overflow uid."""
+    problem = user_namespace_problem()
+    if problem is not None and os.environ.get("CI") == "true":
+        pytest.fail(f"{problem}, but CI runs as root with util-linux")
+    if problem is not None:
+        pytest.skip(problem)
+    marker = tmp_path / "ran"
+    config = write_config(tmp_path / "u.toml", marker, 0o644)
+    os.chown(config, OTHER_UID, OTHER_UID)
+    arguments = [sys.executable, "-m", "smtpdiag", "check", "--only", "token"]
+    arguments += ["--format", "nagios", "--config", str(config)]
+    result = subprocess.run(
+        ["unshare", "--user", *arguments],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 3, result.stderr
+    assert f"Rejected the token_command in {config}: the file is owned by uid" in result.stderr
+    assert "real owner is not mapped in this user namespace" in result.stderr
+    assert not marker.exists()
+
+
+# Messages.
+
+
+def test_relative_config_named_by_absolute_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    marker = tmp_path / "ran"
+    write_config(tmp_path / "smtpdiag.toml", marker, 0o666)
+    monkeypatch.chdir(tmp_path)
+    code, err = run_token_check(capsys, "--config", "./smtpdiag.toml")
+    assert code == 3
+    assert f"Rejected the token_command in {tmp_path / 'smtpdiag.toml'}: the file is" in err
+    assert not marker.exists()
+
+
+def test_relative_msmtprc_named_by_absolute_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    marker = tmp_path / "ran"
+    write_msmtprc(tmp_path / "msmtprc", marker, 0o664)
+    monkeypatch.chdir(tmp_path)
+    code, err = run_token_check(capsys, "--msmtprc", "msmtprc")
+    assert code == 3
+    assert f"account default in {tmp_path / 'msmtprc'}: the file is writable" in err
+    assert not marker.exists()
+
+
 def test_replaced_file_rejected(tmp_path: Path) -> None:
     config = write_config(tmp_path / "smtpdiag.toml", tmp_path / "ran")
     read = FileIdentity.from_status(os.stat(config))
@@ -472,6 +668,7 @@ def test_link_loop_cannot_be_checked(tmp_path: Path) -> None:
     problem = find_trust_problem(str(tmp_path / "a"))
     assert problem is not None
     assert problem.text.startswith(f"smtpdiag cannot check who can change {tmp_path / 'a'}")
+    assert problem.fix.startswith("Fix the symbolic link loop")
 
 
 def test_dot_dot_after_link_leaves_target(tmp_path: Path) -> None:
