@@ -9,6 +9,7 @@ on the command line.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
@@ -171,6 +172,13 @@ def read_config_file(path: str) -> ConfigDocument:
     except UnicodeDecodeError:
         raise ConfigError(path, "is not UTF-8 text.", "Save the file as UTF-8.") from None
     except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise ConfigError(
+                path,
+                "cannot be read because its path contains a symbolic link loop "
+                f"({error.strerror}).",
+                "Fix the symbolic link so that it points to the TOML file.",
+            ) from None
         raise ConfigError(
             path, f"cannot be read ({error.strerror}).", "Check its permissions."
         ) from None

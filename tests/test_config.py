@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from smtpdiag.cli import main
 from smtpdiag.config import load, split_host_port
 from smtpdiag.context import TlsMode
 from smtpdiag.errors import ConfigError, UsageError
@@ -282,6 +283,19 @@ def test_ca_file_without_certificate(tmp_path: Path) -> None:
     junk.write_text("not a certificate\n")
     with pytest.raises(UsageError, match="contains no usable PEM certificate"):
         load({"ca_file": str(junk)}, host_port="x", environ={})
+
+
+def test_config_link_loop_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "a.toml").symlink_to("b.toml")
+    (tmp_path / "b.toml").symlink_to("a.toml")
+    code = main(["check", "--only", "token", "--config", str(tmp_path / "a.toml")])
+    err = capsys.readouterr().err
+    assert code == 3
+    assert (
+        f"{tmp_path / 'a.toml'}: cannot be read because its path contains a symbolic link loop"
+        in err
+    )
+    assert "Fix the symbolic link so that it points to the TOML file." in err
 
 
 def test_config_file_not_utf8(tmp_path: Path) -> None:

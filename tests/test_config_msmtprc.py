@@ -94,6 +94,15 @@ def test_auto_finds_home_msmtprc(tmp_path: Path) -> None:
     assert target.msmtp.config_file == str(tmp_path / ".msmtprc")
 
 
+def test_msmtprc_link_loop_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "a").symlink_to("b")
+    (tmp_path / "b").symlink_to("a")
+    code, _, err = run_check(capsys, "--msmtprc", str(tmp_path / "a"))
+    assert code == 3
+    assert "cannot be read because its path contains a symbolic link loop" in err
+    assert "Fix the symbolic link so that it points to the msmtp configuration file." in err
+
+
 def test_parse_problems_do_not_stop_loading(tmp_path: Path) -> None:
     path = tmp_path / "msmtprc"
     path.write_text(RELAY + "unknown_command x\n")

@@ -24,6 +24,7 @@ recorded as assignments.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import stat
@@ -159,6 +160,13 @@ def _read_bytes(path: str) -> tuple[bytes, FileIdentity]:
     except FileNotFoundError:
         raise ConfigError(path, "the msmtp configuration file does not exist.", fix) from None
     except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise ConfigError(
+                path,
+                "cannot be read because its path contains a symbolic link loop "
+                f"({error.strerror}).",
+                "Fix the symbolic link so that it points to the msmtp configuration file.",
+            ) from None
         raise ConfigError(
             path, f"cannot be read ({error.strerror}).", "Check its permissions."
         ) from None
