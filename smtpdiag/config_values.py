@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -85,6 +86,16 @@ def parse_text(value: object) -> str:
     if any(ord(char) < 0x20 or ord(char) == 0x7F for char in value):
         raise ValueError("control characters such as line breaks are not allowed")
     return value.strip()
+
+
+def parse_path(value: object) -> str:
+    """Parse a file or directory path and expand a leading ``~`` or ``~USER``.
+
+    ``~`` is $HOME, or the home directory in the password database when HOME is unset
+    (``os.path.expanduser``). A relative path stays relative, so it names a file in the
+    working directory, not in the directory of the configuration file.
+    """
+    return os.path.expanduser(parse_text(value))
 
 
 def parse_host(value: object) -> str:
@@ -315,9 +326,9 @@ def parse_relay(value: object) -> str:
 
 
 def parse_log_files(value: object) -> tuple[str, ...]:
-    """Parse log file paths: a TOML list of strings, or comma-separated text."""
+    """Parse file paths: a TOML list of strings, or comma-separated text; ``~`` is expanded."""
     paths = _split_list(value, "file path strings", "log file paths")
-    return tuple(parse_text(path) for path in paths)
+    return tuple(parse_path(path) for path in paths)
 
 
 def parse_window_minutes(value: object) -> float:
@@ -400,7 +411,7 @@ KEYS: Mapping[str, Key] = {
     "port": Key(parse_port, "a port number from 1 to 65535"),
     "tls_mode": Key(parse_tls_mode, "starttls, implicit or auto"),
     "domain": Key(parse_host, "the mail domain whose SRV records name the submission host"),
-    "ca_file": Key(parse_text, "the path of a PEM file of CA certificates"),
+    "ca_file": Key(parse_path, "the path of a PEM file of CA certificates"),
     "insecure": Key(parse_bool, "true or false"),
     "sni": Key(parse_server_name, "the host name to send as SNI"),
     "no_sni": Key(parse_bool, "true or false"),
@@ -408,7 +419,7 @@ KEYS: Mapping[str, Key] = {
     "cert_critical_days": Key(parse_days, "a whole number of days from 0 to 3650"),
     "ehlo_name": Key(parse_ehlo_name, "a domain or an address literal such as [192.0.2.1]"),
     "user": Key(parse_text, "the mailbox user for AUTH"),
-    "access_token_file": Key(parse_text, "the path of the file that contains the access token"),
+    "access_token_file": Key(parse_path, "the path of the file that contains the access token"),
     "access_token_command": Key(parse_text, "a shell command that prints the access token"),
     "token_command": Key(parse_text, "a shell command that prints the access token"),
     "provider": Key(parse_provider, f"one of {', '.join(PROVIDER_NAMES)}"),
@@ -416,14 +427,14 @@ KEYS: Mapping[str, Key] = {
     "token_endpoint": Key(parse_endpoint, "an https:// URL (http:// only on loopback)"),
     "grant": Key(parse_grant, "refresh_token or client_credentials"),
     "client_id": Key(parse_text, "the OAuth2 client (application) id"),
-    "client_secret_file": Key(parse_text, "the path of the file that contains the client secret"),
-    "refresh_token_file": Key(parse_text, "the path of the file that contains the refresh token"),
+    "client_secret_file": Key(parse_path, "the path of the file that contains the client secret"),
+    "refresh_token_file": Key(parse_path, "the path of the file that contains the refresh token"),
     "write_back_refresh_token": Key(parse_bool, "true or false"),
     "scope": Key(parse_scope, "scopes separated by spaces"),
-    "token_ca_file": Key(parse_text, "the path of a PEM file of CA certificates"),
+    "token_ca_file": Key(parse_path, "the path of a PEM file of CA certificates"),
     "introspect": Key(parse_bool, "true or false"),
     "introspection_endpoint": Key(parse_endpoint, "an https:// URL (http:// only on loopback)"),
-    "token_cache_file": Key(parse_text, "the path of a file for the cached access token"),
+    "token_cache_file": Key(parse_path, "the path of a file for the cached access token"),
     "token_refresh_margin": Key(parse_margin, f"a number of seconds from 0 to {MAX_SECONDS:g}"),
     "auth_mechanism": Key(parse_mechanism, "XOAUTH2 or OAUTHBEARER"),
     "challenge_answer": Key(
@@ -460,12 +471,12 @@ KEYS: Mapping[str, Key] = {
     "msmtp_time_format": Key(
         parse_time_format, "msmtp's logfile_time_format, such as %b %d %H:%M:%S, or none"
     ),
-    "msmtprc": Key(parse_text, "the path of an msmtp configuration file, or auto"),
+    "msmtprc": Key(parse_path, "the path of an msmtp configuration file, or auto"),
     "msmtp_account": Key(parse_text, "the name of an account in the msmtp configuration file"),
     "msmtp_program": Key(parse_text, "the msmtp program to ask for its version, such as msmtp"),
     "relay": Key(parse_relay, "HOST:PORT of the local relay, such as 127.0.0.1:2525, or postfix"),
-    "postfix_config_dir": Key(parse_text, "the path of Postfix's configuration directory"),
-    "exim_config": Key(parse_text, "the path of Exim's configuration file"),
+    "postfix_config_dir": Key(parse_path, "the path of Postfix's configuration directory"),
+    "exim_config": Key(parse_path, "the path of Exim's configuration file"),
     "secret_files": Key(
         parse_log_files,
         "a list of paths of files that hold secrets (comma-separated in the environment)",

@@ -8,6 +8,7 @@ import pytest
 
 from smtpdiag.cli import main
 from smtpdiag.config import load, split_host_port
+from smtpdiag.config_values import KEYS
 from smtpdiag.context import TlsMode
 from smtpdiag.errors import ConfigError, UsageError
 
@@ -296,6 +297,39 @@ def test_config_link_loop_named(tmp_path: Path, capsys: pytest.CaptureFixture[st
         in err
     )
     assert "Fix the symbolic link so that it points to the TOML file." in err
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("ca_file", "~/ca.pem"),
+        ("access_token_file", "~/token"),
+        ("token_cache_file", "~/cache.json"),
+        ("msmtprc", "~/.msmtprc"),
+        ("exim_config", "~/exim.conf"),
+    ],
+)
+def test_path_key_expands_home(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, key: str, value: str
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert KEYS[key].parse(value) == f"{tmp_path}/{value[2:]}"
+
+
+def test_path_lists_expand_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    expected = (f"{tmp_path}/mail.log", "/var/log/mail.log")
+    assert KEYS["log_files"].parse(["~/mail.log", "/var/log/mail.log"]) == expected
+    assert KEYS["secret_files"].parse("~/mail.log,/var/log/mail.log") == expected
+
+
+def test_relative_path_key_stays_relative() -> None:
+    assert KEYS["ca_file"].parse("certs/ca.pem") == "certs/ca.pem"
+
+
+def test_msmtprc_auto_not_expanded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert KEYS["msmtprc"].parse("auto") == "auto"
 
 
 def test_config_file_not_utf8(tmp_path: Path) -> None:

@@ -94,6 +94,34 @@ def test_auto_finds_home_msmtprc(tmp_path: Path) -> None:
     assert target.msmtp.config_file == str(tmp_path / ".msmtprc")
 
 
+def test_toml_msmtprc_expands_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".msmtprc").write_text(RELAY)
+    monkeypatch.setenv("HOME", str(home))
+    config = tmp_path / "smtpdiag.toml"
+    config.write_text('[defaults]\nmsmtprc = "~/.msmtprc"\n')
+    target = load({}, config_path=str(config), environ={}).target
+    assert target.msmtp.config_file == str(home / ".msmtprc")
+    assert target.host == "smtp.example.com"
+
+
+def test_relative_msmtprc_from_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config_directory = tmp_path / "etc"
+    config_directory.mkdir()
+    (config_directory / "msmtprc").write_text("account default\nhost file-directory.example\n")
+    config = config_directory / "smtpdiag.toml"
+    config.write_text('[defaults]\nmsmtprc = "msmtprc"\n')
+    working_directory = tmp_path / "work"
+    working_directory.mkdir()
+    (working_directory / "msmtprc").write_text("account default\nhost working.example\n")
+    monkeypatch.chdir(working_directory)
+    target = load({}, config_path=str(config), environ={}).target
+    assert target.host == "working.example"
+
+
 def test_msmtprc_link_loop_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "a").symlink_to("b")
     (tmp_path / "b").symlink_to("a")
