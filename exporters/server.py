@@ -49,6 +49,7 @@ from exporters.cache import ResultCache
 from exporters.collector import ExporterStatus, probe_registry
 from exporters.exposition import render_text
 from exporters.landing import render_landing
+from exporters.logthrottle import LogThrottle
 from exporters.settings import ExporterConfig, WebSettings, parse_listen
 from smtpdiag import __version__
 from smtpdiag.errors import ConfigError
@@ -265,6 +266,11 @@ class ExporterApp:
         start_response(response.status, headers)
         return [b""] if method == "HEAD" else [response.body]
 
+    def flush_logs(self, *, final: bool = False) -> None:
+        """Log the number of probes rejected in each period that is over, or with ``final``
+        in every period. Call it regularly, and with ``final`` once at stop."""
+        self._rejections.flush(final=final)
+
     def _respond(self, environ: WSGIEnvironment, method: str, path: str) -> _Response:
         # Authentication comes first, so that 404 and 405 do not reveal the endpoints.
         if path != "/-/healthy" and not self._authorized(environ):
@@ -394,30 +400,34 @@ def _scrape_deadline(environ: WSGIEnvironment) -> float | None:
 
 
 class _RejectionLog:
-    """Logs rejected probes of each target at most once per ``REJECTION_LOG_SECONDS``, with
-    the number rejected since, so that a flood of requests cannot flood the log."""
+    """Logs rejected probes of each target: the first in full, then at most one line per
+    ``REJECTION_LOG_SECONDS`` with the number rejected since, so that a flood of requests
+    cannot flood the log."""
 
     def __init__(self, monotonic: Callable[[], float]) -> None:
-        self._monotonic = monotonic
-        self._lock = threading.Lock()
-        self._last: dict[str, tuple[float, int]] = {}
-        """Time of the last line and rejections since, per configured target name."""
+        self._throttle: LogThrottle[str] = LogThrottle(
+            _log_probe_rejections, REJECTION_LOG_SECONDS, monotonic
+        )
 
     def report(self, target: str, reason: str) -> None:
-        now = self._monotonic()
-        with self._lock:
-            logged_at, since = self._last.get(target, (-math.inf, 0))
-            if now - logged_at < REJECTION_LOG_SECONDS:
-                self._last[target] = (logged_at, since + 1)
-                return
-            self._last[target] = (now, 0)
-        logger.warning(
-            "probe of target %s rejected: %s (%d more rejected since the last such line)",
-            target,
-            reason,
-            since,
-            extra={"target": target},
-        )
+        if self._throttle.record(target):
+            logger.warning(
+                "probe of target %s rejected: %s", target, reason, extra={"target": target}
+            )
+
+    def flush(self, *, final: bool = False) -> None:
+        """Log the counts of the periods that are over, or with ``final`` of all."""
+        self._throttle.flush(final=final)
+
+
+def _log_probe_rejections(target: str, count: int, seconds: float) -> None:
+    logger.warning(
+        "probe of target %s: %d more rejected in the last %.0f s",
+        target,
+        count,
+        seconds,
+        extra={"target": target},
+    )
 
 
 def _split_checks(values: Sequence[str]) -> tuple[str, ...]:
@@ -522,18 +532,19 @@ class _QuietHandler(WSGIRequestHandler):
 class ConnectionLimit:
     """Number of connections in service, against a limit that a reload may change.
 
-    Rejections are logged at most once per ``REJECTION_LOG_SECONDS``, with the number rejected
-    since the previous line, so that a flood of connections cannot flood the log.
+    The first rejected connection is logged in full, later ones at most once per
+    ``REJECTION_LOG_SECONDS`` with the number rejected since, so that a flood of connections
+    cannot flood the log.
     """
 
     def __init__(self, limit: int, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.limit = limit
         """Maximum connections in service at once."""
-        self._monotonic = monotonic
         self._lock = threading.Lock()
         self._active = 0
-        self._logged_at = -math.inf
-        self._rejected_since_log = 0
+        self._rejections: LogThrottle[str] = LogThrottle(
+            self._log_rejections, REJECTION_LOG_SECONDS, monotonic
+        )
 
     def acquire(self) -> bool:
         """Count one more connection in service and return True, or return False at the
@@ -555,23 +566,29 @@ class ConnectionLimit:
             return self._active
 
     def report_rejection(self, client_address: object) -> None:
-        """Log a rejected connection, unless one was logged in the last minute."""
-        now = self._monotonic()
-        with self._lock:
-            if now - self._logged_at < REJECTION_LOG_SECONDS:
-                self._rejected_since_log += 1
-                return
-            since, self._rejected_since_log = self._rejected_since_log, 0
-            self._logged_at = now
-            limit = self.limit
+        """Log a rejected connection, or count it when a line was logged in the last
+        ``REJECTION_LOG_SECONDS``."""
+        if self._rejections.record("connection"):
+            logger.warning(
+                "rejected a connection from %s: %d connections are in service, the limit "
+                "set by [exporter] max_connections; raise it if scrapes and probes need more, "
+                "or block a client that keeps connections open",
+                _client_host(client_address),
+                self.limit,
+            )
+
+    def flush_log(self, *, final: bool = False) -> None:
+        """Log the number of connections rejected in a period that is over, or with ``final``
+        in the current one."""
+        self._rejections.flush(final=final)
+
+    def _log_rejections(self, key: str, count: int, seconds: float) -> None:
         logger.warning(
-            "rejected a connection from %s: %d connections are in service, the limit "
-            "set by [exporter] max_connections; raise it if scrapes and probes need more, or "
-            "block a client that keeps connections open (%d more rejected since the last such "
-            "line)",
-            _client_host(client_address),
-            limit,
-            since,
+            "rejected %d more connections in the last %.0f s at the limit of %d connections "
+            "in service",
+            count,
+            seconds,
+            self.limit,
         )
 
 
@@ -718,6 +735,11 @@ class ExporterServer:
         """Return the number of connections in service."""
         return self._httpd.connection_limit.active()
 
+    def flush_logs(self, *, final: bool = False) -> None:
+        """Log the count of rejected connections when its period is over, or with ``final``
+        at once. ``stop`` calls it with ``final``."""
+        self._httpd.connection_limit.flush_log(final=final)
+
     def start(self) -> None:
         """Serve requests in a daemon thread until ``stop``."""
         self._thread = threading.Thread(
@@ -730,9 +752,10 @@ class ExporterServer:
         logger.info("listening on %s", self.url)
 
     def stop(self) -> None:
-        """Stop accepting connections and close the listening socket."""
+        """Stop accepting connections, close the listening socket and log the pending counts."""
         if self._thread is not None:
             self._httpd.shutdown()
             self._thread.join()
             self._thread = None
         self._httpd.server_close()
+        self.flush_logs(final=True)

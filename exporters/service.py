@@ -291,6 +291,7 @@ class ExporterService:
         self._status: ExporterStatus | None = None
         self._following: _LogFollowing | None = None
         self._collector: _SwappableCollector | None = None
+        self._app: ExporterApp | None = None
         self.server: ExporterServer | None = None
 
     @property
@@ -338,7 +339,7 @@ class ExporterService:
         def metrics_text() -> bytes:
             return swappable.current.exposition() + render_text(process.collect())
 
-        app = ExporterApp(
+        app = self._app = ExporterApp(
             status=lambda: self.status,
             cache=self.cache,
             scheduler=self.scheduler,
@@ -382,6 +383,7 @@ class ExporterService:
                     self._reload_requested = False
                     self.reload()
                 self._note_recoveries()
+                self._flush_logs()
         finally:
             self.stop()
         return 0
@@ -466,6 +468,13 @@ class ExporterService:
         following.start()
         return True
 
+    def _flush_logs(self) -> None:
+        """Log the counts of rejected probes and connections whose log period is over."""
+        if self._app is not None:
+            self._app.flush_logs()
+        if self.server is not None:
+            self.server.flush_logs()
+
     def _note_recoveries(self) -> None:
         """Log once for each check that had errors and has a newer ok or warning result.
 
@@ -488,6 +497,8 @@ class ExporterService:
         self._stopped = True
         if self.server is not None:
             self.server.stop()
+        if self._app is not None:
+            self._app.flush_logs(final=True)
         self.scheduler.stop()
         if self._following is not None:
             self._following.stop()

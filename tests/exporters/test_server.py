@@ -871,9 +871,51 @@ def test_rejected_probes_logged_once_per_minute(caplog: pytest.LogCaptureFixture
         log.report("lab", "too many probes")
     lines = [record.getMessage() for record in caplog.records]
     assert lines == [
-        "probe of target lab rejected: too many probes (0 more rejected since the last such line)",
-        "probe of target lab rejected: too many probes (49 more rejected since the last such line)",
+        "probe of target lab rejected: too many probes",
+        "probe of target lab: 49 more rejected in the last 61 s",
     ]
+
+
+def test_rejected_probes_counted_when_minute_ends(caplog: pytest.LogCaptureFixture) -> None:
+    clock = [1000.0]
+    log = _RejectionLog(lambda: clock[0])
+    with caplog.at_level(logging.WARNING, logger="exporters.server"):
+        for _ in range(20):
+            log.report("lab", "too many probes")
+        clock[0] += 60.5
+        log.flush()
+    lines = [record.getMessage() for record in caplog.records]
+    assert lines[1:] == ["probe of target lab: 19 more rejected in the last 60 s"]
+
+
+def test_rejected_probes_counted_at_stop(caplog: pytest.LogCaptureFixture) -> None:
+    clock = [1000.0]
+    log = _RejectionLog(lambda: clock[0])
+    with caplog.at_level(logging.WARNING, logger="exporters.server"):
+        for _ in range(20):
+            log.report("lab", "too many probes")
+        clock[0] += 5.0
+        log.flush(final=True)
+    lines = [record.getMessage() for record in caplog.records]
+    assert lines[1:] == ["probe of target lab: 19 more rejected in the last 5 s"]
+
+
+def test_probe_rejection_count_flushed_by_app(caplog: pytest.LogCaptureFixture) -> None:
+    scheduler = FakeScheduler(block=True)
+    started = start_server(make_config(workers=1), scheduler)
+    try:
+        first, _ = run_in_thread(started.url + "/probe?target=lab")
+        assert scheduler.started.wait(10)
+        with caplog.at_level(logging.WARNING, logger="exporters.server"):
+            statuses = [fetch(started.url + "/probe?target=lab&check=tls").status for _ in range(3)]
+            started.app.flush_logs(final=True)
+        scheduler.release.set()
+        first.join(10)
+    finally:
+        started.server.stop()
+    lines = [record.getMessage() for record in caplog.records]
+    assert statuses == [503, 503, 503]
+    assert lines[1:] == ["probe of target lab: 2 more rejected in the last 0 s"]
 
 
 # --- connection limit ------------------------------------------------------------------------
@@ -966,15 +1008,30 @@ def test_rejected_connections_logged_once_per_minute(caplog: pytest.LogCaptureFi
         clock[0] += 61.0
         limit.report_rejection(("127.0.0.1", 50001))
     lines = [record.getMessage() for record in caplog.records]
-    fix = (
-        "the limit set by [exporter] max_connections; raise it if scrapes and probes need "
-        "more, or block a client that keeps connections open"
-    )
     assert lines == [
-        "rejected a connection from 127.0.0.1: 8 connections are in service, "
-        f"{fix} (0 more rejected since the last such line)",
-        "rejected a connection from 127.0.0.1: 8 connections are in service, "
-        f"{fix} (29 more rejected since the last such line)",
+        "rejected a connection from 127.0.0.1: 8 connections are in service, the limit set "
+        "by [exporter] max_connections; raise it if scrapes and probes need more, or block a "
+        "client that keeps connections open",
+        "rejected 29 more connections in the last 61 s at the limit of 8 connections in service",
+    ]
+
+
+def test_rejected_connections_counted_at_stop(
+    limited: Running, caplog: pytest.LogCaptureFixture
+) -> None:
+    clients = open_idle(limited.server, 2)
+    try:
+        with caplog.at_level(logging.WARNING, logger="exporters.server"):
+            responses = [raw_get(limited.server) for _ in range(4)]
+            limited.server.stop()
+    finally:
+        for client in clients:
+            client.close()
+    lines = [record.getMessage() for record in caplog.records]
+    assert [response[:12] for response in responses] == [b"HTTP/1.0 503"] * 4
+    assert lines[0].startswith("rejected a connection from 127.0.0.1: 2 connections ")
+    assert lines[1:] == [
+        "rejected 3 more connections in the last 0 s at the limit of 2 connections in service"
     ]
 
 

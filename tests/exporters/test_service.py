@@ -219,6 +219,47 @@ def test_stop_twice_is_harmless(config_file: Path) -> None:
     assert started.status.reload_success is True
 
 
+def open_idle(service: ExporterService, count: int) -> list[socket.socket]:
+    """Open ``count`` connections that send nothing and wait until the server serves them."""
+    assert service.server is not None
+    host, port = service.server.address.rsplit(":", 1)
+    clients = [socket.create_connection((host, int(port)), timeout=10) for _ in range(count)]
+    deadline = time.monotonic() + 10
+    while service.server.connections() < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return clients
+
+
+def status_line(service: ExporterService) -> bytes:
+    """Connect, send a GET request for /metrics and return the response's status line."""
+    assert service.server is not None
+    host, port = service.server.address.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as client:
+        client.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+        return client.recv(65536).split(b"\r\n", 1)[0]
+
+
+def test_stop_logs_rejected_connection_count(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config_file = tmp_path / "exporter.toml"
+    table = exporter_table().replace("workers = 2\n", "workers = 2\nmax_connections = 1\n")
+    config_file.write_text(closed_port_config("first", extra=table), encoding="utf-8")
+    started = ExporterService(str(config_file), SPECS, listen="127.0.0.1:0")
+    started.start()
+    clients = open_idle(started, 1)
+    try:
+        with caplog.at_level(logging.WARNING, logger="exporters.server"):
+            statuses = [status_line(started) for _ in range(3)]
+            started.stop()
+    finally:
+        for client in clients:
+            client.close()
+    lines = [record.getMessage() for record in caplog.records]
+    assert statuses == [b"HTTP/1.0 503 Service Unavailable"] * 3
+    assert lines[-1].startswith("rejected 2 more connections in the last ")
+
+
 def test_start_busy_address_is_usage_error(config_file: Path) -> None:
     with socket.create_server(("127.0.0.1", 0)) as busy:
         port = busy.getsockname()[1]
