@@ -17,7 +17,9 @@ are never logged.
 
 Each connection is served in its own thread, and at most ``[exporter] max_connections`` at
 once. The accept loop sends 503 to a connection beyond that and closes it, without starting a
-thread.
+thread. When ``accept`` fails because descriptors or memory ran out, the loop logs it and
+pauses for ``ACCEPT_PAUSE_SECONDS``, since the pending connection keeps the listening socket
+readable and the loop would otherwise retry at once, again and again.
 """
 
 from __future__ import annotations
@@ -25,10 +27,13 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import errno
 import gzip
 import hmac
 import logging
 import math
+import os
+import resource
 import socket
 import socketserver
 import ssl
@@ -50,7 +55,7 @@ from exporters.collector import ExporterStatus, probe_registry
 from exporters.exposition import render_text
 from exporters.landing import render_landing
 from exporters.logthrottle import LogThrottle
-from exporters.settings import ExporterConfig, WebSettings, parse_listen
+from exporters.settings import MAX_CONNECTIONS, ExporterConfig, WebSettings, parse_listen
 from smtpdiag import __version__
 from smtpdiag.errors import ConfigError
 from smtpdiag.models import Report
@@ -74,8 +79,38 @@ MIN_PROBE_SECONDS = 1.0
 """Shortest deadline a probe gets, however short the scrape timeout it was sent with."""
 
 REJECTION_LOG_SECONDS = 60.0
-"""Seconds between two log lines about rejected probes of one target, and between two about
-rejected connections."""
+"""Seconds between two log lines about rejected probes of one target, about rejected
+connections, and about failures of ``accept`` with one error number."""
+
+ACCEPT_PAUSE_SECONDS = 0.1
+"""Seconds the accept loop waits after ``accept`` failed for lack of descriptors or memory."""
+
+_NO_SOCKET_MEMORY = (
+    "the system has no memory left for sockets",
+    "Free memory on the host, or lower [exporter] max_connections.",
+)
+ACCEPT_RESOURCE_ERRORS = {
+    errno.EMFILE: (
+        "the process reached its limit on open files (RLIMIT_NOFILE) of {limit}",
+        "Raise the limit (LimitNOFILE= in the systemd unit, ulimit -n in a shell), or lower "
+        "[exporter] max_connections.",
+    ),
+    errno.ENFILE: (
+        "the system reached its limit on open files",
+        "Raise the sysctl fs.file-max, or stop the process that holds the files.",
+    ),
+    errno.ENOBUFS: _NO_SOCKET_MEMORY,
+    errno.ENOMEM: _NO_SOCKET_MEMORY,
+}
+"""Error numbers of ``accept`` that last until descriptors or memory are freed, with their
+cause and fix. ``{limit}`` stands for the soft ``RLIMIT_NOFILE``."""
+
+LISTEN_BACKLOG = MAX_CONNECTIONS
+"""Connections that the kernel completes and queues before the accept loop takes them.
+
+socketserver's default of 5 makes a burst of connections wait for a SYN retransmission, 1 s
+and more, once 6 are queued. Linux lowers a larger value to ``net.core.somaxconn``, 4096 by
+default since Linux 5.4."""
 
 MAX_NAME_SHOWN = 100
 """Characters of a requested target name that an error response repeats."""
@@ -609,8 +644,13 @@ class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
     """
 
     daemon_threads = True
+    request_queue_size = LISTEN_BACKLOG
     ssl_context: ssl.SSLContext | None = None
     connection_limit: ConnectionLimit
+    accept_failures: LogThrottle[int]
+    """Throttle of the log lines about failed ``accept`` calls, by error number."""
+    stopping: threading.Event
+    """Set when the server stops, which ends a pause of the accept loop at once."""
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind looks up the host's FQDN, a DNS query that a server on a
@@ -622,13 +662,38 @@ class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
         self.setup_environ()
 
     def get_request(self) -> tuple[socket.socket, object]:
-        connection, address = self.socket.accept()
+        try:
+            connection, address = self.socket.accept()
+        except OSError as error:
+            # socketserver drops the error. The pending connection stays in the backlog, so
+            # the listening socket stays readable and the next accept would follow at once.
+            if error.errno in ACCEPT_RESOURCE_ERRORS:
+                self._report_accept_failure(error)
+                self.stopping.wait(ACCEPT_PAUSE_SECONDS)
+            raise
         context = self.ssl_context
         if context is not None:
             connection = context.wrap_socket(
                 connection, server_side=True, do_handshake_on_connect=False
             )
         return connection, address
+
+    def _report_accept_failure(self, error: OSError) -> None:
+        assert error.errno is not None  # a key of ACCEPT_RESOURCE_ERRORS
+        if not self.accept_failures.record(error.errno):
+            return
+        cause, fix = ACCEPT_RESOURCE_ERRORS[error.errno]
+        soft_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        logger.warning(
+            "accepting a connection failed (%s) because %s, with %d connections in service. "
+            "New connections wait in the listen backlog, and accepting pauses %g s after each "
+            "failure. %s",
+            error.strerror or error,
+            cause.format(limit=soft_limit),
+            self.connection_limit.active(),
+            ACCEPT_PAUSE_SECONDS,
+            fix,
+        )
 
     def handle_error(self, request: object, client_address: object) -> None:
         error = sys.exc_info()[1]
@@ -670,6 +735,15 @@ class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
         self.shutdown_request(request)
 
 
+def _log_accept_failures(error_number: int, count: int, seconds: float) -> None:
+    logger.warning(
+        "accepting a connection failed %d more times in the last %.0f s: %s",
+        count,
+        seconds,
+        os.strerror(error_number),
+    )
+
+
 def _server_class(family: socket.AddressFamily) -> type[_ThreadingServer]:
     class _FamilyServer(_ThreadingServer):
         address_family = family
@@ -704,6 +778,8 @@ class ExporterServer:
         self._httpd.set_app(app)
         self._httpd.ssl_context = ssl_context
         self._httpd.connection_limit = ConnectionLimit(max_connections)
+        self._httpd.accept_failures = LogThrottle(_log_accept_failures, REJECTION_LOG_SECONDS)
+        self._httpd.stopping = threading.Event()
         self._poll_interval = poll_interval
         self._thread: threading.Thread | None = None
 
@@ -736,9 +812,10 @@ class ExporterServer:
         return self._httpd.connection_limit.active()
 
     def flush_logs(self, *, final: bool = False) -> None:
-        """Log the count of rejected connections when its period is over, or with ``final``
-        at once. ``stop`` calls it with ``final``."""
+        """Log the counts of rejected connections and failed ``accept`` calls of each period
+        that is over, or with ``final`` of every period. ``stop`` calls it with ``final``."""
         self._httpd.connection_limit.flush_log(final=final)
+        self._httpd.accept_failures.flush(final=final)
 
     def start(self) -> None:
         """Serve requests in a daemon thread until ``stop``."""
@@ -753,6 +830,7 @@ class ExporterServer:
 
     def stop(self) -> None:
         """Stop accepting connections, close the listening socket and log the pending counts."""
+        self._httpd.stopping.set()
         if self._thread is not None:
             self._httpd.shutdown()
             self._thread.join()

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import base64
+import errno
 import gzip
 import logging
+import os
+import resource
 import socket
 import ssl
 import threading
@@ -27,6 +30,7 @@ from exporters.cache import CachedResult, ResultCache
 from exporters.collector import ExporterStatus, SmtpdiagCollector
 from exporters.landing import format_age, render_landing
 from exporters.server import (
+    ACCEPT_PAUSE_SECONDS,
     ConnectionLimit,
     ExporterApp,
     ExporterServer,
@@ -34,6 +38,7 @@ from exporters.server import (
     ProbeGate,
     _QuietHandler,
     _RejectionLog,
+    _ThreadingServer,
     check_basic_auth,
     make_ssl_context,
 )
@@ -1050,3 +1055,146 @@ def test_tls_connection_beyond_limit_closed(tmp_path: Path) -> None:
     finally:
         started.server.stop()
     assert answer.status == 200
+
+
+# --- listen backlog and failed accept calls ----------------------------------------------------
+
+BURST = 60
+
+
+def test_backlog_queues_burst_of_connections(running: Running) -> None:
+    # A server whose accept loop has not started leaves every connection in the backlog. Once
+    # the backlog is full, the kernel drops further SYNs, and connect() times out.
+    server = ExporterServer(running.app, "127.0.0.1:0", max_connections=4)
+    host, port = parse_listen(server.address)
+    clients: list[socket.socket] = []
+    try:
+        for _ in range(BURST):
+            try:
+                clients.append(socket.create_connection((host, port), timeout=3))
+            except TimeoutError:
+                break
+    finally:
+        for client in clients:
+            client.close()
+        server.stop()
+    assert len(clients) == BURST
+
+
+class RecordingEvent(threading.Event):
+    """An Event whose ``wait`` records its timeout and returns at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.timeouts: list[float | None] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.timeouts.append(timeout)
+        return self.is_set()
+
+
+class FailingListener:
+    """Stands in for the listening socket: each accept() raises ``error_number``."""
+
+    def __init__(self, error_number: int) -> None:
+        self.error_number = error_number
+
+    def accept(self) -> tuple[socket.socket, object]:
+        raise OSError(self.error_number, os.strerror(self.error_number))
+
+
+@dataclass
+class AcceptRun:
+    """What failed accept calls did: the pauses the loop took and the WARNING lines."""
+
+    pauses: list[float | None]
+    lines: list[str]
+    raised: list[int | None]
+
+
+def fail_accept(
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    running: Running,
+    error_number: int,
+    calls: int = 3,
+) -> AcceptRun:
+    """Run ``get_request`` ``calls`` times against a listener that fails, then stop the
+    server, which logs the pending count."""
+    httpd: _ThreadingServer = running.server._httpd
+    pause = RecordingEvent()
+    raised: list[int | None] = []
+    monkeypatch.setattr(httpd, "stopping", pause)
+    listener = httpd.socket
+    httpd.socket = FailingListener(error_number)  # type: ignore[assignment]
+    try:
+        with caplog.at_level(logging.WARNING, logger="exporters.server"):
+            for _ in range(calls):
+                with pytest.raises(OSError) as failure:
+                    httpd.get_request()
+                raised.append(failure.value.errno)
+            httpd.socket = listener
+            running.server.stop()
+    finally:
+        httpd.socket = listener
+    lines = [record.getMessage() for record in caplog.records]
+    return AcceptRun(pause.timeouts, lines, raised)
+
+
+def test_accept_emfile_pauses(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, running: Running
+) -> None:
+    run = fail_accept(monkeypatch, caplog, running, errno.EMFILE)
+    assert run.pauses == [ACCEPT_PAUSE_SECONDS] * 3
+
+
+def test_accept_emfile_error_raised_to_loop(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, running: Running
+) -> None:
+    run = fail_accept(monkeypatch, caplog, running, errno.EMFILE)
+    assert run.raised == [errno.EMFILE] * 3
+
+
+def test_accept_emfile_logged_with_limit(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, running: Running
+) -> None:
+    run = fail_accept(monkeypatch, caplog, running, errno.EMFILE)
+    soft_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    assert run.lines[0] == (
+        "accepting a connection failed (Too many open files) because the process reached its "
+        f"limit on open files (RLIMIT_NOFILE) of {soft_limit}, with 0 connections in service. "
+        "New connections wait in the listen backlog, and accepting pauses 0.1 s after each "
+        "failure. Raise the limit (LimitNOFILE= in the systemd unit, ulimit -n in a shell), or "
+        "lower [exporter] max_connections."
+    )
+
+
+def test_accept_emfile_repeats_counted_at_stop(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, running: Running
+) -> None:
+    run = fail_accept(monkeypatch, caplog, running, errno.EMFILE)
+    assert run.lines[1:] == [
+        "accepting a connection failed 2 more times in the last 0 s: Too many open files"
+    ]
+
+
+def test_accept_enfile_names_system_limit(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, running: Running
+) -> None:
+    run = fail_accept(monkeypatch, caplog, running, errno.ENFILE, calls=1)
+    assert "because the system reached its limit on open files," in run.lines[0]
+    assert run.lines[0].endswith(
+        "Raise the sysctl fs.file-max, or stop the process that holds the files."
+    )
+
+
+@pytest.mark.parametrize("error_number", [errno.ECONNABORTED, errno.EPROTO])
+def test_accept_other_error_neither_pauses_nor_logs(
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    running: Running,
+    error_number: int,
+) -> None:
+    run = fail_accept(monkeypatch, caplog, running, error_number)
+    assert run.pauses == []
+    assert run.lines == []
