@@ -29,6 +29,7 @@ from prometheus_client.registry import Collector
 from exporters.cache import ResultCache
 from exporters.collector import ExporterStatus, SmtpdiagCollector
 from exporters.countfile import counts_path, load_counts, save_counts
+from exporters.descriptors import DescriptorLimit
 from exporters.exposition import render_text
 from exporters.logcounters import LogCounters, LogFollowerThread
 from exporters.logformat import ErrorLog
@@ -291,6 +292,7 @@ class ExporterService:
         self._status: ExporterStatus | None = None
         self._following: _LogFollowing | None = None
         self._collector: _SwappableCollector | None = None
+        self._descriptors: DescriptorLimit | None = None
         self._app: ExporterApp | None = None
         self.server: ExporterServer | None = None
 
@@ -307,6 +309,7 @@ class ExporterService:
         Raises ``UsageError`` for an invalid configuration or a listen address that cannot
         be bound; nothing keeps running then.
         """
+        self._descriptors = DescriptorLimit()
         config = load_config(self.config_path, self._listen)
         self._status = ExporterStatus(config, True, self._wall())
         following = _LogFollowing(config)
@@ -347,13 +350,15 @@ class ExporterService:
             check_ids=[spec.id for spec in self._specs],
             metrics_text=metrics_text,
         )
+        assert self._descriptors is not None  # set by start()
+        max_connections = self._descriptors.fit(config)
         listen = config.web.listen
         try:
             return ExporterServer(
                 app,
                 listen,
                 context,
-                max_connections=config.max_connections,
+                max_connections=max_connections,
                 poll_interval=min(self._tick, 0.5),
             )
         except OSError as error:
@@ -404,9 +409,9 @@ class ExporterService:
         if not self._replace_following(config, old):
             return False
 
-        assert self.server is not None  # set by start()
+        assert self.server is not None and self._descriptors is not None  # set by start()
         self.server.set_ssl_context(context)
-        self.server.set_max_connections(config.max_connections)
+        self.server.set_max_connections(self._descriptors.fit(config))
         self.scheduler.reconfigure(config)
         self.cache.retain([target.name for target in config.targets])
         self._status = ExporterStatus(config, True, self._wall())

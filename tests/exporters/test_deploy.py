@@ -15,6 +15,18 @@ import yaml
 from promql_names import DEPLOY, known_metrics, load_rules, metric_names
 from system_programs import require_program
 
+from exporters.descriptors import DEFAULT_OPEN_AT_START, descriptor_need
+from exporters.settings import (
+    DEFAULT_INTERVALS,
+    JOBS,
+    MAX_CONNECTIONS,
+    MAX_WORKERS,
+    ExporterConfig,
+    ExporterTarget,
+    WebSettings,
+)
+from smtpdiag.context import Settings, Target, TlsMode
+
 YAML_FILES = ["kubernetes.yaml", "prometheus.yml", "alertmanager.yml"]
 ALERT_NAMES = {str(rule["alert"]) for rule in load_rules() if "alert" in rule}
 
@@ -139,6 +151,37 @@ def test_systemd_unit_reloads_with_sighup() -> None:
 def test_systemd_unit_runs_exporter() -> None:
     (command,) = unit_settings()["ExecStart"]
     assert " exporter --config " in command
+
+
+def largest_need() -> int:
+    """Return the descriptor estimate of the largest configuration without log files: every
+    job of ``MAX_WORKERS`` targets, ``MAX_WORKERS`` workers and ``MAX_CONNECTIONS``."""
+    target = ExporterTarget(
+        "t", Target(host="127.0.0.1", port=587, tls_mode=TlsMode.STARTTLS), Settings(), "generic"
+    )
+    config = ExporterConfig(
+        path="/etc/smtpdiag/smtpdiag.toml",
+        targets=(target,) * MAX_WORKERS,
+        jobs=JOBS,
+        intervals=DEFAULT_INTERVALS,
+        jitter=0.1,
+        workers=MAX_WORKERS,
+        max_connections=MAX_CONNECTIONS,
+        log_files=(),
+        state_file=None,
+        web=WebSettings(),
+    )
+    return descriptor_need(config, DEFAULT_OPEN_AT_START).total
+
+
+def test_systemd_unit_soft_file_limit_1024() -> None:
+    (limit,) = unit_settings()["LimitNOFILE"]
+    assert limit.split(":")[0] == "1024"
+
+
+def test_systemd_unit_hard_file_limit_fits_largest_configuration() -> None:
+    (limit,) = unit_settings()["LimitNOFILE"]
+    assert int(limit.split(":")[1]) >= largest_need()
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,6 @@
 """Resource bounds of ``smtpdiag exporter`` in a child process: file descriptors, threads and
-sockets over 1,000 scrapes while 200 failing targets are probed every second, and the limit on
-concurrent HTTP connections.
+sockets over 1,000 scrapes while 200 failing targets are probed every second, the limit on
+concurrent HTTP connections, and idle clients against a low limit on open files.
 
 Every target is on 127.0.0.1 and fails fast in one of three ways. A closed port refuses the
 connection. A listener that accepts and never sends a byte lets the greeting time out after the
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import selectors
 import signal
 import socket
@@ -205,15 +206,22 @@ class Usage:
 
 
 class ExporterProcess:
-    """``python -m smtpdiag exporter`` as a child process, its stderr collected in a thread."""
+    """``python -m smtpdiag exporter`` as a child process, its stderr collected in a thread.
 
-    def __init__(self, config: Path) -> None:
+    ``preexec_fn`` runs in the child before the exporter starts, for example to lower its
+    limits.
+    """
+
+    def __init__(self, config: Path, preexec_fn: Callable[[], None] | None = None) -> None:
         command = [sys.executable, "-m", "smtpdiag", "exporter", "--config", str(config)]
         self.process = subprocess.Popen(
             [*command, "--listen", "127.0.0.1:0"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
+            # The callables here only call setrlimit, which takes no lock that another thread
+            # of the test process could hold at the fork.
+            preexec_fn=preexec_fn,  # noqa: PLW1509
         )
         self.pid = self.process.pid
         self.lines: list[str] = []
@@ -268,6 +276,13 @@ class ExporterProcess:
                 if inode in inodes:
                     states[state] = states.get(state, 0) + 1
         return Usage(len(links), threads, states)
+
+    def cpu_ticks(self) -> int:
+        """Return the CPU time the process has used so far, user and system, in clock ticks."""
+        # The fields after the command name in parentheses, which may contain spaces; utime
+        # and stime are fields 14 and 15 of proc(5).
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
 
     def stop(self) -> int:
         """Stop the process with SIGTERM and return its exit code."""
@@ -642,3 +657,182 @@ def test_rejections_logged_once(cap_run: CapRun) -> None:
     # One line for the first rejection; the other 12 fall within the same minute.
     lines = [line for line in cap_run.log if "rejected a connection" in line]
     assert len(lines) == 1
+
+
+# --- idle clients against a low limit on open files ------------------------------------------
+
+LOW_FILE_LIMIT = 64
+"""Soft and hard RLIMIT_NOFILE of the exporter in these runs."""
+CONFIGURED_CONNECTIONS = 200
+"""``max_connections`` of these runs, far more than ``LOW_FILE_LIMIT`` descriptors hold."""
+IDLE_CLIENTS = 65
+"""Idle connections the test opens: more than ``LOW_FILE_LIMIT`` descriptors."""
+HOLD_SECONDS = 3.0
+"""Seconds the idle connections stay open while the exporter's CPU time is measured."""
+MAX_CPU_SHARE = 0.2
+"""CPU time the exporter may use while the idle connections stay open, as a share of
+``HOLD_SECONDS``. An accept loop that retries at once uses a whole core, a share of 1."""
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class LowLimitRun:
+    """What a run with idle clients against ``LOW_FILE_LIMIT`` measured."""
+
+    cpu_ticks: int = 0
+    """CPU time of the exporter during ``HOLD_SECONDS`` with the idle connections open."""
+    served: int = 0
+    """Connections the exporter served, from its start warning; 0 without that warning."""
+    rejections: list[bytes] = field(default_factory=list)
+    """What each idle connection received by the end of the hold: b"" while in service."""
+    scrape_after_close: int = 0
+    log: list[str] = field(default_factory=list)
+
+
+def limit_open_files() -> None:
+    """Lower the soft and hard RLIMIT_NOFILE of the child to ``LOW_FILE_LIMIT``."""
+    resource.setrlimit(resource.RLIMIT_NOFILE, (LOW_FILE_LIMIT, LOW_FILE_LIMIT))
+
+
+def write_log_only_config(directory: Path) -> Path:
+    """Write a configuration that only follows an empty log file, with
+    ``CONFIGURED_CONNECTIONS``."""
+    log_file = directory / "mail.log"
+    log_file.write_text("", encoding="utf-8")
+    config = directory / "exporter.toml"
+    config.write_text(
+        f'[exporter]\njobs = []\nlog_files = ["{log_file}"]\n'
+        f"max_connections = {CONFIGURED_CONNECTIONS}\n",
+        encoding="utf-8",
+    )
+    return config
+
+
+def hold_idle_clients(exporter: ExporterProcess, run: LowLimitRun) -> None:
+    """Open ``IDLE_CLIENTS`` connections that send nothing, measure the exporter's CPU time
+    for ``HOLD_SECONDS``, record what each connection received, and close them all."""
+    host, port = exporter.url.removeprefix("http://").rsplit(":", 1)
+    clients: list[socket.socket] = []
+    try:
+        for _ in range(IDLE_CLIENTS):
+            clients.append(socket.create_connection((host, int(port)), timeout=10))
+        before = exporter.cpu_ticks()
+        time.sleep(HOLD_SECONDS)
+        run.cpu_ticks = exporter.cpu_ticks() - before
+        for client in clients:
+            client.setblocking(False)
+            try:
+                run.rejections.append(client.recv(65536))
+            except BlockingIOError:
+                run.rejections.append(b"")
+    finally:
+        for client in clients:
+            client.close()
+
+
+def scrape_when_free(exporter: ExporterProcess) -> int:
+    """Scrape /metrics until the exporter returns 200, as it does once the idle connections'
+    handlers have ended, and return the last status."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    status = 0
+    while status != 200 and time.monotonic() < deadline:
+        try:
+            status = get(exporter.url + "/metrics")[0]
+        except OSError:
+            status = 0
+            time.sleep(0.2)
+    return status
+
+
+@pytest.fixture(scope="module")
+def low_limit_run(tmp_path_factory: pytest.TempPathFactory) -> LowLimitRun:
+    """Start the exporter with RLIMIT_NOFILE at ``LOW_FILE_LIMIT`` and ``max_connections``
+    above it, then open ``IDLE_CLIENTS`` idle connections."""
+    config = write_log_only_config(tmp_path_factory.mktemp("low-limit"))
+    exporter = ExporterProcess(config, preexec_fn=limit_open_files)
+    run = LowLimitRun()
+    try:
+        served = re.search(r"serves at most (\d+) connections", "\n".join(exporter.lines))
+        run.served = int(served.group(1)) if served else 0
+        hold_idle_clients(exporter, run)
+        run.scrape_after_close = scrape_when_free(exporter)
+    finally:
+        exporter.stop()
+    run.log = exporter.lines
+    return run
+
+
+def test_low_limit_warned_at_start(low_limit_run: LowLimitRun) -> None:
+    assert 0 < low_limit_run.served < LOW_FILE_LIMIT
+
+
+def test_low_limit_warning_names_limit(low_limit_run: LowLimitRun) -> None:
+    lines = [line for line in low_limit_run.log if "serves at most" in line]
+    assert f"RLIMIT_NOFILE) is {LOW_FILE_LIMIT}, hard limit {LOW_FILE_LIMIT}" in lines[0]
+
+
+def test_low_limit_connections_beyond_served_get_503(low_limit_run: LowLimitRun) -> None:
+    statuses = [response.split(b"\r\n", 1)[0] for response in low_limit_run.rejections]
+    served = low_limit_run.served
+    assert statuses == [b""] * served + [b"HTTP/1.0 503 Service Unavailable"] * (
+        IDLE_CLIENTS - served
+    )
+
+
+def test_low_limit_idle_clients_use_little_cpu(low_limit_run: LowLimitRun) -> None:
+    assert low_limit_run.cpu_ticks < MAX_CPU_SHARE * HOLD_SECONDS * CLOCK_TICKS
+
+
+def test_low_limit_scrape_works_after_close(low_limit_run: LowLimitRun) -> None:
+    assert low_limit_run.scrape_after_close == 200
+
+
+def test_low_limit_rejections_counted_at_stop(low_limit_run: LowLimitRun) -> None:
+    # One line for the first rejection, and one with the count of the others at stop.
+    lines = [line for line in low_limit_run.log if "rejected" in line]
+    expected = IDLE_CLIENTS - low_limit_run.served - 1
+    assert len(lines) == 2
+    assert f"rejected {expected} more connections in the last" in lines[1]
+
+
+@pytest.fixture(scope="module")
+def exhausted_run(tmp_path_factory: pytest.TempPathFactory) -> LowLimitRun:
+    """Start the exporter with the test's limit, lower its soft limit to ``LOW_FILE_LIMIT``
+    once it listens, then open ``IDLE_CLIENTS`` idle connections: more than its descriptors
+    hold, so that accept() fails with EMFILE."""
+    config = write_log_only_config(tmp_path_factory.mktemp("exhausted"))
+    exporter = ExporterProcess(config)
+    run = LowLimitRun()
+    try:
+        _, hard = resource.prlimit(exporter.pid, resource.RLIMIT_NOFILE)
+        resource.prlimit(exporter.pid, resource.RLIMIT_NOFILE, (LOW_FILE_LIMIT, hard))
+        hold_idle_clients(exporter, run)
+        run.scrape_after_close = scrape_when_free(exporter)
+    finally:
+        exporter.stop()
+    run.log = exporter.lines
+    return run
+
+
+def test_exhausted_idle_clients_use_little_cpu(exhausted_run: LowLimitRun) -> None:
+    assert exhausted_run.cpu_ticks < MAX_CPU_SHARE * HOLD_SECONDS * CLOCK_TICKS
+
+
+def test_exhausted_accept_failure_logged(exhausted_run: LowLimitRun) -> None:
+    lines = [line for line in exhausted_run.log if "accepting a connection failed (" in line]
+    assert len(lines) == 1
+    assert f"limit on open files (RLIMIT_NOFILE) of {LOW_FILE_LIMIT}," in lines[0]
+
+
+def test_exhausted_accept_failures_counted_at_stop(exhausted_run: LowLimitRun) -> None:
+    lines = [line for line in exhausted_run.log if "accepting a connection failed " in line]
+    assert re.search(r"failed \d+ more times in the last \d+ s: Too many open files", lines[-1])
+
+
+def test_exhausted_idle_clients_get_no_503(exhausted_run: LowLimitRun) -> None:
+    # The idle connections that could not be accepted waited in the backlog; none was rejected.
+    assert set(exhausted_run.rejections) == {b""}
+
+
+def test_exhausted_scrape_works_after_close(exhausted_run: LowLimitRun) -> None:
+    assert exhausted_run.scrape_after_close == 200

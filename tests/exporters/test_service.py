@@ -26,6 +26,7 @@ from scripted_peer import unused_port
 from system_programs import require_program
 
 import checks
+from exporters.descriptors import DescriptorLimit
 from exporters.service import ExporterService, _warn_if_open, run_exporter
 from exporters.settings import WebSettings
 from smtpdiag.errors import UsageError
@@ -258,6 +259,35 @@ def test_stop_logs_rejected_connection_count(
     lines = [record.getMessage() for record in caplog.records]
     assert statuses == [b"HTTP/1.0 503 Service Unavailable"] * 3
     assert lines[-1].startswith("rejected 2 more connections in the last ")
+
+
+def test_start_fits_connections_to_file_limit(
+    config_file: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A process whose limit on open files is 64 and cannot be raised.
+    def low_limit() -> DescriptorLimit:
+        return DescriptorLimit(6, get_limits=lambda: (64, 64), set_soft_limit=lambda *_: None)
+
+    monkeypatch.setattr("exporters.service.DescriptorLimit", low_limit)
+    started = ExporterService(str(config_file), SPECS, listen="127.0.0.1:0")
+    with caplog.at_level(logging.WARNING, logger="exporters.descriptors"):
+        started.start()
+    try:
+        served = low_limit().fit(started.status.config)
+        clients = open_idle(started, served)
+        try:
+            assert started.server is not None
+            in_service = started.server.connections()
+            status = status_line(started)
+        finally:
+            for client in clients:
+                client.close()
+    finally:
+        started.stop()
+    assert served < started.status.config.max_connections
+    assert in_service == served
+    assert status == b"HTTP/1.0 503 Service Unavailable"
+    assert f"serves at most {served} connections" in caplog.records[0].getMessage()
 
 
 def test_start_busy_address_is_usage_error(config_file: Path) -> None:
