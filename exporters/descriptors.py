@@ -176,7 +176,6 @@ def _get_limits() -> Limits:
 
 
 def _set_soft_limit(soft: int, hard: int) -> None:
-    # NOTE: smtpdiag.smtp.transport and smtpdiag.tls.handshake wait with select(), which
-    # raises ValueError for a descriptor number of 1024 or more. With a soft limit above 1024,
-    # a check that opens a socket while more than 1024 descriptors are open fails that way.
+    # The checks wait on sockets with poll() (smtpdiag.readiness), so descriptor numbers of
+    # 1024 and more, which select() rejects, work after the soft limit is raised.
     resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
-import select
 import signal
 import sys
 import threading
@@ -38,6 +37,7 @@ from exporters.server import ExporterApp, ExporterServer, make_ssl_context
 from exporters.settings import ExporterConfig, WebSettings, load_exporter_config, parse_listen
 from smtpdiag.errors import SmtpDiagError, UsageError
 from smtpdiag.models import Status
+from smtpdiag.readiness import wait_readable
 from smtpdiag.spec import CheckSpec
 
 logger = logging.getLogger(__name__)
@@ -252,8 +252,7 @@ class _Wakeup:
 
     def wait(self, timeout: float) -> None:
         """Block until ``notify`` or ``timeout`` seconds, then empty the pipe."""
-        readable, _, _ = select.select([self._read], [], [], timeout)
-        if readable:
+        if wait_readable(self._read, timeout):
             try:
                 while os.read(self._read, 512):
                     pass

@@ -7,13 +7,13 @@ A ``Secret`` never shows its value in ``repr`` or ``str``; code that needs the v
 from __future__ import annotations
 
 import os
-import select
 import stat
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
 from smtpdiag.errors import SecretError
+from smtpdiag.readiness import wait_readable
 from smtpdiag.redact import REDACTOR
 from smtpdiag.sasl.tokens import looks_like_token
 
@@ -153,8 +153,7 @@ def _read_bounded(path: Path) -> bytes | None:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
-            ready, _, _ = select.select([descriptor], [], [], remaining)
-            if not ready:
+            if not wait_readable(descriptor, remaining):
                 return None
             try:
                 chunk = os.read(descriptor, 65536)

@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import re
-import select
 import shutil
 import stat
 import subprocess
@@ -29,6 +28,7 @@ from typing import IO, Any, BinaryIO, cast
 
 from smtpdiag.errors import UsageError
 from smtpdiag.logs.keywords import CANDIDATE
+from smtpdiag.readiness import wait_readable
 
 # The regex parser of the standard library; Python 3.11 moved it here and deprecated the
 # sre_parse alias.
@@ -87,7 +87,7 @@ def open_regular_file(path: str, role: str = "log file", *, allow_pipe: bool = F
             # until one has: Linux reports the pipe readable once a writer wrote or came and
             # went. The descriptor stays open meanwhile, so the data of a writer that already
             # closed stays in the pipe. A process substitution's pipe has its writer already.
-            select.select([descriptor], [], [])
+            wait_readable(descriptor, None)
         os.set_blocking(descriptor, True)
         return io.FileIO(descriptor, "rb", closefd=True)
     except BaseException:

@@ -7,13 +7,13 @@ the port expects STARTTLS, and a TLS record means the peer speaks TLS.
 
 from __future__ import annotations
 
-import select
 import socket
 import ssl
 import time
 from dataclasses import dataclass
 
 from smtpdiag.errors import SmtpDiagError
+from smtpdiag.readiness import wait_readable
 
 TLS_RECORD_TYPES = frozenset({0x14, 0x15, 0x16, 0x17})
 """First byte of a TLS record: change_cipher_spec, alert, handshake, application_data."""
@@ -93,8 +93,7 @@ class Channel:
         """Wait up to ``seconds`` for the peer to send something; never consumes bytes."""
         if self._tls is not None and self._tls.pending():
             return True
-        readable, _, _ = select.select([self._sock], [], [], max(0.0, seconds))
-        return bool(readable)
+        return wait_readable(self._sock, seconds)
 
     def receive(self, size: int) -> bytes:
         """Return up to ``size`` bytes, or ``b""`` when the peer closed the connection."""

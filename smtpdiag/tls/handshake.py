@@ -9,13 +9,13 @@ into ``HandshakeError`` here and nowhere else.
 from __future__ import annotations
 
 import logging
-import select
 import socket
 import time
 
 from OpenSSL import SSL, crypto
 
 from smtpdiag.errors import SmtpDiagError
+from smtpdiag.readiness import wait_readable
 from smtpdiag.tls.certificate import CertificateInfo
 from smtpdiag.tls.model import Handshake, VerifyError
 from smtpdiag.tls.verify_errors import verify_error_message
@@ -131,7 +131,7 @@ def _say_goodbye(
         connection.send(farewell)
         _flush(connection, sock, deadline, bytearray())
         while b"221" not in plaintext:
-            readable, _, _ = select.select([sock], [], [], max(0.0, deadline - time.monotonic()))
+            readable = wait_readable(sock, deadline - time.monotonic())
             chunk = sock.recv(_READ_SIZE) if readable else b""
             if not chunk:
                 return
@@ -181,8 +181,7 @@ def _receive(
 ) -> bytes:
     """Wait for the server's next bytes until the deadline; end of stream is an error."""
     remaining = deadline - time.monotonic()
-    readable, _, _ = select.select([sock], [], [], max(0.0, remaining))
-    if not readable:
+    if not wait_readable(sock, remaining):
         raise HandshakeError(
             f"no response within {timeout:g} s", bytes(received), _state(connection)
         )
