@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
+from fault_runs import DURATION_FACTOR, CheckRun, scenario_run
 
 from smtpdiag.lab.options import NtpMode, TokenFault
-from smtpdiag.lab.runner import start_lab
 from smtpdiag.lab.scenarios import (
     CLOCK_SKEW_SECONDS,
     ENDPOINT_FAULT_SCENARIOS,
@@ -21,13 +17,6 @@ from smtpdiag.lab.scenarios import (
     get_scenario,
     list_scenarios,
 )
-
-DURATION_FACTOR = 10
-"""Bound on a check's reported duration, in multiples of the configured timeout: a sanity
-limit that a hang would exceed, not a speed target."""
-
-HANG_GUARD_SECONDS = 120
-"""Time after which the test kills ``smtpdiag check``, so a hang fails the test."""
 
 CLOCK_CODES = frozenset({"clock.ntp_unreachable", "clock.skew"})
 
@@ -99,42 +88,9 @@ EXPECTED = {
 NAMES = [scenario.name for scenario in ENDPOINT_FAULT_SCENARIOS]
 
 
-@dataclass(frozen=True)
-class CheckRun:
-    """One ``smtpdiag check`` run against a fault lab."""
-
-    exit_code: int
-    report: dict[str, Any]
-    stderr: str
-
-    def check(self, check_id: str) -> dict[str, Any]:
-        return next(check for check in self.report["checks"] if check["id"] == check_id)
-
-    def codes(self) -> set[str]:
-        return {finding["code"] for check in self.report["checks"] for finding in check["findings"]}
-
-    def finding(self, code: str) -> dict[str, Any]:
-        findings = [f for check in self.report["checks"] for f in check["findings"]]
-        return next(finding for finding in findings if finding["code"] == code)
-
-
-def run_check(name: str) -> CheckRun:
-    """Run ``smtpdiag check -f json`` against the lab of scenario ``name``."""
-    with start_lab(get_scenario(name)) as lab:
-        command = [sys.executable, "-m", "smtpdiag", "check", "-c", str(lab.config_file)]
-        process = subprocess.run(
-            [*command, "--format", "json"],
-            capture_output=True,
-            text=True,
-            timeout=HANG_GUARD_SECONDS,
-            check=False,
-        )
-    return CheckRun(process.returncode, json.loads(process.stdout), process.stderr)
-
-
 @pytest.fixture(scope="module")
 def runs() -> dict[str, CheckRun]:
-    return {name: run_check(name) for name in NAMES}
+    return {name: scenario_run(name) for name in NAMES}
 
 
 # --- scenario table ---
