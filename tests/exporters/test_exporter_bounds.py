@@ -17,8 +17,6 @@ import resource
 import selectors
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -28,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from exporter_process import ExporterProcess
 from scripted_peer import unused_port
 
 from exporters.settings import default_max_connections
@@ -205,51 +204,17 @@ class Usage:
     empty when the states were not read."""
 
 
-class ExporterProcess:
-    """``python -m smtpdiag exporter`` as a child process, its stderr collected in a thread.
-
-    ``preexec_fn`` runs in the child before the exporter starts, for example to lower its
-    limits.
-    """
+class BoundsExporter(ExporterProcess):
+    """The exporter child process, with its descriptors, threads and CPU time readable."""
 
     def __init__(self, config: Path, preexec_fn: Callable[[], None] | None = None) -> None:
-        command = [sys.executable, "-m", "smtpdiag", "exporter", "--config", str(config)]
-        self.process = subprocess.Popen(
-            [*command, "--listen", "127.0.0.1:0"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            # The callables here only call setrlimit, which takes no lock that another thread
-            # of the test process could hold at the fork.
-            preexec_fn=preexec_fn,  # noqa: PLW1509
-        )
-        self.pid = self.process.pid
-        self.lines: list[str] = []
-        self._condition = threading.Condition()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        self.url = "http://" + self.wait_for(r"listening on http://(\S+)").group(1)
+        super().__init__("--config", str(config), preexec_fn=preexec_fn)
 
-    def _read(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            with self._condition:
-                self.lines.append(line.rstrip("\n"))
-                self._condition.notify_all()
-
-    def wait_for(self, pattern: str, start: int = 0) -> re.Match[str]:
+    def wait_for(
+        self, pattern: str, start: int = 0, seconds: float = WAIT_SECONDS
+    ) -> re.Match[str]:
         """Return the first match of ``pattern`` in the log lines from index ``start`` on."""
-        deadline = time.monotonic() + WAIT_SECONDS
-        with self._condition:
-            while True:
-                for line in self.lines[start:]:
-                    match = re.search(pattern, line)
-                    if match:
-                        return match
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or self.process.poll() is not None:
-                    pytest.fail(f"no log line matches {pattern!r}:\n" + "\n".join(self.lines))
-                self._condition.wait(min(remaining, 0.5))
+        return super().wait_for(pattern, start, seconds)
 
     def reload(self, config: Path, text_writer: Callable[[Path], None]) -> None:
         """Rewrite ``config`` with ``text_writer``, send SIGHUP and wait for the reload."""
@@ -284,20 +249,6 @@ class ExporterProcess:
         fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return int(fields[11]) + int(fields[12])
 
-    def stop(self) -> int:
-        """Stop the process with SIGTERM and return its exit code."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            code = self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            code = self.process.wait(30)
-        self._reader.join(10)
-        assert self.process.stderr is not None
-        self.process.stderr.close()
-        return code
-
 
 def tcp_states(pid: int) -> dict[str, str]:
     """Return the state of every TCP socket in the network namespace of ``pid`` by inode."""
@@ -328,7 +279,7 @@ def stored_runs(body: str) -> dict[str, float]:
     return {check: float(value) for check, value in RUNS_SAMPLE.findall(body)}
 
 
-def wait_until_idle(exporter: ExporterProcess) -> dict[str, float]:
+def wait_until_idle(exporter: BoundsExporter) -> dict[str, float]:
     """Wait until no job stores a result for 1.5 s, three times the target timeout, and
     return the stored-result counts then.
 
@@ -352,7 +303,7 @@ def wait_until_idle(exporter: ExporterProcess) -> dict[str, float]:
     return previous
 
 
-def quiet_usage(exporter: ExporterProcess) -> Usage:
+def quiet_usage(exporter: BoundsExporter) -> Usage:
     """Return the usage of an idle exporter, once no HTTP handler thread remains from the last
     request: the lowest thread count of ten samples 50 ms apart."""
     samples = []
@@ -404,7 +355,7 @@ def load_run(peers: Peers, tmp_path_factory: pytest.TempPathFactory) -> LoadRun:
         write_config(path, peers, targets=TARGETS, jobs=LOAD_JOBS, interval=1)
 
     idle(config)
-    exporter = ExporterProcess(config)
+    exporter = BoundsExporter(config)
     try:
         started = exporter.usage()
         scheduler = exporter.wait_for(r"scheduler started: .* workers (\d+)")
@@ -431,14 +382,14 @@ def load_run(peers: Peers, tmp_path_factory: pytest.TempPathFactory) -> LoadRun:
         wait_until_idle(exporter)
         run.end = quiet_usage(exporter)
     finally:
-        code = exporter.stop()
+        code = exporter.finish()
     run.exit_code = code
     run.log = exporter.lines
     report_figures(run)
     return run
 
 
-def wait_for_ready(exporter: ExporterProcess) -> None:
+def wait_for_ready(exporter: BoundsExporter) -> None:
     deadline = time.monotonic() + WAIT_SECONDS
     while get(exporter.url + "/-/ready")[0] != 200:
         if time.monotonic() > deadline:
@@ -576,7 +527,7 @@ def read_to_end(connection: socket.socket) -> bytes:
     return b"".join(chunks)
 
 
-def wait_for_threads(exporter: ExporterProcess, expected: int) -> int:
+def wait_for_threads(exporter: BoundsExporter, expected: int) -> int:
     """Wait until the exporter has ``expected`` threads and return the count then."""
     deadline = time.monotonic() + WAIT_SECONDS
     while (threads := exporter.usage().threads) != expected:
@@ -599,7 +550,7 @@ def cap_run(tmp_path_factory: pytest.TempPathFactory) -> CapRun:
         f'[exporter]\njobs = []\nlog_files = ["{log_file}"]\nmax_connections = {MAX_CONNECTIONS}\n',
         encoding="utf-8",
     )
-    exporter = ExporterProcess(config)
+    exporter = BoundsExporter(config)
     host, port = exporter.url.removeprefix("http://").rsplit(":", 1)
     idle: list[socket.socket] = []
     try:
@@ -623,7 +574,7 @@ def cap_run(tmp_path_factory: pytest.TempPathFactory) -> CapRun:
     finally:
         for connection in idle:
             connection.close()
-        exporter.stop()
+        exporter.finish()
     run.log = exporter.lines
     return run
 
@@ -708,7 +659,7 @@ def write_log_only_config(directory: Path) -> Path:
     return config
 
 
-def hold_idle_clients(exporter: ExporterProcess, run: LowLimitRun) -> None:
+def hold_idle_clients(exporter: BoundsExporter, run: LowLimitRun) -> None:
     """Open ``IDLE_CLIENTS`` connections that send nothing, measure the exporter's CPU time
     for ``HOLD_SECONDS``, record what each connection received, and close them all."""
     host, port = exporter.url.removeprefix("http://").rsplit(":", 1)
@@ -730,7 +681,7 @@ def hold_idle_clients(exporter: ExporterProcess, run: LowLimitRun) -> None:
             client.close()
 
 
-def scrape_when_free(exporter: ExporterProcess) -> int:
+def scrape_when_free(exporter: BoundsExporter) -> int:
     """Scrape /metrics until the exporter returns 200, as it does once the idle connections'
     handlers have ended, and return the last status."""
     deadline = time.monotonic() + WAIT_SECONDS
@@ -749,7 +700,7 @@ def low_limit_run(tmp_path_factory: pytest.TempPathFactory) -> LowLimitRun:
     """Start the exporter with RLIMIT_NOFILE at ``LOW_FILE_LIMIT`` and ``max_connections``
     above it, then open ``IDLE_CLIENTS`` idle connections."""
     config = write_log_only_config(tmp_path_factory.mktemp("low-limit"))
-    exporter = ExporterProcess(config, preexec_fn=limit_open_files)
+    exporter = BoundsExporter(config, preexec_fn=limit_open_files)
     run = LowLimitRun()
     try:
         served = re.search(r"serves at most (\d+) connections", "\n".join(exporter.lines))
@@ -757,7 +708,7 @@ def low_limit_run(tmp_path_factory: pytest.TempPathFactory) -> LowLimitRun:
         hold_idle_clients(exporter, run)
         run.scrape_after_close = scrape_when_free(exporter)
     finally:
-        exporter.stop()
+        exporter.finish()
     run.log = exporter.lines
     return run
 
@@ -801,7 +752,7 @@ def exhausted_run(tmp_path_factory: pytest.TempPathFactory) -> LowLimitRun:
     once it listens, then open ``IDLE_CLIENTS`` idle connections: more than its descriptors
     hold, so that accept() fails with EMFILE."""
     config = write_log_only_config(tmp_path_factory.mktemp("exhausted"))
-    exporter = ExporterProcess(config)
+    exporter = BoundsExporter(config)
     run = LowLimitRun()
     try:
         _, hard = resource.prlimit(exporter.pid, resource.RLIMIT_NOFILE)
@@ -809,7 +760,7 @@ def exhausted_run(tmp_path_factory: pytest.TempPathFactory) -> LowLimitRun:
         hold_idle_clients(exporter, run)
         run.scrape_after_close = scrape_when_free(exporter)
     finally:
-        exporter.stop()
+        exporter.finish()
     run.log = exporter.lines
     return run
 

@@ -13,7 +13,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -22,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from exporter_process import ExporterProcess
 from scripted_peer import unused_port
 from system_programs import require_program
 
@@ -436,62 +436,6 @@ def test_once_textfile_directory_checked_first(config_file: Path, tmp_path: Path
     with pytest.raises(UsageError) as caught:
         run_exporter(str(config_file), SPECS, listen=None, once=True, textfile=str(textfile))
     assert caught.value.value == str(textfile)
-
-
-class ExporterProcess:
-    """``python -m smtpdiag exporter`` in a subprocess, with its stderr lines collected."""
-
-    def __init__(self, *args: str) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "smtpdiag", "exporter", "--listen", "127.0.0.1:0", *args],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.lines: list[str] = []
-        self._condition = threading.Condition()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        self.url = "http://" + self.wait_for(r"listening on http://(\S+)").group(1)
-
-    def _read(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            with self._condition:
-                self.lines.append(line.rstrip("\n"))
-                self._condition.notify_all()
-
-    def wait_for(self, pattern: str, start: int = 0, seconds: float = 30.0) -> re.Match[str]:
-        """Return the first match of ``pattern`` in the lines from index ``start`` on."""
-        deadline = time.monotonic() + seconds
-        with self._condition:
-            while True:
-                for line in self.lines[start:]:
-                    match = re.search(pattern, line)
-                    if match:
-                        return match
-                remaining = deadline - time.monotonic()
-                ended = self.process.poll() is not None and not self._reader.is_alive()
-                if remaining <= 0 or ended:
-                    pytest.fail(f"no log line matches {pattern!r}:\n" + "\n".join(self.lines))
-                self._condition.wait(remaining)
-
-    def signal(self, number: int) -> int:
-        """Send ``number`` and return the index of the next log line."""
-        with self._condition:
-            index = len(self.lines)
-        self.process.send_signal(number)
-        return index
-
-    def finish(self) -> int:
-        """Stop the process with SIGTERM unless it ended, and return its exit code."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        code = self.process.wait(30)
-        self._reader.join(10)
-        assert self.process.stderr is not None
-        self.process.stderr.close()
-        return code
 
 
 @pytest.fixture
