@@ -2,13 +2,14 @@
 
 Each script step is ``("send", bytes)``, ``("drip", bytes)`` (one byte every 0.2 s),
 ``("read_line", None)`` (wait for one client line),
-``("hang", seconds)`` or ``("close", None)``. The peer serves every connection with the same
-script until stopped.
+``("hang", seconds)``, ``("close", None)`` or ``("reset", None)`` (close with a TCP RST). The
+peer serves every connection with the same script until stopped.
 """
 
 from __future__ import annotations
 
 import socket
+import struct
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -36,6 +37,10 @@ def _play(conn: socket.socket, script: Sequence[Step], stop: threading.Event) ->
                 assert isinstance(argument, int | float)
                 stop.wait(argument)
             elif action == "close":
+                return
+            elif action == "reset":
+                # A zero linger time makes close() send RST instead of FIN.
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 return
     except OSError:
         return

@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import base64
-import contextlib
-import socket
-import struct
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -513,36 +508,10 @@ def test_lost_reply_after_challenge_suggests_answer() -> None:
     assert "--challenge-answer kvsep" in finding.fix
 
 
-@contextmanager
-def peer_resetting_after_line() -> Iterator[int]:
-    """Serve one loopback connection: read one line, then reset the connection."""
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen(1)
-        server.settimeout(5)
-
-        def serve() -> None:
-            try:
-                connection, _ = server.accept()
-            except OSError:
-                return
-            connection.settimeout(5)
-            with contextlib.suppress(OSError):
-                connection.makefile("rb").readline()
-            # A zero linger time makes close() send RST instead of FIN.
-            connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            connection.close()
-
-        worker = threading.Thread(target=serve, daemon=True)
-        worker.start()
-        yield server.getsockname()[1]
-        worker.join(5)
-
-
 def reset_exchange() -> tuple[auth_check.Exchange, list[str]]:
     from smtpdiag.sasl import Mechanism
 
-    with peer_resetting_after_line() as port:
+    with scripted_peer([("read_line", None), ("reset", None)]) as port:
         channel = Channel.connect("127.0.0.1", port, 5.0)
         with channel:
             session = SmtpSession(channel, 5.0)

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import socket
-import struct
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 from scripted_peer import Step, scripted_peer, unused_port
@@ -444,32 +439,8 @@ def test_closed_title_names_stage_in_words(stage: Stage, words: str) -> None:
     assert finding.title == f"192.0.2.25:587 closed the connection {words}"
 
 
-@contextmanager
-def resetting_peer(greeting: bytes) -> Iterator[int]:
-    """Serve one connection on loopback: send ``greeting``, then reset the connection."""
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen(1)
-        server.settimeout(5)
-
-        def serve() -> None:
-            try:
-                connection, _ = server.accept()
-            except OSError:
-                return
-            connection.sendall(greeting)
-            # A zero linger time makes close() send RST instead of FIN.
-            connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            connection.close()
-
-        worker = threading.Thread(target=serve, daemon=True)
-        worker.start()
-        yield server.getsockname()[1]
-        worker.join(5)
-
-
 def test_reset_after_connect_is_closed() -> None:
-    with resetting_peer(b"") as port:
+    with scripted_peer([("reset", None)]) as port:
         result = run_connect(port)
     finding = result.findings[0]
     assert finding.code == "connect.closed"
