@@ -10,7 +10,7 @@ command a second time.
 Shell syntax is read the way a shell splits a line: line continuations, comments, quotes,
 pipes, `&&` and `;` lists, redirections, and `sudo -u USER` and `NAME=value` prefixes. A word
 in angle brackets, such as `<config_file>`, is a placeholder and is accepted wherever a value
-or argument stands.
+or argument is expected.
 """
 
 from __future__ import annotations

@@ -50,7 +50,7 @@ IDLE_INTERVAL = 86400
 """Job interval of the configuration before and after the load: every job runs once and then
 not again during the test, so the process comes to rest."""
 WAIT_SECONDS = 60.0
-"""Longest wait for a log line of the exporter, for readiness and for rest."""
+"""Maximum wait for a log line of the exporter, for readiness and for rest."""
 
 RUNS_SAMPLE = re.compile(r'^smtpdiag_check_runs_total\{check="([a-z_]+)"\} (\S+)$', re.MULTILINE)
 TCP_STATES = {"01": "ESTABLISHED", "02": "SYN_SENT", "08": "CLOSE_WAIT", "0A": "LISTEN"}
