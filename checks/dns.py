@@ -20,6 +20,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from smtpdiag.context import CheckContext, Settings, Target, TlsMode
+from smtpdiag.local.listeners import is_loopback
 from smtpdiag.models import CheckResult, Finding, Severity
 from smtpdiag.spec import CheckSpec, FindingKind
 
@@ -710,7 +711,7 @@ def _lower_first(text: str) -> str:
 def _local_resolver_hint(facts: Mapping[str, Any]) -> str:
     """Return a first fix sentence for nameservers that are all loopback addresses."""
     nameservers = [name for name in facts.get("nameservers") or [] if name != SYSTEM_RESOLVER]
-    if not nameservers or not all(_is_loopback(name) for name in nameservers):
+    if not nameservers or not all(is_loopback(name) for name in nameservers):
         return ""
     port = facts.get("dns_port", DEFAULT_DNS_PORT)
     return (
@@ -718,13 +719,6 @@ def _local_resolver_hint(facts: Mapping[str, Any]) -> str:
         f"{port} there: start the local resolver service (systemd-resolved, dnsmasq, unbound) "
         f"or check its log (ss -ulpn 'sport = :{port}' lists the listener). "
     )
-
-
-def _is_loopback(address: str) -> bool:
-    try:
-        return ipaddress.ip_address(address).is_loopback
-    except ValueError:
-        return False
 
 
 def describe_nameservers(facts: Mapping[str, Any]) -> str:
